@@ -1,0 +1,187 @@
+"""Alignment: Umeyama similarity, canonical mean face, face types, warps to and from crops.
+
+Conventions:
+- Matrices are `2×3 float64` similarities mapping **image pixels → aligned-crop pixels**
+  (`img_to_crop`); the inverse is derived with `invert_similarity`, never stored.
+- Pixel centres sit at integer coordinates (OpenCV convention), so a crop of size S spans
+  [-0.5, S-0.5] and the canonical frame below maps [0, 1] onto that span.
+- Landmarks are `(68, 2)` float32 `(x, y)`, iBUG 300-W order.
+
+Face types (coverage grows outward from the inner face; `padding` is the margin added on each side
+of the half-face box as a fraction of it, `shift` moves the crop centre up by a fraction of the
+crop so forehead and hair fit):
+    half      inner face (brows to mouth)          padding 0.0
+    mid-full  half + cheeks                         padding 0.0675
+    full      eyebrows to chin, ears excluded       padding 0.2109   (default)
+    whole     full + forehead, jaw to jaw           padding 0.40, shift 0.05
+    head      whole head and hair                   padding 0.70, shift 0.12
+The padding numbers follow DeepFaceLab's published coverage so facesets are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.errors import SettingsError
+
+# Left/right swap of the 68 iBUG points under a horizontal mirror.
+FLIP_68 = np.array(
+    list(range(16, -1, -1))  # jaw
+    + list(range(26, 16, -1))  # brows
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]  # nose
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips
+    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lips
+)
+
+# Points used to fit the similarity: everything but the jaw line, whose outline slides with yaw.
+ALIGN_POINTS = np.arange(17, 68)
+
+
+@dataclass(frozen=True)
+class FaceType:
+    name: str
+    padding: float
+    shift: float = 0.0
+
+
+FACE_TYPES: dict[str, FaceType] = {
+    "half": FaceType("half", 0.0),
+    "mid-full": FaceType("mid-full", 0.0675),
+    "full": FaceType("full", 0.2109375),
+    "whole": FaceType("whole", 0.40, 0.05),
+    "head": FaceType("head", 0.70, 0.12),
+}
+
+
+def face_type(name: str) -> FaceType:
+    try:
+        return FACE_TYPES[name]
+    except KeyError:
+        raise SettingsError(
+            f"face type {name!r} unknown; use one of {', '.join(FACE_TYPES)}"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def mean_face() -> np.ndarray:
+    """Canonical 68-point mean face `(68, 2)` float64 in the unit half-face frame.
+
+    The inner points 17-67 span [0, 1] on both axes. Derived by generalised Procrustes over the
+    sample faces and their mirror images (tools/make_mean_face.py), so it is symmetric.
+    """
+    data = json.loads((Path(__file__).parent / "data" / "mean_face_68.json").read_text())
+    return np.asarray(data["points"], dtype=np.float64)
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
+    """Least-squares similarity (Umeyama 1991) mapping `src` points onto `dst`; `2×3` float64.
+
+    `src`, `dst`: `(N, 2)` corresponding points, N ≥ 2. Reflections are excluded.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or src.shape[0] < 2:
+        raise SettingsError(f"umeyama needs two (N≥2, 2) arrays, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / src.shape[0]
+    u, sig, vt = np.linalg.svd(cov)
+    fix = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        fix[1, 1] = -1.0
+    rot = u @ fix @ vt
+    var_s = (s**2).sum() / src.shape[0]
+    scale = (sig * np.diag(fix)).sum() / var_s if estimate_scale else 1.0
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def invert_similarity(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a `2×3` affine (crop → image when given image → crop)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a `2×3` matrix to `(N, 2)` points; float32 out."""
+    pts = np.asarray(points, dtype=np.float64)
+    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def canonical_to_crop(size: int, ftype: FaceType) -> np.ndarray:
+    """`2×3` matrix from the unit half-face frame to pixels of a `size` crop of `ftype`."""
+    extent = 1.0 + 2.0 * ftype.padding
+    k = size / extent
+    # Unit-frame u in [-padding, 1+padding] spans the crop's pixel edges [-0.5, size-0.5].
+    return np.array([[k, 0.0, k * ftype.padding - 0.5],
+                     [0.0, k, k * ftype.padding - 0.5 + ftype.shift * size]])
+
+
+def align_matrix(landmarks: np.ndarray, size: int, ftype: str | FaceType = "full") -> np.ndarray:
+    """`img_to_crop` matrix placing a face's landmarks onto the mean face in a `size` crop."""
+    ft = face_type(ftype) if isinstance(ftype, str) else ftype
+    if size < 8:
+        raise SettingsError(f"crop size must be at least 8 px, got {size}")
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (68, 2) or not np.isfinite(lm).all():
+        raise SettingsError(f"landmarks must be finite (68, 2), got shape {lm.shape}")
+    img_to_unit = umeyama(lm[ALIGN_POINTS], mean_face()[ALIGN_POINTS])
+    c = canonical_to_crop(size, ft)
+    return c[:, :2] @ np.vstack([img_to_unit, [0, 0, 1]])[:2] + np.hstack(
+        [np.zeros((2, 2)), c[:, 2:]]
+    )
+
+
+def warp_to_crop(image: np.ndarray, img_to_crop: np.ndarray, size: int,
+                 border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Resample `image` (`H×W×C` float32, any colour space) into a `size×size` aligned crop.
+
+    Bicubic (Lanczos when shrinking by more than 2×, to avoid aliasing).
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(img_to_crop[:, :2]))))
+    interp = cv2.INTER_LANCZOS4 if scale < 0.5 else cv2.INTER_CUBIC
+    return cv2.warpAffine(image, img_to_crop, (size, size), flags=interp, borderMode=border)
+
+
+def crop_roi(img_to_crop: np.ndarray, size: int, image_shape: tuple[int, ...],
+             margin: int = 2) -> tuple[int, int, int, int]:
+    """Integer image region `(x0, y0, x1, y1)` (exclusive ends) covered by the crop, clipped."""
+    corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5],
+                        [size - 0.5, size - 0.5]])
+    pts = transform_points(corners, invert_similarity(img_to_crop))
+    h, w = image_shape[:2]
+    x0 = int(np.clip(np.floor(pts[:, 0].min()) - margin, 0, w))
+    y0 = int(np.clip(np.floor(pts[:, 1].min()) - margin, 0, h))
+    x1 = int(np.clip(np.ceil(pts[:, 0].max()) + margin + 1, 0, w))
+    y1 = int(np.clip(np.ceil(pts[:, 1].max()) + margin + 1, 0, h))
+    return x0, y0, x1, y1
+
+
+def warp_from_crop(crop: np.ndarray, img_to_crop: np.ndarray,
+                   roi: tuple[int, int, int, int]) -> np.ndarray:
+    """Resample a crop back into the image over `roi` only; returns `(y1-y0)×(x1-x0)×C`.
+
+    Pixels outside the crop's footprint are 0 (pair with a mask warped the same way).
+    """
+    x0, y0, x1, y1 = roi
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])  # roi pixels -> image pixels
+    roi_to_crop = img_to_crop[:, :2] @ shift[:, :2]
+    m = np.hstack([roi_to_crop, (img_to_crop[:, :2] @ shift[:, 2] + img_to_crop[:, 2])[:, None]])
+    out = cv2.warpAffine(crop, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out if out.ndim == crop.ndim else out[..., None]
+
+
+def mirror_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """Landmarks of the horizontally mirrored image (x → width-1-x, left/right relabelled)."""
+    pts = np.asarray(landmarks, dtype=np.float32).copy()
+    pts[:, 0] = (width - 1) - pts[:, 0]
+    return pts[FLIP_68]

@@ -1,0 +1,297 @@
+"""Extraction (paper §3.1): footage → faceset of aligned crops with landmarks and pose.
+
+Two passes, both resumable:
+1. analysis — per frame: detect, 68 landmarks, pose (and identity descriptors when following a
+   reference). Results go to `FACESET/.analysis.json`, saved atomically every few frames, so an
+   interrupted run continues where it stopped.
+2. writing — pick faces (all, or one identity tracked through the shot, optionally smoothed),
+   align, warp the scene-linear frame into the crop, encode sRGB, write `faces/*.png` atomically,
+   and the index last. Crops already on disk with the same matrix are not rewritten.
+
+Per-frame problems (missing/corrupt frame, no face, NaN/Inf pixels) are recorded in the summary
+and the run goes on; only problems that make the whole run impossible raise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.align import align_matrix, face_type, transform_points, warp_to_crop
+from engine.colorspace import linear_to_srgb, to_display_uint8
+from engine.errors import FacesetError, MediaError, NoFaceError, SettingsError
+from engine.faceset import INDEX, Faceset, crop_name, load_faceset
+from engine.io import Frame, FrameSource, atomic_write_text, write_image
+from engine.overlay import draw_face
+from engine.track import Track, select_track, smooth_track
+from engine.types import Detection, Face
+
+ANALYSIS = ".analysis.json"
+ANALYSIS_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Every knob of `doppel extract`, validated once."""
+
+    face_type: str = "full"
+    size: int = 256
+    bits: int = 8
+    detector: str = "hog"
+    max_side: int = 640  # detection runs on a copy this large at most
+    upsample: int = 1  # dlib: upsample for small faces
+    select: str = "all"  # "all" faces per frame, or "track" one identity
+    face_index: int = 0  # with select=track: which face to start from (largest = 0)
+    reference: str | None = None  # with select=track: image of the person to follow
+    smooth: int = 0  # temporal smoothing radius in frames (select=track only); 0 = off
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        face_type(self.face_type)
+        if not 32 <= self.size <= 2048:
+            raise SettingsError(f"--size must be 32..2048 px, got {self.size}")
+        if self.bits not in (8, 16):
+            raise SettingsError(f"--bits must be 8 or 16, got {self.bits}")
+        if self.select not in ("all", "track"):
+            raise SettingsError(f"--select must be 'all' or 'track', got {self.select!r}")
+        if self.smooth < 0:
+            raise SettingsError(f"--smooth must be ≥ 0 frames, got {self.smooth}")
+        if self.smooth and self.select != "track":
+            raise SettingsError("--smooth needs --select track (smoothing follows one identity)")
+        if self.face_index < 0:
+            raise SettingsError(f"--face-index must be ≥ 0, got {self.face_index}")
+
+    def analysis_key(self) -> dict[str, Any]:
+        """Settings that change pass 1's results (a cache made with others is discarded)."""
+        return {"detector": self.detector, "max_side": self.max_side, "upsample": self.upsample,
+                "describe": self.reference is not None}
+
+    def output_key(self) -> dict[str, Any]:
+        """Settings a faceset is bound to: re-running into it with others is refused."""
+        return {"face_type": self.face_type, "size": self.size, "bits": self.bits}
+
+
+@dataclass
+class ExtractSummary:
+    frames_read: int = 0
+    faces_found: int = 0
+    faces_written: int = 0
+    faces_kept: int = 0  # already on disk and unchanged
+    frames_without_face: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"frames read: {self.frames_read}",
+            f"faces found: {self.faces_found}",
+            f"crops written: {self.faces_written} (unchanged, kept: {self.faces_kept})",
+            f"frames without a face: {len(self.frames_without_face)}"
+            + (f" ({_short(self.frames_without_face)})" if self.frames_without_face else ""),
+            f"errors: {len(self.errors)}",
+        ]
+        out += [f"  error: {e}" for e in self.errors]
+        out += [f"  warning: {w}" for w in self.warnings]
+        return out
+
+
+def _short(frames: list[int]) -> str:
+    from engine.io import format_frame_range
+
+    return format_frame_range(frames)
+
+
+def _face_to_json(face: Face) -> dict[str, Any]:
+    d = face.detection
+    return {"bbox": [round(v, 3) for v in d.bbox], "score": round(d.score, 5),
+            "detector": d.detector, "landmarker": face.landmarker,
+            "landmarks": np.round(face.landmarks, 3).tolist(),
+            "pose": [round(v, 3) for v in face.pose],
+            "descriptor": None if face.descriptor is None
+            else np.round(face.descriptor, 6).tolist()}
+
+
+def _face_from_json(e: dict[str, Any]) -> Face:
+    det = Detection(tuple(e["bbox"]), e["score"], e["detector"])  # type: ignore[arg-type]
+    desc = None if e.get("descriptor") is None else np.asarray(e["descriptor"], np.float32)
+    return Face(det, np.asarray(e["landmarks"], np.float32), e["landmarker"],
+                tuple(e["pose"]), desc)  # type: ignore[arg-type]
+
+
+class _AnalysisCache:
+    """Pass-1 results per frame, persisted atomically so analysis resumes after a crash."""
+
+    def __init__(self, path: Path, key: dict[str, Any], source: str):
+        self.path, self.key, self.source = path, key, source
+        self.frames: dict[int, list[dict[str, Any]]] = {}
+        self.errors: dict[int, str] = {}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                data = {}
+            if (data.get("schema") == ANALYSIS_SCHEMA and data.get("key") == key
+                    and data.get("source") == source):
+                self.frames = {int(k): v for k, v in data["frames"].items()}
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps({
+            "schema": ANALYSIS_SCHEMA, "key": self.key, "source": self.source,
+            "frames": {str(k): v for k, v in sorted(self.frames.items())}}))
+
+
+def _sanitise(frame: Frame, summary: ExtractSummary) -> np.ndarray:
+    if frame.nonfinite:
+        summary.warnings.append(
+            f"frame {frame.number} ({frame.path}): {frame.nonfinite} NaN/Inf values "
+            "replaced by 0 for extraction"
+        )
+        return np.nan_to_num(frame.rgb, nan=0.0, posinf=0.0, neginf=0.0)
+    return frame.rgb
+
+
+def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
+    """Identity descriptor of the largest face in a reference image."""
+    from engine.io import open_source
+
+    frame = next(iter(open_source(path).read()))
+    if isinstance(frame, MediaError):
+        raise frame
+    faces = analyzer.analyze(np.nan_to_num(frame.rgb))
+    if not faces or faces[0].descriptor is None:
+        raise NoFaceError(f"{path}: no face found in the reference image; give a clear portrait")
+    return faces[0].descriptor
+
+
+def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
+            frames: Iterable[int] | None = None, analyzer: Any = None,
+            progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None
+            ) -> ExtractSummary:
+    """Run both passes of extraction into `out_dir`; returns the run's summary."""
+    from engine.analyze import FaceAnalyzer
+
+    out = Path(out_dir)
+    wanted = list(source.frames if frames is None else frames)
+    if not wanted:
+        raise SettingsError(f"{source.description}: no frames to extract in the given range")
+    prog = progress or (lambda it, total, desc: it)
+    summary = ExtractSummary()
+    out.mkdir(parents=True, exist_ok=True)
+
+    existing: Faceset | None = None
+    if (out / INDEX).is_file():
+        existing = load_faceset(out)
+        bound = {k: existing.settings.get(k) for k in settings.output_key()}
+        if bound != settings.output_key():
+            raise FacesetError(
+                f"{out}: faceset was extracted with {bound}, this run asks "
+                f"{settings.output_key()}; use another output folder"
+            )
+
+    if analyzer is None:
+        opts: dict[str, object] = {"max_side": settings.max_side}
+        if settings.detector in ("hog", "cnn"):
+            opts["upsample"] = settings.upsample if settings.detector == "hog" else 0
+        analyzer = FaceAnalyzer.create(settings.detector, describe=settings.reference is not None,
+                                       **opts)
+    reference = (reference_descriptor(settings.reference, analyzer)
+                 if settings.reference else None)
+
+    # Pass 1: analysis (resumable).
+    cache = _AnalysisCache(out / ANALYSIS, settings.analysis_key(), source.description)
+    todo = [f for f in wanted if f not in cache.frames]
+    read_errors: dict[int, str] = {}
+    since_save = 0
+    for item in prog(source.read(todo), len(todo), "analyse"):
+        if isinstance(item, MediaError):
+            msg = str(item)
+            num = next((f for f in todo if f"frame {f}" in msg), None)
+            read_errors[num if num is not None else -1] = msg
+            summary.errors.append(msg)
+            continue
+        faces = analyzer.analyze(_sanitise(item, summary))
+        cache.frames[item.number] = [_face_to_json(f) for f in faces]
+        since_save += 1
+        if since_save >= 10:
+            cache.save()
+            since_save = 0
+    cache.save()
+    summary.frames_read = sum(1 for f in wanted if f in cache.frames)
+
+    per_frame = {f: [_face_from_json(e) for e in cache.frames[f]]
+                 for f in wanted if f in cache.frames}
+    summary.faces_found = sum(len(v) for v in per_frame.values())
+    summary.frames_without_face = [f for f in wanted if f in per_frame and not per_frame[f]]
+
+    # Selection: every face, or one identity (optionally smoothed).
+    chosen: dict[int, list[tuple[int, np.ndarray, Face]]] = {}
+    if settings.select == "all":
+        for f, faces in per_frame.items():
+            chosen[f] = [(k, face.landmarks, face) for k, face in enumerate(faces)]
+    else:
+        track: Track = select_track(per_frame, settings.face_index, reference)
+        if settings.smooth:
+            track = smooth_track(track, settings.smooth)
+        for f in track.frames:
+            chosen[f] = [(0, track.landmarks(f), track.faces[f])]
+        lost = [f for f in per_frame if per_frame[f] and f not in track.faces]
+        if lost:
+            summary.warnings.append(f"identity not found on frames {_short(lost)}")
+
+    # Pass 2: write crops (only those missing or changed), then the index.
+    ft = face_type(settings.face_type)
+    faceset = Faceset(out, settings.face_type, settings.size,
+                      dict(asdict(settings), source=source.description))
+    old = {(e["frame"], e["face"]): e for e in (existing.entries if existing else [])}
+    plans: dict[int, list[dict[str, Any]]] = {}
+    for f, picks in sorted(chosen.items()):
+        for k, lm, face in picks:
+            matrix = align_matrix(lm, settings.size, ft)
+            entry = {
+                "file": crop_name(f, k), "source": source.description, "frame": f, "face": k,
+                "bbox": [round(v, 3) for v in face.bbox], "score": round(face.score, 5),
+                "landmarks": np.round(lm, 3).tolist(),
+                "landmarks_crop": np.round(transform_points(lm, matrix), 3).tolist(),
+                "matrix": np.round(matrix, 8).tolist(), "face_type": settings.face_type,
+                "pose": [round(v, 3) for v in face.pose], "detector": face.detection.detector,
+                "landmarker": face.landmarker, "mask": None,
+            }
+            prev = old.get((f, k))
+            if prev is not None and prev["matrix"] == entry["matrix"] and (out / entry["file"]
+                                                                            ).is_file():
+                faceset.entries.append(entry)
+                summary.faces_kept += 1
+            else:
+                plans.setdefault(f, []).append(entry)
+    stale = set(old) - {(f, k) for f, picks in chosen.items() for k, _, _ in picks}
+    for key in stale:  # faces no longer chosen: drop their crops so the folder matches the index
+        (out / old[key]["file"]).unlink(missing_ok=True)
+
+    debug_dir = out / "debug"
+    for item in prog(source.read(sorted(plans)), len(plans), "write"):
+        if isinstance(item, MediaError):
+            summary.errors.append(str(item))
+            continue
+        rgb = _sanitise(item, ExtractSummary())
+        for entry in plans[item.number]:
+            matrix = np.asarray(entry["matrix"])
+            crop = linear_to_srgb(warp_to_crop(rgb, matrix, settings.size))
+            write_image(out / entry["file"], crop, bits=settings.bits)
+            faceset.entries.append(entry)
+            summary.faces_written += 1
+        if settings.debug:
+            img = to_display_uint8(rgb)
+            for entry in plans[item.number]:
+                img = draw_face(img, np.asarray(entry["landmarks"]), entry["bbox"],
+                                f"face {entry['face']}")
+            write_image(debug_dir / f"{item.number:06d}.jpg", img.astype(np.float32) / 255.0)
+    faceset.settings["summary"] = {"frames_read": summary.frames_read,
+                                   "faces_found": summary.faces_found,
+                                   "frames_without_face": summary.frames_without_face}
+    faceset.save()
+    return summary
