@@ -42,7 +42,7 @@ class ExtractSettings:
     face_type: str = "full"
     size: int = 256
     bits: int = 8
-    detector: str = "hog"
+    detector: str = "centerface"
     max_side: int = 640  # detection runs on a copy this large at most
     upsample: int = 1  # dlib: upsample for small faces
     select: str = "all"  # "all" faces per frame, or "track" one identity

@@ -1,0 +1,69 @@
+"""`doppel extract`: footage → faceset (detect, landmarks, track, smooth, align, write)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from engine.align import FACE_TYPES
+from engine.detect import DETECTORS
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="sequence (plate.%%04d.exr / plate.####.exr), video, image or "
+                                 "folder of images")
+    p.add_argument("-o", "--output", required=True, help="faceset folder to write")
+    g = p.add_argument_group("alignment")
+    g.add_argument("--face-type", default="full", choices=list(FACE_TYPES))
+    g.add_argument("--size", type=int, default=256, help="aligned crop size in pixels")
+    g.add_argument("--bits", type=int, default=8, choices=(8, 16), help="PNG bit depth")
+    g = p.add_argument_group("detection")
+    g.add_argument("--detector", default="centerface", choices=list(DETECTORS))
+    g.add_argument("--max-side", type=int, default=640,
+                   help="detect on a copy downscaled to this longer side (pixels)")
+    g.add_argument("--upsample", type=int, default=1, help="dlib HOG upsampling for small faces")
+    g = p.add_argument_group("identity and smoothing")
+    g.add_argument("--select", default="all", choices=("all", "track"),
+                   help="every face per frame, or one identity tracked through the shot")
+    g.add_argument("--face-index", type=int, default=0,
+                   help="with --select track: start from this face, largest first")
+    g.add_argument("--reference", help="with --select track: image of the person to follow")
+    g.add_argument("--smooth", type=int, default=0,
+                   help="temporal landmark smoothing radius in frames (0 = off)")
+    g = p.add_argument_group("frames and output")
+    g.add_argument("--frames", help="frame range, e.g. 1001-1100, 1,3,5-7, 1001-1100x2")
+    g.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame")
+    g.add_argument("--debug", action="store_true",
+                   help="also write debug/ overlays with box and landmarks")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.extract import ExtractSettings, extract
+    from engine.io import open_source, parse_frame_range
+
+    settings = ExtractSettings(
+        face_type=args.face_type, size=args.size, bits=args.bits, detector=args.detector,
+        max_side=args.max_side, upsample=args.upsample, select=args.select,
+        face_index=args.face_index, reference=args.reference, smooth=args.smooth,
+        debug=args.debug)
+    source = open_source(args.input, first_frame=args.first_frame)
+    frames = parse_frame_range(args.frames) if args.frames else None
+
+    def progress(it: Any, total: int, desc: str) -> Any:
+        return tqdm(it, total=total, desc=desc, unit="frame", disable=args.quiet or total == 0,
+                    file=sys.stderr)
+
+    summary = extract(source, args.output, settings, frames, progress=progress)
+    print(f"extract {source.description} -> {args.output}")
+    for line in summary.lines():
+        print(f"  {line}")
+    if summary.frames_read == 0:
+        print(f"doppel extract: error: no frame of {source.description} could be read",
+              file=sys.stderr)
+        return 2
+    return 1 if summary.errors else 0

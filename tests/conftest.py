@@ -1,0 +1,58 @@
+"""Shared fixtures: the real sample media (fetched by `make samples`) and the heavy models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    if not (SAMPLES / ".complete").is_file():
+        pytest.fail("sample media missing: run 'make samples' (make test does it for you)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def plate_pattern(samples: Path) -> str:
+    return str(samples / "plate" / "plate.####.exr")
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    from engine.analyze import FaceAnalyzer
+
+    return FaceAnalyzer.create("centerface", describe=True)
+
+
+@pytest.fixture(scope="session")
+def hog_analyzer():
+    from engine.analyze import FaceAnalyzer
+
+    return FaceAnalyzer.create("hog", upsample=1)
+
+
+@pytest.fixture(scope="session")
+def photo_srgb(samples: Path):
+    """Load a sample photo as sRGB uint8 RGB."""
+    from engine.io import read_image
+
+    def load(name: str) -> np.ndarray:
+        img = read_image(samples / "photos" / name).rgb()
+        return np.rint(img * 255).astype(np.uint8)
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def plate_faces(plate_pattern: str, analyzer):
+    """{frame: [Face]} for every frame of the sample plate (analysed once per session)."""
+    from engine.io import open_source
+
+    src = open_source(plate_pattern)
+    return {fr.number: analyzer.analyze(fr.rgb) for fr in src.read()}

@@ -1,0 +1,135 @@
+import os
+
+import numpy as np
+import pytest
+
+from engine.errors import FrameRangeError, InputError, MediaError
+from engine.io import (
+    SequencePattern,
+    atomic_path,
+    find_sequence,
+    format_frame_range,
+    open_source,
+    parse_frame_range,
+    read_image,
+    write_exr,
+    write_image,
+)
+
+
+def test_exr_roundtrip_keeps_highlights_negatives_layers_and_metadata(tmp_path):
+    rng = np.random.default_rng(0)
+    px = rng.normal(0, 4, (12, 10, 5)).astype(np.float32)
+    px[0, 0] = [65.0, -3.5, 1e-3, 1.0, 0.25]
+    names = ("R", "G", "B", "A", "doppel.mask")
+    path = tmp_path / "a.exr"
+    write_exr(path, px, names, {"doppel/model": "m.onnx", "doppel/iterations": 42}, half=False)
+    img = read_image(path)
+    assert img.channels == names
+    np.testing.assert_array_equal(img.pixels, px)
+    assert img.metadata["doppel/model"] == "m.onnx"
+    assert img.metadata["doppel/iterations"] == 42
+    assert img.metadata["compression"] == "zip"
+    np.testing.assert_array_equal(img.channel("doppel.mask"), px[..., 4])
+    assert img.colorspace == "linear"
+
+
+def test_exr_half_rounds_to_half_precision(tmp_path):
+    px = np.array([[[1.0001, 60000.0, -2.5]]], np.float32)
+    write_exr(tmp_path / "h.exr", px, compression="piz")
+    got = read_image(tmp_path / "h.exr").pixels
+    np.testing.assert_array_equal(got, px.astype(np.float16).astype(np.float32))
+
+
+def test_channels_are_found_by_name_not_position(tmp_path):
+    px = np.stack([np.full((4, 4), v, np.float32) for v in (0.1, 0.2, 0.3, 0.4)], -1)
+    write_exr(tmp_path / "o.exr", px, ("A", "B", "G", "R"), half=False)
+    img = read_image(tmp_path / "o.exr")
+    rgb = img.rgb()
+    assert np.allclose(rgb[0, 0], [0.4, 0.3, 0.2])
+    with pytest.raises(MediaError, match="no channel 'doppel.mask'"):
+        img.channel("doppel.mask")
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_png_roundtrip_at_bit_depth(tmp_path, bits):
+    ramp = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8, 1).repeat(3, -1)
+    write_image(tmp_path / "r.png", ramp, bits=bits)
+    img = read_image(tmp_path / "r.png")
+    assert img.colorspace == "srgb"
+    assert np.abs(img.pixels - ramp).max() <= 0.5 / (2**bits - 1) + 1e-6
+
+
+def test_missing_empty_truncated_and_non_image_files_name_the_file(tmp_path):
+    with pytest.raises(MediaError, match="not found"):
+        read_image(tmp_path / "nope.exr")
+    (tmp_path / "empty.exr").write_bytes(b"")
+    with pytest.raises(MediaError, match=r"empty.exr: file is empty"):
+        read_image(tmp_path / "empty.exr")
+    (tmp_path / "text.png").write_text("hello, not an image")
+    with pytest.raises(MediaError, match="text.png"):
+        read_image(tmp_path / "text.png")
+    write_exr(tmp_path / "full.exr", np.ones((64, 64, 3), np.float32))
+    data = (tmp_path / "full.exr").read_bytes()
+    (tmp_path / "cut.exr").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match="cut.exr"):
+        read_image(tmp_path / "cut.exr")
+
+
+def test_atomic_write_leaves_old_file_and_no_temp_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_frame_range_syntax():
+    assert parse_frame_range("1001-1005") == [1001, 1002, 1003, 1004, 1005]
+    assert parse_frame_range("1,3,5-7") == [1, 3, 5, 6, 7]
+    assert parse_frame_range("1001-1009x4") == [1001, 1005, 1009]
+    assert parse_frame_range("5-3") == [5, 4, 3]
+    assert parse_frame_range("1,1,2") == [1, 2]
+    assert format_frame_range([1, 2, 3, 5, 7, 8]) == "1-3,5,7-8"
+    for bad in ["", "a-b", "1-5x0", "1--"]:
+        with pytest.raises(FrameRangeError):
+            parse_frame_range(bad)
+
+
+def test_sequence_patterns_and_gaps(tmp_path):
+    for f in (1001, 1002, 1004):
+        write_exr(tmp_path / f"p.{f:04d}.exr", np.zeros((4, 4, 3), np.float32))
+    for pattern in ("p.####.exr", "p.%04d.exr", "p.#.exr"):
+        found = find_sequence(tmp_path / pattern)
+        assert list(found) == [1001, 1002, 1004]
+    assert SequencePattern.parse("a/p.%04d.exr").path(7).name == "p.0007.exr"
+    src = open_source(tmp_path / "p.####.exr")
+    assert src.frames == [1001, 1002, 1003, 1004]
+    items = list(src.read())
+    assert isinstance(items[2], MediaError) and "frame 1003 is missing" in str(items[2])
+    assert [i.number for i in items if not isinstance(i, MediaError)] == [1001, 1002, 1004]
+    with pytest.raises(InputError, match="not a sequence pattern"):
+        SequencePattern.parse("plain.exr")
+
+
+def test_video_source_reads_every_frame_of_the_clip(samples):
+    src = open_source(samples / "clip" / "carphone.mp4")
+    assert src.frames == list(range(1, 121))
+    frames = list(src.read([1, 60, 120]))
+    assert [f.number for f in frames] == [1, 60, 120]
+    assert frames[0].rgb.shape == (144, 176, 3) and frames[0].rgb.dtype == np.float32
+
+
+def test_unreadable_video_is_a_media_error(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"\x00" * 1000)
+    with pytest.raises(MediaError, match="bad.mp4"):
+        open_source(tmp_path / "bad.mp4")
+
+
+def test_plate_is_scene_linear_exr(plate_pattern):
+    frame = next(iter(open_source(plate_pattern).read([1001])))
+    assert frame.rgb.shape == (720, 880, 3)
+    img = read_image(frame.path)
+    assert img.channels == ("R", "G", "B", "A") and img.colorspace == "linear"
