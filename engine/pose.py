@@ -41,8 +41,9 @@ def mean_shape_3d() -> np.ndarray:
     return np.column_stack([xy, _DEPTH])
 
 
-def estimate_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[float, float, float]:
-    """(pitch, yaw, roll) in degrees of a face with these 68 landmarks in a (width, height) image."""
+def estimate_pose(landmarks: np.ndarray,
+                  image_size: tuple[int, int]) -> tuple[float, float, float]:
+    """(pitch, yaw, roll) in degrees of a face with these 68 landmarks in a (w, h) image."""
     w, h = image_size
     f = float(max(w, h))
     camera = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], dtype=np.float64)

@@ -40,7 +40,9 @@ def smooth_landmarks(frames: Sequence[int], landmarks: np.ndarray, radius: int =
             f"landmarks must be (T, 68, 2) with T = {len(frames)} frames, got {lm.shape}"
         )
     if radius < 0 or motion_sigma <= 0:
-        raise SettingsError(f"radius must be ≥ 0 and motion_sigma > 0, got {radius}, {motion_sigma}")
+        raise SettingsError(
+            f"radius must be ≥ 0 and motion_sigma > 0, got {radius}, {motion_sigma}"
+        )
     if radius == 0 or len(frames) < 2:
         return lm.astype(np.float32)
     ts = time_sigma if time_sigma is not None else max(radius / 2.0, 0.5)

@@ -1,8 +1,9 @@
 """Derive engine/data/mean_face_68.json: the canonical mean face used for alignment.
 
 Generalised Procrustes analysis over dlib's 68 landmarks on the sample media (photos, astronaut,
-every 40th plate frame, so the one clip does not outweigh the stills) plus their mirror images, so the mean is left/right symmetric. The result is
-normalised so the inner points 17-67 span [0, 1] on both axes (the half-face frame).
+every 40th plate frame, so the one clip does not outweigh the stills) plus their mirror images;
+the mean is then symmetrised and normalised so the inner points 17-67 span [0, 1] on both axes
+(the half-face frame).
 Run once after `make samples`; the output is committed.
 """
 

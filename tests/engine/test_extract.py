@@ -1,0 +1,131 @@
+"""`doppel extract` end to end on the sample plate and photos, good and bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from engine.cli.main import main
+from engine.extract import ExtractSettings, extract
+from engine.faceset import load_faceset
+from engine.io import open_source, read_image, write_exr, write_image
+
+FRAMES = "1001-1012"
+
+
+@pytest.fixture(scope="module")
+def small_plate(tmp_path_factory, plate_pattern):
+    """A 12-frame copy of the sample plate that tests may damage."""
+    d = tmp_path_factory.mktemp("plate")
+    src = open_source(plate_pattern)
+    for f in range(1001, 1013):
+        shutil.copy(src._paths[f], d / f"plate.{f}.exr")
+    return d
+
+
+def run_cli(*args):
+    return main(["extract", *map(str, args), "--quiet"])
+
+
+def test_extract_plate_writes_a_complete_faceset(tmp_path, plate_pattern, capsys):
+    out = tmp_path / "fs"
+    rc = run_cli(plate_pattern, "-o", out, "--frames", FRAMES, "--select", "track",
+                 "--smooth", "2", "--size", "128", "--debug")
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "frames read: 12" in text and "frames without a face: 0" in text
+    fs = load_faceset(out)
+    assert len(fs.entries) == 12 and fs.size == 128 and fs.face_type == "full"
+    e = fs.entries[0]
+    assert e["frame"] == 1001 and e["file"] == "faces/001001_00.png"
+    crop = fs.load_crop(e)
+    assert crop.shape == (128, 128, 3) and 0.2 < crop.mean() < 0.8
+    assert np.asarray(e["matrix"]).shape == (2, 3) and len(e["landmarks_crop"]) == 68
+    assert (out / "debug" / "001001.jpg").is_file()
+    assert not list(out.rglob("*.tmp*"))
+
+
+def test_rerun_is_idempotent_and_resumes(tmp_path, plate_pattern):
+    out = tmp_path / "fs"
+    s = ExtractSettings(size=96)
+    extract(open_source(plate_pattern), out, s, range(1001, 1007))
+    index = (out / "faceset.json").read_bytes()
+    crops = {p.name: p.read_bytes() for p in (out / "faces").iterdir()}
+    again = extract(open_source(plate_pattern), out, s, range(1001, 1007))
+    assert again.faces_written == 0 and again.faces_kept == 6
+    assert (out / "faceset.json").read_bytes() == index
+    # Lose one crop (a crash, a bad disk): only that one is written again, identically.
+    (out / "faces" / "001003_00.png").unlink()
+    third = extract(open_source(plate_pattern), out, s, range(1001, 1007))
+    assert third.faces_written == 1
+    assert {p.name: p.read_bytes() for p in (out / "faces").iterdir()} == crops
+
+
+def test_other_settings_into_an_existing_faceset_are_refused(tmp_path, plate_pattern, capsys):
+    out = tmp_path / "fs"
+    assert run_cli(plate_pattern, "-o", out, "--frames", "1001", "--size", "64") == 0
+    assert run_cli(plate_pattern, "-o", out, "--frames", "1001", "--size", "128") == 2
+    err = capsys.readouterr().err
+    assert "use another output folder" in err and str(out) in err
+
+
+def test_photos_folder_gives_one_face_per_portrait(tmp_path, samples):
+    summary = extract(open_source(samples / "photos"), tmp_path / "fs", ExtractSettings(size=64))
+    assert summary.frames_read == 5 and summary.frames_without_face == []
+    assert summary.faces_written >= 5
+
+
+def test_gaps_corrupt_frames_and_nan_pixels_are_reported_per_frame(tmp_path, small_plate,
+                                                                   capsys):
+    plate = tmp_path / "plate"
+    shutil.copytree(small_plate, plate)
+    (plate / "plate.1003.exr").unlink()  # a gap
+    data = (plate / "plate.1005.exr").read_bytes()
+    (plate / "plate.1005.exr").write_bytes(data[: len(data) // 3])  # truncated
+    img = read_image(plate / "plate.1007.exr")
+    px = img.pixels.copy()
+    px[:5, :5, 0] = np.nan
+    px[5:8, :5, 1] = np.inf
+    write_exr(plate / "plate.1007.exr", px, img.channels)
+    (plate / "plate.1009.exr").write_bytes(b"")  # empty
+    out = tmp_path / "fs"
+    rc = run_cli(plate / "plate.####.exr", "-o", out)
+    captured = capsys.readouterr().out
+    assert rc == 1  # finished, but with errors
+    assert "frame 1003 is missing" in captured
+    assert "plate.1005.exr" in captured and "plate.1009.exr: file is empty" in captured
+    assert "frame 1007" in captured and "NaN/Inf" in captured
+    fs = load_faceset(out)
+    assert sorted(e["frame"] for e in fs.entries) == [1001, 1002, 1004, 1006, 1007, 1008,
+                                                       1010, 1011, 1012]
+
+
+def test_frame_without_a_face_is_skipped_and_listed(tmp_path):
+    folder = tmp_path / "stills"
+    rng = np.random.default_rng(0)
+    write_image(folder / "a_noise.png", rng.uniform(0, 1, (200, 200, 3)).astype(np.float32))
+    summary = extract(open_source(folder), tmp_path / "fs", ExtractSettings(size=64))
+    assert summary.frames_without_face == [1] and summary.faces_written == 0
+    assert json.loads((tmp_path / "fs" / "faceset.json").read_text())["count"] == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.mp4"], "file not found"),
+    (["bad.mp4"], "cannot decode this video"),
+    (["plate.####.exr"], "no frames of this sequence"),
+    (["notes.txt"], "unknown footage type"),
+])
+def test_unusable_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.mp4").write_bytes(b"\x00" * 4096)
+    (tmp_path / "notes.txt").write_text("x")
+    assert run_cli(*args, "-o", "fs") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("doppel extract: error:")
+
+
+def test_bad_settings_exit_2(tmp_path, plate_pattern, capsys):
+    assert run_cli(plate_pattern, "-o", tmp_path, "--smooth", "3") == 2
+    assert "--smooth needs --select track" in capsys.readouterr().err
+    assert run_cli(plate_pattern, "-o", tmp_path, "--frames", "10-x") == 2
