@@ -129,3 +129,23 @@ def test_bad_settings_exit_2(tmp_path, plate_pattern, capsys):
     assert run_cli(plate_pattern, "-o", tmp_path, "--smooth", "3") == 2
     assert "--smooth needs --select track" in capsys.readouterr().err
     assert run_cli(plate_pattern, "-o", tmp_path, "--frames", "10-x") == 2
+
+
+def test_several_faces_all_or_one_identity_by_reference(tmp_path, samples):
+    import cv2
+
+    a = read_image(samples / "photos" / "obama.jpg").rgb()
+    b = read_image(samples / "photos" / "biden.jpg").rgb()
+    h = 600
+    a = cv2.resize(a, (round(a.shape[1] * h / a.shape[0]), h))
+    b = cv2.resize(b, (round(b.shape[1] * h / b.shape[0]), h))
+    write_image(tmp_path / "stills" / "pair.png", np.concatenate([b, a], axis=1))
+    src = tmp_path / "stills"
+    every = extract(open_source(src), tmp_path / "all", ExtractSettings(size=64))
+    assert every.faces_found == 2 and every.faces_written == 2
+    one = extract(open_source(src), tmp_path / "one",
+                  ExtractSettings(size=64, select="track",
+                                  reference=str(samples / "photos" / "obama2.jpg")))
+    assert one.faces_written == 1
+    entry = load_faceset(tmp_path / "one").entries[0]
+    assert entry["bbox"][0] > b.shape[1]  # the face on the right: Obama, not Biden
