@@ -13,7 +13,7 @@ SAMPLES := samples/.complete
 TORCH := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
 PYTEST_ARGS ?=
 
-.PHONY: all setup samples demo test lint bench clean plugin
+.PHONY: all setup samples demo demo-model test lint bench clean plugin
 all: test
 
 setup: $(STAMP)
@@ -41,3 +41,12 @@ bench: $(SAMPLES)
 
 clean:
 	rm -rf out build .pytest_cache .ruff_cache
+
+# Rebuild the bundled demo model (about 30-40 min on a 2-core CPU): extract, train, export.
+DEMO_MODEL := models/demo_df-ud_96.onnx
+demo-model: $(SAMPLES)
+	mkdir -p out/demo_model/obama && cp samples/photos/obama*.jpg out/demo_model/obama/
+	$(PY) -m engine.cli.main extract out/demo_model/obama -o out/demo_model/faceset_src --size 128 --quiet
+	$(PY) -m engine.cli.main extract samples/plate/plate.####.exr -o out/demo_model/faceset_dst --size 128 --select track --smooth 2 --quiet
+	$(PY) -m engine.cli.main train -c configs/demo.yaml --resume
+	$(PY) -m engine.cli.main export out/demo_model/train -o $(DEMO_MODEL) --src-name obama --dst-name carphone

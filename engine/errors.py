@@ -45,3 +45,7 @@ class NoFaceError(DoppelError):
     """No face where one is required (a reference image, a single-photo extract)."""
 
     exit_code = 2
+
+
+class TrainingError(DoppelError):
+    """Training cannot go on (NaN loss, checkpoint write failed); the last good state is kept."""

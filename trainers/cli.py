@@ -1,0 +1,98 @@
+"""`doppel train` and `doppel export`: thin over trainers.train and engine.export.
+
+Train flags mirror the YAML config keys (dashes for underscores); flags given on the command line
+override the file. Multi-GPU / multi-node: launch with torchrun, e.g.
+`torchrun --nproc_per_node 2 -m engine.cli.main train -c shot.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from trainers.config import TrainConfig
+
+_HELP = {
+    "src": "src faceset folder (the identity to render)",
+    "dst": "dst faceset folder (the plate's face)",
+    "out": "model folder (checkpoints, previews, logs)",
+    "arch": "df, liae, dfhd, liaehd with letters u/d/t/c (e.g. df-ud), or quick96",
+    "target_iters": "stop at this iteration",
+    "precision": "autocast dtype; auto = bf16 where the CPU/GPU runs it natively",
+}
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", help="YAML config (keys as the flags below)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("config keys (override the file)")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name == "shots":
+            continue
+        kind = {"int": int, "float": float, "bool": _bool}.get(str(f.type).split(" ")[0], str)
+        if str(f.type).startswith("int | None"):
+            kind = int
+        g.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None,
+                       help=f"{_HELP.get(f.name, '')} (default {getattr(defaults, f.name)!r})")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from trainers.config import load_configs
+    from trainers.train import Trainer, distributed_context
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if f.name != "shots" and getattr(args, f.name, None) is not None}
+    configs = load_configs(args.config, overrides)
+    rank, world = distributed_context()
+    for i, cfg in enumerate(configs):
+        if rank == 0 and len(configs) > 1:
+            print(f"shot {i + 1}/{len(configs)}: {cfg.out}", file=sys.stderr)
+        trainer = Trainer(cfg, resume=args.resume, rank=rank, world=world)
+        result = trainer.run(progress=not args.quiet)
+        if rank == 0:
+            losses = result["losses"] or {}
+            print(f"{cfg.out}: iteration {result['iteration']}"
+                  + (f", src {losses['src']:.4f}, dst {losses['dst']:.4f}" if losses else ""))
+    return 0
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a checkpoint file, or a model folder (its latest)")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--src-name", default="src", help="name of the src identity (metadata)")
+    p.add_argument("--dst-name", default="dst", help="name of the dst identity (metadata)")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="max abs torch vs ONNX Runtime difference accepted")
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.errors import InputError
+    from engine.export.onnx_export import export_checkpoint
+    from trainers.train import checkpoints
+
+    ckpt = Path(args.checkpoint)
+    if ckpt.is_dir():
+        found = checkpoints(ckpt)
+        if not found:
+            raise InputError(f"{ckpt}: no checkpoints/ckpt_*.pt inside; train first")
+        ckpt = found[-1]
+    elif not ckpt.is_file():
+        raise InputError(f"{ckpt}: checkpoint not found")
+    report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
+    print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
+    return 0
