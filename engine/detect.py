@@ -19,10 +19,10 @@ import cv2
 import dlib
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from engine.assets import dlib_model, find_asset
 from engine.errors import ModelError, SettingsError
+from engine.onnxrt import create_session
 from engine.types import Detection
 
 
@@ -110,31 +110,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
     return keep
 
 
-def _session_options(threads: int) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # only errors: ORT's per-initializer warnings are noise here
-    if threads > 0:
-        opts.intra_op_num_threads = threads
-    return opts
-
-
-def onnx_providers(device: str = "auto") -> list[str]:
-    """Execution providers for `device` in {"auto", "cpu", "cuda"}; auto prefers CUDA."""
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if device == "cuda":
-        if "CUDAExecutionProvider" not in available:
-            raise SettingsError(
-                "device 'cuda' asked for but this onnxruntime has no CUDA provider; "
-                "install the gpu extra (onnxruntime-gpu) or use --device cpu"
-            )
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device != "auto":
-        raise SettingsError(f"device must be auto, cpu or cuda, got {device!r}")
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
-
 class OnnxDetector:
     """Base for ONNX detectors run by ONNX Runtime with a free input size (multiple of `stride`).
 
@@ -156,9 +131,7 @@ class OnnxDetector:
             dims = value.type.tensor_type.shape.dim
             for i, d in enumerate(dims):
                 d.dim_param = ("N", "C", "H", "W")[i] if i < 4 else f"d{i}"
-        self.session = ort.InferenceSession(
-            model.SerializeToString(), _session_options(threads), providers=onnx_providers(device)
-        )
+        self.session = create_session(model.SerializeToString(), device, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold = max_side, threshold
         self._lock = threading.Lock()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.errors import SettingsError
+
 # Hull of the jaw line plus the brows lifted towards the forehead (see `hull_points`).
 _EYE_L, _EYE_R = np.arange(36, 42), np.arange(42, 48)
 _MOUTH = np.arange(48, 60)
@@ -49,3 +51,57 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Mouth region (convex hull of the outer lip points)."""
     lm = np.asarray(landmarks, dtype=np.float32)
     return _fill(shape, [cv2.convexHull(lm[_MOUTH]).reshape(-1, 2)])
+
+
+# -- Combining and refining masks for the swap --------------------------------------------------
+MASK_TERMS = ("learned-prd", "learned-dst", "hull", "xseg-prd", "xseg-dst", "full")
+
+
+def parse_mask_mode(mode: str) -> tuple[str, list[str]]:
+    """A mode is terms joined by `*` (product) or `+` (union, clipped sum), e.g.
+    `learned-prd*learned-dst`, `learned-prd+learned-dst`, `hull`, `xseg-prd*xseg-dst`."""
+    op = "*" if "*" in mode else "+"
+    terms = [t.strip() for t in mode.split(op)]
+    bad = [t for t in terms if t not in MASK_TERMS]
+    if bad or ("*" in mode and "+" in mode):
+        raise SettingsError(f"mask mode {mode!r}: unknown term(s) {', '.join(bad) or '(none)'}; "
+                            f"combine {', '.join(MASK_TERMS)} with * or +")
+    return op, terms
+
+
+def combine_masks(mode: str, sources: dict[str, np.ndarray]) -> np.ndarray:
+    """Combine named `H×W` masks per `mode` (see `parse_mask_mode`); `full` is all ones."""
+    op, terms = parse_mask_mode(mode)
+    shape = next(iter(sources.values())).shape
+    out = None
+    for t in terms:
+        if t == "full":
+            m = np.ones(shape, np.float32)
+        elif t not in sources:
+            raise SettingsError(f"mask mode {mode!r} needs {t!r}, which is not available "
+                                "(xseg terms need an XSeg model)")
+        else:
+            m = sources[t]
+        out = m.copy() if out is None else (out * m if op == "*" else np.maximum(out, 0) + m)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: float
+                ) -> np.ndarray:
+    """Erode (>0) / dilate (<0) then feather a mask, sizes given in **plate** pixels.
+
+    `px_scale` is how many mask pixels one plate pixel spans (the crop's scale, √det of the
+    image→crop matrix), so an erode of 10 plate pixels means 10 plate pixels whether the model
+    crop is 96 or 512 px. Blur is a Gaussian whose ±2σ span is `blur_px`.
+    """
+    out = np.asarray(mask, np.float32)
+    er = erode_px * px_scale
+    if abs(er) >= 0.5:
+        k = int(round(abs(er))) * 2 + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        out = cv2.erode(out, kernel) if er > 0 else cv2.dilate(out, kernel)
+    bl = blur_px * px_scale
+    if bl >= 0.5:
+        sigma = bl / 4.0
+        out = cv2.GaussianBlur(out, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(out, 0.0, 1.0)

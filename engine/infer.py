@@ -1,0 +1,84 @@
+"""The swap model: an ONNX Runtime session that reads what it needs from the model's metadata.
+
+Model contract (DESIGN.md §4, written by engine/export): input `face` `N×3×R×R` float32 in
+[0, 1], RGB in the model's colour space; outputs `swap` (`N×3×R×R`), `mask` and `dst_mask`
+(`N×1×R×R`). Metadata: `doppel.schema`, `arch`, `resolution`, `face_type`, `colorspace`, names
+and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from engine.align import FACE_TYPES
+from engine.errors import ModelError
+from engine.onnxrt import create_session
+
+SUPPORTED_SCHEMAS = ("1",)
+REQUIRED = ("doppel.schema", "arch", "resolution", "face_type", "colorspace")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    arch: str
+    resolution: int
+    face_type: str
+    colorspace: str
+    metadata: dict[str, str]
+
+
+def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
+    """Validate a swap model file; returns its info and bytes (loaded once)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf raises several types on garbage
+        raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}); export one with "
+                         "'doppel export'") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(f"{path}: ONNX model lacks Doppel metadata {', '.join(missing)}; "
+                         "export it with 'doppel export'")
+    if meta["doppel.schema"] not in SUPPORTED_SCHEMAS:
+        raise ModelError(f"{path}: model schema {meta['doppel.schema']} not supported by this "
+                         f"engine (supports {', '.join(SUPPORTED_SCHEMAS)})")
+    if meta["face_type"] not in FACE_TYPES:
+        raise ModelError(f"{path}: unknown face type {meta['face_type']!r} in metadata")
+    names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+    if names != (["face"], ["swap", "mask", "dst_mask"]):
+        raise ModelError(f"{path}: expected input 'face' and outputs swap, mask, dst_mask; "
+                         f"found {names}")
+    info = ModelInfo(str(path), meta["arch"], int(meta["resolution"]), meta["face_type"],
+                     meta["colorspace"], meta)
+    return info, data
+
+
+class SwapModel:
+    """One ONNX Runtime session for a swap model; `run` takes and returns channels-last faces."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0):
+        self.info, data = read_model_info(path)
+        self.session = create_session(data, device, threads)
+        self.providers = self.session.get_providers()
+
+    @property
+    def resolution(self) -> int:
+        return self.info.resolution
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`faces` `N×R×R×3` float32 in [0, 1] → (swap `N×R×R×3`, mask `N×R×R`, dst_mask)."""
+        r = self.info.resolution
+        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
+            raise ModelError(f"{self.info.path}: expects faces N×{r}×{r}×3, got {faces.shape}")
+        x = np.ascontiguousarray(faces.transpose(0, 3, 1, 2), dtype=np.float32)
+        swap, mask, dst_mask = self.session.run(None, {"face": x})
+        return (np.ascontiguousarray(swap.transpose(0, 2, 3, 1)), mask[:, 0], dst_mask[:, 0])

@@ -1,0 +1,52 @@
+"""ONNX Runtime sessions: provider choice (TensorRT > CUDA > CPU), threads, quiet logs.
+
+One place decides which execution provider runs a model, so detectors, swap models and XSeg
+agree and the selection logic is testable without a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import onnxruntime as ort
+
+from engine.errors import SettingsError
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+
+
+def providers_for(device: str = "auto", available: Sequence[str] | None = None) -> list[str]:
+    """Execution providers for `device`, best first, from those `available` (ORT's by default).
+
+    auto: TensorRT, then CUDA when present, always ending with CPU; cpu: CPU only;
+    cuda / tensorrt: that provider (error if missing) with the lower ones as fallback.
+    """
+    have = list(ort.get_available_providers() if available is None else available)
+    order = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device not in DEVICES:
+        raise SettingsError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device in ("cuda", "tensorrt"):
+        wanted = "CUDAExecutionProvider" if device == "cuda" else "TensorrtExecutionProvider"
+        if wanted not in have:
+            raise SettingsError(
+                f"device {device!r} asked for but this onnxruntime lacks {wanted} (has "
+                f"{', '.join(have)}); install the gpu extra (onnxruntime-gpu) or use --device cpu"
+            )
+        order = order[order.index(wanted):]
+    return [p for p in order if p in have or p == "CPUExecutionProvider"]
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: ORT's per-initializer warnings are noise here
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
+def create_session(model: str | bytes, device: str = "auto", threads: int = 0
+                   ) -> ort.InferenceSession:
+    return ort.InferenceSession(model, session_options(threads),
+                                providers=providers_for(device))

@@ -1,0 +1,259 @@
+"""The per-frame engine (DESIGN.md §6): `FaceSwapper(model, settings).process(...)`.
+
+For one frame: landmarks from the track (or detection) → Umeyama alignment to the model's face
+type → crop the plate's face **region only** → scene-linear to the model's space (sRGB transfer)
+→ ONNX swap → mask (learned/hull, erode/blur in plate pixels) → colour transfer in model space
+→ optional sharpen / seamless / motion blur → back to linear → inverse warp over the face's ROI →
+blend in linear light. Pixels where the final mask is 0 are not written at all, so highlights
+above 1, negatives, NaNs outside the face, alpha and extra channels stay bit-exact.
+
+Stateless per frame: the same inputs give the same pixels in any order or process; heavy state
+(ONNX sessions, detector) is built once per instance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.align import align_matrix, crop_roi, face_type, transform_points, warp_from_crop
+from engine.blend import check_blend_mode, motion_blur, overlay, seamless, sharpen
+from engine.color import TRANSFERS, color_transfer, hist_match
+from engine.colorspace import linear_to_srgb, srgb_to_linear
+from engine.errors import ModelError, SettingsError
+from engine.infer import SwapModel
+from engine.mask import combine_masks, hull_mask, parse_mask_mode, refine_mask
+from engine.track import Track
+
+OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    """Every user-facing knob of the node and of `doppel render`, validated once."""
+
+    model: str = ""
+    face_index: int = 0  # without a track: which detected face, largest first
+    face_type: str = ""  # "" = the model's; else must match it (guards against a wrong model)
+    mask_mode: str = "learned-prd*learned-dst"
+    erode: float = 0.0  # plate pixels; negative dilates
+    blur: float = 8.0  # plate pixels of feather
+    color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
+    blend: str = "overlay"  # overlay | seamless | hist-overlay
+    strength: float = 1.0  # mix of the swap over the plate, 0..1
+    sharpen: float = 0.0  # unsharp amount on the swapped face
+    motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
+    output: str = "comp"  # comp | face | mask | landmarks
+    detector: str = "centerface"
+    device: str = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        parse_mask_mode(self.mask_mode)
+        check_blend_mode(self.blend)
+        if self.color != "none" and self.color not in TRANSFERS:
+            raise SettingsError(f"color {self.color!r} unknown; use none or "
+                                f"{', '.join(TRANSFERS)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise SettingsError(f"strength must be within 0..1, got {self.strength}")
+        if self.blur < 0 or self.sharpen < 0 or self.motion_blur < 0:
+            raise SettingsError("blur, sharpen and motion_blur must be ≥ 0")
+        if self.output not in OUTPUT_VIEWS:
+            raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
+        if self.face_type:
+            face_type(self.face_type)
+        if self.face_index < 0:
+            raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SwapResult:
+    image: np.ndarray  # H×W×C, the output view (comp by default)
+    mask: np.ndarray  # H×W float32, the final blend mask in plate pixels
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+class FaceSwapper:
+    """Heavy state once (model session, detector); `process` is pure per frame."""
+
+    def __init__(self, settings: SwapSettings, model: SwapModel | None = None,
+                 analyzer: Any = None):
+        self.settings = settings
+        if model is None:
+            if not settings.model:
+                raise SettingsError("no model given; set the model path (an exported .onnx)")
+            model = SwapModel(settings.model, settings.device, settings.threads)
+        self.model = model
+        if settings.face_type and settings.face_type != model.info.face_type:
+            raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
+                             f"but settings ask {settings.face_type!r}; use a matching model")
+        self.ftype = face_type(model.info.face_type)
+        self._analyzer = analyzer
+
+    def check_track(self, track: Track) -> None:
+        """Refuse a track made for another face type than the model's."""
+        want = track.settings.get("face_type")
+        if want and want != self.model.info.face_type:
+            raise ModelError(f"{self.model.info.path}: model face type "
+                             f"{self.model.info.face_type!r} differs from the track's {want!r}")
+
+    @property
+    def analyzer(self):
+        if self._analyzer is None:
+            from engine.analyze import FaceAnalyzer
+
+            centerface = self.settings.detector == "centerface"
+            opts = {"device": self.settings.device} if centerface else {}
+            self._analyzer = FaceAnalyzer.create(self.settings.detector, **opts)
+        return self._analyzer
+
+    def _landmarks(self, rgb: np.ndarray, frame: int, track: Track | None,
+                   diag: dict[str, Any]) -> np.ndarray | None:
+        if track is not None:
+            diag["faces_found"] = int(frame in track.faces)
+            return track.landmarks(frame) if frame in track.faces else None
+        finite = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
+        faces = self.analyzer.analyze(finite)
+        diag["faces_found"] = len(faces)
+        if self.settings.face_index >= len(faces):
+            return None
+        return faces[self.settings.face_index].landmarks
+
+    def _motion(self, frame: int, track: Track | None, img_to_crop: np.ndarray
+                ) -> tuple[float, float]:
+        s = self.settings.motion_blur
+        if s <= 0 or track is None:
+            return (0.0, 0.0)
+        prev, nxt = frame - 1, frame + 1
+        have = [f for f in (prev, nxt) if f in track.faces]
+        if not have:
+            return (0.0, 0.0)
+        a = track.landmarks(prev if prev in track.faces else frame).mean(0)
+        b = track.landmarks(nxt if nxt in track.faces else frame).mean(0)
+        per_frame = (b - a) / (2 if len(have) == 2 else 1)
+        v = img_to_crop[:, :2] @ per_frame * s  # plate px per frame → crop px over the shutter
+        return (float(v[0]), float(v[1]))
+
+    def process(self, pixels: np.ndarray, frame: int, track: Track | None = None,
+                holdout: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
+                inplace: bool = False) -> SwapResult:
+        """Swap the face on one frame.
+
+        `pixels`: `H×W×C` float32 scene-linear; `channels` names them (default R,G,B[,A,…]);
+        `holdout`: optional `H×W` matte in [0, 1] where the swap must not show (the node's Mask
+        input). With `inplace` the input array is modified and returned (saves a frame copy).
+        """
+        s = self.settings
+        t_all = time.perf_counter()
+        times: dict[str, float] = {}
+        diag: dict[str, Any] = {"frame": frame, "swapped": False}
+        names = channels or ("R", "G", "B", "A")[: pixels.shape[2]]
+        try:
+            rgb_idx = [names.index(c) for c in ("R", "G", "B")]
+        except ValueError:
+            raise SettingsError(f"frame {frame}: no R, G, B channels in {names}") from None
+        out = pixels if inplace else pixels.copy()
+        h, w = pixels.shape[:2]
+        mask_full = np.zeros((h, w), np.float32)
+
+        def lap(name: str, t0: float) -> float:
+            now = time.perf_counter()
+            times[name] = (now - t0) * 1000
+            return now
+
+        t = time.perf_counter()
+        rgb = pixels[..., rgb_idx] if rgb_idx != [0, 1, 2] else pixels[..., :3]
+        lm = self._landmarks(rgb, frame, track, diag)
+        t = lap("landmarks", t)
+        if lm is None:
+            diag["reason"] = "no face"
+            diag["timings_ms"] = times
+            return SwapResult(out, mask_full, diag)
+
+        r = self.model.resolution
+        m = align_matrix(lm, r, self.ftype)
+        roi = crop_roi(m, r, pixels.shape)
+        x0, y0, x1, y1 = roi
+        if x1 <= x0 or y1 <= y0:
+            diag["reason"] = "face outside the frame"
+            diag["timings_ms"] = times
+            return SwapResult(out, mask_full, diag)
+        plate_roi = np.ascontiguousarray(rgb[y0:y1, x0:x1], dtype=np.float32)
+        bad = ~np.isfinite(plate_roi)
+        diag["nonfinite_fixed"] = int(bad.sum())
+        if diag["nonfinite_fixed"]:
+            plate_roi = np.nan_to_num(plate_roi, nan=0.0, posinf=1.0, neginf=0.0)
+        # The crop is resampled from the ROI alone: cost follows the face, not the plate.
+        roi_to_crop = m.copy()
+        roi_to_crop[:, 2] = m[:, 2] + m[:, :2] @ np.array([x0, y0], np.float64)
+        dst_lin = cv2.warpAffine(plate_roi, roi_to_crop, (r, r), flags=cv2.INTER_CUBIC,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        dst_srgb = np.clip(linear_to_srgb(dst_lin), 0.0, 1.0)
+        t = lap("align_crop", t)
+
+        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None]))
+        t = lap("infer", t)
+
+        lm_crop = transform_points(lm, m)
+        sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
+        mask = combine_masks(s.mask_mode, sources)
+        px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+        mask = refine_mask(mask, s.erode, s.blur, px_scale)
+        t = lap("mask", t)
+
+        if s.color != "none":
+            swap = color_transfer(s.color, swap, dst_srgb, mask, mask)
+        t = lap("color", t)
+
+        if s.blend == "hist-overlay":
+            swap = hist_match(swap, dst_srgb, mask, mask)
+        swap = sharpen(swap, s.sharpen)
+        if s.blend == "seamless":
+            swap = seamless(dst_srgb, swap, mask)
+        motion = self._motion(frame, track, m)
+        if motion != (0.0, 0.0):
+            swap = motion_blur(swap, motion)
+            mask = motion_blur(mask, motion)
+        swap_lin = srgb_to_linear(np.clip(swap, 0.0, 1.0))
+        t = lap("face_fx", t)
+
+        face_roi = warp_from_crop(swap_lin, m, roi)
+        mask_roi = warp_from_crop(mask, m, roi)
+        np.clip(mask_roi, 0.0, 1.0, out=mask_roi)
+        if holdout is not None:
+            mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
+        mask_roi *= s.strength
+        t = lap("warp_back", t)
+
+        sel = mask_roi > 0
+        region = out[y0:y1, x0:x1]
+        if s.output == "comp":
+            blended = overlay(plate_roi[sel], face_roi[sel], mask_roi[sel])
+        elif s.output == "face":
+            blended = face_roi[sel]
+        else:
+            blended = None
+        if blended is not None:
+            for k, c in enumerate(rgb_idx):
+                chan = region[..., c]
+                chan[sel] = blended[:, k]
+        mask_full[y0:y1, x0:x1] = mask_roi
+        if s.output == "mask":
+            for c in rgb_idx:
+                out[..., c] = mask_full
+        elif s.output == "landmarks":
+            for x, y in np.round(lm).astype(int):
+                if 0 <= x < w and 0 <= y < h:
+                    for c, v in zip(rgb_idx, (0.0, 1.0, 1.0), strict=True):
+                        out[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2, c] = v
+        lap("composite", t)
+        times["total"] = (time.perf_counter() - t_all) * 1000
+        diag.update(swapped=True, roi=[x0, y0, x1, y1], timings_ms=times)
+        return SwapResult(out, mask_full, diag)
