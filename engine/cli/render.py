@@ -1,0 +1,68 @@
+"""`doppel render`: plate frames → swapped EXRs (frame ranges, chunks, resume, workers)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from typing import Any
+
+from engine.io.image import EXR_COMPRESSIONS
+from engine.pipeline import SwapSettings
+
+_CHOICES = {"output": ("comp", "face", "mask", "landmarks"),
+            "blend": ("overlay", "seamless", "hist-overlay"),
+            "color": ("none", "rct", "lct", "mkl", "idt", "sot", "mix", "hist")}
+
+
+def _dest(name: str) -> str:
+    """SwapSettings.output (the view) would clash with the output path: it is --view here."""
+    return "view" if name == "output" else name
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="plate: sequence (plate.####.exr), video or image")
+    p.add_argument("-o", "--output", required=True,
+                   help="output pattern, e.g. out/swap.####.exr (PNG/TIFF/JPEG write sRGB RGB)")
+    p.add_argument("--track", help="track cache from 'doppel analyze' (no detection then)")
+    p.add_argument("--frames", help="frame range, farm syntax (1001-1100, 1,3,5-7, 1001-1100x2)")
+    p.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame")
+    p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
+    p.add_argument("--overwrite", action="store_true", help="render frames already done again")
+    p.add_argument("--face-layer", action="store_true", help="add doppel.face.R/G/B layers")
+    p.add_argument("--float", action="store_true", help="32-bit float EXR (default half)")
+    p.add_argument("--compression", default="zip", choices=EXR_COMPRESSIONS)
+    p.add_argument("--quiet", action="store_true")
+    g = p.add_argument_group("swap settings")
+    defaults = SwapSettings()
+    for f in fields(SwapSettings):
+        kind = type(getattr(defaults, f.name))
+        flag = "--view" if f.name == "output" else f"--{f.name.replace('_', '-')}"
+        g.add_argument(flag, dest=_dest(f.name), type=kind,
+                       default=getattr(defaults, f.name), choices=_CHOICES.get(f.name),
+                       required=f.name == "model")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.io import parse_frame_range
+    from engine.render import RenderJob, render
+
+    settings = SwapSettings(**{f.name: getattr(args, _dest(f.name)) for f in fields(SwapSettings)})
+    job = RenderJob(args.input, args.output, settings, args.track, args.first_frame,
+                    args.face_layer, not args.float, args.compression)
+    frames = parse_frame_range(args.frames) if args.frames else None
+
+    def progress(it: Any, total: int) -> Any:
+        return tqdm(it, total=total, desc="render", disable=args.quiet, file=sys.stderr)
+
+    summary = render(job, frames, args.workers, args.overwrite, progress)
+    print(f"render {args.input} -> {args.output}")
+    for line in summary.lines():
+        print(f"  {line}")
+    if summary.timings_ms:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.timings_ms.items())
+        print(f"  mean ms per frame: {stages}")
+    return 1 if summary.errors else 0
