@@ -1,8 +1,8 @@
 """`doppel demo`: the main job on the bundled sample media.
 
-Today (the swap engine is the next milestone): extraction of the sample plate (one identity,
-tracked and smoothed) and of the sample photos into facesets, and a contact sheet of the aligned
-faces with their landmarks: `OUT/contact_sheet.png`.
+Analyse the sample plate (track + smoothing), render every frame with the bundled demo model
+into scene-linear EXRs, and write a contact sheet (plate | swap | mask) and an MP4 preview:
+    OUT/track.json, OUT/swap.1001.exr … swap.1120.exr, OUT/contact_sheet.png, OUT/preview.mp4
 """
 
 from __future__ import annotations
@@ -12,48 +12,90 @@ import sys
 import time
 from pathlib import Path
 
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo_df-ud_96.onnx"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", default="samples", help="sample media folder (make samples)")
     p.add_argument("--out", default="out/demo", help="output folder")
-    p.add_argument("--size", type=int, default=256, help="aligned crop size")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="swap model (.onnx)")
+    p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
     p.set_defaults(run=run)
 
 
+def _to_u8(linear_rgb):
+    from engine.colorspace import to_display_uint8
+
+    return to_display_uint8(linear_rgb)
+
+
 def run(args: argparse.Namespace) -> int:
+    import cv2
     import numpy as np
     from tqdm import tqdm
 
-    from engine.extract import ExtractSettings, extract
-    from engine.faceset import load_faceset
-    from engine.io import open_source, write_image
-    from engine.overlay import contact_sheet, draw_face
+    from engine.analyze import FaceAnalyzer, analyze_frames
+    from engine.errors import InputError
+    from engine.io import open_source, read_image, write_image
+    from engine.overlay import contact_sheet
+    from engine.pipeline import SwapSettings
+    from engine.render import RenderJob, render
+    from engine.track import select_track, smooth_track
 
     samples, out = Path(args.samples), Path(args.out)
     if not (samples / ".complete").is_file():
-        print(f"doppel demo: error: {samples}/ is incomplete; run 'make samples' first",
-              file=sys.stderr)
-        return 2
+        raise InputError(f"{samples}/ is incomplete; run 'make samples' first")
+    if not Path(args.model).is_file():
+        raise InputError(f"{args.model}: demo model missing; run 'make demo-model' to train it")
     t0 = time.perf_counter()
-    jobs = [
-        ("plate", samples / "plate" / "plate.####.exr",
-         ExtractSettings(size=args.size, select="track", smooth=3)),
-        ("photos", samples / "photos", ExtractSettings(size=args.size)),
-    ]
+    plate = str(samples / "plate" / "plate.####.exr")
+    source = open_source(plate)
+
+    # 1. Analyse: track the face once; the render then does no detection.
+    errors: list[str] = []
+    per_frame = analyze_frames(
+        source, source.frames, FaceAnalyzer.create("centerface"), out / "track.analysis.json",
+        {"detector": "centerface"}, errors, [],
+        lambda it, n, d: tqdm(it, total=n, desc="analyse", file=sys.stderr))
+    track = smooth_track(select_track(per_frame), radius=3)
+    track.settings.update(source=source.description, detector="centerface")
+    track.save(out / "track.json")
+    t1 = time.perf_counter()
+
+    # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).
+    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(model=args.model),
+                    str(out / "track.json"))
+    summary = render(job, workers=args.workers,
+                     progress=lambda it, n: tqdm(it, total=n, desc="render", file=sys.stderr))
+    t2 = time.perf_counter()
+
+    # 3. Contact sheet and MP4 preview (display-encoded).
     tiles, labels = [], []
-    for name, src, settings in jobs:
-        source = open_source(src)
-        summary = extract(source, out / f"faceset_{name}", settings, progress=lambda it, n, d,
-                          name=name: tqdm(it, total=n, desc=f"{name} {d}", file=sys.stderr))
-        print(f"{name}: " + "; ".join(summary.lines()[:5]))
-        fs = load_faceset(out / f"faceset_{name}")
-        step = max(1, len(fs.entries) // 24) if name == "plate" else 1
-        for e in fs.entries[::step]:
-            crop = np.rint(np.clip(fs.load_crop(e), 0, 1) * 255).astype(np.uint8)
-            tiles.append(draw_face(crop, fs.landmarks_crop(e)))
-            labels.append(f"{e['frame']} y{e['pose'][1]:+.0f}")
-    sheet = contact_sheet(tiles, labels, columns=8, tile=160)
+    picks = source.frames[:: max(1, len(source.frames) // 6)][:6]
+    writer = None
+    for f in source.frames:
+        before = read_image(source.path_of(f))
+        after = read_image(out / f"swap.{f:04d}.exr")
+        a, b = _to_u8(before.rgb()), _to_u8(after.rgb())
+        if writer is None:  # side by side at half size, even dimensions for the codec
+            h, w = a.shape[:2]
+            size = (w // 2 * 2, h // 2 // 2 * 2)
+            writer = cv2.VideoWriter(str(out / "preview.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                     24.0, size)
+        side = cv2.resize(np.concatenate([a, b], axis=1), size, interpolation=cv2.INTER_AREA)
+        writer.write(np.ascontiguousarray(side[..., ::-1]))
+        if f in picks:
+            mask = after.channel("doppel.mask")
+            m = np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)
+            tiles += [a, b, np.repeat(m[..., None], 3, -1)]
+            labels += [f"plate {f}", f"swap {f}", f"mask {f}"]
+    if writer is not None:
+        writer.release()
+    sheet = contact_sheet(tiles, labels, columns=6, tile=220)
     write_image(out / "contact_sheet.png", sheet.astype(np.float32) / 255.0)
-    print(f"wrote {out / 'contact_sheet.png'} ({len(tiles)} faces) in "
-          f"{time.perf_counter() - t0:.1f} s")
-    return 0
+    t3 = time.perf_counter()
+    print(f"demo: {len(summary.done)} frames rendered, {len(summary.skipped)} already done, "
+          f"{len(summary.no_face)} without a face, {len(summary.errors)} errors")
+    print(f"  analyse {t1 - t0:.1f} s, render {t2 - t1:.1f} s, sheet+preview {t3 - t2:.1f} s")
+    print(f"  {out}/swap.####.exr, {out}/contact_sheet.png, {out}/preview.mp4")
+    return 1 if summary.errors or errors else 0

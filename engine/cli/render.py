@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--track", help="track cache from 'doppel analyze' (no detection then)")
     p.add_argument("--frames", help="frame range, farm syntax (1001-1100, 1,3,5-7, 1001-1100x2)")
     p.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame")
+    p.add_argument("--chunk-start", type=int,
+                   help="farm chunk: render only frames from here (with --chunk-size)")
+    p.add_argument("--chunk-size", type=int, default=0, help="farm chunk length in frames")
     p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
     p.add_argument("--overwrite", action="store_true", help="render frames already done again")
     p.add_argument("--face-layer", action="store_true", help="add doppel.face.R/G/B layers")
@@ -47,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.errors import SettingsError
     from engine.io import parse_frame_range
     from engine.render import RenderJob, render
 
@@ -54,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
     job = RenderJob(args.input, args.output, settings, args.track, args.first_frame,
                     args.face_layer, not args.float, args.compression)
     frames = parse_frame_range(args.frames) if args.frames else None
+    if args.chunk_start is not None:
+        if args.chunk_size <= 0:
+            raise SettingsError(f"--chunk-size must be > 0 with --chunk-start, got "
+                                f"{args.chunk_size}")
+        from engine.io import open_source
+
+        every = frames if frames is not None else open_source(args.input,
+                                                              args.first_frame).frames
+        frames = [f for f in every if args.chunk_start <= f < args.chunk_start + args.chunk_size]
 
     def progress(it: Any, total: int) -> Any:
         return tqdm(it, total=total, desc="render", disable=args.quiet, file=sys.stderr)

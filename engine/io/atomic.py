@@ -26,6 +26,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
     )
     os.close(fd)
+    # mkstemp makes 0600 files; outputs must be readable like any other file (farm, comp).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -133,3 +133,12 @@ def test_plate_is_scene_linear_exr(plate_pattern):
     assert frame.rgb.shape == (720, 880, 3)
     img = read_image(frame.path)
     assert img.channels == ("R", "G", "B", "A") and img.colorspace == "linear"
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_exr(tmp_path / "p.exr", np.zeros((2, 2, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.exr").stat().st_mode & 0o777 == 0o644
