@@ -32,6 +32,13 @@ from engine.track import Track
 OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 
 
+def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
+    """1 inside, ramping to 0 over the outer `fade` of the crop: the crop's edge never shows."""
+    ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / (fade * size),
+                   0.0, 1.0).astype(np.float32)
+    return np.minimum.outer(ramp, ramp)
+
+
 @dataclass(frozen=True)
 class SwapSettings:
     """Every user-facing knob of the node and of `doppel render`, validated once."""
@@ -209,7 +216,7 @@ class FaceSwapper:
         sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
         mask = combine_masks(s.mask_mode, sources)
         px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-        mask = refine_mask(mask, s.erode, s.blur, px_scale)
+        mask = refine_mask(mask, s.erode, s.blur, px_scale) * _border_window(r)
         t = lap("mask", t)
 
         if s.color != "none":

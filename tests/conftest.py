@@ -56,3 +56,20 @@ def plate_faces(plate_pattern: str, analyzer):
 
     src = open_source(plate_pattern)
     return {fr.number: analyzer.analyze(fr.rgb) for fr in src.read()}
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    """The bundled, trained demo model (committed; rebuilt by `make demo-model`)."""
+    path = ROOT / "models" / "demo_df-ud_96.onnx"
+    if not path.is_file():
+        pytest.fail(f"{path} missing: it is committed with the repo (make demo-model rebuilds it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def plate_track(plate_faces):
+    """The sample plate's tracked and smoothed face (a Track, no file)."""
+    from engine.track import select_track, smooth_track
+
+    return smooth_track(select_track(plate_faces), radius=3)

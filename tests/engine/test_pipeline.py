@@ -1,0 +1,132 @@
+"""FaceSwapper on real plate frames with the bundled demo model."""
+
+import numpy as np
+import pytest
+
+from engine.errors import ModelError, SettingsError
+from engine.io import read_image
+from engine.pipeline import FaceSwapper, SwapSettings
+
+
+@pytest.fixture(scope="module")
+def swapper(demo_model):
+    return FaceSwapper(SwapSettings(model=str(demo_model)))
+
+
+@pytest.fixture(scope="module")
+def plate_1010(plate_pattern):
+    from engine.io import open_source
+
+    return read_image(open_source(plate_pattern).path_of(1010))
+
+
+def test_swap_changes_the_face_and_nothing_outside_the_mask(swapper, plate_1010, plate_track):
+    px = plate_1010.pixels.copy()
+    px[0:4, 0:4, 0] = 7.5  # highlights above 1
+    px[4:8, 0:4, 1] = -0.25  # negatives
+    px[8:10, 0:4, 2] = np.nan  # NaN outside the face passes through untouched
+    px[..., 3] = np.linspace(0, 1, px.shape[1])[None]  # a real alpha ramp
+    res = swapper.process(px, 1010, plate_track, channels=plate_1010.channels)
+    assert res.diagnostics["swapped"] and res.diagnostics["timings_ms"]["landmarks"] < 5
+    m = res.mask
+    outside = m == 0
+    a, b = res.image[outside], px[outside]
+    assert np.array_equal(a[np.isfinite(b)], b[np.isfinite(b)])
+    assert np.isnan(res.image[8:10, 0:4, 2]).all()
+    np.testing.assert_array_equal(res.image[..., 3], px[..., 3])  # alpha passes through
+    inside = m > 0.5
+    assert inside.sum() > 5000
+    assert np.abs(res.image[inside][:, :3] - px[inside][:, :3]).mean() > 0.005
+
+
+def test_same_frame_gives_the_same_pixels_every_time(swapper, plate_1010, plate_track):
+    a = swapper.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    b = swapper.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+
+
+def test_nan_in_the_face_is_sanitised_and_reported(swapper, plate_1010, plate_track):
+    px = plate_1010.pixels.copy()
+    x, y = plate_track.landmarks(1010)[30].astype(int)  # nose tip
+    px[y - 3:y + 3, x - 3:x + 3, :3] = np.nan
+    res = swapper.process(px, 1010, plate_track, channels=plate_1010.channels)
+    assert res.diagnostics["nonfinite_fixed"] == 6 * 6 * 3
+    assert np.isfinite(res.image[res.mask > 0][:, :3]).all()
+
+
+def test_no_face_passes_the_plate_through(swapper, plate_1010):
+    from engine.track import Track
+
+    empty = Track({})
+    res = swapper.process(plate_1010.pixels, 1010, empty, channels=plate_1010.channels)
+    assert not res.diagnostics["swapped"] and res.diagnostics["reason"] == "no face"
+    assert np.array_equal(res.image, plate_1010.pixels) and not res.mask.any()
+
+
+def test_detection_path_matches_a_raw_track(demo_model, plate_1010, plate_faces):
+    from engine.track import select_track
+
+    raw = select_track(plate_faces)  # unsmoothed: the same landmarks detection gives
+    sw = FaceSwapper(SwapSettings(model=str(demo_model)))
+    a = sw.process(plate_1010.pixels, 1010, None, channels=plate_1010.channels)
+    b = sw.process(plate_1010.pixels, 1010, raw, channels=plate_1010.channels)
+    assert a.diagnostics["faces_found"] == 1
+    assert np.array_equal(a.image, b.image)
+
+
+def test_erode_and_blur_mean_the_same_at_two_plate_resolutions(demo_model, plate_1010,
+                                                               plate_track):
+    import cv2
+
+    from engine.track import Track
+
+    lm = plate_track.landmarks(1010)
+    small = plate_1010.pixels
+    big = cv2.resize(small, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    masks = []
+    for img, scale, erode, blur in ((small, 1, 6.0, 10.0), (big, 2, 12.0, 20.0)):
+        t = Track({1010: plate_track.faces[1010]}, {1010: (lm + 0.5) * scale - 0.5})
+        sw = FaceSwapper(SwapSettings(model=str(demo_model), erode=erode, blur=blur))
+        masks.append(sw.process(img, 1010, t, channels=plate_1010.channels).mask)
+    down = cv2.resize(masks[1], masks[0].shape[::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(down - masks[0]).mean() < 0.01
+    plain = FaceSwapper(SwapSettings(model=str(demo_model), erode=0.0, blur=0.0)).process(
+        small, 1010, plate_track, channels=plate_1010.channels).mask
+    assert masks[0].sum() < 0.9 * plain.sum()  # eroding really shrank it
+
+
+@pytest.mark.parametrize("view", ["face", "mask", "landmarks"])
+def test_output_views(swapper, demo_model, plate_1010, plate_track, view):
+    sw = FaceSwapper(SwapSettings(model=str(demo_model), output=view))
+    res = sw.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    if view == "mask":
+        np.testing.assert_array_equal(res.image[..., 0], res.mask)
+    else:
+        assert not np.array_equal(res.image, plate_1010.pixels)
+
+
+def test_settings_are_validated_once():
+    for kw, msg in [({"blend": "smudge"}, "blend mode"), ({"strength": 2.0}, "strength"),
+                    ({"mask_mode": "learned-prd*ears"}, "unknown term"),
+                    ({"color": "sepia"}, "color 'sepia'"), ({"output": "x"}, "output 'x'")]:
+        with pytest.raises(SettingsError, match=msg):
+            SwapSettings(**kw)
+
+
+def test_bad_model_files_are_model_errors(tmp_path, demo_model):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x01garbage")
+    with pytest.raises(ModelError, match="junk.onnx"):
+        FaceSwapper(SwapSettings(model=str(junk)))
+    with pytest.raises(ModelError, match="model file not found"):
+        FaceSwapper(SwapSettings(model=str(tmp_path / "none.onnx")))
+    import onnx
+
+    proto = onnx.load(str(demo_model))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    with pytest.raises(ModelError, match="lacks Doppel metadata"):
+        FaceSwapper(SwapSettings(model=str(bare)))
+    with pytest.raises(ModelError, match="face type 'full' but settings ask 'head'"):
+        FaceSwapper(SwapSettings(model=str(demo_model), face_type="head"))

@@ -1,0 +1,169 @@
+"""`doppel analyze` + `doppel render` end to end: determinism, chunking, resume, bad input, farm."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from engine.cli.main import main
+from engine.io import read_image, write_exr
+
+FRAMES = "1001-1008"
+
+
+@pytest.fixture(scope="module")
+def track_file(tmp_path_factory, plate_pattern):
+    out = tmp_path_factory.mktemp("track") / "track.json"
+    assert main(["analyze", plate_pattern, "-o", str(out), "--frames", FRAMES, "--quiet"]) == 0
+    return out
+
+
+def render_cli(plate, out, model, track, *extra):
+    return main(["render", str(plate), "-o", str(out), "--model", str(model), "--track",
+                 str(track), "--quiet", *map(str, extra)])
+
+
+def test_render_writes_layers_and_metadata(tmp_path, plate_pattern, demo_model, track_file):
+    out = tmp_path / "a" / "swap.####.exr"
+    assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", FRAMES,
+                      "--face-layer") == 0
+    img = read_image(tmp_path / "a" / "swap.1004.exr")
+    assert img.channels == ("R", "G", "B", "A", "doppel.mask", "doppel.face.R",
+                            "doppel.face.G", "doppel.face.B")
+    assert img.metadata["compression"] == "zip" and img.metadata["doppel/face"] == "swapped"
+    assert img.metadata["doppel/model"] == demo_model.name
+    assert '"color": "rct"' in img.metadata["doppel/settings"]
+    plate = read_image(plate_pattern.replace("####", "1004"))
+    np.testing.assert_array_equal(img.channel("A"), plate.channel("A"))
+    assert (tmp_path / "a" / "swap.1004.exr").stat().st_mode & 0o044  # readable by others
+
+
+def test_same_frames_in_other_chunkings_are_bit_identical(tmp_path, plate_pattern, demo_model,
+                                                          track_file):
+    one = tmp_path / "one" / "swap.####.exr"
+    assert render_cli(plate_pattern, one, demo_model, track_file, "--frames", FRAMES) == 0
+    chunks = tmp_path / "chunks" / "swap.####.exr"
+    for start in (1001, 1004, 1007):
+        assert render_cli(plate_pattern, chunks, demo_model, track_file, "--frames", FRAMES,
+                          "--chunk-start", start, "--chunk-size", 3) == 0
+    par = tmp_path / "par" / "swap.####.exr"
+    assert render_cli(plate_pattern, par, demo_model, track_file, "--frames", FRAMES,
+                      "--workers", 2) == 0
+    again = tmp_path / "again" / "swap.####.exr"
+    assert render_cli(plate_pattern, again, demo_model, track_file, "--frames", FRAMES) == 0
+    for f in range(1001, 1009):
+        name = f"swap.{f}.exr"
+        ref = (tmp_path / "one" / name).read_bytes()
+        for other in ("chunks", "par", "again"):
+            assert (tmp_path / other / name).read_bytes() == ref, (other, name)
+
+
+def test_killed_render_resumes_without_redoing_frames(tmp_path, plate_pattern, demo_model,
+                                                      track_file):
+    out = tmp_path / "k" / "swap.####.exr"
+    cmd = [sys.executable, "-m", "engine.cli.main", "render", plate_pattern, "-o", str(out),
+           "--model", str(demo_model), "--track", str(track_file), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "k").glob("swap.*.exr"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.name for p in (tmp_path / "k").glob("swap.*.exr"))
+    assert 3 <= len(done) < 120
+    before = {n: (tmp_path / "k" / n).stat().st_mtime_ns for n in done}
+    for leftover in (tmp_path / "k").glob(".*tmp*"):  # a kill can leave a temp, never a frame
+        assert not leftover.name.startswith("swap.")
+    result = subprocess.run(cmd[:-1] + ["--frames", "1001-1120"], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"skipped (already done): {len(done)}" in result.stdout
+    assert all((tmp_path / "k" / n).stat().st_mtime_ns == t for n, t in before.items())
+    assert len(list((tmp_path / "k").glob("swap.*.exr"))) == 120
+
+
+def test_corrupt_and_missing_frames_are_reported_and_the_rest_rendered(
+        tmp_path, plate_pattern, demo_model, track_file, capsys):
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in range(1001, 1007):
+        shutil.copy(plate_pattern.replace("####", str(f)), plate / f"plate.{f}.exr")
+    (plate / "plate.1003.exr").write_bytes((plate / "plate.1003.exr").read_bytes()[:5000])
+    (plate / "plate.1005.exr").unlink()
+    rc = render_cli(plate / "plate.####.exr", tmp_path / "o" / "s.####.exr", demo_model,
+                    track_file)
+    text = capsys.readouterr().out
+    assert rc == 1 and "errors: 2" in text and "plate.1003.exr" in text
+    assert "frame 1005 is missing" in text
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "s.1001.exr", "s.1002.exr", "s.1004.exr", "s.1006.exr"]
+
+
+def test_frames_without_a_face_pass_through_and_are_flagged(tmp_path, demo_model, capsys):
+    plate = tmp_path / "plate"
+    rng = np.random.default_rng(0)
+    px = rng.uniform(0, 2, (240, 320, 4)).astype(np.float32)
+    write_exr(plate / "p.0001.exr", px, half=False)
+    assert main(["render", str(plate / "p.####.exr"), "-o", str(tmp_path / "o.####.exr"),
+                 "--model", str(demo_model), "--quiet"]) == 0
+    assert "no face (passed through): 1" in capsys.readouterr().out
+    out = read_image(tmp_path / "o.0001.exr")
+    assert out.metadata["doppel/face"] == "no face"
+    np.testing.assert_array_equal(out.pixels[..., :4], px.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("overwrite", "would overwrite the input"),
+    ("unwritable", "cannot write to output folder"),
+    ("not_onnx", "not an ONNX model"),
+    ("face_type", "differs from the track's 'head'"),
+])
+def test_bad_render_setups_exit_2_with_one_line(tmp_path, plate_pattern, demo_model, track_file,
+                                                capsys, case, message):
+    import json
+
+    plate, out, model, track = plate_pattern, tmp_path / "o" / "s.####.exr", demo_model, track_file
+    if case == "overwrite":
+        out = plate_pattern
+    elif case == "unwritable":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "s.####.exr"
+    elif case == "not_onnx":
+        model = tmp_path / "m.onnx"
+        model.write_text("not a model")
+    elif case == "face_type":
+        data = json.loads(track_file.read_text())
+        data["settings"]["face_type"] = "head"
+        track = tmp_path / "t.json"
+        track.write_text(json.dumps(data))
+    assert render_cli(plate, out, model, track, "--frames", "1001") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_openjd_template_checks_and_runs_in_chunks(tmp_path, plate_pattern, demo_model):
+    openjd = shutil.which("openjd", path=str(__import__("pathlib").Path(sys.executable).parent))
+    if openjd is None:
+        pytest.fail("openjd-cli missing from the venv (dev extra)")
+    template = "farm/doppel_render.template.yaml"
+    check = subprocess.run([openjd, "check", template], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    doppel = str(__import__("pathlib").Path(sys.executable).parent / "doppel")
+    run = subprocess.run(
+        [openjd, "run", template, "--step", "Render", "--run-dependencies",
+         "-p", f"Plate={plate_pattern}", "-p", f"Output={tmp_path}/farm/swap.####.exr",
+         "-p", f"Model={demo_model}", "-p", f"Track={tmp_path}/farm/track.json",
+         "-p", "FrameStart=1001", "-p", "FrameEnd=1005", "-p", "ChunkSize=2",
+         "-p", f"Doppel={doppel}"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "Chunks run: 4" in run.stdout  # analyze + 3 render chunks
+    ref = tmp_path / "ref" / "swap.####.exr"
+    assert render_cli(plate_pattern, ref, demo_model, tmp_path / "farm" / "track.json",
+                      "--frames", "1001-1005") == 0
+    for f in range(1001, 1006):
+        assert ((tmp_path / "farm" / f"swap.{f}.exr").read_bytes()
+                == (tmp_path / "ref" / f"swap.{f}.exr").read_bytes())
