@@ -11,6 +11,7 @@ bit-identical files. A frame whose output already exists with Doppel's metadata 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -198,8 +199,10 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     else:
         threads = max(1, (os.cpu_count() or 2) // workers)
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
-        with ProcessPoolExecutor(workers, initializer=_worker_init,
-                                 initargs=(job, threads)) as pool:
+        # spawn, not fork: a forked child inherits ONNX Runtime's and dlib's thread pools in
+        # whatever state they were, which can deadlock.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(job, threads)) as pool:
             results = pool.map(_worker_frames, batches)
             for batch in prog(results, len(batches)):
                 for frame, diag in batch:
