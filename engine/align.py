@@ -152,10 +152,14 @@ def warp_to_crop(image: np.ndarray, img_to_crop: np.ndarray, size: int,
 
 
 def crop_roi(img_to_crop: np.ndarray, size: int, image_shape: tuple[int, ...],
-             margin: int = 2) -> tuple[int, int, int, int]:
-    """Integer image region `(x0, y0, x1, y1)` (exclusive ends) covered by the crop, clipped."""
-    corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5],
-                        [size - 0.5, size - 0.5]])
+             margin: int = 2, box: tuple[float, float, float, float] | None = None
+             ) -> tuple[int, int, int, int]:
+    """Integer image region `(x0, y0, x1, y1)` (exclusive ends) covered by the crop, clipped.
+
+    `box` narrows it to a part of the crop, `(x0, y0, x1, y1)` in crop pixels (edges).
+    """
+    bx0, by0, bx1, by1 = box if box is not None else (-0.5, -0.5, size - 0.5, size - 0.5)
+    corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]], dtype=np.float64)
     pts = transform_points(corners, invert_similarity(img_to_crop))
     h, w = image_shape[:2]
     x0 = int(np.clip(np.floor(pts[:, 0].min()) - margin, 0, w))

@@ -23,6 +23,15 @@ def overlay(target: np.ndarray, face: np.ndarray, mask: np.ndarray) -> np.ndarra
     return (m * face + (1.0 - m) * target).astype(np.float32)
 
 
+def overlay_into(face: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Eq. 1 rewritten as target + M ⊙ (face − target), computed in `face`'s buffer (no
+    temporaries: this runs over the face's whole plate region every frame)."""
+    np.subtract(face, target, out=face)
+    np.multiply(face, mask[..., None] if mask.ndim == face.ndim - 1 else mask, out=face)
+    np.add(face, target, out=face)
+    return face
+
+
 def seamless(target: np.ndarray, face: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Poisson blending (paper Eq. 2): inside M > 0.5 the result has `face`'s gradients and
     meets `target` continuously on the region's boundary; outside it is `target`."""

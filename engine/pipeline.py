@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from engine.align import align_matrix, crop_roi, face_type, transform_points, warp_from_crop
-from engine.blend import check_blend_mode, motion_blur, overlay, seamless, sharpen
+from engine.blend import check_blend_mode, motion_blur, overlay_into, seamless, sharpen
 from engine.color import TRANSFERS, color_transfer, hist_match
 from engine.colorspace import linear_to_srgb, srgb_to_linear
 from engine.errors import ModelError, SettingsError
@@ -189,16 +189,17 @@ class FaceSwapper:
 
         r = self.model.resolution
         m = align_matrix(lm, r, self.ftype)
-        roi = crop_roi(m, r, pixels.shape)
-        x0, y0, x1, y1 = roi
+        roi0 = crop_roi(m, r, pixels.shape)
+        x0, y0, x1, y1 = roi0
         if x1 <= x0 or y1 <= y0:
             diag["reason"] = "face outside the frame"
             diag["timings_ms"] = times
             return SwapResult(out, mask_full, diag,
                               np.zeros((h, w, 3), np.float32) if want_face else None)
         plate_roi = np.ascontiguousarray(rgb[y0:y1, x0:x1], dtype=np.float32)
-        bad = ~np.isfinite(plate_roi)
-        diag["nonfinite_fixed"] = int(bad.sum())
+        # One reduction tells whether anything is non-finite; count only then (rare path).
+        finite = bool(np.isfinite(plate_roi.sum(dtype=np.float64)))
+        diag["nonfinite_fixed"] = 0 if finite else int((~np.isfinite(plate_roi)).sum())
         if diag["nonfinite_fixed"]:
             plate_roi = np.nan_to_num(plate_roi, nan=0.0, posinf=1.0, neginf=0.0)
         # The crop is resampled from the ROI alone: cost follows the face, not the plate.
@@ -235,9 +236,21 @@ class FaceSwapper:
         swap_lin = srgb_to_linear(np.clip(swap, 0.0, 1.0))
         t = lap("face_fx", t)
 
-        face_roi = warp_from_crop(swap_lin, m, roi)
-        mask_roi = warp_from_crop(mask, m, roi)
-        np.clip(mask_roi, 0.0, 1.0, out=mask_roi)
+        # Face and mask go back in one 4-channel warp, over the part of the ROI the mask covers.
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        if rows.size == 0:
+            diag["reason"] = "empty mask"
+            diag["timings_ms"] = times
+            return SwapResult(out, mask_full, diag,
+                              np.zeros((h, w, 3), np.float32) if want_face else None)
+        box = (cols[0] - 1.5, rows[0] - 1.5, cols[-1] + 1.5, rows[-1] + 1.5)
+        bx0, by0, bx1, by1 = crop_roi(m, r, pixels.shape, box=box)
+        x0, y0 = max(bx0, roi0[0]), max(by0, roi0[1])
+        x1, y1 = max(min(bx1, roi0[2]), x0 + 1), max(min(by1, roi0[3]), y0 + 1)
+        roi = (x0, y0, x1, y1)
+        plate_roi = plate_roi[y0 - roi0[1]:y1 - roi0[1], x0 - roi0[0]:x1 - roi0[0]]
+        back = warp_from_crop(np.dstack([swap_lin, mask]), m, roi)
+        face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
         if holdout is not None:
             mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
         mask_roi *= s.strength
@@ -245,16 +258,13 @@ class FaceSwapper:
 
         sel = mask_roi > 0
         region = out[y0:y1, x0:x1]
-        if s.output == "comp":
-            blended = overlay(plate_roi[sel], face_roi[sel], mask_roi[sel])
-        elif s.output == "face":
-            blended = face_roi[sel]
-        else:
-            blended = None
-        if blended is not None:
+        if s.output in ("comp", "face"):
+            blended = face_roi
+            if s.output == "comp":
+                blended = overlay_into(np.ascontiguousarray(face_roi), plate_roi, mask_roi)
+            # Written only where the mask is > 0: everything else stays bit-exact.
             for k, c in enumerate(rgb_idx):
-                chan = region[..., c]
-                chan[sel] = blended[:, k]
+                np.copyto(region[..., c], blended[..., k], where=sel)
         mask_full[y0:y1, x0:x1] = mask_roi
         if s.output == "mask":
             for c in rgb_idx:

@@ -88,3 +88,12 @@ def test_sharpen_and_motion_blur_are_no_ops_at_zero():
     blurred = motion_blur(img, (8.0, 0.0))
     # Blurred along x: gradients along x shrink far more than those along y.
     assert np.diff(blurred, axis=1).std() < 0.5 * np.diff(blurred, axis=0).std()
+
+
+def test_in_place_overlay_is_equation_1():
+    from engine.blend import overlay_into
+
+    rng = np.random.default_rng(3)
+    t, f = rng.normal(0, 3, (2, 8, 8, 3)).astype(np.float32)
+    m = rng.uniform(0, 1, (8, 8)).astype(np.float32)
+    np.testing.assert_allclose(overlay_into(f.copy(), t, m), overlay(t, f, m), atol=1e-5)
