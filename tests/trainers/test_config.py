@@ -45,3 +45,21 @@ def test_shots_train_one_after_another_with_their_own_out(tmp_path):
 def test_config_errors_say_what_to_fix(tmp_path, text, message):
     with pytest.raises(SettingsError, match=message):
         load_configs(write(tmp_path, text), {})
+
+
+def test_device_and_precision_selection_fall_back_cleanly(monkeypatch):
+    import torch
+
+    from trainers.train import pick_device, pick_precision
+
+    assert pick_device("cpu").type == "cpu"
+    assert pick_precision("fp32", torch.device("cpu")) is None
+    assert pick_precision("bf16", torch.device("cpu")) is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto").type == "cpu"
+    with pytest.raises(SettingsError, match="no CUDA device"):
+        pick_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert pick_precision("auto", torch.device("cuda")) is torch.float16
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert pick_precision("auto", torch.device("cpu")) is None
