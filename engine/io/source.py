@@ -8,9 +8,10 @@ file name, videos from `first_frame` (default 1), folders of stills 1..N in name
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ from engine.io.image import ImageData, read_image
 from engine.io.sequence import SequencePattern, find_sequence
 
 IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp")
+T = TypeVar("T")
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mxf")
 
 
@@ -112,27 +114,23 @@ class ImageListSource(FrameSource):
     def path_of(self, frame: int) -> Path | None:
         return self._paths.get(frame)
 
-    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
+    def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T]
+              ) -> Iterator[T | MediaError]:
         for f in self._check_requested(frames):
             path = self._paths.get(f)
             if path is None:
                 yield MediaError(f"{self.description}: frame {f} is missing on disk (gap)")
                 continue
             try:
-                yield _plate_from_image(f, read_image(path))
+                yield convert(f, read_image(path))
             except MediaError as exc:
                 yield MediaError(f"frame {f}: {exc}")
 
+    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
+        return self._each(frames, _plate_from_image)
+
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
-        for f in self._check_requested(frames):
-            path = self._paths.get(f)
-            if path is None:
-                yield MediaError(f"{self.description}: frame {f} is missing on disk (gap)")
-                continue
-            try:
-                yield _frame_from_image(f, read_image(path))
-            except MediaError as exc:
-                yield MediaError(f"frame {f}: {exc}")
+        return self._each(frames, _frame_from_image)
 
 
 class VideoSource(FrameSource):

@@ -164,3 +164,32 @@ def test_a_corrupt_crop_is_skipped_and_reported(facesets, tmp_path):
     victim.write_bytes(victim.read_bytes()[:100])
     bank = load_bank(str(bad), 64, "full")
     assert len(bank.images) == 39 and len(bank.skipped) == 1 and victim.name in bank.skipped[0]
+
+
+def test_gan_and_trueface_train_and_resume_with_their_discriminators(tiny_config, tmp_path):
+    cfg = tiny_config(out=str(tmp_path / "g"), target_iters=2, gan_power=0.1,
+                      true_face_power=0.01, eyes_mouth_priority=True, save_every=2)
+    tr = Trainer(cfg, log=lambda s: None)
+    tr.run(progress=False)
+    ckpt = load_checkpoint(checkpoints(tr.out)[-1])
+    assert {"disc", "disc_opt", "code_disc", "code_disc_opt"} <= set(ckpt)
+    resumed = Trainer(tiny_config(out=str(tmp_path / "g"), target_iters=3, gan_power=0.1,
+                                  true_face_power=0.01, eyes_mouth_priority=True),
+                      resume=True, log=lambda s: None)
+    for a, b in zip(tr.disc.parameters(), resumed.disc.parameters(), strict=True):
+        assert torch.equal(a, b)
+    resumed.run(progress=False)
+    assert resumed.iteration == 3 and np.isfinite(resumed.history[-1][1])
+
+
+def test_pretrain_on_one_faceset_then_fine_tune_from_it(tiny_config, facesets, tmp_path):
+    pre = Trainer(tiny_config(out=str(tmp_path / "pre"), dst="", pretrain=True, target_iters=2),
+                  log=lambda s: None)
+    assert pre.dataset.dst is pre.dataset.src
+    pre.run(progress=False)
+    ckpt = checkpoints(pre.out)[-1]
+    fine = Trainer(tiny_config(out=str(tmp_path / "fine"), init_from=str(ckpt), target_iters=1),
+                   log=lambda s: None)
+    assert fine.iteration == 0
+    for a, b in zip(pre.model.parameters(), fine.model.parameters(), strict=True):
+        assert torch.equal(a, b)

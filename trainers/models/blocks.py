@@ -130,3 +130,23 @@ class Decoder(nn.Module):
     def forward_mask(self, z: torch.Tensor) -> torch.Tensor:
         """The mask branch alone (the exported swap needs the dst decoder's mask only)."""
         return torch.sigmoid(self.shuffle(self.mask_out(self.mask(z))))
+
+
+class Layout:
+    """What a spec implies for every family: activation, encoder, and the sizes around it.
+
+    The encoder always sees the full-resolution input (R/16 at its end); with `-d` the
+    bottleneck and decoder run at half resolution and the heads' depth-to-space restores R.
+    """
+
+    def __init__(self, spec) -> None:
+        letters = spec.letters
+        self.act = activation("c" in letters)
+        self.hd = spec.family.endswith("hd")
+        self.double = "d" in letters
+        self.low = spec.resolution // (32 if self.double else 16)  # inter's spatial size
+        self.res_blocks = 2 if self.hd else 1
+        low_enc = spec.resolution // 16
+        self.encoder = Encoder(spec.e_dims, self.act, deep="t" in letters, hd=self.hd,
+                               use_pixel_norm="u" in letters)
+        self.code_features = self.encoder.out_ch * low_enc * low_enc

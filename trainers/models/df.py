@@ -10,28 +10,21 @@ import torch
 from torch import nn
 
 from trainers.models import ModelSpec
-from trainers.models.blocks import Decoder, Encoder, Inter, activation
+from trainers.models.blocks import Decoder, Inter, Layout
 
 
 class DFModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        act = activation("c" in spec.letters)
-        hd = spec.family == "dfhd"
-        double = "d" in spec.letters
-        # The encoder always sees the full-resolution input (R/16 at its end); with -d the
-        # bottleneck and decoder run at half resolution and the heads' depth-to-space restores R.
-        low_enc = spec.resolution // 16
-        low = spec.resolution // (32 if double else 16)
-        self.encoder = Encoder(spec.e_dims, act, deep="t" in spec.letters, hd=hd,
-                               use_pixel_norm="u" in spec.letters)
-        code = self.encoder.out_ch * low_enc * low_enc
+        lay = Layout(spec)
+        self.encoder = lay.encoder
         ae_out = spec.ae_dims  # channels of the inter's spatial output
-        self.inter = Inter(code, spec.ae_dims, ae_out, low, act)
-        blocks = 2 if hd else 1
-        self.decoder_src = Decoder(ae_out, spec.d_dims, spec.mask_dims, act, double, blocks)
-        self.decoder_dst = Decoder(ae_out, spec.d_dims, spec.mask_dims, act, double, blocks)
+        self.inter = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
+        self.decoder_src = Decoder(ae_out, spec.d_dims, spec.mask_dims, lay.act, lay.double,
+                                   lay.res_blocks)
+        self.decoder_dst = Decoder(ae_out, spec.d_dims, spec.mask_dims, lay.act, lay.double,
+                                   lay.res_blocks)
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         return self.inter(self.encoder(x))

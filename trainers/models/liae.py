@@ -10,26 +10,20 @@ import torch
 from torch import nn
 
 from trainers.models import ModelSpec
-from trainers.models.blocks import Decoder, Encoder, Inter, activation
+from trainers.models.blocks import Decoder, Inter, Layout
 
 
 class LIAEModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        act = activation("c" in spec.letters)
-        hd = spec.family == "liaehd"
-        double = "d" in spec.letters
-        low_enc = spec.resolution // 16
-        low = spec.resolution // (32 if double else 16)
-        self.encoder = Encoder(spec.e_dims, act, deep="t" in spec.letters, hd=hd,
-                               use_pixel_norm="u" in spec.letters)
-        code = self.encoder.out_ch * low_enc * low_enc
+        lay = Layout(spec)
+        self.encoder = lay.encoder
         ae_out = spec.ae_dims  # each inter emits ae_dims channels; the decoder sees 2×
-        self.inter_ab = Inter(code, spec.ae_dims, ae_out, low, act)
-        self.inter_b = Inter(code, spec.ae_dims, ae_out, low, act)
-        self.decoder = Decoder(ae_out * 2, spec.d_dims, spec.mask_dims, act, double,
-                               2 if hd else 1)
+        self.inter_ab = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
+        self.inter_b = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
+        self.decoder = Decoder(ae_out * 2, spec.d_dims, spec.mask_dims, lay.act, lay.double,
+                               lay.res_blocks)
 
     def latents(self, src: torch.Tensor | None, dst: torch.Tensor | None):
         z_src = z_dst = z_swap = None
