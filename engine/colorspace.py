@@ -35,3 +35,55 @@ def to_display_uint8(linear_rgb: np.ndarray) -> np.ndarray:
     """Scene-linear RGB -> sRGB uint8 (clipped), the form detectors and previews expect."""
     enc = linear_to_srgb(np.nan_to_num(linear_rgb, nan=0.0, posinf=1.0, neginf=0.0))
     return np.rint(np.clip(enc, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+class SrgbTransfer:
+    """The default model-space conversion: the sRGB transfer curve on linear Rec.709 values."""
+
+    name = "srgb"
+
+    def to_model(self, linear: np.ndarray) -> np.ndarray:
+        return linear_to_srgb(linear)
+
+    def to_linear(self, encoded: np.ndarray) -> np.ndarray:
+        return srgb_to_linear(encoded)
+
+
+class OcioTransfer:
+    """Model-space conversion through an OpenColorIO config (PyOpenColorIO, the `ocio` extra).
+
+    `config` is a file path or a built-in URI (`ocio://cg-config-latest` needs no file);
+    `plate_space` is the plates' scene-linear space (e.g. `ACEScg`), `model_space` the
+    display-encoded space the model was trained in (e.g. `sRGB Encoded Rec.709 (sRGB)`).
+    """
+
+    def __init__(self, config: str, plate_space: str, model_space: str):
+        from engine.errors import SettingsError
+
+        try:
+            import PyOpenColorIO as ocio
+        except ImportError:
+            raise SettingsError("an OCIO config was given but PyOpenColorIO is missing; "
+                                "pip install 'doppel[ocio]' (package opencolorio)") from None
+        try:
+            cfg = ocio.Config.CreateFromFile(config)
+            fwd = cfg.getProcessor(plate_space, model_space)
+            inv = cfg.getProcessor(model_space, plate_space)
+        except Exception as exc:  # OCIO raises its own Exception type with a clear text
+            raise SettingsError(f"OCIO config {config!r}, {plate_space!r} -> {model_space!r}: "
+                                f"{exc}") from None
+        self.name = f"ocio:{plate_space}->{model_space}"
+        self._fwd = fwd.getDefaultCPUProcessor()
+        self._inv = inv.getDefaultCPUProcessor()
+
+    @staticmethod
+    def _apply(proc, img: np.ndarray) -> np.ndarray:
+        out = np.ascontiguousarray(img, dtype=np.float32).copy()
+        proc.applyRGB(out)
+        return out
+
+    def to_model(self, linear: np.ndarray) -> np.ndarray:
+        return self._apply(self._fwd, linear)
+
+    def to_linear(self, encoded: np.ndarray) -> np.ndarray:
+        return self._apply(self._inv, encoded)

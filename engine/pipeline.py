@@ -23,7 +23,7 @@ import numpy as np
 from engine.align import align_matrix, crop_roi, face_type, transform_points, warp_from_crop
 from engine.blend import check_blend_mode, motion_blur, overlay_into, seamless, sharpen
 from engine.color import TRANSFERS, color_transfer, hist_match
-from engine.colorspace import linear_to_srgb, srgb_to_linear
+from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
 from engine.infer import SwapModel
 from engine.mask import combine_masks, hull_mask, parse_mask_mode, refine_mask
@@ -55,6 +55,9 @@ class SwapSettings:
     sharpen: float = 0.0  # unsharp amount on the swapped face
     motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
     output: str = "comp"  # comp | face | mask | landmarks
+    ocio_config: str = ""  # "" = sRGB transfer; else an OCIO config path or ocio:// URI
+    ocio_plate_space: str = "Linear Rec.709 (sRGB)"  # the plates' space in that config
+    ocio_model_space: str = "sRGB Encoded Rec.709 (sRGB)"  # the model's space in that config
     detector: str = "centerface"
     device: str = "auto"
     threads: int = 0
@@ -104,6 +107,9 @@ class FaceSwapper:
                              f"but settings ask {settings.face_type!r}; use a matching model")
         self.ftype = face_type(model.info.face_type)
         self._analyzer = analyzer
+        self.transfer = (OcioTransfer(settings.ocio_config, settings.ocio_plate_space,
+                                      settings.ocio_model_space)
+                         if settings.ocio_config else SrgbTransfer())
 
     def check_track(self, track: Track) -> None:
         """Refuse a track made for another face type than the model's."""
@@ -207,7 +213,7 @@ class FaceSwapper:
         roi_to_crop[:, 2] = m[:, 2] + m[:, :2] @ np.array([x0, y0], np.float64)
         dst_lin = cv2.warpAffine(plate_roi, roi_to_crop, (r, r), flags=cv2.INTER_CUBIC,
                                  borderMode=cv2.BORDER_REPLICATE)
-        dst_srgb = np.clip(linear_to_srgb(dst_lin), 0.0, 1.0)
+        dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
         swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None]))
@@ -233,7 +239,7 @@ class FaceSwapper:
         if motion != (0.0, 0.0):
             swap = motion_blur(swap, motion)
             mask = motion_blur(mask, motion)
-        swap_lin = srgb_to_linear(np.clip(swap, 0.0, 1.0))
+        swap_lin = self.transfer.to_linear(np.clip(swap, 0.0, 1.0))
         t = lap("face_fx", t)
 
         # Face and mask go back in one 4-channel warp, over the part of the ROI the mask covers.

@@ -132,3 +132,21 @@ def test_bad_model_files_are_model_errors(tmp_path, demo_model):
         FaceSwapper(SwapSettings(model=str(bare)))
     with pytest.raises(ModelError, match="face type 'full' but settings ask 'head'"):
         FaceSwapper(SwapSettings(model=str(demo_model), face_type="head"))
+
+
+def test_ocio_builtin_config_matches_the_srgb_default_and_acescg_differs(demo_model, plate_1010,
+                                                                        plate_track):
+    pytest.importorskip("PyOpenColorIO", reason="the ocio extra is not installed")
+    base = dict(model=str(demo_model), ocio_config="ocio://cg-config-latest")
+    default = FaceSwapper(SwapSettings(model=str(demo_model))).process(
+        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    srgb = FaceSwapper(SwapSettings(**base)).process(
+        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    inside = default.mask > 0.5
+    diff = np.abs(srgb.image[inside] - default.image[inside])
+    assert diff.mean() < 2e-4 and diff.max() < 5e-3  # OCIO evaluates the curve its own way
+    aces = FaceSwapper(SwapSettings(**base, ocio_plate_space="ACEScg")).process(
+        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    assert np.abs(aces.image[inside] - default.image[inside]).mean() > 5e-3
+    with pytest.raises(SettingsError, match="OCIO config"):
+        FaceSwapper(SwapSettings(**base, ocio_plate_space="No Such Space"))
