@@ -15,6 +15,28 @@ _CHOICES = {"output": ("comp", "face", "mask", "landmarks"),
             "color": ("none", "rct", "lct", "mkl", "idt", "sot", "mix", "hist")}
 
 
+_HELP = {
+    "model": "exported swap model (.onnx)",
+    "face_index": "without --track: which detected face, largest first",
+    "face_type": "expected face type ('' = the model's)",
+    "mask_mode": "terms learned-prd, learned-dst, hull, full joined by * or +",
+    "erode": "mask erode in plate pixels (negative dilates)",
+    "blur": "mask feather in plate pixels",
+    "color": "colour transfer in model space",
+    "blend": "overlay, seamless (Poisson) or hist-overlay",
+    "strength": "mix of the swap over the plate, 0..1",
+    "sharpen": "unsharp amount on the swapped face",
+    "motion_blur": "shutter fraction of the face's motion (needs --track)",
+    "output": "what the RGB shows",
+    "ocio_config": "OCIO config path or ocio:// URI ('' = sRGB transfer)",
+    "ocio_plate_space": "the plates' colour space in that config",
+    "ocio_model_space": "the model's colour space in that config",
+    "detector": "without --track: detector",
+    "device": "auto, cpu, cuda or tensorrt",
+    "threads": "ONNX Runtime threads (0 = default)",
+}
+
+
 def _dest(name: str) -> str:
     """SwapSettings.output (the view) would clash with the output path: it is --view here."""
     return "view" if name == "output" else name
@@ -43,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         flag = "--view" if f.name == "output" else f"--{f.name.replace('_', '-')}"
         g.add_argument(flag, dest=_dest(f.name), type=kind,
                        default=getattr(defaults, f.name), choices=_CHOICES.get(f.name),
+                       help=_HELP.get(f.name, ""),
                        required=f.name == "model")
     p.set_defaults(run=run)
 
