@@ -82,3 +82,43 @@ class SwapModel:
         x = np.ascontiguousarray(faces.transpose(0, 3, 1, 2), dtype=np.float32)
         swap, mask, dst_mask = self.session.run(None, {"face": x})
         return (np.ascontiguousarray(swap.transpose(0, 2, 3, 1)), mask[:, 0], dst_mask[:, 0])
+
+
+class MaskModel:
+    """A segmentation model (XSeg): input `face` `N×3×R×R` in [0, 1], output `mask` `N×1×R×R`.
+
+    Metadata as for swap models (`doppel.schema`, `resolution`, `face_type`, `colorspace`).
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0):
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: XSeg model file not found")
+        data = path.read_bytes()
+        try:
+            proto = onnx.load_model_from_string(data)
+        except Exception:  # protobuf raises several types on garbage
+            raise ModelError(f"{path}: not an ONNX model") from None
+        meta = {p.key: p.value for p in proto.metadata_props}
+        missing = [k for k in REQUIRED if k not in meta and k != "arch"]
+        if missing:
+            raise ModelError(f"{path}: XSeg model lacks metadata {', '.join(missing)}")
+        names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+        if names != (["face"], ["mask"]):
+            raise ModelError(f"{path}: an XSeg model needs input 'face' and output 'mask'; "
+                             f"found {names}")
+        if meta["face_type"] not in FACE_TYPES:
+            raise ModelError(f"{path}: unknown face type {meta['face_type']!r} in metadata")
+        self.info = ModelInfo(str(path), meta.get("arch", "xseg"), int(meta["resolution"]),
+                              meta["face_type"], meta["colorspace"], meta)
+        self.session = create_session(data, device, threads)
+
+    @property
+    def resolution(self) -> int:
+        return self.info.resolution
+
+    def run(self, faces: np.ndarray) -> np.ndarray:
+        """`faces` `N×R×R×3` float32 in [0, 1] → masks `N×R×R` in [0, 1]."""
+        x = np.ascontiguousarray(faces.transpose(0, 3, 1, 2), dtype=np.float32)
+        (mask,) = self.session.run(None, {"face": x})
+        return np.clip(mask[:, 0], 0.0, 1.0)

@@ -25,7 +25,7 @@ from engine.blend import check_blend_mode, motion_blur, overlay_into, seamless, 
 from engine.color import TRANSFERS, color_transfer, hist_match
 from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
-from engine.infer import SwapModel
+from engine.infer import MaskModel, SwapModel
 from engine.mask import combine_masks, hull_mask, parse_mask_mode, refine_mask
 from engine.track import Track
 
@@ -55,6 +55,7 @@ class SwapSettings:
     sharpen: float = 0.0  # unsharp amount on the swapped face
     motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
     output: str = "comp"  # comp | face | mask | landmarks
+    xseg: str = ""  # optional XSeg model (.onnx) for the xseg-prd / xseg-dst mask terms
     ocio_config: str = ""  # "" = sRGB transfer; else an OCIO config path or ocio:// URI
     ocio_plate_space: str = "Linear Rec.709 (sRGB)"  # the plates' space in that config
     ocio_model_space: str = "sRGB Encoded Rec.709 (sRGB)"  # the model's space in that config
@@ -107,9 +108,30 @@ class FaceSwapper:
                              f"but settings ask {settings.face_type!r}; use a matching model")
         self.ftype = face_type(model.info.face_type)
         self._analyzer = analyzer
+        self.xseg = MaskModel(settings.xseg, settings.device, settings.threads) \
+            if settings.xseg else None
         self.transfer = (OcioTransfer(settings.ocio_config, settings.ocio_plate_space,
                                       settings.ocio_model_space)
                          if settings.ocio_config else SrgbTransfer())
+
+    def _xseg_masks(self, lm: np.ndarray, m: np.ndarray, dst_srgb: np.ndarray,
+                    swap: np.ndarray) -> dict[str, np.ndarray]:
+        """XSeg on the plate's face (xseg-dst) and on the swapped face (xseg-prd), both brought
+        into the swap crop; the XSeg model may use another resolution or face type."""
+        assert self.xseg is not None
+        r, rx = self.model.resolution, self.xseg.resolution
+        mx = align_matrix(lm, rx, self.xseg.info.face_type)
+        # swap crop -> xseg crop: mx ∘ m⁻¹ (both 2×3 image→crop similarities)
+        inv = cv2.invertAffineTransform(m)
+        to_x = mx[:, :2] @ inv[:, :2], mx[:, :2] @ inv[:, 2] + mx[:, 2]
+        to_x = np.hstack([to_x[0], to_x[1][:, None]])
+        faces = np.stack([cv2.warpAffine(img, to_x, (rx, rx), flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE)
+                          for img in (dst_srgb, swap)])
+        masks = self.xseg.run(faces)
+        back = [cv2.warpAffine(mk, to_x, (r, r), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0) for mk in masks]
+        return {"xseg-dst": back[0], "xseg-prd": back[1]}
 
     def check_track(self, track: Track) -> None:
         """Refuse a track made for another face type than the model's."""
@@ -221,6 +243,8 @@ class FaceSwapper:
 
         lm_crop = transform_points(lm, m)
         sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
+        if self.xseg is not None:
+            sources.update(self._xseg_masks(lm, m, dst_srgb, swap))
         mask = combine_masks(s.mask_mode, sources)
         px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
         mask = refine_mask(mask, s.erode, s.blur, px_scale) * _border_window(r)

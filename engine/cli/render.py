@@ -19,7 +19,9 @@ _HELP = {
     "model": "exported swap model (.onnx)",
     "face_index": "without --track: which detected face, largest first",
     "face_type": "expected face type ('' = the model's)",
-    "mask_mode": "terms learned-prd, learned-dst, hull, full joined by * or +",
+    "mask_mode": "terms learned-prd, learned-dst, hull, full, xseg-prd, xseg-dst joined by "
+                 "* or +",
+    "xseg": "XSeg segmentation model (.onnx) for the xseg-* mask terms",
     "erode": "mask erode in plate pixels (negative dilates)",
     "blur": "mask feather in plate pixels",
     "color": "colour transfer in model space",

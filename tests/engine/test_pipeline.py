@@ -150,3 +150,55 @@ def test_ocio_builtin_config_matches_the_srgb_default_and_acescg_differs(demo_mo
     assert np.abs(aces.image[inside] - default.image[inside]).mean() > 5e-3
     with pytest.raises(SettingsError, match="OCIO config"):
         FaceSwapper(SwapSettings(**base, ocio_plate_space="No Such Space"))
+
+
+def brightness_xseg(path, resolution=96, face_type="full"):
+    """A small real ONNX segmentation model: mask = sigmoid(20·(mean(RGB) − 0.35))."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["face", "axes"], ["mean"], keepdims=1),
+        helper.make_node("Sub", ["mean", "thr"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["mask"]),
+    ]
+    inits = [helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("thr", TensorProto.FLOAT, [], [0.35]),
+             helper.make_tensor("gain", TensorProto.FLOAT, [], [20.0])]
+    graph = helper.make_graph(
+        nodes, "xseg", [helper.make_tensor_value_info("face", TensorProto.FLOAT,
+                                                      ["N", 3, resolution, resolution])],
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT,
+                                       ["N", 1, resolution, resolution])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    for k, v in {"doppel.schema": "1", "arch": "xseg", "resolution": str(resolution),
+                 "face_type": face_type, "colorspace": "srgb"}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, plate_track):
+    from engine.align import align_matrix
+
+    xseg = brightness_xseg(tmp_path / "xseg.onnx")
+    sw = FaceSwapper(SwapSettings(model=str(demo_model), xseg=str(xseg), mask_mode="xseg-dst",
+                                  blur=0.0))
+    rng = np.random.default_rng(0)
+    dst, swap = rng.random((2, 96, 96, 3), np.float32)
+    lm = plate_track.landmarks(1010)
+    masks = sw._xseg_masks(lm, align_matrix(lm, 96, "full"), dst, swap)
+    expected = 1 / (1 + np.exp(-20 * (dst.mean(-1) - 0.35)))
+    np.testing.assert_allclose(masks["xseg-dst"], expected, atol=1e-4)
+    res = sw.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    hull = FaceSwapper(SwapSettings(model=str(demo_model), mask_mode="hull", blur=0.0)).process(
+        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    assert res.mask.sum() > 1000 and np.abs(res.mask - hull.mask).mean() > 0.01
+    with pytest.raises(SettingsError, match="needs 'xseg-dst'.*XSeg model"):
+        FaceSwapper(SwapSettings(model=str(demo_model), mask_mode="xseg-dst")).process(
+            plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    with pytest.raises(ModelError, match="XSeg model needs input 'face' and output 'mask'"):
+        FaceSwapper(SwapSettings(model=str(demo_model), xseg=str(demo_model)))
