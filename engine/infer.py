@@ -32,11 +32,12 @@ class ModelInfo:
     metadata: dict[str, str]
 
 
-def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
-    """Validate a swap model file; returns its info and bytes (loaded once)."""
+def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[str, ...]
+               ) -> tuple[ModelInfo, bytes]:
+    """Validate a Doppel ONNX file (readable, metadata, schema, face type, I/O names)."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
+        raise ModelError(f"{path}: {kind} file not found")
     data = path.read_bytes()
     try:
         proto = onnx.load_model_from_string(data)
@@ -44,22 +45,27 @@ def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
         raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}); export one with "
                          "'doppel export'") from None
     meta = {p.key: p.value for p in proto.metadata_props}
-    missing = [k for k in REQUIRED if k not in meta]
+    missing = [k for k in required if k not in meta]
     if missing:
-        raise ModelError(f"{path}: ONNX model lacks Doppel metadata {', '.join(missing)}; "
+        raise ModelError(f"{path}: ONNX {kind} lacks Doppel metadata {', '.join(missing)}; "
                          "export it with 'doppel export'")
     if meta["doppel.schema"] not in SUPPORTED_SCHEMAS:
-        raise ModelError(f"{path}: model schema {meta['doppel.schema']} not supported by this "
+        raise ModelError(f"{path}: {kind} schema {meta['doppel.schema']} not supported by this "
                          f"engine (supports {', '.join(SUPPORTED_SCHEMAS)})")
     if meta["face_type"] not in FACE_TYPES:
         raise ModelError(f"{path}: unknown face type {meta['face_type']!r} in metadata")
     names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
-    if names != (["face"], ["swap", "mask", "dst_mask"]):
-        raise ModelError(f"{path}: expected input 'face' and outputs swap, mask, dst_mask; "
-                         f"found {names}")
-    info = ModelInfo(str(path), meta["arch"], int(meta["resolution"]), meta["face_type"],
-                     meta["colorspace"], meta)
+    if names != (["face"], outputs):
+        raise ModelError(f"{path}: {kind} needs input 'face' and output(s) "
+                         f"{', '.join(outputs)}; found {names}")
+    info = ModelInfo(str(path), meta.get("arch", kind), int(meta["resolution"]),
+                     meta["face_type"], meta["colorspace"], meta)
     return info, data
+
+
+def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
+    """Validate a swap model file; returns its info and bytes (loaded once)."""
+    return _read_onnx(path, "model", ["swap", "mask", "dst_mask"], REQUIRED)
 
 
 class SwapModel:
@@ -91,26 +97,8 @@ class MaskModel:
     """
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0):
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: XSeg model file not found")
-        data = path.read_bytes()
-        try:
-            proto = onnx.load_model_from_string(data)
-        except Exception:  # protobuf raises several types on garbage
-            raise ModelError(f"{path}: not an ONNX model") from None
-        meta = {p.key: p.value for p in proto.metadata_props}
-        missing = [k for k in REQUIRED if k not in meta and k != "arch"]
-        if missing:
-            raise ModelError(f"{path}: XSeg model lacks metadata {', '.join(missing)}")
-        names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
-        if names != (["face"], ["mask"]):
-            raise ModelError(f"{path}: an XSeg model needs input 'face' and output 'mask'; "
-                             f"found {names}")
-        if meta["face_type"] not in FACE_TYPES:
-            raise ModelError(f"{path}: unknown face type {meta['face_type']!r} in metadata")
-        self.info = ModelInfo(str(path), meta.get("arch", "xseg"), int(meta["resolution"]),
-                              meta["face_type"], meta["colorspace"], meta)
+        required = tuple(k for k in REQUIRED if k != "arch")
+        self.info, data = _read_onnx(path, "XSeg model", ["mask"], required)
         self.session = create_session(data, device, threads)
 
     @property
