@@ -150,12 +150,13 @@ class FaceSwapper:
             self._analyzer = FaceAnalyzer.create(self.settings.detector, **opts)
         return self._analyzer
 
-    def _landmarks(self, rgb: np.ndarray, frame: int, track: Track | None,
-                   diag: dict[str, Any]) -> np.ndarray | None:
+    def _landmarks(self, pixels: np.ndarray, rgb_idx: list[int], frame: int,
+                   track: Track | None, diag: dict[str, Any]) -> np.ndarray | None:
         if track is not None:
             diag["faces_found"] = int(frame in track.faces)
             return track.landmarks(frame) if frame in track.faces else None
-        finite = np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)
+        # Detection needs the whole frame (the only full-frame work; a track avoids it).
+        finite = np.nan_to_num(pixels[..., rgb_idx], nan=0.0, posinf=1.0, neginf=0.0)
         faces = self.analyzer.analyze(finite)
         diag["faces_found"] = len(faces)
         if self.settings.face_index >= len(faces):
@@ -205,26 +206,24 @@ class FaceSwapper:
             times[name] = (now - t0) * 1000
             return now
 
-        t = time.perf_counter()
-        rgb = pixels[..., rgb_idx] if rgb_idx != [0, 1, 2] else pixels[..., :3]
-        lm = self._landmarks(rgb, frame, track, diag)
-        t = lap("landmarks", t)
-        if lm is None:
-            diag["reason"] = "no face"
-            diag["timings_ms"] = times
+        def pass_through(reason: str) -> SwapResult:
+            diag.update(reason=reason, timings_ms=times)
             return SwapResult(out, mask_full, diag,
                               np.zeros((h, w, 3), np.float32) if want_face else None)
+
+        t = time.perf_counter()
+        lm = self._landmarks(pixels, rgb_idx, frame, track, diag)
+        t = lap("landmarks", t)
+        if lm is None:
+            return pass_through("no face")
 
         r = self.model.resolution
         m = align_matrix(lm, r, self.ftype)
         roi0 = crop_roi(m, r, pixels.shape)
         x0, y0, x1, y1 = roi0
         if x1 <= x0 or y1 <= y0:
-            diag["reason"] = "face outside the frame"
-            diag["timings_ms"] = times
-            return SwapResult(out, mask_full, diag,
-                              np.zeros((h, w, 3), np.float32) if want_face else None)
-        plate_roi = np.ascontiguousarray(rgb[y0:y1, x0:x1], dtype=np.float32)
+            return pass_through("face outside the frame")
+        plate_roi = np.ascontiguousarray(pixels[y0:y1, x0:x1][..., rgb_idx], dtype=np.float32)
         # One reduction tells whether anything is non-finite; count only then (rare path).
         finite = bool(np.isfinite(plate_roi.sum(dtype=np.float64)))
         diag["nonfinite_fixed"] = 0 if finite else int((~np.isfinite(plate_roi)).sum())
@@ -269,10 +268,7 @@ class FaceSwapper:
         # Face and mask go back in one 4-channel warp, over the part of the ROI the mask covers.
         rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
         if rows.size == 0:
-            diag["reason"] = "empty mask"
-            diag["timings_ms"] = times
-            return SwapResult(out, mask_full, diag,
-                              np.zeros((h, w, 3), np.float32) if want_face else None)
+            return pass_through("empty mask")
         box = (cols[0] - 1.5, rows[0] - 1.5, cols[-1] + 1.5, rows[-1] + 1.5)
         bx0, by0, bx1, by1 = crop_roi(m, r, pixels.shape, box=box)
         x0, y0 = max(bx0, roi0[0]), max(by0, roi0[1])
