@@ -14,15 +14,15 @@ from engine.errors import SettingsError
 
 
 def _stats(lab: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    if mask is None:
-        flat = lab.reshape(-1, 3)
-        return flat.mean(0), flat.std(0)
-    w = (mask.reshape(-1) > 0.5)
-    if w.sum() < 16:  # too little of the face to measure: fall back to the whole crop
-        flat = lab.reshape(-1, 3)
-    else:
-        flat = lab.reshape(-1, 3)[w]
-    return flat.mean(0), flat.std(0)
+    """Per-channel mean and std over mask > 0.5 (the whole image if that is under 16 px)."""
+    flat = lab.reshape(-1, 3)
+    w = None if mask is None else (mask.reshape(-1) > 0.5).astype(np.float32)
+    if w is None or w.sum() < 16:  # too little of the face to measure: use the whole crop
+        w = np.ones(flat.shape[0], np.float32)
+    n = w.sum()
+    mean = (w @ flat).astype(np.float64) / n
+    var = (w @ (flat * flat)).astype(np.float64) / n - mean * mean
+    return mean.astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32)
 
 
 def rct(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
