@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/demo", help="output folder")
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="swap model (.onnx)")
     p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
+    p.add_argument("--frames", help="only these plate frames (farm syntax); default: all 120")
     p.set_defaults(run=run)
 
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.analyze import FaceAnalyzer, analyze_frames
     from engine.errors import InputError
-    from engine.io import open_source, read_image, write_image
+    from engine.io import open_source, parse_frame_range, read_image, write_image
     from engine.overlay import contact_sheet
     from engine.pipeline import SwapSettings
     from engine.render import RenderJob, render
@@ -50,11 +51,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     plate = str(samples / "plate" / "plate.####.exr")
     source = open_source(plate)
+    frames = parse_frame_range(args.frames) if args.frames else source.frames
 
     # 1. Analyse: track the face once; the render then does no detection.
     errors: list[str] = []
     per_frame = analyze_frames(
-        source, source.frames, FaceAnalyzer.create("centerface"), out / "track.analysis.json",
+        source, frames, FaceAnalyzer.create("centerface"), out / "track.analysis.json",
         {"detector": "centerface"}, errors, [],
         lambda it, n, d: tqdm(it, total=n, desc="analyse", file=sys.stderr))
     track = smooth_track(select_track(per_frame), radius=3)
@@ -65,15 +67,15 @@ def run(args: argparse.Namespace) -> int:
     # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).
     job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(model=args.model),
                     str(out / "track.json"))
-    summary = render(job, workers=args.workers,
+    summary = render(job, frames, workers=args.workers,
                      progress=lambda it, n: tqdm(it, total=n, desc="render", file=sys.stderr))
     t2 = time.perf_counter()
 
     # 3. Contact sheet and MP4 preview (display-encoded).
     tiles, labels = [], []
-    picks = source.frames[:: max(1, len(source.frames) // 6)][:6]
+    picks = frames[:: max(1, len(frames) // 6)][:6]
     writer = None
-    for f in source.frames:
+    for f in frames:
         before = read_image(source.path_of(f))
         after = read_image(out / f"swap.{f:04d}.exr")
         a, b = _to_u8(before.rgb()), _to_u8(after.rgb())
