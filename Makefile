@@ -38,6 +38,8 @@ test: $(SAMPLES)
 
 bench: $(SAMPLES)
 	$(PY) benchmarks/extract.py
+	$(PY) benchmarks/render.py
+	$(PY) benchmarks/train.py
 
 clean:
 	rm -rf out build .pytest_cache .ruff_cache

@@ -114,13 +114,12 @@ class FaceSwapper:
                                       settings.ocio_model_space)
                          if settings.ocio_config else SrgbTransfer())
 
-    def _xseg_masks(self, lm: np.ndarray, m: np.ndarray, dst_srgb: np.ndarray,
+    def _xseg_masks(self, xseg: MaskModel, lm: np.ndarray, m: np.ndarray, dst_srgb: np.ndarray,
                     swap: np.ndarray) -> dict[str, np.ndarray]:
         """XSeg on the plate's face (xseg-dst) and on the swapped face (xseg-prd), both brought
         into the swap crop; the XSeg model may use another resolution or face type."""
-        assert self.xseg is not None
-        r, rx = self.model.resolution, self.xseg.resolution
-        mx = align_matrix(lm, rx, self.xseg.info.face_type)
+        r, rx = self.model.resolution, xseg.resolution
+        mx = align_matrix(lm, rx, xseg.info.face_type)
         # swap crop -> xseg crop: mx ∘ m⁻¹ (both 2×3 image→crop similarities)
         inv = cv2.invertAffineTransform(m)
         to_x = mx[:, :2] @ inv[:, :2], mx[:, :2] @ inv[:, 2] + mx[:, 2]
@@ -128,7 +127,7 @@ class FaceSwapper:
         faces = np.stack([cv2.warpAffine(img, to_x, (rx, rx), flags=cv2.INTER_LINEAR,
                                          borderMode=cv2.BORDER_REPLICATE)
                           for img in (dst_srgb, swap)])
-        masks = self.xseg.run(faces)
+        masks = xseg.run(faces)
         back = [cv2.warpAffine(mk, to_x, (r, r), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) for mk in masks]
         return {"xseg-dst": back[0], "xseg-prd": back[1]}
@@ -243,7 +242,7 @@ class FaceSwapper:
         lm_crop = transform_points(lm, m)
         sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
         if self.xseg is not None:
-            sources.update(self._xseg_masks(lm, m, dst_srgb, swap))
+            sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
         mask = combine_masks(s.mask_mode, sources)
         px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
         mask = refine_mask(mask, s.erode, s.blur, px_scale) * _border_window(r)

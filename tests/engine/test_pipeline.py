@@ -190,7 +190,7 @@ def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, p
     rng = np.random.default_rng(0)
     dst, swap = rng.random((2, 96, 96, 3), np.float32)
     lm = plate_track.landmarks(1010)
-    masks = sw._xseg_masks(lm, align_matrix(lm, 96, "full"), dst, swap)
+    masks = sw._xseg_masks(sw.xseg, lm, align_matrix(lm, 96, "full"), dst, swap)
     expected = 1 / (1 + np.exp(-20 * (dst.mean(-1) - 0.35)))
     np.testing.assert_allclose(masks["xseg-dst"], expected, atol=1e-4)
     res = sw.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
