@@ -205,12 +205,23 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 }
 
 
+# Options each backend takes from a caller's common set; the rest are ignored, so extract,
+# analyze and the pipeline pass one set (`--upsample` is HOG's; `device`/`threads` ONNX's).
+_BACKEND_OPTIONS = {
+    "hog": ("max_side", "upsample", "threshold"),
+    "cnn": ("max_side",),
+    "centerface": ("model_path", "max_side", "threshold", "nms_iou", "device", "threads"),
+}
+
+
 def make_detector(kind: str = "hog", **options: object) -> Detector:
-    """Build a detector by name (`hog`, `cnn`, `centerface`) with backend options."""
+    """Build a detector by name (`hog`, `cnn`, `centerface`); options the backend does not
+    use are ignored."""
     try:
         factory = DETECTORS[kind]
     except KeyError:
         raise SettingsError(
             f"detector {kind!r} unknown; use one of {', '.join(DETECTORS)}"
         ) from None
-    return factory(**options)
+    accepted = _BACKEND_OPTIONS.get(kind, tuple(options))
+    return factory(**{k: v for k, v in options.items() if k in accepted})

@@ -25,7 +25,7 @@ from engine.align import align_matrix, face_type, transform_points, warp_to_crop
 from engine.colorspace import linear_to_srgb, to_display_uint8
 from engine.errors import FacesetError, MediaError, NoFaceError, SettingsError
 from engine.faceset import INDEX, Faceset, crop_name, load_faceset
-from engine.io import FrameSource, write_image
+from engine.io import FrameSource, format_frame_range, open_source, write_image
 from engine.overlay import draw_face
 from engine.track import Track, select_track, smooth_track
 from engine.types import Face
@@ -90,7 +90,8 @@ class ExtractSummary:
             f"faces found: {self.faces_found}",
             f"crops written: {self.faces_written} (unchanged, kept: {self.faces_kept})",
             f"frames without a face: {len(self.frames_without_face)}"
-            + (f" ({_short(self.frames_without_face)})" if self.frames_without_face else ""),
+            + (f" ({format_frame_range(self.frames_without_face)})"
+               if self.frames_without_face else ""),
             f"errors: {len(self.errors)}",
         ]
         out += [f"  error: {e}" for e in self.errors]
@@ -98,16 +99,8 @@ class ExtractSummary:
         return out
 
 
-def _short(frames: list[int]) -> str:
-    from engine.io import format_frame_range
-
-    return format_frame_range(frames)
-
-
 def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
     """Identity descriptor of the largest face in a reference image."""
-    from engine.io import open_source
-
     frame = next(iter(open_source(path).read()))
     if isinstance(frame, MediaError):
         raise frame
@@ -143,11 +136,8 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             )
 
     if analyzer is None:
-        opts: dict[str, object] = {"max_side": settings.max_side}
-        if settings.detector in ("hog", "cnn"):
-            opts["upsample"] = settings.upsample if settings.detector == "hog" else 0
         analyzer = FaceAnalyzer.create(settings.detector, describe=settings.reference is not None,
-                                       **opts)
+                                       max_side=settings.max_side, upsample=settings.upsample)
     reference = (reference_descriptor(settings.reference, analyzer)
                  if settings.reference else None)
 
@@ -171,7 +161,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             chosen[f] = [(0, track.landmarks(f), track.faces[f])]
         lost = [f for f in per_frame if per_frame[f] and f not in track.faces]
         if lost:
-            summary.warnings.append(f"identity not found on frames {_short(lost)}")
+            summary.warnings.append(f"identity not found on frames {format_frame_range(lost)}")
 
     # Pass 2: write crops (only those missing or changed), then the index.
     ft = face_type(settings.face_type)

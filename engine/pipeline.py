@@ -107,6 +107,7 @@ class FaceSwapper:
             raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
                              f"but settings ask {settings.face_type!r}; use a matching model")
         self.ftype = face_type(model.info.face_type)
+        self._border = _border_window(model.resolution)
         self._analyzer = analyzer
         self.xseg = MaskModel(settings.xseg, settings.device, settings.threads) \
             if settings.xseg else None
@@ -144,9 +145,8 @@ class FaceSwapper:
         if self._analyzer is None:
             from engine.analyze import FaceAnalyzer
 
-            centerface = self.settings.detector == "centerface"
-            opts = {"device": self.settings.device} if centerface else {}
-            self._analyzer = FaceAnalyzer.create(self.settings.detector, **opts)
+            self._analyzer = FaceAnalyzer.create(self.settings.detector,
+                                                 device=self.settings.device)
         return self._analyzer
 
     def _landmarks(self, pixels: np.ndarray, rgb_idx: list[int], frame: int,
@@ -245,7 +245,7 @@ class FaceSwapper:
             sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
         mask = combine_masks(s.mask_mode, sources)
         px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-        mask = refine_mask(mask, s.erode, s.blur, px_scale) * _border_window(r)
+        mask = refine_mask(mask, s.erode, s.blur, px_scale) * self._border
         t = lap("mask", t)
 
         if s.color != "none":

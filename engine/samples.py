@@ -180,12 +180,4 @@ def fetch_samples(dest: str | Path = "samples", log=print) -> Path:
     log(f"samples ready in {dest}/ ({n} plate frames)")
     return dest
 
-
-def _main() -> None:  # pragma: no cover - used by the Makefile through the CLI
-    fetch_samples(sys.argv[1] if len(sys.argv) > 1 else "samples")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()
-
 __all__ = ["fetch_samples", "make_plate"]

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     source = open_source(args.input, args.first_frame)
     frames = parse_frame_range(args.frames) if args.frames else source.frames
-    opts: dict[str, Any] = {"max_side": args.max_side}
-    analyzer = FaceAnalyzer.create(args.detector, describe=bool(args.reference), **opts)
+    analyzer = FaceAnalyzer.create(args.detector, describe=bool(args.reference),
+                                   max_side=args.max_side)
     ref = reference_descriptor(args.reference, analyzer) if args.reference else None
     errors: list[str] = []
     warnings: list[str] = []

@@ -24,18 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
-def _to_u8(linear_rgb):
-    from engine.colorspace import to_display_uint8
-
-    return to_display_uint8(linear_rgb)
-
-
 def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
     from tqdm import tqdm
 
     from engine.analyze import FaceAnalyzer, analyze_frames
+    from engine.colorspace import to_display_uint8
     from engine.errors import InputError
     from engine.io import open_source, parse_frame_range, read_image, write_image
     from engine.overlay import contact_sheet
@@ -78,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for f in frames:
         before = read_image(source.path_of(f))
         after = read_image(out / f"swap.{f:04d}.exr")
-        a, b = _to_u8(before.rgb()), _to_u8(after.rgb())
+        a, b = to_display_uint8(before.rgb()), to_display_uint8(after.rgb())
         if writer is None:  # side by side at half size, even dimensions for the codec
             h, w = a.shape[:2]
             size = (w // 2 * 2, h // 2 // 2 * 2)
