@@ -1,133 +1,335 @@
-"""Training throughput, side by side in one run.
+"""Training throughput, measured side by side in one run, on whatever machine runs it.
 
-1. Full loop (data loading + augmentation + step, through the DataLoader) vs the model-only step
-   on synthetic tensors, for DF and LIAE at 128 px: samples/s and their ratio (goal ≥ 0.9:
-   loading must never be the bottleneck).
-2. DeepFaceLab's SAEHD configurations (batch 8, ae 256, e 64, d 64, mask 22, full face):
-   `df-ud` 128, `liae-ud` 128, `df-ud` 64; s/iteration of the model step in fp32 NCHW and in
-   our default (bf16 autocast where the CPU has native bf16, channels-last).
-3. Loss curve: the same 120 iterations of `df-ud` 64 in fp32 and in bf16 (same seed, same
-   batches): mean loss over the last 20 iterations of each.
-Usage: python benchmarks/train.py [--iters N] [--skip-curve]
+For each configuration (arch × resolution × batch), interleaved rounds of:
+- model-only: the training step on one fixed batch already on the device (no data work);
+- full loop: the trainer's own data path (device augmentation on CUDA, DataLoader workers on
+  the CPU: `augment: auto`, `workers: auto`) feeding the step, as `doppel train` runs;
+- loader alone: producing batches with nothing else running;
+and the step's achieved TFLOP/s (its FLOPs counted by torch's FlopCounterMode, one forward and
+backward). With `--baseline DIR` (a checkout of another commit, e.g. `git worktree add
+/tmp/base <commit>`), the same measurements run with that tree's trainer in a subprocess,
+right after ours for each configuration, so two versions compare on one machine in one run.
+`--curve N` trains N iterations with our trainer (and the baseline's) from the same seed on the
+sample facesets and reports the mean loss over the last tenth: the same augmentation and step
+must give the same curve within noise. `--profile` prints the top CUDA kernels of one step.
+
+Nothing is divided by figures from another machine; the CPU model, cores, torch build and the
+precision actually used are printed with the figures.
+Usage: python benchmarks/train.py [--configs df-ud:128:8,...] [--baseline DIR] [--curve N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from engine.extract import ExtractSettings, extract  # noqa: E402
-from engine.io import open_source  # noqa: E402
-from trainers.config import TrainConfig  # noqa: E402
-from trainers.data import make_loader  # noqa: E402
-from trainers.train import Trainer  # noqa: E402
-
-DFL = dict(batch_size=8, ae_dims=256, e_dims=64, d_dims=64, mask_dims=22)
+HERE = Path(__file__).resolve().parent.parent
+DFL = dict(ae_dims=256, e_dims=64, d_dims=64, mask_dims=22)  # DeepFaceLab SAEHD's defaults
 
 
-def facesets(samples: Path, work: Path) -> tuple[Path, Path]:
-    src, dst = work / "src", work / "dst"
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu_model()}, {cores} cores, {gpu}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def facesets(samples: Path, work: Path, size: int) -> tuple[Path, Path]:
+    """src: the sample stills (Obama), dst: the sample plate's first 60 frames."""
+    from engine.extract import ExtractSettings, extract
+    from engine.io import open_source
+
+    src, dst = work / f"src{size}", work / f"dst{size}"
     if not (src / "faceset.json").is_file():
         stills = work / "obama"
         stills.mkdir(parents=True, exist_ok=True)
         for p in sorted((samples / "photos").glob("obama*.jpg")):
             shutil.copy(p, stills / p.name)
-        extract(open_source(stills), src, ExtractSettings(size=128))
+        extract(open_source(stills), src, ExtractSettings(size=size))
     if not (dst / "faceset.json").is_file():
         extract(open_source(samples / "plate" / "plate.####.exr"), dst,
-                ExtractSettings(size=128), frames=range(1001, 1061))
+                ExtractSettings(size=size), frames=range(1001, 1061))
     return src, dst
 
 
-def trainer(src: Path, dst: Path, out: Path, **kw) -> Trainer:
+# -- measurements (run in this process, with whichever trainer is on sys.path) --------------
+
+def make_trainer(src: str, dst: str, out: Path, **kw):
+    from trainers.config import TrainConfig
+    from trainers.train import Trainer
+
     shutil.rmtree(out, ignore_errors=True)
-    cfg = TrainConfig(src=str(src), dst=str(dst), out=str(out), **{**DFL, **kw}).validate()
+    cfg = TrainConfig(src=src, dst=dst, out=str(out), **{**DFL, **kw}).validate()
     return Trainer(cfg, log=lambda s: None)
 
 
-def time_steps(tr: Trainer, batches, iters: int) -> float:
-    """Median seconds per step over `iters` steps after 2 warm-ups."""
-    it = iter(batches)
-    for _ in range(2):
-        tr.step(next(it))
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        tr.step(next(it))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def sync(tr) -> None:
+    if tr.device.type == "cuda":
+        torch.cuda.synchronize()
 
 
-def synthetic(tr: Trainer):
-    one = next(iter(make_loader(tr.dataset, 0, tr.cfg.batch_size, 0)))
+def is_new(tr) -> bool:
+    return hasattr(tr, "batches")
+
+
+def run_steps(tr, batches, n: int) -> float:
+    """Wall seconds per step over n steps, the device drained at both ends."""
+    sync(tr)
+    t = time.perf_counter()
+    for _ in range(n):
+        b = next(batches)
+        if is_new(tr):
+            tr.step(b, sync=False)
+        else:
+            tr.step(b)
+    if is_new(tr):
+        tr.flush()
+    sync(tr)
+    return (time.perf_counter() - t) / n
+
+
+def data_stream(tr, start: int = 0):
+    if is_new(tr):
+        for b, _ in tr.batches(start):
+            yield b
+    else:
+        from trainers.data import make_loader
+
+        yield from make_loader(tr.dataset, start, tr.cfg.batch_size, tr.cfg.workers,
+                               pin_memory=tr.device.type == "cuda")
+
+
+def fixed_batch(tr):
+    b = tr._to_device(next(data_stream(tr)))
     while True:
-        yield one
+        yield b
 
 
-def full_loop(tr: Trainer, iters: int) -> float:
-    """Seconds per iteration of the real loop: the DataLoader feeding steps, wall clock."""
-    loader = iter(make_loader(tr.dataset, 0, tr.cfg.batch_size, tr.cfg.workers))
-    for _ in range(2):
-        tr.step(next(loader))
+def loader_alone(tr, n: int) -> float:
+    stream = data_stream(tr, 10_000)
+    next(stream)
+    sync(tr)
+    t = time.perf_counter()
+    for _ in range(n):
+        b = next(stream)
+    if tr.device.type == "cuda":
+        b["src_warped"].sum().item()  # the batch must be finished, not just queued
+    return (time.perf_counter() - t) / n
+
+
+def step_flops(tr) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    b = next(fixed_batch(tr))
+    with FlopCounterMode(display=False) as fc:
+        if is_new(tr):
+            tr.step(b, sync=True)
+        else:
+            tr.step(b)
+    return float(fc.get_total_flops())
+
+
+def measure(src: str, dst: str, work: Path, arch: str, res: int, batch: int, iters: int,
+            rounds: int, extra: dict) -> dict:
+    kw = dict(arch=arch, resolution=res, batch_size=batch, **extra)
+    if "workers" not in kw and not is_new_api():
+        kw["workers"] = 8 if torch.cuda.is_available() else 2
+    tr = make_trainer(src, dst, work / "m", **kw)
+    fixed, stream = fixed_batch(tr), data_stream(tr)
+    run_steps(tr, fixed, 3)  # warm-up: cuDNN autotuning, allocator
+    run_steps(tr, stream, 3)
+    model_only, full = [], []
+    for _ in range(rounds):  # interleaved, so drift moves both alike
+        model_only.append(run_steps(tr, fixed, iters))
+        full.append(run_steps(tr, stream, iters))
+    loader = loader_alone(tr, iters)
+    flops = step_flops(tr)
+    mo, fl = statistics.median(model_only), statistics.median(full)
+    return {"arch": arch, "res": res, "batch": batch, "model_only_ms": mo * 1e3,
+            "full_ms": fl * 1e3, "loader_ms": loader * 1e3, "ratio": mo / fl,
+            "samples_s": batch / fl, "tflops": flops / mo / 1e12,
+            "precision": str(tr.amp or "fp32").replace("torch.", ""),
+            "augment": getattr(tr, "augment", "cpu"),
+            "workers": getattr(tr, "workers", tr.cfg.workers)}
+
+
+def is_new_api() -> bool:
+    from trainers.train import Trainer
+
+    return hasattr(Trainer, "batches")
+
+
+def curve(src: str, dst: str, work: Path, iters: int, res: int, extra: dict) -> dict:
+    tr = make_trainer(src, dst, work / "c", arch="df-ud", resolution=res, batch_size=8, seed=1,
+                      **extra)
+    stream = data_stream(tr)
+    losses = []
     t = time.perf_counter()
     for _ in range(iters):
-        tr.step(next(loader))
-    return (time.perf_counter() - t) / iters
+        b = next(stream)
+        out = tr.step(b, sync=True) if is_new(tr) else tr.step(b)
+        losses.append(out["total"])
+    tail = losses[-max(1, iters // 10):]
+    return {"iters": iters, "first": losses[0], "tail_mean": statistics.mean(tail),
+            "tail_sd": statistics.pstdev(tail), "seconds": time.perf_counter() - t}
+
+
+def profile(src: str, dst: str, work: Path, arch: str, res: int, batch: int) -> str:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
+
+    tr = make_trainer(src, dst, work / "p", arch=arch, resolution=res, batch_size=batch)
+    fixed = fixed_batch(tr)
+    run_steps(tr, fixed, 5)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with prof(activities=acts) as p:
+        run_steps(tr, fixed, 5)
+    avg = p.key_averages()
+    for key in (("self_device_time_total", "self_cuda_time_total") if torch.cuda.is_available()
+                else ()) + ("self_cpu_time_total",):
+        try:
+            return avg.table(sort_by=key, row_limit=18, max_name_column_width=60)
+        except (AttributeError, KeyError, ValueError):
+            continue
+    return ""
+
+
+# -- driver ----------------------------------------------------------------------------------
+
+def run_json(job: dict) -> dict:
+    """A measurement job in this interpreter (the worker side of --baseline)."""
+    kind = job.pop("kind")
+    work = Path(job.pop("work"))
+    if kind == "measure":
+        return measure(job["src"], job["dst"], work, job["arch"], job["res"], job["batch"],
+                       job["iters"], job["rounds"], job.get("extra", {}))
+    return curve(job["src"], job["dst"], work, job["iters"], job["res"], job.get("extra", {}))
+
+
+def in_baseline(baseline: Path, job: dict) -> dict:
+    path = os.pathsep.join(filter(None, (str(baseline), os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": path}
+    r = subprocess.run([sys.executable, __file__, "--job", json.dumps(job)], env=env,
+                       capture_output=True, text=True, cwd=baseline)
+    if r.returncode:
+        raise RuntimeError(f"baseline job failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def row(tag: str, m: dict) -> str:
+    return (f"{tag:<9}{m['arch']:<9}{m['res']:>5}{m['batch']:>6}{m['model_only_ms']:>10.1f}"
+            f"{m['full_ms']:>10.1f}{m['loader_ms']:>10.1f}{m['ratio']:>7.2f}"
+            f"{m['samples_s']:>10.1f}{m['tflops']:>8.1f}  {m['precision']}, {m['augment']}, "
+            f"{m['workers']} workers")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--iters", type=int, default=6)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default=None,
+                    help="arch:res:batch,... (default: CPU df-ud:64:8,liae-ud:64:8,"
+                         "df-ud:128:8; GPU DF and LIAE at 128/256 px, batch 8 and 32)")
+    ap.add_argument("--iters", type=int, default=None, help="steps per timed round")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--samples", default="samples")
+    ap.add_argument("--facesets", default=None, help="folder with srcR/ and dstR/ facesets")
     ap.add_argument("--work", default="out/bench_train")
-    ap.add_argument("--skip-curve", action="store_true")
+    ap.add_argument("--baseline", default=None, help="another checkout to compare with")
+    ap.add_argument("--baseline-configs", default=None,
+                    help="measure the baseline only for these arch:res:batch (default: all)")
+    ap.add_argument("--curve", type=int, default=0, help="iterations of the loss comparison")
+    ap.add_argument("--curve-res", type=int, default=128)
+    ap.add_argument("--profile", default=None, help="arch:res:batch to profile one step of")
+    ap.add_argument("--set", action="append", default=[],
+                    help="extra config key=value for our trainer (e.g. compile=true)")
+    ap.add_argument("--json", default=None, help="write all figures here")
+    ap.add_argument("--job", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.job:  # the baseline's trainer comes from PYTHONPATH, not from this tree
+        print(json.dumps(run_json(json.loads(a.job))))
+        return
+    sys.path.insert(0, str(HERE))
+    gpu = torch.cuda.is_available()
+    cfgs = a.configs or ("df-ud:128:8,df-ud:256:8,liae-ud:256:8,df-ud:256:32,liae-ud:128:8,"
+                         "df-ud:128:32,liae-ud:256:32,liae-ud:128:32" if gpu
+                         else "df-ud:64:8,liae-ud:64:8,df-ud:128:8")
+    iters = a.iters or (20 if gpu else 3)
+    extra = {}
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        extra[k] = {"true": True, "false": False}.get(v.lower(), int(v) if v.isdigit() else v)
     work = Path(a.work)
-    src, dst = facesets(Path(a.samples), work)
-    print(f"machine: {platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, cuda={torch.cuda.is_available()}")
-
-    print("\n1. full loop vs model-only step (default precision, batch 8, 2 loader workers)")
-    print(f"{'arch':<10}{'model-only samples/s':>22}{'full loop samples/s':>21}{'ratio':>8}")
-    for arch in ("df-ud", "liae-ud"):
-        tr = trainer(src, dst, work / "m", arch=arch, resolution=128, workers=2)
-        model_only = time_steps(tr, synthetic(tr), a.iters)
-        full = full_loop(tr, a.iters)
-        print(f"{arch:<10}{8 / model_only:>22.2f}{8 / full:>21.2f}{model_only / full:>8.2f}")
-
-    print("\n2. DeepFaceLab SAEHD configurations, s/iteration of the model step")
-    print(f"{'config':<16}{'fp32 NCHW':>11}{'ours':>9}{'ours vs DFL':>13}")
-    dfl = {("df-ud", 128): 3.5, ("liae-ud", 128): 4.2, ("df-ud", 64): 1.3}
-    for (arch, res), ref in dfl.items():
-        tr32 = trainer(src, dst, work / "m", arch=arch, resolution=res, precision="fp32",
-                       channels_last=False, workers=0)
-        s32 = time_steps(tr32, synthetic(tr32), a.iters)
-        del tr32
-        tro = trainer(src, dst, work / "m", arch=arch, resolution=res, workers=0)
-        so = time_steps(tro, synthetic(tro), a.iters)
-        tag = f"{arch} {res}px"
-        print(f"{tag:<16}{s32:>10.2f}s{so:>8.2f}s{ref / so:>12.2f}x  (DFL {ref} s; ours: "
-              f"{tro.amp or 'fp32'}, channels-last)")
-        del tro
-
-    if not a.skip_curve:
-        print("\n3. loss curve, df-ud 64 px, 120 iterations, same seed and batches")
-        for prec in ("fp32", "bf16"):
-            tr = trainer(src, dst, work / "m", arch="df-ud", resolution=64, precision=prec,
-                         workers=0, seed=1)
-            loader = iter(make_loader(tr.dataset, 0, 8, 0))
-            losses = [tr.step(next(loader))["total"] for _ in range(120)]
-            tail = statistics.mean(losses[-20:])
-            print(f"{prec}: first {losses[0]:.3f}, mean of last 20 {tail:.3f}")
+    base = Path(a.baseline).resolve() if a.baseline else None
+    print(f"machine: {machine()}")
+    results: dict = {"machine": machine(), "ours": [], "baseline": [], "curve": {}}
+    print(f"\n{'':<9}{'arch':<9}{'res':>5}{'batch':>6}{'model ms':>10}{'full ms':>10}"
+          f"{'load ms':>10}{'ratio':>7}{'samples/s':>10}{'TFLOP/s':>8}")
+    for spec in cfgs.split(","):
+        arch, res, batch = spec.split(":")
+        res, batch = int(res), int(batch)
+        if a.facesets:
+            src, dst = Path(a.facesets) / f"src{res}", Path(a.facesets) / f"dst{res}"
+            if not src.is_dir():
+                src, dst = Path(a.facesets) / "src256", Path(a.facesets) / "dst256"
+        else:
+            src, dst = facesets(Path(a.samples), work, max(res, 128))
+        job = dict(src=str(src.resolve()), dst=str(dst.resolve()), arch=arch, res=res,
+                   batch=batch, iters=iters, rounds=a.rounds)
+        ours = measure(job["src"], job["dst"], work, arch, res, batch, iters, a.rounds, extra)
+        results["ours"].append(ours)
+        print(row("ours", ours), flush=True)
+        if base and (a.baseline_configs is None or spec in a.baseline_configs.split(",")):
+            theirs = in_baseline(base, {**job, "kind": "measure", "work": str(work.resolve())})
+            results["baseline"].append(theirs)
+            print(row("baseline", theirs), flush=True)
+    if a.curve:
+        res = a.curve_res
+        if a.facesets:
+            src, dst = Path(a.facesets) / f"src{res}", Path(a.facesets) / f"dst{res}"
+            if not src.is_dir():
+                src, dst = Path(a.facesets) / "src256", Path(a.facesets) / "dst256"
+        else:
+            src, dst = facesets(Path(a.samples), work, max(res, 128))
+        job = dict(src=str(src.resolve()), dst=str(dst.resolve()), iters=a.curve, res=res)
+        print(f"\nloss after {a.curve} iterations, df-ud {res} px batch 8, seed 1 "
+              "(mean ± sd of the last tenth)")
+        ours = curve(job["src"], job["dst"], work, a.curve, res, extra)
+        results["curve"]["ours"] = ours
+        print(f"ours      first {ours['first']:.3f}  last {ours['tail_mean']:.4f} ± "
+              f"{ours['tail_sd']:.4f}  ({ours['seconds']:.0f} s)", flush=True)
+        if base:
+            theirs = in_baseline(base, {**job, "kind": "curve", "work": str(work.resolve())})
+            results["curve"]["baseline"] = theirs
+            print(f"baseline  first {theirs['first']:.3f}  last {theirs['tail_mean']:.4f} ± "
+                  f"{theirs['tail_sd']:.4f}  ({theirs['seconds']:.0f} s)")
+    if a.profile:
+        arch, res, batch = a.profile.split(":")
+        res = int(res)
+        src, dst = ((Path(a.facesets) / "src256", Path(a.facesets) / "dst256") if a.facesets
+                    else facesets(Path(a.samples), work, max(res, 128)))
+        print(f"\nprofile of 5 steps, {arch} {res} px batch {batch}")
+        print(profile(str(src), str(dst), work, arch, res, int(batch)))
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     channels_last: bool = True
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune
     deterministic: bool = False
-    workers: int = 2
+    augment: str = "auto"  # auto | cpu | device: where augmentation runs (auto: device on CUDA)
+    workers: int | None = None  # CPU-augmentation loader processes; None: chosen from the cores
     save_every: int = 500
     keep_checkpoints: int = 3
     preview_every: int = 250
@@ -88,10 +90,15 @@ class TrainConfig:
                                 f"{self.beta1}, {self.beta2}")
         for name, allowed in (("device", ("auto", "cpu", "cuda")),
                               ("precision", ("auto", "fp32", "bf16", "fp16")),
-                              ("color_transfer", ("none", "rct"))):
+                              ("color_transfer", ("none", "rct")),
+                              ("augment", ("auto", "cpu", "device")),
+                              ("compile_mode", ("default", "reduce-overhead", "max-autotune"))):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")
+        if self.workers is not None and not 0 <= self.workers <= 64:
+            raise SettingsError(f"workers must be 0..64 (or unset for automatic), got "
+                                f"{self.workers}")
         if self.gan_power < 0 or self.true_face_power < 0:
             raise SettingsError("gan_power and true_face_power must be ≥ 0")
         self.model_spec()  # validates arch, resolution and dims

@@ -30,6 +30,13 @@ from engine.color import color_transfer
 from engine.errors import FacesetError, MediaError
 from engine.faceset import Faceset, load_faceset
 from engine.mask import eyes_mask, hull_mask, mouth_mask
+from trainers.augment import (
+    AugmentSettings,
+    PairDraw,
+    SampleParams,
+    draw_pair,
+    draw_params,
+)
 
 
 @dataclass
@@ -97,72 +104,57 @@ def yaw_weights(yaw: np.ndarray, bins: int = 9) -> np.ndarray:
     return w / w.sum()
 
 
-@dataclass(frozen=True)
-class AugmentSettings:
-    random_warp: bool = True
-    warp_amount: float = 0.09  # displacement field amplitude, fraction of the crop
-    rotation: float = 10.0  # degrees, shared jitter
-    scale: float = 0.05
-    shift: float = 0.05
-    flip: bool = True
-    hsv_jitter: float = 0.05  # hue/saturation/value jitter amplitude
-    color_transfer: str = "none"  # src → dst colour transfer (rct)
+def _hsv_jitter(img: np.ndarray, amounts: np.ndarray | None) -> np.ndarray:
+    if amounts is None:
+        return img
+    h, s, v = (float(x) for x in amounts)  # Python floats: float32 arithmetic (NEP 50)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + h * 360) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + s * 2), 0, 1)
+    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + v * 2), 0, 1)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
-def _affine(rng: np.random.Generator, res: int, a: AugmentSettings) -> np.ndarray:
-    ang = rng.uniform(-a.rotation, a.rotation)
-    sc = 1.0 + rng.uniform(-a.scale, a.scale)
-    m = cv2.getRotationMatrix2D(((res - 1) / 2, (res - 1) / 2), ang, sc)
-    m[:, 2] += rng.uniform(-a.shift, a.shift, 2) * res
-    return m
-
-
-def _warp_field(rng: np.random.Generator, res: int, amount: float) -> tuple[np.ndarray, ...]:
-    """A smooth random displacement: random offsets on a 5×5 grid, bicubically upsampled."""
-    cells = 5
-    grid = rng.normal(0, amount * res / 2, (2, cells, cells)).astype(np.float32)
-    grid[:, [0, -1], :] = 0
-    grid[:, :, [0, -1]] = 0  # keep the crop border still
+def _warp_maps(grid: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random warp's remap tables: the 5×5 control offsets bicubically upsampled."""
     dx = cv2.resize(grid[0], (res, res), interpolation=cv2.INTER_CUBIC)
     dy = cv2.resize(grid[1], (res, res), interpolation=cv2.INTER_CUBIC)
     xs, ys = np.meshgrid(np.arange(res, dtype=np.float32), np.arange(res, dtype=np.float32))
     return xs + dx, ys + dy
 
 
-def _hsv_jitter(img: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
-    if amount <= 0:
-        return img
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-amount, amount) * 360) % 360
-    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + rng.uniform(-amount, amount) * 2), 0, 1)
-    hsv[..., 2] = np.clip(hsv[..., 2] * (1 + rng.uniform(-amount, amount) * 2), 0, 1)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
-def augment(img_u8: np.ndarray, mask_u8: np.ndarray, em_u8: np.ndarray, rng: np.random.Generator,
-            a: AugmentSettings, transfer_to: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """One training sample: channels-first float32 arrays `warped`, `target`, `mask`, `em_mask`."""
+def augment_with(img_u8: np.ndarray, mask_u8: np.ndarray, em_u8: np.ndarray, p: SampleParams,
+                 a: AugmentSettings, transfer_to: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+    """One training sample with given choices: channels-first float32 `warped`, `target`,
+    `mask`, `em_mask` (the CPU counterpart of `trainers.augment.augment_batch`)."""
     res = img_u8.shape[0]
     img = img_u8.astype(np.float32) / 255.0
     mask = mask_u8.astype(np.float32) / 255.0
     em = em_u8.astype(np.float32) / 255.0
     if transfer_to is not None and a.color_transfer != "none":
         img = color_transfer(a.color_transfer, img, transfer_to.astype(np.float32) / 255.0, mask)
-    img = _hsv_jitter(img, rng, a.hsv_jitter)
-    m = _affine(rng, res, a)
+    img = _hsv_jitter(img, p.hsv)
     flags, border = cv2.INTER_LINEAR, cv2.BORDER_REFLECT
-    target = cv2.warpAffine(img, m, (res, res), flags=flags, borderMode=border)
-    mask = cv2.warpAffine(mask, m, (res, res), flags=flags, borderMode=cv2.BORDER_CONSTANT)
-    em = cv2.warpAffine(em, m, (res, res), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    target = cv2.warpAffine(img, p.affine, (res, res), flags=flags, borderMode=border)
+    mask = cv2.warpAffine(mask, p.affine, (res, res), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    em = cv2.warpAffine(em, p.affine, (res, res), flags=flags, borderMode=cv2.BORDER_CONSTANT)
     warped = target
-    if a.random_warp:
-        mx, my = _warp_field(rng, res, a.warp_amount)
+    if p.warp_grid is not None:
+        mx, my = _warp_maps(p.warp_grid, res)
         warped = cv2.remap(target, mx, my, cv2.INTER_LINEAR, borderMode=border)
-    if a.flip and rng.random() < 0.5:
+    if p.flip:
         target, warped, mask, em = (x[:, ::-1] for x in (target, warped, mask, em))
     chw = lambda x: np.ascontiguousarray(x.transpose(2, 0, 1) if x.ndim == 3  # noqa: E731
                                          else x[None])
     return {"warped": chw(warped), "target": chw(target), "mask": chw(mask), "em_mask": chw(em)}
+
+
+def augment(img_u8: np.ndarray, mask_u8: np.ndarray, em_u8: np.ndarray, rng: np.random.Generator,
+            a: AugmentSettings, transfer_to: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """One training sample, its choices drawn from `rng` (see `trainers.augment.draw_params`)."""
+    p = draw_params(rng, img_u8.shape[0], a)
+    return augment_with(img_u8, mask_u8, em_u8, p, a, transfer_to)
 
 
 class PairDataset(Dataset):
@@ -175,14 +167,18 @@ class PairDataset(Dataset):
     def __len__(self) -> int:  # sampled by key, not by index range
         return 1 << 30
 
+    def draw(self, k: int, pos: int) -> PairDraw:
+        """Every random choice of global-batch position `pos` of iteration `k`."""
+        return draw_pair(self.seed, k, pos, self.p_src, self.p_dst, self.src.images.shape[1],
+                         self.aug)
+
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
-        k, pos = key
-        rng = np.random.default_rng([self.seed, k, pos])
-        i = int(rng.choice(len(self.p_src), p=self.p_src))
-        j = int(rng.choice(len(self.p_dst), p=self.p_dst))
-        d = augment(self.dst.images[j], self.dst.masks[j], self.dst.em_masks[j], rng, self.aug)
-        s = augment(self.src.images[i], self.src.masks[i], self.src.em_masks[i], rng, self.aug,
-                    transfer_to=self.dst.images[j])
+        c = self.draw(*key)
+        i, j = c.i, c.j
+        d = augment_with(self.dst.images[j], self.dst.masks[j], self.dst.em_masks[j], c.dst,
+                         self.aug)
+        s = augment_with(self.src.images[i], self.src.masks[i], self.src.em_masks[i], c.src,
+                         self.aug, transfer_to=self.dst.images[j])
         out = {f"src_{n}": v for n, v in s.items()}
         out.update({f"dst_{n}": v for n, v in d.items()})
         return out

@@ -26,8 +26,9 @@ from torch import nn
 
 from engine.errors import SettingsError, TrainingError
 from engine.io import atomic_path, atomic_write_text, write_image
+from trainers.augment import AugmentSettings, DeviceAugmenter, DrawDataset, upload
 from trainers.config import TrainConfig, save_resolved
-from trainers.data import AugmentSettings, PairDataset, load_bank, make_loader
+from trainers.data import IterationSampler, PairDataset, load_bank, make_loader
 from trainers.losses import (
     CodeDiscriminator,
     PatchDiscriminator,
@@ -63,6 +64,37 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pick_augment(name: str, device: torch.device) -> str:
+    """'device' (batched tensor ops on the training device) or 'cpu' (DataLoader workers).
+
+    auto: device on CUDA, where a batch of 8 at 256 px costs the GPU well under a millisecond
+    while one CPU core needs ~60 ms; CPU otherwise, where the loader workers run beside the
+    model step instead of taking its cores (docs/training.md, benchmarks/train.py).
+    """
+    if name == "auto":
+        return "device" if device.type == "cuda" else "cpu"
+    return name
+
+
+def pick_workers(requested: int | None, augment: str, cores: int) -> int:
+    """Loader processes: as asked; else for device augmentation one process drawing the
+    random choices (none on a machine of under 4 cores, where the main process draws them);
+    else half the cores (at most 8): more contend with the model step and with each other."""
+    if requested is not None:
+        return requested
+    if augment == "device":
+        return 1 if cores >= 4 else 0
+    return max(1, min(8, cores // 2))
+
+
 def checkpoints(out: Path) -> list[Path]:
     return sorted((out / "checkpoints").glob("ckpt_*.pt"))
 
@@ -93,7 +125,11 @@ class Trainer:
         self.amp = pick_precision(cfg.precision, self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = build_model(self.spec).to(self.device, memory_format=self.memory_format)
-        self.opt = torch.optim.Adam(self.model.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
+        # Fused Adam on CUDA: one kernel for every parameter instead of several per tensor
+        # (same update, same state dict).
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        self.opt = torch.optim.Adam(self.model.parameters(), cfg.lr, (cfg.beta1, cfg.beta2),
+                                    **fused)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16
                                            and self.device.type == "cuda")
         self.disc = self.disc_opt = self.code_disc = self.code_opt = None
@@ -124,8 +160,12 @@ class Trainer:
         if world > 1:
             self.train_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.loss_fn = self._losses
         if cfg.compile:
-            self.train_model = torch.compile(self.train_model)
+            # Forward and losses compiled together; 'reduce-overhead' replays them as CUDA
+            # graphs (outputs are then reused buffers: nothing here keeps them past a step).
+            self.loss_fn = torch.compile(self._losses, mode=None if cfg.compile_mode ==
+                                         "default" else cfg.compile_mode)
         src = load_bank(cfg.src, self.spec.resolution, cfg.face_type)
         dst = src if cfg.pretrain else load_bank(cfg.dst, self.spec.resolution, cfg.face_type)
         for bank in (src, dst):
@@ -137,6 +177,11 @@ class Trainer:
         aug = AugmentSettings(random_warp=cfg.random_warp, flip=cfg.random_flip,
                               hsv_jitter=cfg.hsv_jitter, color_transfer=cfg.color_transfer)
         self.dataset = PairDataset(src, dst, aug, cfg.seed)
+        self.augment = pick_augment(cfg.augment, self.device)
+        self.cores = available_cores()
+        self.workers = pick_workers(cfg.workers, self.augment, self.cores)
+        self._pending: list[tuple[int, torch.Tensor]] = []  # losses not yet read back
+        self._last_batch: dict[str, torch.Tensor] | None = None
 
     # -- checkpoints ------------------------------------------------------------------------
     def _check_spec(self, ckpt: dict[str, Any], path: Path) -> None:
@@ -201,15 +246,17 @@ class Trainer:
             return self.cfg.lr * (self.iteration + 1) / self.cfg.lr_warmup
         return self.cfg.lr
 
-    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def _losses(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Forward and the reconstruction losses: (src loss, dst loss, total, src rgb).
+
+        The swap pass (dst through the src decoder) is not part of the loss and is left out;
+        previews compute it separately.
+        """
         cfg, res = self.cfg, self.spec.resolution
-        b = self._to_device(batch)
-        for g in self.opt.param_groups:
-            g["lr"] = self._lr()
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
                             enabled=self.amp is not None):
-            (s_rgb, s_m), (d_rgb, d_m), (x_rgb, _x_m) = self.train_model(b["src_warped"],
-                                                                         b["dst_warped"])
+            (s_rgb, s_m), (d_rgb, d_m), _ = self.train_model(b["src_warped"], b["dst_warped"],
+                                                             swap=False)
         s_rgb, s_m, d_rgb, d_m = (t.float() for t in (s_rgb, s_m, d_rgb, d_m))
         ones = torch.ones_like(b["src_mask"])
         src_mask = b["src_mask"] if cfg.masked_training else ones
@@ -221,20 +268,25 @@ class Trainer:
         if cfg.eyes_mouth_priority:
             src_loss = src_loss + priority_loss(s_rgb, b["src_target"], b["src_em_mask"])
             dst_loss = dst_loss + priority_loss(d_rgb, b["dst_target"], b["dst_em_mask"])
-        total = src_loss + dst_loss
+        return src_loss, dst_loss, src_loss + dst_loss, s_rgb
+
+    def step(self, batch: dict[str, torch.Tensor], sync: bool = True) -> dict[str, Any] | None:
+        """One optimisation step. With `sync` the losses are read back and checked now and
+        returned as floats; without, they stay on the device until `flush()` (the training
+        loop reads them every `log_every` steps, so the CPU never waits for the GPU between
+        steps)."""
+        cfg = self.cfg
+        b = self._to_device(batch)
+        for g in self.opt.param_groups:
+            g["lr"] = self._lr()
+        src_loss, dst_loss, total, s_rgb = self.loss_fn(b)
+        src_mask = b["src_mask"] if cfg.masked_training else torch.ones_like(b["src_mask"])
         if self.disc is not None:
             total = total + cfg.gan_power * gan_loss(self.disc(s_rgb * src_mask), True)
         codes = None
         if self.code_disc is not None:
             codes = self.model.codes(b["src_warped"], b["dst_warped"])
             total = total + cfg.true_face_power * gan_loss(self.code_disc(codes[1]), True)
-        if not torch.isfinite(total):
-            prev = checkpoints(self.out)
-            raise TrainingError(
-                f"loss became {total.item()} at iteration {self.iteration + 1}; training stopped, "
-                f"last good checkpoint: {prev[-1] if prev else '(none yet)'}; lower lr, keep "
-                "clip_grad on, or use precision fp32"
-            )
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if cfg.clip_grad > 0:
@@ -255,15 +307,74 @@ class Trainer:
             d_loss.backward()
             self.code_opt.step()
         self.iteration += 1
-        out = {"src": src_loss.item(), "dst": dst_loss.item(), "total": total.item()}
-        self.history.append([self.iteration, out["src"], out["dst"]])
-        self._last = (b, s_rgb, d_rgb, x_rgb)
-        return out
+        self._pending.append((self.iteration,
+                              torch.stack((src_loss, dst_loss, total)).detach().float()))
+        self._last_batch = b
+        return self.flush() if sync else None
+
+    def flush(self) -> dict[str, Any] | None:
+        """Read back the pending losses (one transfer), add them to the history and stop at the
+        first non-finite one. Returns the latest losses, or None when nothing was pending.
+
+        A non-finite loss is caught here rather than in the step, so weights updated from it
+        are never saved: the loop flushes before every checkpoint and preview.
+        """
+        if not self._pending:
+            return None
+        its = [it for it, _ in self._pending]
+        vals = torch.stack([v for _, v in self._pending]).cpu().tolist()
+        self._pending.clear()
+        for it, (src, dst, total) in zip(its, vals, strict=True):
+            if not all(np.isfinite((src, dst, total))):
+                prev = checkpoints(self.out)
+                raise TrainingError(
+                    f"loss became {total} at iteration {it}; training stopped, last good "
+                    f"checkpoint: {prev[-1] if prev else '(none yet)'}; lower lr, keep "
+                    "clip_grad on, or use precision fp32")
+            self.history.append([it, src, dst])
+        src, dst, total = vals[-1]
+        return {"src": src, "dst": dst, "total": total}
+
+    def batches(self, start: int):
+        """This rank's batches from iteration `start` on: made on the device, or by the
+        DataLoader's workers (CPU augmentation); yields (batch, seconds waited for it)."""
+        if self.augment == "device":
+            aug = DeviceAugmenter(self.dataset, self.device)
+            if self.workers == 0:
+                k = start
+                while True:
+                    yield aug.batch(k, self.rank, self.cfg.batch_size), 0.0
+                    k += 1
+            # The random draws (numpy, ~1 ms a batch) move to loader processes so that the
+            # main thread only launches GPU work; rows arrive pinned, the copy is async.
+            draws = torch.utils.data.DataLoader(
+                DrawDataset(self.dataset), batch_sampler=IterationSampler(
+                    start, self.cfg.batch_size, self.rank, self.world),
+                num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                persistent_workers=True, prefetch_factor=8)
+            rows = iter(draws)
+            while True:
+                t = time.perf_counter()
+                packed = next(rows)
+                waited = time.perf_counter() - t
+                yield aug.from_packed(upload(packed, self.device)), waited
+        loader = make_loader(self.dataset, start, self.cfg.batch_size, self.workers, self.rank,
+                             self.world, pin_memory=self.device.type == "cuda")
+        it = iter(loader)
+        while True:
+            t = time.perf_counter()
+            batch = next(it)
+            yield batch, time.perf_counter() - t
 
     # -- outputs ----------------------------------------------------------------------------
+    @torch.no_grad()
     def write_preview(self, rows: int = 4) -> Path:
-        b, s_rgb, d_rgb, x_rgb = self._last
-        n = min(rows, s_rgb.shape[0])
+        b = self._last_batch
+        n = min(rows, b["src_warped"].shape[0])
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
+                            enabled=self.amp is not None):
+            (s_rgb, _), (d_rgb, _), (x_rgb, _) = self.model(b["src_warped"][:n],
+                                                            b["dst_warped"][:n])
         cols = [t[:n].detach().float().cpu().numpy() for t in
                 (b["src_target"], s_rgb, b["dst_target"], d_rgb, x_rgb)]
         grid = preview_grid(cols)
@@ -295,8 +406,11 @@ class Trainer:
             self.log(f"{self.out}: already at iteration {self.iteration} ≥ target "
                      f"{cfg.target_iters}; nothing to do")
             return {"iteration": self.iteration, "losses": None}
-        loader = make_loader(self.dataset, self.iteration, cfg.batch_size, cfg.workers,
-                             self.rank, self.world, pin_memory=self.device.type == "cuda")
+        if main:
+            where = (f"on {self.device}" if self.augment == "device" else
+                     f"on the CPU, {self.workers} loader worker(s)")
+            self.log(f"data: augmentation {where} ({self.cores} CPU cores available; set "
+                     "augment / workers to change)")
         writer = self._tensorboard() if main else None
         bar = None
         if main and progress:
@@ -305,29 +419,36 @@ class Trainer:
             bar = tqdm(total=cfg.target_iters, initial=self.iteration, unit="it",
                        desc=Path(cfg.out).name, dynamic_ncols=True)
         last = None
+        watch = LoaderWatch(self.log if main else None)
         try:
-            for batch in loader:
-                last = self.step(batch)
+            for batch, waited in self.batches(self.iteration):
+                self.step(batch, sync=False)
+                watch.add(waited, self.workers, self.cores)
                 k = self.iteration
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(src=f"{last['src']:.4f}", dst=f"{last['dst']:.4f}")
-                if main and k % cfg.log_every == 0:
+                due = [k % n == 0 for n in (cfg.log_every, cfg.preview_every, cfg.save_every)]
+                if any(due) or k >= cfg.target_iters:
+                    last = self.flush() or last
+                    if bar is not None and last:
+                        bar.set_postfix(src=f"{last['src']:.4f}", dst=f"{last['dst']:.4f}")
+                if main and due[0]:
                     with open(self.out / "losses.jsonl", "a") as fh:
                         fh.write(json.dumps({"it": k, **last, "time": round(time.time(), 3)})
                                  + "\n")
                     if writer is not None:
                         for name, v in last.items():
                             writer.add_scalar(f"loss/{name}", v, k)
-                if main and k % cfg.preview_every == 0:
+                if main and due[1]:
                     self.write_preview()
-                if main and k % cfg.save_every == 0:
+                if main and due[2]:
                     self.save_checkpoint()
                 if k >= cfg.target_iters:
                     break
         finally:
             if bar is not None:
                 bar.close()
+        last = self.flush() or last
         if main:
             if self.iteration % cfg.save_every:
                 self.save_checkpoint()
@@ -343,6 +464,31 @@ class Trainer:
             self.log("warning: tensorboard not installed; pip install tensorboard (skipping)")
             return None
         return SummaryWriter(str(self.out / "tensorboard"))
+
+
+class LoaderWatch:
+    """Warns once, in one line, when training waits for its data: over a window of steps the
+    time blocked on the next batch exceeds a tenth of the wall time per step."""
+
+    WINDOW = 50
+
+    def __init__(self, log: Callable[[str], None] | None):
+        self.log, self.waits, self.start, self.warned = log, [], time.perf_counter(), False
+
+    def add(self, waited: float, workers: int, cores: int) -> None:
+        if self.log is None or self.warned:
+            return
+        self.waits.append(waited)
+        if len(self.waits) < self.WINDOW:
+            return
+        now = time.perf_counter()
+        per_step, wait = (now - self.start) / len(self.waits), sum(self.waits) / len(self.waits)
+        self.waits, self.start = [], now
+        if wait > 0.1 * per_step and wait > 0.002:
+            self.warned = True
+            self.log(f"warning: the data loader is the bottleneck: {wait * 1e3:.1f} ms of every "
+                     f"{per_step * 1e3:.1f} ms step is spent waiting for a batch ({workers} "
+                     f"worker(s), {cores} cores); set workers higher, or augment: device on a GPU")
 
 
 def distributed_context() -> tuple[int, int]:

@@ -29,10 +29,12 @@ class DFModel(nn.Module):
     def code(self, x: torch.Tensor) -> torch.Tensor:
         return self.inter(self.encoder(x))
 
-    def forward(self, src: torch.Tensor, dst: torch.Tensor):
-        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask))."""
+    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True):
+        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask)); the last is
+        None without `swap` (training needs only the two reconstructions)."""
         z_src, z_dst = self.code(src), self.code(dst)
-        return self.decoder_src(z_src), self.decoder_dst(z_dst), self.decoder_src(z_dst)
+        return (self.decoder_src(z_src), self.decoder_dst(z_dst),
+                self.decoder_src(z_dst) if swap else None)
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """dst face → (face as src, src decoder's mask, dst decoder's mask of the input)."""

@@ -37,10 +37,12 @@ class LIAEModel(nn.Module):
             z_swap = torch.cat([ab, ab], dim=1)
         return z_src, z_dst, z_swap
 
-    def forward(self, src: torch.Tensor, dst: torch.Tensor):
-        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask))."""
+    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True):
+        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask)); the last is
+        None without `swap` (training needs only the two reconstructions)."""
         z_src, z_dst, z_swap = self.latents(src, dst)
-        return self.decoder(z_src), self.decoder(z_dst), self.decoder(z_swap)
+        return (self.decoder(z_src), self.decoder(z_dst),
+                self.decoder(z_swap) if swap else None)
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """dst face → (face as src, its mask, the dst reconstruction's mask of the input)."""
