@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo_df-ud_96.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo_df-ud_96.onnx"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
