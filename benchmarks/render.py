@@ -36,9 +36,9 @@ from engine.track import Track, select_track  # noqa: E402
 def export_dfl_sized_model(path: Path) -> None:
     import torch
 
-    from engine.export.onnx_export import export_checkpoint
+    from trainers.export import export_checkpoint
     from trainers.models import build_model, resolve_spec
-    from trainers.train import CKPT_SCHEMA
+    from trainers.checkpoint import CKPT_SCHEMA
 
     spec = resolve_spec("df-ud", resolution=128, ae_dims=256, e_dims=64, d_dims=64,
                         mask_dims=22)

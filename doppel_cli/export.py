@@ -1,4 +1,5 @@
-"""`doppel export`: checkpoint -> ONNX, thin over engine.export (torch is imported lazily)."""
+"""`doppel export`: checkpoint -> ONNX, thin over trainers.export (torch is imported only when
+this command runs)."""
 
 from __future__ import annotations
 
@@ -16,20 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from trainers.checkpoint import resolve_checkpoint
+    from trainers.export import export_checkpoint
 
-    from engine.errors import InputError
-    from engine.export.onnx_export import export_checkpoint
-    from trainers.train import checkpoints
-
-    ckpt = Path(args.checkpoint)
-    if ckpt.is_dir():
-        found = checkpoints(ckpt)
-        if not found:
-            raise InputError(f"{ckpt}: no checkpoints/ckpt_*.pt inside; train first")
-        ckpt = found[-1]
-    elif not ckpt.is_file():
-        raise InputError(f"{ckpt}: checkpoint not found")
+    ckpt = resolve_checkpoint(args.checkpoint)
     report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
     print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
     return 0
