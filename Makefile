@@ -27,13 +27,13 @@ $(STAMP): pyproject.toml Makefile
 samples: $(SAMPLES)
 
 $(SAMPLES): $(STAMP) engine/samples.py
-	$(PY) -m engine.cli.main samples --dest samples
+	$(PY) -m doppel_cli samples --dest samples
 
 demo: $(SAMPLES)
-	$(PY) -m engine.cli.main demo --samples samples --out out/demo
+	$(PY) -m doppel_cli demo --samples samples --out out/demo
 
 test: $(SAMPLES)
-	$(PY) -m ruff check engine trainers tests benchmarks tools
+	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
 	$(PY) tools/run_pytest.py $(PYTEST_ARGS)
 
 bench: $(SAMPLES)
@@ -48,7 +48,7 @@ clean:
 DEMO_MODEL := models/demo_df-ud_96.onnx
 demo-model: $(SAMPLES)
 	mkdir -p out/demo_model/obama && cp samples/photos/obama*.jpg out/demo_model/obama/
-	$(PY) -m engine.cli.main extract out/demo_model/obama -o out/demo_model/faceset_src --size 128 --quiet
-	$(PY) -m engine.cli.main extract samples/plate/plate.####.exr -o out/demo_model/faceset_dst --size 128 --select track --smooth 2 --quiet
-	$(PY) -m engine.cli.main train -c configs/demo.yaml --resume
-	$(PY) -m engine.cli.main export out/demo_model/train -o $(DEMO_MODEL) --src-name obama --dst-name carphone
+	$(PY) -m doppel_cli extract out/demo_model/obama -o out/demo_model/faceset_src --size 128 --quiet
+	$(PY) -m doppel_cli extract samples/plate/plate.####.exr -o out/demo_model/faceset_dst --size 128 --select track --smooth 2 --quiet
+	$(PY) -m doppel_cli train -c configs/demo.yaml --resume
+	$(PY) -m doppel_cli export out/demo_model/train -o $(DEMO_MODEL) --src-name obama --dst-name carphone

@@ -29,16 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.analyze import FaceAnalyzer  # noqa: E402
 from engine.infer import SwapModel  # noqa: E402
 from engine.io import open_source, read_image, write_exr  # noqa: E402
-from engine.pipeline import FaceSwapper, SwapSettings  # noqa: E402
+from engine.pipeline import EngineConfig, FaceSwapper, SwapLook  # noqa: E402
 from engine.track import Track, select_track  # noqa: E402
 
 
 def export_dfl_sized_model(path: Path) -> None:
     import torch
 
-    from engine.export.onnx_export import export_checkpoint
+    from trainers.checkpoint import CKPT_SCHEMA
+    from trainers.export import export_checkpoint
     from trainers.models import build_model, resolve_spec
-    from trainers.train import CKPT_SCHEMA
 
     spec = resolve_spec("df-ud", resolution=128, ae_dims=256, e_dims=64, d_dims=64,
                         mask_dims=22)
@@ -98,8 +98,8 @@ def main() -> None:
     print(f"inference floor (ONNX Runtime, one face): {inf_ms:.1f} ms")
     names = ("R", "G", "B", "A")
     for blend in ("overlay", "seamless"):
-        sw = FaceSwapper(SwapSettings(model=str(model_path), blend=blend, color="rct",
-                                      mask_mode="learned-prd*learned-dst"), model=model)
+        sw = FaceSwapper(EngineConfig(model=str(model_path)), model=model)
+        look = SwapLook(blend=blend, color="rct", mask_mode="learned-prd*learned-dst")
         totals = {}
         for res_name, (canvas, lm_c) in canvases(frame.pixels, lm).items():
             face = select_track({1010: faces}).faces[1010].with_landmarks(lm_c)
@@ -109,7 +109,7 @@ def main() -> None:
             for _ in range(a.frames + 2):
                 work = canvas.copy()
                 t = time.perf_counter()
-                res = sw.process(work, 1010, track, channels=names, inplace=True)
+                res = sw.process(work, 1010, look=look, track=track, out=work, channels=names)
                 whole.append((time.perf_counter() - t) * 1000)
                 for k, v in res.diagnostics["timings_ms"].items():
                     stage.setdefault(k, []).append(v)

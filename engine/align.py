@@ -151,22 +151,34 @@ def warp_to_crop(image: np.ndarray, img_to_crop: np.ndarray, size: int,
     return cv2.warpAffine(image, img_to_crop, (size, size), flags=interp, borderMode=border)
 
 
-def crop_roi(img_to_crop: np.ndarray, size: int, image_shape: tuple[int, ...],
+def roi_matrix(img_to_crop: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """The `img_to_crop` matrix for an image region whose pixel (0, 0) is image pixel `origin`
+    (`(x0, y0)`): region pixels → crop pixels. The one place this algebra lives."""
+    m = np.asarray(img_to_crop, dtype=np.float64)
+    t = m[:, :2] @ np.asarray(origin, dtype=np.float64) + m[:, 2]
+    return np.hstack([m[:, :2], t[:, None]])
+
+
+def crop_roi(img_to_crop: np.ndarray, size: int, image_shape: tuple[int, ...] | None,
              margin: int = 2, box: tuple[float, float, float, float] | None = None
              ) -> tuple[int, int, int, int]:
-    """Integer image region `(x0, y0, x1, y1)` (exclusive ends) covered by the crop, clipped.
+    """Integer image region `(x0, y0, x1, y1)` (exclusive ends) covered by the crop, clipped to
+    `image_shape` (`(H, W, …)`; None: not clipped, may reach outside the image).
 
     `box` narrows it to a part of the crop, `(x0, y0, x1, y1)` in crop pixels (edges).
     """
     bx0, by0, bx1, by1 = box if box is not None else (-0.5, -0.5, size - 0.5, size - 0.5)
     corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]], dtype=np.float64)
     pts = transform_points(corners, invert_similarity(img_to_crop))
+    x0 = int(np.floor(pts[:, 0].min()) - margin)
+    y0 = int(np.floor(pts[:, 1].min()) - margin)
+    x1 = int(np.ceil(pts[:, 0].max()) + margin + 1)
+    y1 = int(np.ceil(pts[:, 1].max()) + margin + 1)
+    if image_shape is None:
+        return x0, y0, x1, y1
     h, w = image_shape[:2]
-    x0 = int(np.clip(np.floor(pts[:, 0].min()) - margin, 0, w))
-    y0 = int(np.clip(np.floor(pts[:, 1].min()) - margin, 0, h))
-    x1 = int(np.clip(np.ceil(pts[:, 0].max()) + margin + 1, 0, w))
-    y1 = int(np.clip(np.ceil(pts[:, 1].max()) + margin + 1, 0, h))
-    return x0, y0, x1, y1
+    return (int(np.clip(x0, 0, w)), int(np.clip(y0, 0, h)), int(np.clip(x1, 0, w)),
+            int(np.clip(y1, 0, h)))
 
 
 def warp_from_crop(crop: np.ndarray, img_to_crop: np.ndarray,
@@ -176,10 +188,8 @@ def warp_from_crop(crop: np.ndarray, img_to_crop: np.ndarray,
     Pixels outside the crop's footprint are 0 (pair with a mask warped the same way).
     """
     x0, y0, x1, y1 = roi
-    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])  # roi pixels -> image pixels
-    roi_to_crop = img_to_crop[:, :2] @ shift[:, :2]
-    m = np.hstack([roi_to_crop, (img_to_crop[:, :2] @ shift[:, 2] + img_to_crop[:, 2])[:, None]])
-    out = cv2.warpAffine(crop, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+    out = cv2.warpAffine(crop, roi_matrix(img_to_crop, (x0, y0)), (x1 - x0, y1 - y0),
+                         flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out if out.ndim == crop.ndim else out[..., None]
 

@@ -1,7 +1,11 @@
-"""Per-frame face analysis: detect → 68 landmarks → pose (→ identity descriptor).
+"""Face analysis: per frame (detect → 68 landmarks → pose → identity descriptor) and per shot.
+
+`analyze_shot` is the one shot analysis (the `doppel analyze` command, the demo, the node's
+Analyze button): faces on every frame (resumable through a cache file), one identity followed
+through the shot, landmarks smoothed, and the settings recorded in the returned `Track`.
 
 Convention: input is a scene-linear RGB float32 frame; detectors see its sRGB uint8 encoding.
-NaN/Inf pixels are replaced by 0 for detection (the count is reported by the caller).
+Non-finite pixels follow the one rule of `engine.finite` (the count is reported as a warning).
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from engine.align import face_type
 from engine.colorspace import to_display_uint8
-from engine.detect import Detector, make_detector
-from engine.errors import MediaError
+from engine.detect import DETECTORS, Detector, make_detector
+from engine.errors import DoppelError, MediaError, SettingsError
+from engine.finite import finite_rgb
 from engine.identity import FaceDescriber
-from engine.io import Frame, FrameSource, atomic_write_text
+from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.landmarks import DlibLandmarker, Landmarker
 from engine.pose import estimate_pose
-from engine.types import Detection, Face
+from engine.track import Track, select_track, smooth_track
+from engine.types import Face
 
 
 @dataclass
@@ -57,23 +64,6 @@ class FaceAnalyzer:
 ANALYSIS_SCHEMA = 1
 
 
-def face_to_json(face: Face) -> dict[str, Any]:
-    d = face.detection
-    return {"bbox": [round(v, 3) for v in d.bbox], "score": round(d.score, 5),
-            "detector": d.detector, "landmarker": face.landmarker,
-            "landmarks": np.round(face.landmarks, 3).tolist(),
-            "pose": [round(v, 3) for v in face.pose],
-            "descriptor": None if face.descriptor is None
-            else np.round(face.descriptor, 6).tolist()}
-
-
-def face_from_json(e: dict[str, Any]) -> Face:
-    det = Detection(tuple(e["bbox"]), e["score"], e["detector"])  # type: ignore[arg-type]
-    desc = None if e.get("descriptor") is None else np.asarray(e["descriptor"], np.float32)
-    return Face(det, np.asarray(e["landmarks"], np.float32), e["landmarker"],
-                tuple(e["pose"]), desc)  # type: ignore[arg-type]
-
-
 class AnalysisCache:
     """Per-frame analysis results, persisted atomically so a long analysis resumes after a crash.
 
@@ -101,35 +91,132 @@ class AnalysisCache:
 
 
 def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
-    """The frame's RGB with NaN/Inf replaced by 0 (a warning is added when there were any)."""
-    if frame.nonfinite:
-        warnings.append(f"frame {frame.number} ({frame.path}): {frame.nonfinite} NaN/Inf values "
-                        "replaced by 0 for analysis")
-        return np.nan_to_num(frame.rgb, nan=0.0, posinf=0.0, neginf=0.0)
-    return frame.rgb
+    """The frame's RGB made finite by the one rule (`engine.finite`); a warning says how many
+    values were replaced."""
+    rgb, n = finite_rgb(frame.rgb)
+    if n:
+        warnings.append(f"frame {frame.number} ({frame.path}): {n} NaN/Inf values replaced "
+                        "(NaN, -Inf -> 0, +Inf -> 1) for analysis")
+    return rgb
 
 
 def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAnalyzer,
                    cache_path: Path | None, key: dict[str, Any], errors: list[str],
                    warnings: list[str], progress: Callable[..., Iterable[Any]] | None = None,
-                   save_every: int = 10) -> dict[int, list[Face]]:
+                   save_every: int = 10, cancel: Callable[[], bool] | None = None
+                   ) -> dict[int, list[Face]]:
     """Faces per readable frame (largest first), resuming from and updating `cache_path`.
 
-    Unreadable frames are skipped with their one-line error appended to `errors`.
+    Unreadable frames are skipped with their one-line error appended to `errors`. `cancel` is
+    polled before each frame; when it returns True the cache is saved and `Cancelled` raised.
     """
     prog = progress or (lambda it, total, desc: it)
     cache = AnalysisCache(cache_path, key, source.description)
     todo = [f for f in frames if f not in cache.frames]
     pending = 0
     for item in prog(source.read(todo), len(todo), "analyse"):
+        if cancel is not None and cancel():
+            cache.save()
+            raise Cancelled(f"analysis of {source.description} cancelled after "
+                            f"{len(cache.frames)} of {len(frames)} frames; run it again to "
+                            "resume")
         if isinstance(item, MediaError):
             errors.append(str(item))
             continue
         faces = analyzer.analyze(sanitise(item, warnings))
-        cache.frames[item.number] = [face_to_json(f) for f in faces]
+        cache.frames[item.number] = [f.to_json() for f in faces]
         pending += 1
         if pending >= save_every:
             cache.save()
             pending = 0
     cache.save()
-    return {f: [face_from_json(e) for e in cache.frames[f]] for f in frames if f in cache.frames}
+    where = str(cache_path or "analysis")
+    return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
+            for f in frames if f in cache.frames}
+
+
+
+class Cancelled(DoppelError):
+    """The caller cancelled a long operation; what was done is kept and a re-run resumes."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class AnalyzeSettings:
+    """Every knob of the shot analysis, validated once; recorded in the track it makes."""
+
+    detector: str = "centerface"
+    max_side: int = 640  # detection runs on a copy this large at most (pixels)
+    face_index: int = 0  # start on this face, largest first
+    reference: str = ""  # image of the person to follow ("" = none)
+    smooth: int = 3  # landmark smoothing radius in frames (0 = off)
+    face_type: str = ""  # the face type the track is meant for (render checks it); "" = any
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise SettingsError(f"detector {self.detector!r} unknown; use one of "
+                                f"{', '.join(DETECTORS)}")
+        if self.max_side < 64:
+            raise SettingsError(f"max_side must be ≥ 64 px, got {self.max_side}")
+        if self.face_index < 0:
+            raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
+        if self.smooth < 0:
+            raise SettingsError(f"smooth must be ≥ 0 frames, got {self.smooth}")
+        if self.face_type:
+            face_type(self.face_type)
+
+    def cache_key(self) -> dict[str, Any]:
+        """What changes the per-frame results: a cache made with another key is recomputed."""
+        return {"detector": self.detector, "max_side": self.max_side,
+                "describe": bool(self.reference), "nonfinite": "nan0-posinf1-neginf0"}
+
+
+def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
+                 progress: Callable[[int, int], None] | None = None,
+                 cancel: Callable[[], bool] | None = None, *,
+                 numbers: Sequence[int] | None = None, cache: str | Path | None = None,
+                 analyzer: FaceAnalyzer | None = None, errors: list[str] | None = None,
+                 warnings: list[str] | None = None) -> Track:
+    """Track one face over a shot: the analysis behind `doppel analyze`, the demo and the node.
+
+    `frames`: the shot (any `FrameSource`, e.g. `open_source("plate.####.exr")` or a host's
+    clip); `numbers`: the frames to analyse (default: all of the source). `progress(done,
+    total)` is called after each frame; `cancel()` is polled before each frame and, when it
+    returns True, the work so far is saved to `cache` and `Cancelled` is raised. `cache`: a
+    file that makes an interrupted analysis resume (kept per-frame results, keyed by the
+    settings that change them). Unreadable frames are appended to `errors`, non-finite pixel
+    counts to `warnings`. The returned track records the settings (source, frames, detector,
+    smoothing, face type, ...) in `track.settings`; frames without the face are absent from it.
+    """
+    wanted = list(frames.frames if numbers is None else numbers)
+    if not wanted:
+        raise SettingsError(f"{frames.description}: no frames to analyse in the given range")
+    if analyzer is None:
+        analyzer = FaceAnalyzer.create(settings.detector, describe=bool(settings.reference),
+                                       max_side=settings.max_side)
+    reference = None
+    if settings.reference:
+        from engine.extract import reference_descriptor
+
+        reference = reference_descriptor(settings.reference, analyzer)
+    done = 0
+
+    def counted(it: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
+        nonlocal done
+        for item in it:
+            yield item
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+    per_frame = analyze_frames(frames, wanted, analyzer, Path(cache) if cache else None,
+                               settings.cache_key(), [] if errors is None else errors,
+                               [] if warnings is None else warnings, counted, cancel=cancel)
+    track = select_track(per_frame, settings.face_index, reference)
+    if settings.smooth:
+        track = smooth_track(track, settings.smooth)
+    track.settings.update(source=frames.description, frames=format_frame_range(wanted),
+                          detector=settings.detector, max_side=settings.max_side,
+                          face_type=settings.face_type)
+    return track

@@ -15,20 +15,21 @@ and the run goes on; only problems that make the whole run impossible raise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.align import align_matrix, face_type, transform_points, warp_to_crop
+from engine.align import align_matrix, face_type, warp_to_crop
 from engine.colorspace import linear_to_srgb, to_display_uint8
 from engine.errors import FacesetError, MediaError, NoFaceError, SettingsError
 from engine.faceset import INDEX, Faceset, crop_name, load_faceset
+from engine.finite import finite_rgb
 from engine.io import FrameSource, format_frame_range, open_source, write_image
 from engine.overlay import draw_face
 from engine.track import Track, select_track, smooth_track
-from engine.types import Face
+from engine.types import AlignedFace, Face
 
 ANALYSIS = ".analysis.json"
 
@@ -104,7 +105,7 @@ def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
     frame = next(iter(open_source(path).read()))
     if isinstance(frame, MediaError):
         raise frame
-    faces = analyzer.analyze(np.nan_to_num(frame.rgb))
+    faces = analyzer.analyze(finite_rgb(frame.rgb)[0])
     if not faces or faces[0].descriptor is None:
         raise NoFaceError(f"{path}: no face found in the reference image; give a clear portrait")
     return faces[0].descriptor
@@ -172,15 +173,11 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     for f, picks in sorted(chosen.items()):
         for k, lm, face in picks:
             matrix = align_matrix(lm, settings.size, ft)
-            entry = {
-                "file": crop_name(f, k), "source": source.description, "frame": f, "face": k,
-                "bbox": [round(v, 3) for v in face.bbox], "score": round(face.score, 5),
-                "landmarks": np.round(lm, 3).tolist(),
-                "landmarks_crop": np.round(transform_points(lm, matrix), 3).tolist(),
-                "matrix": np.round(matrix, 8).tolist(), "face_type": settings.face_type,
-                "pose": [round(v, 3) for v in face.pose], "detector": face.detection.detector,
-                "landmarker": face.landmarker, "mask": None,
-            }
+            # Faceset entries carry the one Face/AlignedFace JSON form (no identity descriptor).
+            aligned = AlignedFace(replace(face.with_landmarks(lm), descriptor=None), matrix,
+                                  settings.face_type, settings.size)
+            entry = {"file": crop_name(f, k), "source": source.description, "frame": f,
+                     "face": k, **aligned.to_json(), "mask": None}
             prev = old.get((f, k))
             if prev is not None and prev["matrix"] == entry["matrix"] and (out / entry["file"]
                                                                             ).is_file():

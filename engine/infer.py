@@ -1,6 +1,6 @@
 """The swap model: an ONNX Runtime session that reads what it needs from the model's metadata.
 
-Model contract (DESIGN.md §4, written by engine/export): input `face` `N×3×R×R` float32 in
+Model contract (DESIGN.md §4, written by trainers/export.py): input `face` `N×3×R×R` float32 in
 [0, 1], RGB in the model's colour space; outputs `swap` (`N×3×R×R`), `mask` and `dst_mask`
 (`N×1×R×R`). Metadata: `doppel.schema`, `arch`, `resolution`, `face_type`, `colorspace`, names
 and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's convention.

@@ -1,4 +1,4 @@
-"""The per-frame engine (DESIGN.md §6): `FaceSwapper(model, settings).process(...)`.
+"""The per-frame engine (DESIGN.md §6): `FaceSwapper(config).process(src, frame, look=...)`.
 
 For one frame: landmarks from the track (or detection) → Umeyama alignment to the model's face
 type → crop the plate's face **region only** → scene-linear to the model's space (sRGB transfer)
@@ -7,29 +7,49 @@ type → crop the plate's face **region only** → scene-linear to the model's s
 blend in linear light. Pixels where the final mask is 0 are not written at all, so highlights
 above 1, negatives, NaNs outside the face, alpha and extra channels stay bit-exact.
 
-Stateless per frame: the same inputs give the same pixels in any order or process; heavy state
-(ONNX sessions, detector) is built once per instance.
+Stateless per frame: the same inputs give the same pixels in any order, thread or process;
+heavy state (ONNX sessions, detector, colour processor) is built once per instance from its
+`EngineConfig`, and the per-frame `SwapLook` is an argument of each call.
+
+Thread safety: one `FaceSwapper` may be shared by any number of threads. `process` and `roi`
+keep no per-call state on the instance; ONNX Runtime sessions run concurrently (their `run` is
+thread-safe); the detector (used only without a track) is created under a lock on first use and
+its calls are serialised by that lock, since dlib's objects make no thread-safety promise.
+Separate instances share nothing and may run in parallel freely.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from engine.align import align_matrix, crop_roi, face_type, transform_points, warp_from_crop
-from engine.blend import check_blend_mode, motion_blur, overlay_into, seamless, sharpen
-from engine.color import TRANSFERS, color_transfer, hist_match
+from engine.align import (
+    align_matrix,
+    crop_roi,
+    face_type,
+    roi_matrix,
+    transform_points,
+    warp_from_crop,
+)
+from engine.blend import motion_blur, overlay_into, seamless, sharpen
+from engine.color import color_transfer, hist_match
 from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
+from engine.finite import finite_rgb
 from engine.infer import MaskModel, SwapModel
-from engine.mask import combine_masks, hull_mask, parse_mask_mode, refine_mask
+from engine.mask import combine_masks, hull_mask, refine_mask
+from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
 from engine.track import Track
 
-OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
+__all__ = ["OUTPUT_VIEWS", "EngineConfig", "FaceSwapper", "SwapLook", "SwapResult",
+           "SwapSettings"]
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), plate pixels, exclusive ends
 
 
 def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
@@ -37,51 +57,6 @@ def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
     ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / (fade * size),
                    0.0, 1.0).astype(np.float32)
     return np.minimum.outer(ramp, ramp)
-
-
-@dataclass(frozen=True)
-class SwapSettings:
-    """Every user-facing knob of the node and of `doppel render`, validated once."""
-
-    model: str = ""
-    face_index: int = 0  # without a track: which detected face, largest first
-    face_type: str = ""  # "" = the model's; else must match it (guards against a wrong model)
-    mask_mode: str = "learned-prd*learned-dst"
-    erode: float = 0.0  # plate pixels; negative dilates
-    blur: float = 8.0  # plate pixels of feather
-    color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
-    blend: str = "overlay"  # overlay | seamless | hist-overlay
-    strength: float = 1.0  # mix of the swap over the plate, 0..1
-    sharpen: float = 0.0  # unsharp amount on the swapped face
-    motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
-    output: str = "comp"  # comp | face | mask | landmarks
-    xseg: str = ""  # optional XSeg model (.onnx) for the xseg-prd / xseg-dst mask terms
-    ocio_config: str = ""  # "" = sRGB transfer; else an OCIO config path or ocio:// URI
-    ocio_plate_space: str = "Linear Rec.709 (sRGB)"  # the plates' space in that config
-    ocio_model_space: str = "sRGB Encoded Rec.709 (sRGB)"  # the model's space in that config
-    detector: str = "centerface"
-    device: str = "auto"
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        parse_mask_mode(self.mask_mode)
-        check_blend_mode(self.blend)
-        if self.color != "none" and self.color not in TRANSFERS:
-            raise SettingsError(f"color {self.color!r} unknown; use none or "
-                                f"{', '.join(TRANSFERS)}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise SettingsError(f"strength must be within 0..1, got {self.strength}")
-        if self.blur < 0 or self.sharpen < 0 or self.motion_blur < 0:
-            raise SettingsError("blur, sharpen and motion_blur must be ≥ 0")
-        if self.output not in OUTPUT_VIEWS:
-            raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
-        if self.face_type:
-            face_type(self.face_type)
-        if self.face_index < 0:
-            raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -93,27 +68,31 @@ class SwapResult:
 
 
 class FaceSwapper:
-    """Heavy state once (model session, detector); `process` is pure per frame."""
+    """Heavy state once per instance (`EngineConfig`); `process` and `roi` are pure per frame."""
 
-    def __init__(self, settings: SwapSettings, model: SwapModel | None = None,
+    def __init__(self, config: EngineConfig, model: SwapModel | None = None,
                  analyzer: Any = None):
-        self.settings = settings
+        if not isinstance(config, EngineConfig):
+            raise SettingsError(f"FaceSwapper takes an EngineConfig, got {type(config).__name__}"
+                                " (a SwapSettings splits into .config and .look)")
+        self.config = config
         if model is None:
-            if not settings.model:
+            if not config.model:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
-            model = SwapModel(settings.model, settings.device, settings.threads)
+            model = SwapModel(config.model, config.device, config.threads)
         self.model = model
-        if settings.face_type and settings.face_type != model.info.face_type:
+        if config.face_type and config.face_type != model.info.face_type:
             raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
-                             f"but settings ask {settings.face_type!r}; use a matching model")
+                             f"but settings ask {config.face_type!r}; use a matching model")
         self.ftype = face_type(model.info.face_type)
         self._border = _border_window(model.resolution)
         self._analyzer = analyzer
-        self.xseg = MaskModel(settings.xseg, settings.device, settings.threads) \
-            if settings.xseg else None
-        self.transfer = (OcioTransfer(settings.ocio_config, settings.ocio_plate_space,
-                                      settings.ocio_model_space)
-                         if settings.ocio_config else SrgbTransfer())
+        self._detect_lock = threading.Lock()
+        self.xseg = MaskModel(config.xseg, config.device, config.threads) \
+            if config.xseg else None
+        self.transfer = (OcioTransfer(config.ocio_config, config.ocio_plate_space,
+                                      config.ocio_model_space)
+                         if config.ocio_config else SrgbTransfer())
 
     def _xseg_masks(self, xseg: MaskModel, lm: np.ndarray, m: np.ndarray, dst_srgb: np.ndarray,
                     swap: np.ndarray) -> dict[str, np.ndarray]:
@@ -140,31 +119,67 @@ class FaceSwapper:
             raise ModelError(f"{self.model.info.path}: model face type "
                              f"{self.model.info.face_type!r} differs from the track's {want!r}")
 
-    @property
-    def analyzer(self):
-        if self._analyzer is None:
-            from engine.analyze import FaceAnalyzer
+    def _detect(self, rgb_linear: np.ndarray) -> list[Any]:
+        """Faces on a whole frame, largest first; the detector is built once, under the lock."""
+        with self._detect_lock:
+            if self._analyzer is None:
+                from engine.analyze import FaceAnalyzer
 
-            self._analyzer = FaceAnalyzer.create(self.settings.detector,
-                                                 device=self.settings.device)
-        return self._analyzer
+                self._analyzer = FaceAnalyzer.create(self.config.detector,
+                                                     device=self.config.device)
+            return self._analyzer.analyze(rgb_linear)
 
-    def _landmarks(self, pixels: np.ndarray, rgb_idx: list[int], frame: int,
+    def _landmarks(self, src: np.ndarray, rgb_idx: list[int], frame: int, look: SwapLook,
                    track: Track | None, diag: dict[str, Any]) -> np.ndarray | None:
         if track is not None:
             diag["faces_found"] = int(frame in track.faces)
             return track.landmarks(frame) if frame in track.faces else None
         # Detection needs the whole frame (the only full-frame work; a track avoids it).
-        finite = np.nan_to_num(pixels[..., rgb_idx], nan=0.0, posinf=1.0, neginf=0.0)
-        faces = self.analyzer.analyze(finite)
+        rgb, _ = finite_rgb(src[..., rgb_idx])
+        faces = self._detect(rgb)
         diag["faces_found"] = len(faces)
-        if self.settings.face_index >= len(faces):
+        if look.face_index >= len(faces):
             return None
-        return faces[self.settings.face_index].landmarks
+        return faces[look.face_index].landmarks
 
-    def _motion(self, frame: int, track: Track | None, img_to_crop: np.ndarray
-                ) -> tuple[float, float]:
-        s = self.settings.motion_blur
+    def _read_box(self, m: np.ndarray, shape: tuple[int, ...] | None) -> Box:
+        """The plate region the aligned crop is resampled from (clipped when `shape` is given)."""
+        return crop_roi(m, self.model.resolution, shape)
+
+    def roi(self, frame: int, track: Track | None, look: SwapLook,
+            shape: tuple[int, ...] | None = None) -> Box | None:
+        """The plate rectangle `(x0, y0, x1, y1)` (exclusive ends) that `process` reads and
+        writes on `frame`; None where the frame passes through unchanged (no tracked face).
+
+        Outside this rectangle the output is the source (views comp, face, landmarks) or the
+        source with black RGB (view mask), so a host can fetch and render only this region.
+        Without a track the frame must be detected whole: the full plate (needs `shape`).
+        `shape` (`(H, W, …)`) clips the rectangle to the plate; without it the rectangle may
+        reach outside the plate (hosts clip to their region of definition).
+        """
+        if track is None:
+            if shape is None:
+                raise SettingsError("roi without a track needs the plate shape: detection "
+                                    "reads the whole frame")
+            return (0, 0, int(shape[1]), int(shape[0]))
+        if frame not in track.faces:
+            return None
+        lm = track.landmarks(frame)
+        box = self._read_box(align_matrix(lm, self.model.resolution, self.ftype), shape)
+        if look.output == "landmarks":  # the dots may lie outside the crop (half face type)
+            x, y = np.round(lm).astype(int).T
+            box = (min(box[0], int(x.min()) - 1), min(box[1], int(y.min()) - 1),
+                   max(box[2], int(x.max()) + 2), max(box[3], int(y.max()) + 2))
+            if shape is not None:
+                h, w = shape[:2]
+                box = (max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            return None
+        return box
+
+    def _motion(self, frame: int, look: SwapLook, track: Track | None,
+                img_to_crop: np.ndarray) -> tuple[float, float]:
+        s = look.motion_blur
         if s <= 0 or track is None:
             return (0.0, 0.0)
         prev, nxt = frame - 1, frame + 1
@@ -177,27 +192,47 @@ class FaceSwapper:
         v = img_to_crop[:, :2] @ per_frame * s  # plate px per frame → crop px over the shutter
         return (float(v[0]), float(v[1]))
 
-    def process(self, pixels: np.ndarray, frame: int, track: Track | None = None,
-                holdout: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
-                inplace: bool = False, want_face: bool = False) -> SwapResult:
+    @staticmethod
+    def _output_buffer(src: np.ndarray, out: np.ndarray | None, frame: int) -> np.ndarray:
+        if src.ndim != 3 or src.shape[2] < 3 or src.dtype != np.float32:
+            raise SettingsError(f"frame {frame}: source must be float32 H×W×C with C ≥ 3, got "
+                                f"{src.dtype} {src.shape}")
+        if out is None:
+            return src.copy()  # C-contiguous whatever the source's strides
+        if out.shape != src.shape or out.dtype != src.dtype:
+            raise SettingsError(f"frame {frame}: out buffer is {out.dtype} {out.shape}, the "
+                                f"source {src.dtype} {src.shape}; give a matching buffer")
+        if not out.flags.writeable:
+            raise SettingsError(f"frame {frame}: out buffer is read-only")
+        if out is not src:
+            np.copyto(out, src)
+        return out
+
+    def process(self, src: np.ndarray, frame: int, *, look: SwapLook,
+                track: Track | None = None, holdout: np.ndarray | None = None,
+                out: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
+                want_face: bool = False) -> SwapResult:
         """Swap the face on one frame.
 
-        `pixels`: `H×W×C` float32 scene-linear; `channels` names them (default R,G,B[,A,…]);
+        `src`: `H×W×C` float32 scene-linear, read only, any strides (a host's bottom-up buffer
+        is a negative-stride view); `channels` names its channels (default R,G,B[,A,…]).
+        `out`: where to write the output (same shape and dtype, any strides); None allocates
+        it. `out` may be `src` itself (in place, as `doppel render` does: saves a frame copy);
+        every read of `src` happens before the first write.
         `holdout`: optional `H×W` matte in [0, 1] where the swap must not show (the node's Mask
-        input). With `inplace` the input array is modified and returned (saves a frame copy);
-        `want_face` also returns the unblended swapped face as a plate-sized layer.
+        input). `want_face` also returns the unblended swapped face as a plate-sized layer.
+        Returns the output (`image`, which is `out`), the blend mask and diagnostics.
         """
-        s = self.settings
         t_all = time.perf_counter()
         times: dict[str, float] = {}
         diag: dict[str, Any] = {"frame": frame, "swapped": False}
-        names = channels or ("R", "G", "B", "A")[: pixels.shape[2]]
+        names = channels or ("R", "G", "B", "A")[: src.shape[2]]
         try:
             rgb_idx = [names.index(c) for c in ("R", "G", "B")]
         except ValueError:
             raise SettingsError(f"frame {frame}: no R, G, B channels in {names}") from None
-        out = pixels if inplace else pixels.copy()
-        h, w = pixels.shape[:2]
+        out = self._output_buffer(src, out, frame)
+        h, w = src.shape[:2]
         mask_full = np.zeros((h, w), np.float32)
 
         def lap(name: str, t0: float) -> float:
@@ -211,28 +246,22 @@ class FaceSwapper:
                               np.zeros((h, w, 3), np.float32) if want_face else None)
 
         t = time.perf_counter()
-        lm = self._landmarks(pixels, rgb_idx, frame, track, diag)
+        lm = self._landmarks(src, rgb_idx, frame, look, track, diag)
         t = lap("landmarks", t)
         if lm is None:
             return pass_through("no face")
 
         r = self.model.resolution
         m = align_matrix(lm, r, self.ftype)
-        roi0 = crop_roi(m, r, pixels.shape)
+        roi0 = self._read_box(m, src.shape)
         x0, y0, x1, y1 = roi0
         if x1 <= x0 or y1 <= y0:
             return pass_through("face outside the frame")
-        plate_roi = np.ascontiguousarray(pixels[y0:y1, x0:x1][..., rgb_idx], dtype=np.float32)
-        # One reduction tells whether anything is non-finite; count only then (rare path).
-        finite = bool(np.isfinite(plate_roi.sum(dtype=np.float64)))
-        diag["nonfinite_fixed"] = 0 if finite else int((~np.isfinite(plate_roi)).sum())
-        if diag["nonfinite_fixed"]:
-            plate_roi = np.nan_to_num(plate_roi, nan=0.0, posinf=1.0, neginf=0.0)
+        plate_roi = np.ascontiguousarray(src[y0:y1, x0:x1][..., rgb_idx], dtype=np.float32)
+        plate_roi, diag["nonfinite_fixed"] = finite_rgb(plate_roi)
         # The crop is resampled from the ROI alone: cost follows the face, not the plate.
-        roi_to_crop = m.copy()
-        roi_to_crop[:, 2] = m[:, 2] + m[:, :2] @ np.array([x0, y0], np.float64)
-        dst_lin = cv2.warpAffine(plate_roi, roi_to_crop, (r, r), flags=cv2.INTER_CUBIC,
-                                 borderMode=cv2.BORDER_REPLICATE)
+        dst_lin = cv2.warpAffine(plate_roi, roi_matrix(m, (x0, y0)), (r, r),
+                                 flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
@@ -243,21 +272,21 @@ class FaceSwapper:
         sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
         if self.xseg is not None:
             sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
-        mask = combine_masks(s.mask_mode, sources)
+        mask = combine_masks(look.mask_mode, sources)
         px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-        mask = refine_mask(mask, s.erode, s.blur, px_scale) * self._border
+        mask = refine_mask(mask, look.erode, look.blur, px_scale) * self._border
         t = lap("mask", t)
 
-        if s.color != "none":
-            swap = color_transfer(s.color, swap, dst_srgb, mask, mask)
+        if look.color != "none":
+            swap = color_transfer(look.color, swap, dst_srgb, mask, mask)
         t = lap("color", t)
 
-        if s.blend == "hist-overlay":
+        if look.blend == "hist-overlay":
             swap = hist_match(swap, dst_srgb, mask, mask)
-        swap = sharpen(swap, s.sharpen)
-        if s.blend == "seamless":
+        swap = sharpen(swap, look.sharpen)
+        if look.blend == "seamless":
             swap = seamless(dst_srgb, swap, mask)
-        motion = self._motion(frame, track, m)
+        motion = self._motion(frame, look, track, m)
         if motion != (0.0, 0.0):
             swap = motion_blur(swap, motion)
             mask = motion_blur(mask, motion)
@@ -269,7 +298,7 @@ class FaceSwapper:
         if rows.size == 0:
             return pass_through("empty mask")
         box = (cols[0] - 1.5, rows[0] - 1.5, cols[-1] + 1.5, rows[-1] + 1.5)
-        bx0, by0, bx1, by1 = crop_roi(m, r, pixels.shape, box=box)
+        bx0, by0, bx1, by1 = crop_roi(m, r, src.shape, box=box)
         x0, y0 = max(bx0, roi0[0]), max(by0, roi0[1])
         x1, y1 = max(min(bx1, roi0[2]), x0 + 1), max(min(by1, roi0[3]), y0 + 1)
         roi = (x0, y0, x1, y1)
@@ -278,23 +307,23 @@ class FaceSwapper:
         face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
         if holdout is not None:
             mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
-        mask_roi *= s.strength
+        mask_roi *= look.strength
         t = lap("warp_back", t)
 
         sel = mask_roi > 0
         region = out[y0:y1, x0:x1]
-        if s.output in ("comp", "face"):
+        if look.output in ("comp", "face"):
             blended = face_roi
-            if s.output == "comp":
+            if look.output == "comp":
                 blended = overlay_into(np.ascontiguousarray(face_roi), plate_roi, mask_roi)
             # Written only where the mask is > 0: everything else stays bit-exact.
             for k, c in enumerate(rgb_idx):
                 np.copyto(region[..., c], blended[..., k], where=sel)
         mask_full[y0:y1, x0:x1] = mask_roi
-        if s.output == "mask":
+        if look.output == "mask":
             for c in rgb_idx:
                 out[..., c] = mask_full
-        elif s.output == "landmarks":
+        elif look.output == "landmarks":
             for x, y in np.round(lm).astype(int):
                 if 0 <= x < w and 0 <= y < h:
                     for c, v in zip(rgb_idx, (0.0, 1.0, 1.0), strict=True):

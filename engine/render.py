@@ -15,7 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,10 @@ def _metadata(job: RenderJob, swapper: FaceSwapper, frame: int, diag: dict[str, 
 def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
                  target: Path) -> dict[str, Any]:
     """Swap one plate and write it; returns the frame's diagnostics."""
-    result = swapper.process(plate.pixels, plate.number, track, channels=plate.channels,
-                             inplace=True, want_face=job.face_layer)
+    # In place (out is the source): the plate array is this frame's own, read whole already.
+    result = swapper.process(plate.pixels, plate.number, look=job.settings.look, track=track,
+                             out=plate.pixels, channels=plate.channels,
+                             want_face=job.face_layer)
     layers = [result.image, result.mask[..., None]]
     names = list(plate.channels) + ["doppel.mask"]
     if result.face is not None:  # unblended swapped face, for the compositor's own mix
@@ -139,9 +141,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(job: RenderJob, threads: int) -> None:
-    settings = SwapSettings(**{**job.settings.to_dict(), "threads": threads})
     _WORKER["job"] = job
-    _WORKER["swapper"] = FaceSwapper(settings)
+    _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads))
     _WORKER["source"] = open_source(job.source, job.first_frame)
     _WORKER["track"] = Track.load(job.track) if job.track else None
 
@@ -175,7 +176,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         else:
             todo.append(f)
     # Validate the model (and the track against it) before any work or any worker starts.
-    swapper = FaceSwapper(job.settings)
+    swapper = FaceSwapper(job.settings.config)
     if track is not None:
         swapper.check_track(track)
     prog = progress or (lambda it, total: it)

@@ -23,7 +23,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io import atomic_write_text
 from engine.smooth import smooth_landmarks
-from engine.types import Detection, Face
+from engine.types import Face
 
 TRACK_SCHEMA = 1
 
@@ -73,16 +73,9 @@ class Track:
             "schema": TRACK_SCHEMA,
             "settings": self.settings,
             "frames": {
-                str(f): {
-                    "bbox": [round(v, 3) for v in face.bbox],
-                    "score": round(face.score, 5),
-                    "detector": face.detection.detector,
-                    "landmarker": face.landmarker,
-                    "pose": [round(v, 3) for v in face.pose],
-                    "landmarks": np.round(face.landmarks, 3).tolist(),
-                    "smoothed": np.round(self.smoothed[f], 3).tolist() if f in self.smoothed
-                    else None,
-                }
+                str(f): {**face.to_json(),
+                         "smoothed": np.round(self.smoothed[f], 3).tolist()
+                         if f in self.smoothed else None}
                 for f, face in sorted(self.faces.items())
             },
         }
@@ -100,9 +93,7 @@ class Track:
         faces: dict[int, Face] = {}
         smoothed: dict[int, np.ndarray] = {}
         for key, e in data["frames"].items():
-            det = Detection(tuple(e["bbox"]), e["score"], e["detector"])  # type: ignore[arg-type]
-            faces[int(key)] = Face(det, np.asarray(e["landmarks"], np.float32), e["landmarker"],
-                                   tuple(e["pose"]))  # type: ignore[arg-type]
+            faces[int(key)] = Face.from_json(e, f"{where}, frame {key}")
             if e.get("smoothed") is not None:
                 smoothed[int(key)] = np.asarray(e["smoothed"], np.float32)
         return cls(faces, smoothed, dict(data.get("settings", {})))

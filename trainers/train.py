@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from engine.errors import SettingsError, TrainingError
-from engine.io import atomic_path, atomic_write_text, write_image
+from engine.io import atomic_write_text, write_image
 from trainers.augment import AugmentSettings, DeviceAugmenter, DrawDataset, upload
+from trainers.checkpoint import CKPT_SCHEMA, checkpoints, load_checkpoint, save_checkpoint
 from trainers.config import TrainConfig, save_resolved
 from trainers.data import IterationSampler, PairDataset, load_bank, make_loader
 from trainers.losses import (
@@ -39,8 +40,6 @@ from trainers.losses import (
 )
 from trainers.models import ModelSpec, build_model
 from trainers.preview import loss_plot, preview_grid
-
-CKPT_SCHEMA = 1
 
 
 def pick_device(name: str) -> torch.device:
@@ -93,21 +92,6 @@ def pick_workers(requested: int | None, augment: str, cores: int) -> int:
     if augment == "device":
         return 1 if cores >= 4 else 0
     return max(1, min(8, cores // 2))
-
-
-def checkpoints(out: Path) -> list[Path]:
-    return sorted((out / "checkpoints").glob("ckpt_*.pt"))
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, foreign pickle: never unpickle arbitrary objects
-        raise SettingsError(f"{path}: not a readable Doppel checkpoint ({exc})".split("\n")[0]
-                            ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("schema") != CKPT_SCHEMA:
-        raise SettingsError(f"{path}: checkpoint schema not supported (expected {CKPT_SCHEMA})")
-    return ckpt
 
 
 class Trainer:
@@ -222,19 +206,7 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Write a checkpoint atomically and prune old ones; the previous stays intact on error."""
-        target = self.out / "checkpoints" / f"ckpt_{self.iteration:08d}.pt"
-        try:
-            with atomic_path(target) as tmp:
-                torch.save(self.state(), tmp)
-        except OSError as exc:
-            prev = checkpoints(self.out)
-            raise TrainingError(
-                f"saving {target} failed ({exc.strerror or exc}); previous checkpoint "
-                f"{prev[-1] if prev else '(none)'} is intact; free disk space and --resume"
-            ) from None
-        for old in checkpoints(self.out)[: -self.cfg.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        return target
+        return save_checkpoint(self.out, self.state(), self.cfg.keep_checkpoints)
 
     # -- one step ---------------------------------------------------------------------------
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 import cv2
 
-from engine.cli.main import main
+from doppel_cli.main import main
 from engine.io import read_image
 
 

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.cli.main import main
+from doppel_cli.main import main
 from engine.extract import ExtractSettings, extract
 from engine.faceset import load_faceset
 from engine.io import open_source, read_image, write_exr, write_image

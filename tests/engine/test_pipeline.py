@@ -5,12 +5,14 @@ import pytest
 
 from engine.errors import ModelError, SettingsError
 from engine.io import read_image
-from engine.pipeline import FaceSwapper, SwapSettings
+from engine.pipeline import EngineConfig, FaceSwapper, SwapLook
+
+LOOK = SwapLook()
 
 
 @pytest.fixture(scope="module")
 def swapper(demo_model):
-    return FaceSwapper(SwapSettings(model=str(demo_model)))
+    return FaceSwapper(EngineConfig(model=str(demo_model)))
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def test_swap_changes_the_face_and_nothing_outside_the_mask(swapper, plate_1010,
     px[4:8, 0:4, 1] = -0.25  # negatives
     px[8:10, 0:4, 2] = np.nan  # NaN outside the face passes through untouched
     px[..., 3] = np.linspace(0, 1, px.shape[1])[None]  # a real alpha ramp
-    res = swapper.process(px, 1010, plate_track, channels=plate_1010.channels)
+    res = swapper.process(px, 1010, look=LOOK, track=plate_track, channels=plate_1010.channels)
     assert res.diagnostics["swapped"] and res.diagnostics["timings_ms"]["landmarks"] < 5
     m = res.mask
     outside = m == 0
@@ -40,8 +42,8 @@ def test_swap_changes_the_face_and_nothing_outside_the_mask(swapper, plate_1010,
 
 
 def test_same_frame_gives_the_same_pixels_every_time(swapper, plate_1010, plate_track):
-    a = swapper.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
-    b = swapper.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    a, b = (swapper.process(plate_1010.pixels, 1010, look=LOOK, track=plate_track,
+                            channels=plate_1010.channels) for _ in range(2))
     assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
 
 
@@ -49,7 +51,7 @@ def test_nan_in_the_face_is_sanitised_and_reported(swapper, plate_1010, plate_tr
     px = plate_1010.pixels.copy()
     x, y = plate_track.landmarks(1010)[30].astype(int)  # nose tip
     px[y - 3:y + 3, x - 3:x + 3, :3] = np.nan
-    res = swapper.process(px, 1010, plate_track, channels=plate_1010.channels)
+    res = swapper.process(px, 1010, look=LOOK, track=plate_track, channels=plate_1010.channels)
     assert res.diagnostics["nonfinite_fixed"] == 6 * 6 * 3
     assert np.isfinite(res.image[res.mask > 0][:, :3]).all()
 
@@ -58,7 +60,8 @@ def test_no_face_passes_the_plate_through(swapper, plate_1010):
     from engine.track import Track
 
     empty = Track({})
-    res = swapper.process(plate_1010.pixels, 1010, empty, channels=plate_1010.channels)
+    res = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=empty,
+                          channels=plate_1010.channels)
     assert not res.diagnostics["swapped"] and res.diagnostics["reason"] == "no face"
     assert np.array_equal(res.image, plate_1010.pixels) and not res.mask.any()
 
@@ -67,9 +70,9 @@ def test_detection_path_matches_a_raw_track(demo_model, plate_1010, plate_faces)
     from engine.track import select_track
 
     raw = select_track(plate_faces)  # unsmoothed: the same landmarks detection gives
-    sw = FaceSwapper(SwapSettings(model=str(demo_model)))
-    a = sw.process(plate_1010.pixels, 1010, None, channels=plate_1010.channels)
-    b = sw.process(plate_1010.pixels, 1010, raw, channels=plate_1010.channels)
+    sw = FaceSwapper(EngineConfig(model=str(demo_model)))
+    a = sw.process(plate_1010.pixels, 1010, look=LOOK, track=None, channels=plate_1010.channels)
+    b = sw.process(plate_1010.pixels, 1010, look=LOOK, track=raw, channels=plate_1010.channels)
     assert a.diagnostics["faces_found"] == 1
     assert np.array_equal(a.image, b.image)
 
@@ -86,21 +89,23 @@ def test_erode_and_blur_mean_the_same_at_two_plate_resolutions(demo_model, plate
     masks = []
     for img, scale, erode, blur in ((small, 1, 6.0, 10.0), (big, 2, 12.0, 20.0)):
         t = Track({1010: plate_track.faces[1010]}, {1010: (lm + 0.5) * scale - 0.5})
-        sw = FaceSwapper(SwapSettings(model=str(demo_model), erode=erode, blur=blur))
-        masks.append(sw.process(img, 1010, t, channels=plate_1010.channels).mask)
+        sw = FaceSwapper(EngineConfig(model=str(demo_model)))
+        look = SwapLook(erode=erode, blur=blur)
+        masks.append(sw.process(img, 1010, look=look, track=t, channels=plate_1010.channels).mask)
     down = cv2.resize(masks[1], masks[0].shape[::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(down - masks[0]).mean() < 0.01
     def area(erode):
-        sw = FaceSwapper(SwapSettings(model=str(demo_model), erode=erode, blur=0.0))
-        return sw.process(small, 1010, plate_track, channels=plate_1010.channels).mask.sum()
+        sw = FaceSwapper(EngineConfig(model=str(demo_model)))
+        return sw.process(small, 1010, look=SwapLook(erode=erode, blur=0.0), track=plate_track,
+                          channels=plate_1010.channels).mask.sum()
 
     assert area(12.0) < 0.9 * area(0.0) < area(-12.0) * 0.9  # erode shrinks, dilate grows
 
 
 @pytest.mark.parametrize("view", ["face", "mask", "landmarks"])
 def test_output_views(swapper, demo_model, plate_1010, plate_track, view):
-    sw = FaceSwapper(SwapSettings(model=str(demo_model), output=view))
-    res = sw.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    res = swapper.process(plate_1010.pixels, 1010, look=SwapLook(output=view), track=plate_track,
+                          channels=plate_1010.channels)
     if view == "mask":
         np.testing.assert_array_equal(res.image[..., 0], res.mask)
     else:
@@ -112,16 +117,16 @@ def test_settings_are_validated_once():
                     ({"mask_mode": "learned-prd*ears"}, "unknown term"),
                     ({"color": "sepia"}, "color 'sepia'"), ({"output": "x"}, "output 'x'")]:
         with pytest.raises(SettingsError, match=msg):
-            SwapSettings(**kw)
+            SwapLook(**kw)
 
 
 def test_bad_model_files_are_model_errors(tmp_path, demo_model):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x01garbage")
     with pytest.raises(ModelError, match="junk.onnx"):
-        FaceSwapper(SwapSettings(model=str(junk)))
+        FaceSwapper(EngineConfig(model=str(junk)))
     with pytest.raises(ModelError, match="model file not found"):
-        FaceSwapper(SwapSettings(model=str(tmp_path / "none.onnx")))
+        FaceSwapper(EngineConfig(model=str(tmp_path / "none.onnx")))
     import onnx
 
     proto = onnx.load(str(demo_model))
@@ -129,27 +134,27 @@ def test_bad_model_files_are_model_errors(tmp_path, demo_model):
     bare = tmp_path / "bare.onnx"
     onnx.save(proto, str(bare))
     with pytest.raises(ModelError, match="lacks Doppel metadata"):
-        FaceSwapper(SwapSettings(model=str(bare)))
+        FaceSwapper(EngineConfig(model=str(bare)))
     with pytest.raises(ModelError, match="face type 'full' but settings ask 'head'"):
-        FaceSwapper(SwapSettings(model=str(demo_model), face_type="head"))
+        FaceSwapper(EngineConfig(model=str(demo_model), face_type="head"))
 
 
 def test_ocio_builtin_config_matches_the_srgb_default_and_acescg_differs(demo_model, plate_1010,
                                                                         plate_track):
     pytest.importorskip("PyOpenColorIO", reason="the ocio extra is not installed")
     base = dict(model=str(demo_model), ocio_config="ocio://cg-config-latest")
-    default = FaceSwapper(SwapSettings(model=str(demo_model))).process(
-        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
-    srgb = FaceSwapper(SwapSettings(**base)).process(
-        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    default = FaceSwapper(EngineConfig(model=str(demo_model))).process(
+        plate_1010.pixels, 1010, look=LOOK, track=plate_track, channels=plate_1010.channels)
+    srgb = FaceSwapper(EngineConfig(**base)).process(
+        plate_1010.pixels, 1010, look=LOOK, track=plate_track, channels=plate_1010.channels)
     inside = default.mask > 0.5
     diff = np.abs(srgb.image[inside] - default.image[inside])
     assert diff.mean() < 2e-4 and diff.max() < 5e-3  # OCIO evaluates the curve its own way
-    aces = FaceSwapper(SwapSettings(**base, ocio_plate_space="ACEScg")).process(
-        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    aces = FaceSwapper(EngineConfig(**base, ocio_plate_space="ACEScg")).process(
+        plate_1010.pixels, 1010, look=LOOK, track=plate_track, channels=plate_1010.channels)
     assert np.abs(aces.image[inside] - default.image[inside]).mean() > 5e-3
     with pytest.raises(SettingsError, match="OCIO config"):
-        FaceSwapper(SwapSettings(**base, ocio_plate_space="No Such Space"))
+        FaceSwapper(EngineConfig(**base, ocio_plate_space="No Such Space"))
 
 
 def brightness_xseg(path, resolution=96, face_type="full"):
@@ -185,20 +190,21 @@ def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, p
     from engine.align import align_matrix
 
     xseg = brightness_xseg(tmp_path / "xseg.onnx")
-    sw = FaceSwapper(SwapSettings(model=str(demo_model), xseg=str(xseg), mask_mode="xseg-dst",
-                                  blur=0.0))
+    sw = FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(xseg)))
+    xlook = SwapLook(mask_mode="xseg-dst", blur=0.0)
     rng = np.random.default_rng(0)
     dst, swap = rng.random((2, 96, 96, 3), np.float32)
     lm = plate_track.landmarks(1010)
     masks = sw._xseg_masks(sw.xseg, lm, align_matrix(lm, 96, "full"), dst, swap)
     expected = 1 / (1 + np.exp(-20 * (dst.mean(-1) - 0.35)))
     np.testing.assert_allclose(masks["xseg-dst"], expected, atol=1e-4)
-    res = sw.process(plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
-    hull = FaceSwapper(SwapSettings(model=str(demo_model), mask_mode="hull", blur=0.0)).process(
-        plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+    res = sw.process(plate_1010.pixels, 1010, look=xlook, track=plate_track,
+                     channels=plate_1010.channels)
+    hull = sw.process(plate_1010.pixels, 1010, look=SwapLook(mask_mode="hull", blur=0.0),
+                      track=plate_track, channels=plate_1010.channels)
     assert res.mask.sum() > 1000 and np.abs(res.mask - hull.mask).mean() > 0.01
     with pytest.raises(SettingsError, match="needs 'xseg-dst'.*XSeg model"):
-        FaceSwapper(SwapSettings(model=str(demo_model), mask_mode="xseg-dst")).process(
-            plate_1010.pixels, 1010, plate_track, channels=plate_1010.channels)
+        FaceSwapper(EngineConfig(model=str(demo_model))).process(
+            plate_1010.pixels, 1010, look=xlook, track=plate_track, channels=plate_1010.channels)
     with pytest.raises(ModelError, match=r"XSeg model needs input 'face' and output\(s\) mask"):
-        FaceSwapper(SwapSettings(model=str(demo_model), xseg=str(demo_model)))
+        FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(demo_model)))

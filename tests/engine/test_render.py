@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.cli.main import main
+from doppel_cli.main import main
 from engine.io import read_image, write_exr
 
 FRAMES = "1001-1008"
@@ -65,7 +65,7 @@ def test_same_frames_in_other_chunkings_are_bit_identical(tmp_path, plate_patter
 def test_killed_render_resumes_without_redoing_frames(tmp_path, plate_pattern, demo_model,
                                                       track_file):
     out = tmp_path / "k" / "swap.####.exr"
-    cmd = [sys.executable, "-m", "engine.cli.main", "render", plate_pattern, "-o", str(out),
+    cmd = [sys.executable, "-m", "doppel_cli", "render", plate_pattern, "-o", str(out),
            "--model", str(demo_model), "--track", str(track_file), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

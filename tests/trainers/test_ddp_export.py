@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.cli.main import main  # noqa: E402
+from doppel_cli.main import main  # noqa: E402
 from trainers.train import Trainer  # noqa: E402
 
 

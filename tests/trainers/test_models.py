@@ -12,7 +12,7 @@ SMALL = dict(ae_dims=16, e_dims=4, d_dims=4, mask_dims=4)
 
 @pytest.mark.parametrize("arch", VARIANTS)
 def test_variant_shapes_export_and_parity(arch, tmp_path):
-    from engine.export.onnx_export import _swap_module, parity
+    from trainers.export import _swap_module, parity
 
     spec = resolve_spec(arch, resolution=64, **SMALL)
     model = build_model(spec).eval()

@@ -9,9 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.errors import FacesetError, SettingsError, TrainingError  # noqa: E402
+from trainers.checkpoint import checkpoints, load_checkpoint  # noqa: E402
 from trainers.data import IterationSampler, PairDataset, load_bank  # noqa: E402
 from trainers.losses import dssim  # noqa: E402
-from trainers.train import Trainer, checkpoints, load_checkpoint  # noqa: E402
+from trainers.train import Trainer  # noqa: E402
 
 
 def eval_dssim(trainer, n=8):

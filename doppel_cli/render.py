@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from engine.io.image import EXR_COMPRESSIONS
-from engine.pipeline import SwapSettings
+from engine.settings import EngineConfig, SwapLook, SwapSettings
 
 _CHOICES = {"output": ("comp", "face", "mask", "landmarks"),
             "blend": ("overlay", "seamless", "hist-overlay"),
@@ -39,6 +39,10 @@ _HELP = {
 }
 
 
+# Look knobs first (what a user tunes), then the engine's configuration.
+_FIELDS = fields(SwapLook) + fields(EngineConfig)
+
+
 def _dest(name: str) -> str:
     """SwapSettings.output (the view) would clash with the output path: it is --view here."""
     return "view" if name == "output" else name
@@ -61,12 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compression", default="zip", choices=EXR_COMPRESSIONS)
     p.add_argument("--quiet", action="store_true")
     g = p.add_argument_group("swap settings")
-    defaults = SwapSettings()
-    for f in fields(SwapSettings):
-        kind = type(getattr(defaults, f.name))
+    defaults = SwapSettings().to_dict()
+    for f in _FIELDS:
+        kind = type(defaults[f.name])
         flag = "--view" if f.name == "output" else f"--{f.name.replace('_', '-')}"
         g.add_argument(flag, dest=_dest(f.name), type=kind,
-                       default=getattr(defaults, f.name), choices=_CHOICES.get(f.name),
+                       default=defaults[f.name], choices=_CHOICES.get(f.name),
                        help=_HELP.get(f.name, ""),
                        required=f.name == "model")
     p.set_defaults(run=run)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.io import parse_frame_range
     from engine.render import RenderJob, render
 
-    settings = SwapSettings(**{f.name: getattr(args, _dest(f.name)) for f in fields(SwapSettings)})
+    settings = SwapSettings.from_dict({f.name: getattr(args, _dest(f.name)) for f in _FIELDS})
     job = RenderJob(args.input, args.output, settings, args.track, args.first_frame,
                     args.face_layer, not args.float, args.compression)
     frames = parse_frame_range(args.frames) if args.frames else None

@@ -9,22 +9,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from engine.align import FACE_TYPES
 from engine.detect import DETECTORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.analyze import AnalyzeSettings
+
+    d = AnalyzeSettings()
     p.add_argument("input", help="plate sequence (plate.####.exr), video or image")
     p.add_argument("-o", "--output", required=True, help="track cache to write (.json)")
     p.add_argument("--frames", help="frame range (farm syntax); default: the whole shot")
     p.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame")
-    p.add_argument("--detector", default="centerface", choices=list(DETECTORS))
-    p.add_argument("--max-side", type=int, default=640, help="detection image size")
-    p.add_argument("--face-index", type=int, default=0, help="start on this face, largest first")
+    p.add_argument("--detector", default=d.detector, choices=list(DETECTORS))
+    p.add_argument("--max-side", type=int, default=d.max_side, help="detection image size")
+    p.add_argument("--face-index", type=int, default=d.face_index,
+                   help="start on this face, largest first")
     p.add_argument("--reference", help="image of the person to follow")
-    p.add_argument("--smooth", type=int, default=3, help="smoothing radius in frames (0 = off)")
+    p.add_argument("--smooth", type=int, default=d.smooth,
+                   help="smoothing radius in frames (0 = off)")
     p.add_argument("--face-type", default="", choices=[""] + list(FACE_TYPES),
                    help="record the face type the track is meant for (render checks it)")
     p.add_argument("--quiet", action="store_true")
@@ -34,33 +38,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.analyze import FaceAnalyzer, analyze_frames
-    from engine.extract import reference_descriptor
+    from engine.analyze import AnalyzeSettings, analyze_shot
     from engine.io import format_frame_range, open_source, parse_frame_range
-    from engine.track import select_track, smooth_track
 
+    settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
+                               face_index=args.face_index, reference=args.reference or "",
+                               smooth=args.smooth, face_type=args.face_type)
     source = open_source(args.input, args.first_frame)
     frames = parse_frame_range(args.frames) if args.frames else source.frames
-    analyzer = FaceAnalyzer.create(args.detector, describe=bool(args.reference),
-                                   max_side=args.max_side)
-    ref = reference_descriptor(args.reference, analyzer) if args.reference else None
+    out = Path(args.output)
     errors: list[str] = []
     warnings: list[str] = []
-    out = Path(args.output)
-
-    def progress(it: Any, total: int, desc: str) -> Any:
-        return tqdm(it, total=total, desc=desc, unit="frame", disable=args.quiet,
-                    file=sys.stderr)
-
-    key = {"detector": args.detector, "max_side": args.max_side, "describe": bool(ref is not None)}
-    per_frame = analyze_frames(source, frames, analyzer, out.with_suffix(".analysis.json"), key,
-                               errors, warnings, progress)
-    track = select_track(per_frame, args.face_index, ref)
-    if args.smooth:
-        track = smooth_track(track, args.smooth)
-    track.settings.update(source=source.description, frames=format_frame_range(frames),
-                          detector=args.detector, max_side=args.max_side,
-                          face_type=args.face_type)
+    with tqdm(total=len(frames), desc="analyse", unit="frame", disable=args.quiet,
+              file=sys.stderr) as bar:
+        track = analyze_shot(source, settings, lambda done, total: bar.update(1),
+                             numbers=frames, cache=out.with_suffix(".analysis.json"),
+                             errors=errors, warnings=warnings)
     track.save(out)
     missing = [f for f in frames if f not in track.faces]
     print(f"analyze {source.description} -> {out}")

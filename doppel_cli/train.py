@@ -1,8 +1,8 @@
-"""`doppel train` and `doppel export`: thin over trainers.train and engine.export.
+"""`doppel train`: thin over trainers.train (torch is imported only when this command runs).
 
 Train flags mirror the YAML config keys (dashes for underscores); flags given on the command line
 override the file. Multi-GPU / multi-node: launch with torchrun, e.g.
-`torchrun --nproc_per_node 2 -m engine.cli.main train -c shot.yaml`.
+`torchrun --nproc_per_node 2 -m doppel_cli train -c shot.yaml`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="YAML config (keys as the flags below)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,34 +65,4 @@ def run_train(args: argparse.Namespace) -> int:
             losses = result["losses"] or {}
             print(f"{cfg.out}: iteration {result['iteration']}"
                   + (f", src {losses['src']:.4f}, dst {losses['dst']:.4f}" if losses else ""))
-    return 0
-
-
-def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint file, or a model folder (its latest)")
-    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    p.add_argument("--src-name", default="src", help="name of the src identity (metadata)")
-    p.add_argument("--dst-name", default="dst", help="name of the dst identity (metadata)")
-    p.add_argument("--tolerance", type=float, default=1e-4,
-                   help="max abs torch vs ONNX Runtime difference accepted")
-    p.set_defaults(run=run_export)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from engine.errors import InputError
-    from engine.export.onnx_export import export_checkpoint
-    from trainers.train import checkpoints
-
-    ckpt = Path(args.checkpoint)
-    if ckpt.is_dir():
-        found = checkpoints(ckpt)
-        if not found:
-            raise InputError(f"{ckpt}: no checkpoints/ckpt_*.pt inside; train first")
-        ckpt = found[-1]
-    elif not ckpt.is_file():
-        raise InputError(f"{ckpt}: checkpoint not found")
-    report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
-    print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
     return 0

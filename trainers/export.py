@@ -7,6 +7,9 @@ sRGB-encoded RGB), outputs `swap` (the face rendered by the src decoder; DESIGN.
 "learned-dst"). Metadata carries what the engine needs instead of guessing. After export:
 `onnx.checker`, then a parity check of ONNX Runtime against torch on the same inputs (max abs
 difference ≤ `tolerance`).
+
+This lives in trainers, not in engine: it builds the torch model (trainers.models) from a training
+checkpoint (trainers.checkpoint), so it needs torch, which the engine package never imports.
 """
 
 from __future__ import annotations
@@ -18,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
 
 from engine.errors import ModelError
+from engine.io import atomic_path
+from trainers.checkpoint import load_checkpoint, resolve_checkpoint
+from trainers.models import ModelSpec, build_model
 
 MODEL_SCHEMA = 1
 OPSET = 17
@@ -33,8 +42,6 @@ class ExportReport:
 
 
 def _swap_module(model: Any):
-    import torch
-
     class Swap(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module):
             super().__init__()
@@ -48,15 +55,9 @@ def _swap_module(model: Any):
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str = "src",
                       dst_name: str = "dst", tolerance: float = 1e-4) -> ExportReport:
-    """Export `checkpoint` to `output` (.onnx) atomically; raises ModelError on parity failure."""
-    import onnx
-    import torch
-
-    from engine.io import atomic_path
-    from trainers.models import ModelSpec, build_model
-    from trainers.train import load_checkpoint
-
-    ckpt = load_checkpoint(Path(checkpoint))
+    """Export `checkpoint` (a file, or a model folder: its latest) to `output` (.onnx)
+    atomically; raises ModelError on parity failure."""
+    ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     spec = ModelSpec(**ckpt["spec"])
     model = build_model(spec)
     model.load_state_dict(ckpt["model"])
@@ -97,9 +98,6 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
 
 def parity(module: Any, onnx_path: str, example: Any) -> float:
     """Max abs difference of every output between torch and ONNX Runtime (CPU, fp32)."""
-    import onnxruntime as ort
-    import torch
-
     with torch.inference_mode():
         ref = [t.numpy() for t in module(example)]
     opts = ort.SessionOptions()

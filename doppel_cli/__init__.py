@@ -1,0 +1,1 @@
+"""The `doppel` command line: thin commands above the engine and trainers libraries."""

@@ -1,1 +1,0 @@
-"""torch → ONNX export of trained models (imports torch lazily; the engine itself never does)."""

@@ -1,0 +1,112 @@
+"""Swap settings split by cost (DESIGN.md §3): `EngineConfig` builds heavy state once per
+`FaceSwapper`; `SwapLook` holds the per-frame knobs a compositor drags.
+
+Changing a `SwapLook` value never rebuilds an ONNX Runtime session, a detector or a colour
+processor: `process(..., look=...)` takes the look per call. `SwapSettings` is the whole resolved
+setting (config + look), what `doppel render` exposes as flags and records in every output file;
+its flat dictionary (`to_dict`) keeps one key per knob, so recorded settings read the same as
+before the split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from engine.align import face_type
+from engine.blend import check_blend_mode
+from engine.color import TRANSFERS
+from engine.errors import SettingsError
+from engine.mask import parse_mask_mode
+from engine.onnxrt import DEVICES
+
+OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What builds heavy state once per `FaceSwapper` (sessions, detector, colour processor)."""
+
+    model: str = ""  # exported swap model (.onnx)
+    face_type: str = ""  # "" = the model's; else must match it (guards against a wrong model)
+    xseg: str = ""  # optional XSeg model (.onnx) for the xseg-prd / xseg-dst mask terms
+    ocio_config: str = ""  # "" = sRGB transfer; else an OCIO config path or ocio:// URI
+    ocio_plate_space: str = "Linear Rec.709 (sRGB)"  # the plates' space in that config
+    ocio_model_space: str = "sRGB Encoded Rec.709 (sRGB)"  # the model's space in that config
+    detector: str = "centerface"  # used only on frames without a track
+    device: str = "auto"  # auto | cpu | cuda | tensorrt
+    threads: int = 0  # ONNX Runtime intra-op threads per session (0 = its default)
+
+    def __post_init__(self) -> None:
+        if self.face_type:
+            face_type(self.face_type)
+        if self.device not in DEVICES:
+            raise SettingsError(f"device must be one of {', '.join(DEVICES)}, got "
+                                f"{self.device!r}")
+        if self.threads < 0:
+            raise SettingsError(f"threads must be ≥ 0 (0 = default), got {self.threads}")
+
+
+@dataclass(frozen=True)
+class SwapLook:
+    """The per-frame knobs (cheap to change between calls; validated once when built)."""
+
+    face_index: int = 0  # without a track: which detected face, largest first
+    mask_mode: str = "learned-prd*learned-dst"
+    erode: float = 0.0  # plate pixels; negative dilates
+    blur: float = 8.0  # plate pixels of feather
+    color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
+    blend: str = "overlay"  # overlay | seamless | hist-overlay
+    strength: float = 1.0  # mix of the swap over the plate, 0..1
+    sharpen: float = 0.0  # unsharp amount on the swapped face
+    motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
+    output: str = "comp"  # comp | face | mask | landmarks
+
+    def __post_init__(self) -> None:
+        parse_mask_mode(self.mask_mode)
+        check_blend_mode(self.blend)
+        if self.color != "none" and self.color not in TRANSFERS:
+            raise SettingsError(f"color {self.color!r} unknown; use none or "
+                                f"{', '.join(TRANSFERS)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise SettingsError(f"strength must be within 0..1, got {self.strength}")
+        if self.blur < 0 or self.sharpen < 0 or self.motion_blur < 0:
+            raise SettingsError("blur, sharpen and motion_blur must be ≥ 0")
+        if self.output not in OUTPUT_VIEWS:
+            raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
+        if self.face_index < 0:
+            raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
+
+
+CONFIG_KEYS = tuple(f.name for f in fields(EngineConfig))
+LOOK_KEYS = tuple(f.name for f in fields(SwapLook))
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    """The whole resolved setting: `config` (heavy) and `look` (per frame)."""
+
+    config: EngineConfig = field(default_factory=EngineConfig)
+    look: SwapLook = field(default_factory=SwapLook)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> SwapSettings:
+        """Build from one flat mapping of knob names (as `to_dict` writes and the CLI parses)."""
+        unknown = sorted(set(values) - set(CONFIG_KEYS) - set(LOOK_KEYS))
+        if unknown:
+            raise SettingsError(f"unknown swap setting(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(CONFIG_KEYS + LOOK_KEYS)}")
+        return cls(EngineConfig(**{k: v for k, v in values.items() if k in CONFIG_KEYS}),
+                   SwapLook(**{k: v for k, v in values.items() if k in LOOK_KEYS}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """One flat dictionary of every knob (what outputs record)."""
+        return {**asdict(self.config), **asdict(self.look)}
+
+    def with_values(self, **values: Any) -> SwapSettings:
+        """A copy with some knobs changed, each routed to config or look by its name."""
+        return SwapSettings.from_dict({**self.to_dict(), **values})
+
+    def with_look(self, look: SwapLook) -> SwapSettings:
+        return replace(self, look=look)

@@ -1,0 +1,75 @@
+"""Training checkpoints on disk (DESIGN.md §4): the one place that reads and writes them.
+
+Layout: `MODEL_DIR/checkpoints/ckpt_NNNNNNNN.pt` (iteration, zero-padded, so names sort in
+training order). A checkpoint is a dict of tensors and plain types only (`schema`, `iteration`,
+`spec`, `config`, `model`, optimiser states, `history`, `torch_rng`), so it loads with
+`torch.load(weights_only=True)`: a foreign or tampered pickle is refused, never executed.
+Writes are atomic (temp + rename) and keep the last N; a failed write leaves the previous
+checkpoint intact. Used by the training loop (save, resume, init-from) and by ONNX export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import SettingsError, TrainingError
+from engine.io import atomic_path
+
+CKPT_SCHEMA = 1
+
+
+def checkpoint_path(model_dir: Path, iteration: int) -> Path:
+    return model_dir / "checkpoints" / f"ckpt_{iteration:08d}.pt"
+
+
+def checkpoints(model_dir: Path) -> list[Path]:
+    """The model folder's checkpoints, oldest first."""
+    return sorted((Path(model_dir) / "checkpoints").glob("ckpt_*.pt"))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint safely (weights_only); raises SettingsError naming the file."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, foreign pickle: never unpickle arbitrary objects
+        raise SettingsError(f"{path}: not a readable Doppel checkpoint ({exc})".split("\n")[0]
+                            ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("schema") != CKPT_SCHEMA:
+        raise SettingsError(f"{path}: checkpoint schema not supported (expected {CKPT_SCHEMA})")
+    return ckpt
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a model folder's latest checkpoint; InputError-kind if none."""
+    p = Path(path)
+    if p.is_dir():
+        found = checkpoints(p)
+        if not found:
+            raise SettingsError(f"{p}: no checkpoints/ckpt_*.pt inside; train first")
+        return found[-1]
+    if not p.is_file():
+        raise SettingsError(f"{p}: checkpoint not found")
+    return p
+
+
+def save_checkpoint(model_dir: Path, state: dict[str, Any], keep: int) -> Path:
+    """Write `state` (must hold `schema` and `iteration`) atomically, then keep the last `keep`.
+
+    On a write error the previous checkpoint stays intact and TrainingError says so.
+    """
+    target = checkpoint_path(Path(model_dir), int(state["iteration"]))
+    try:
+        with atomic_path(target) as tmp:
+            torch.save(state, tmp)
+    except OSError as exc:
+        prev = checkpoints(model_dir)
+        raise TrainingError(
+            f"saving {target} failed ({exc.strerror or exc}); previous checkpoint "
+            f"{prev[-1] if prev else '(none)'} is intact; free disk space and --resume"
+        ) from None
+    for old in checkpoints(model_dir)[: -keep]:
+        old.unlink(missing_ok=True)
+    return target
