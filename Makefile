@@ -39,6 +39,7 @@ test: $(SAMPLES)
 bench: $(SAMPLES)
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/render.py
+	$(PY) benchmarks/resume_check.py
 	$(PY) benchmarks/train.py
 
 clean:

@@ -7,7 +7,6 @@ same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from engine.align import FACE_TYPES
@@ -36,35 +35,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    """Analyse, then write the track only if it holds the face: a failed run (no face, no
+    readable frame) leaves an existing track, and its folder, as they were."""
+    from doppel_cli.progress import progress
     from engine.analyze import AnalyzeSettings, analyze_shot
+    from engine.errors import MediaError, NoFaceError, OutputError
     from engine.io import format_frame_range, open_source, parse_frame_range
+    from engine.io.atomic import remove_stale_temps
+    from engine.io.frames import summarise_messages
 
     settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
                                face_index=args.face_index, reference=args.reference or "",
                                smooth=args.smooth, face_type=args.face_type)
-    source = open_source(args.input, args.first_frame)
-    frames = parse_frame_range(args.frames) if args.frames else source.frames
     out = Path(args.output)
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give the track file (.json) to write")
+    frames = parse_frame_range(args.frames) if args.frames else None
+    source = open_source(args.input, args.first_frame)
+    frames = source.frames if frames is None else frames
+    absent = [f for f in frames if source.missing(f)]
+    present = [f for f in frames if f not in set(absent)]
+    if not present:
+        raise MediaError(f"{source.description}: none of the requested frames "
+                         f"{format_frame_range(frames)} exist (plate has "
+                         f"{format_frame_range(source.frames) or 'no frames'}); check --frames")
+    remove_stale_temps(out.parent, out.stem)
+    cache = out.with_suffix(".analysis.json")
+    had_cache = cache.exists()
     errors: list[str] = []
     warnings: list[str] = []
-    with tqdm(total=len(frames), desc="analyse", unit="frame", disable=args.quiet,
-              file=sys.stderr) as bar:
-        track = analyze_shot(source, settings, lambda done, total: bar.update(1),
-                             numbers=frames, cache=out.with_suffix(".analysis.json"),
-                             errors=errors, warnings=warnings)
+    ticks = iter(progress(iter(int, 1), len(present), "analyse", quiet=args.quiet))
+    track = analyze_shot(source, settings, lambda done, total: next(ticks, None),
+                         numbers=present, cache=cache, errors=errors, warnings=warnings)
+    if not track.faces:
+        if not had_cache:
+            cache.unlink(missing_ok=True)
+        first = f" ({len(errors)} frame errors, first: {errors[0]})" if errors else ""
+        raise NoFaceError(f"the face was found on no frame of {source.description} "
+                          f"{format_frame_range(frames)}{first}; {out} was not written")
     track.save(out)
-    missing = [f for f in frames if f not in track.faces]
+    missing = [f for f in present if f not in track.faces]
     print(f"analyze {source.description} -> {out}")
     print(f"  frames: {len(frames)}, tracked: {len(track.faces)}, without the face: "
           f"{len(missing)}" + (f" ({format_frame_range(missing)})" if missing else ""))
-    for e in errors:
+    if absent:
+        print(f"  error: frames not in the plate: {format_frame_range(absent)}")
+    for e in summarise_messages(errors):
         print(f"  error: {e}")
-    for w in warnings:
+    for w in summarise_messages(warnings):
         print(f"  warning: {w}")
-    if not track.faces:
-        print(f"doppel analyze: error: the face was found on no frame of {source.description}",
-              file=sys.stderr)
-        return 2
-    return 1 if errors else 0
+    return 1 if errors or absent else 0

@@ -17,9 +17,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine.errors import InputError
     from trainers.checkpoint import resolve_checkpoint
     from trainers.export import export_checkpoint
 
+    if not (args.tolerance >= 0 and args.tolerance < 1):
+        raise InputError(f"--tolerance must be within 0..1, got {args.tolerance}")
+    if Path(args.output).is_dir():
+        raise InputError(f"{args.output}: is a folder; give the .onnx file to write")
     ckpt = resolve_checkpoint(args.checkpoint)
     report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
     print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")

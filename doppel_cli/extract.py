@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from engine.align import FACE_TYPES
@@ -36,13 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--first-frame", type=int, default=1, help="number of a video's first frame")
     g.add_argument("--debug", action="store_true",
                    help="also write debug/ overlays with box and landmarks")
+    g.add_argument("--prune", action="store_true",
+                   help="into an existing faceset: remove faces of the analysed frames that this "
+                        "run does not extract again (default: keep every face, merge)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from doppel_cli.progress import progress
     from engine.extract import ExtractSettings, extract
     from engine.io import open_source, parse_frame_range
 
@@ -51,19 +52,14 @@ def run(args: argparse.Namespace) -> int:
         max_side=args.max_side, upsample=args.upsample, select=args.select,
         face_index=args.face_index, reference=args.reference, smooth=args.smooth,
         debug=args.debug)
-    source = open_source(args.input, first_frame=args.first_frame)
     frames = parse_frame_range(args.frames) if args.frames else None
+    source = open_source(args.input, first_frame=args.first_frame)
 
-    def progress(it: Any, total: int, desc: str) -> Any:
-        return tqdm(it, total=total, desc=desc, unit="frame", disable=args.quiet or total == 0,
-                    file=sys.stderr)
+    def prog(it: Any, total: int, desc: str) -> Any:
+        return progress(it, total, desc, quiet=args.quiet)
 
-    summary = extract(source, args.output, settings, frames, progress=progress)
+    summary = extract(source, args.output, settings, frames, progress=prog, prune=args.prune)
     print(f"extract {source.description} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")
-    if summary.frames_read == 0:
-        print(f"doppel extract: error: no frame of {source.description} could be read",
-              file=sys.stderr)
-        return 2
-    return 1 if summary.errors else 0
+    return 1 if summary.errors or summary.missing else 0

@@ -1,14 +1,22 @@
 """`doppel`: one command, subcommands thin over the library (DESIGN.md §8).
 
-Exit codes: 0 ok, 2 bad input (a DoppelError of the input kind), 1 failure, 130 interrupted.
+Exit codes (what a farm wrapper acts on; docs/faults.md): 0 ok, 1 finished with per-frame
+errors, 2 bad input or an unusable environment (full disk, permissions), 3 internal error (a bug:
+the traceback goes to a log file, stderr gets one line naming it), 130 interrupted.
 Errors print as one line: `doppel <cmd>: error: <what, where, how to fix>`.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from engine.errors import DoppelError
 
@@ -52,18 +60,79 @@ def _version() -> str:
     return f"doppel {__version__}"
 
 
+def _log_dir() -> Path:
+    """Where internal-error tracebacks go: $DOPPEL_LOG_DIR, else the user cache folder."""
+    env = os.environ.get("DOPPEL_LOG_DIR")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "doppel" / "logs"
+
+
+def _write_traceback(command: str, argv: Sequence[str]) -> Path | None:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    text = (f"doppel {command} {' '.join(argv)}\n{_version()}, Python {sys.version.split()[0]}\n\n"
+            + traceback.format_exc())
+    for folder in (_log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"doppel-{command}-{stamp}-{os.getpid()}.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _os_error_line(exc: OSError) -> str | None:
+    """A one-line message for environment errors (full disk, permissions, missing files), or
+    None for OS errors that only a bug explains."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}disk full (no space left on device); free space and run again to resume"
+    if isinstance(exc, PermissionError):
+        return f"{where}permission denied; check the file's and folder's permissions"
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return f"{where}{exc.strerror}; check the path"
+    if exc.errno in (errno.EROFS, errno.EIO):
+        return f"{where}{exc.strerror}; check the disk"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    cmd = args.command
     try:
         return int(args.run(args) or 0)
     except DoppelError as exc:
-        print(f"doppel {args.command}: error: {exc}", file=sys.stderr)
+        print(f"doppel {cmd}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"doppel {args.command}: interrupted; run the same command again to resume",
+        print(f"doppel {cmd}: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
+    except OSError as exc:
+        line = _os_error_line(exc)
+        if line is not None:
+            print(f"doppel {cmd}: error: {line}", file=sys.stderr)
+            return 2
+        return _internal(cmd, argv, exc)
+    except Exception as exc:  # a bug: one line here, the traceback in a log file
+        return _internal(cmd, argv, exc)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _internal(cmd: str, argv: Sequence[str], exc: BaseException) -> int:
+    log = _write_traceback(cmd, argv)
+    where = f"traceback in {log}" if log else "no log could be written"
+    print(f"doppel {cmd}: internal error: {type(exc).__name__}: "
+          f"{_one_line(str(exc))[:300]} ({where}; please report it)", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields
 from typing import Any
 
@@ -77,12 +76,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from doppel_cli.progress import progress
     from engine.errors import SettingsError
     from engine.io import parse_frame_range
     from engine.render import RenderJob, render
 
+    if not 1 <= args.workers <= 64:
+        raise SettingsError(f"--workers must be within 1..64, got {args.workers}")
+    if args.chunk_start is None and args.chunk_size:
+        raise SettingsError("--chunk-size needs --chunk-start (the chunk's first frame)")
     settings = SwapSettings.from_dict({f.name: getattr(args, _dest(f.name)) for f in _FIELDS})
     job = RenderJob(args.input, args.output, settings, args.track, args.first_frame,
                     args.face_layer, not args.float, args.compression)
@@ -97,14 +99,15 @@ def run(args: argparse.Namespace) -> int:
                                                               args.first_frame).frames
         frames = [f for f in every if args.chunk_start <= f < args.chunk_start + args.chunk_size]
 
-    def progress(it: Any, total: int) -> Any:
-        return tqdm(it, total=total, desc="render", disable=args.quiet, file=sys.stderr)
+    def prog(it: Any, total: int) -> Any:
+        unit = "frame" if args.workers <= 1 else "batch"
+        return progress(it, total, "render", quiet=args.quiet, unit=unit)
 
-    summary = render(job, frames, args.workers, args.overwrite, progress)
+    summary = render(job, frames, args.workers, args.overwrite, prog)
     print(f"render {args.input} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")
     if summary.timings_ms:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.timings_ms.items())
         print(f"  mean ms per frame: {stages}")
-    return 1 if summary.errors else 0
+    return 1 if summary.errors or summary.missing else 0

@@ -27,7 +27,7 @@ from engine.identity import FaceDescriber
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.landmarks import DlibLandmarker, Landmarker
 from engine.pose import estimate_pose
-from engine.track import Track, select_track, smooth_track
+from engine.track import Track, attach_plate, select_track, smooth_track
 from engine.types import Face
 
 
@@ -216,6 +216,8 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     track = select_track(per_frame, settings.face_index, reference)
     if settings.smooth:
         track = smooth_track(track, settings.smooth)
+    # Landmarks into display-window pixels, plate geometry recorded (render maps and checks).
+    track = attach_plate(track, frames, frames.description)
     track.settings.update(source=frames.description, frames=format_frame_range(wanted),
                           detector=settings.detector, max_side=settings.max_side,
                           face_type=settings.face_type)

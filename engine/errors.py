@@ -6,11 +6,18 @@ so a CLI can print it as is and an OFX host can show it in its error bar.
 
 from __future__ import annotations
 
+import errno
+
 
 class DoppelError(Exception):
-    """Base of every error Doppel raises on purpose."""
+    """Base of every error Doppel raises on purpose.
 
-    exit_code = 1
+    Exit codes (DESIGN.md §8): 0 ok, 1 finished with per-frame errors, 2 bad input or an
+    environment the run cannot work in (full disk, unwritable folder), 3 internal error (a bug:
+    anything that is not a DoppelError).
+    """
+
+    exit_code = 2
 
 
 class InputError(DoppelError):
@@ -49,3 +56,23 @@ class NoFaceError(DoppelError):
 
 class TrainingError(DoppelError):
     """Training cannot go on (NaN loss, checkpoint write failed); the last good state is kept."""
+
+
+class OutputError(InputError):
+    """An output that cannot be written as asked: a folder at the file's path, a file this tool
+    did not write, a frame rendered with other settings (without --overwrite)."""
+
+
+class DiskFullError(OutputError, OSError):
+    """The disk (or quota) is full; what was written before stays intact.
+
+    Also an OSError with errno ENOSPC, so code that handles write failures as OSError keeps
+    working; `str()` is the one-line message.
+    """
+
+    def __init__(self, message: str):
+        OSError.__init__(self, errno.ENOSPC, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -9,11 +9,14 @@ Two passes, both resumable:
    and the index last. Crops already on disk with the same matrix are not rewritten.
 
 Per-frame problems (missing/corrupt frame, no face, NaN/Inf pixels) are recorded in the summary
-and the run goes on; only problems that make the whole run impossible raise.
+and the run goes on; only problems that make the whole run impossible raise, and then before
+anything is written. Into an existing faceset a run merges (see `extract`): it never removes a
+face it did not make unless asked to (`prune`).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,10 +26,12 @@ import numpy as np
 
 from engine.align import align_matrix, face_type, warp_to_crop
 from engine.colorspace import linear_to_srgb, to_display_uint8
-from engine.errors import FacesetError, MediaError, NoFaceError, SettingsError
-from engine.faceset import INDEX, Faceset, crop_name, load_faceset
+from engine.errors import FacesetError, MediaError, NoFaceError, OutputError, SettingsError
+from engine.faceset import INDEX, FaceEntry, Faceset, crop_name, load_faceset
 from engine.finite import finite_rgb
 from engine.io import FrameSource, format_frame_range, open_source, write_image
+from engine.io.atomic import atomic_write_bytes, remove_stale_temps
+from engine.io.frames import summarise_messages
 from engine.overlay import draw_face
 from engine.track import Track, select_track, smooth_track
 from engine.types import AlignedFace, Face
@@ -62,8 +67,12 @@ class ExtractSettings:
             raise SettingsError(f"--smooth must be ≥ 0 frames, got {self.smooth}")
         if self.smooth and self.select != "track":
             raise SettingsError("--smooth needs --select track (smoothing follows one identity)")
-        if self.face_index < 0:
-            raise SettingsError(f"--face-index must be ≥ 0, got {self.face_index}")
+        for name, lo, hi in (("face_index", 0, 99), ("max_side", 64, 16384), ("upsample", 0, 4),
+                             ("smooth", 0, 1000)):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise SettingsError(f"--{name.replace('_', '-')} must be within {lo}..{hi}, "
+                                    f"got {value}")
 
     def analysis_key(self) -> dict[str, Any]:
         """Settings that change pass 1's results (a cache made with others is discarded)."""
@@ -81,6 +90,9 @@ class ExtractSummary:
     faces_found: int = 0
     faces_written: int = 0
     faces_kept: int = 0  # already on disk and unchanged
+    faces_merged: int = 0  # from the existing faceset, not redone by this run (kept)
+    faces_pruned: int = 0  # removed with prune
+    missing: list[int] = field(default_factory=list)  # requested but not in the footage
     frames_without_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -89,14 +101,18 @@ class ExtractSummary:
         out = [
             f"frames read: {self.frames_read}",
             f"faces found: {self.faces_found}",
-            f"crops written: {self.faces_written} (unchanged, kept: {self.faces_kept})",
+            f"crops written: {self.faces_written} (unchanged, kept: {self.faces_kept}; "
+            f"other faces of the faceset kept: {self.faces_merged}"
+            + (f"; pruned: {self.faces_pruned}" if self.faces_pruned else "") + ")",
             f"frames without a face: {len(self.frames_without_face)}"
             + (f" ({format_frame_range(self.frames_without_face)})"
                if self.frames_without_face else ""),
-            f"errors: {len(self.errors)}",
+            f"errors: {len(self.errors) + bool(self.missing)}",
         ]
-        out += [f"  error: {e}" for e in self.errors]
-        out += [f"  warning: {w}" for w in self.warnings]
+        if self.missing:
+            out.append(f"  error: frames not in the footage: {format_frame_range(self.missing)}")
+        out += [f"  error: {e}" for e in summarise_messages(self.errors)]
+        out += [f"  warning: {w}" for w in summarise_messages(self.warnings)]
         return out
 
 
@@ -111,20 +127,39 @@ def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
     return faces[0].descriptor
 
 
+def _absent(source: FrameSource, frames: list[int]) -> list[int]:
+    """Requested frames the footage does not hold at all (outside its range, or a gap)."""
+    have = set(source.frames)
+    return [f for f in frames if f not in have or source.missing(f)]
+
+
 def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             frames: Iterable[int] | None = None, analyzer: Any = None,
-            progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None
-            ) -> ExtractSummary:
-    """Run both passes of extraction into `out_dir`; returns the run's summary."""
+            progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
+            prune: bool = False) -> ExtractSummary:
+    """Run both passes of extraction into `out_dir`; returns the run's summary.
+
+    Into an existing faceset the run merges: faces it extracts again are replaced (atomically),
+    every other entry and crop is kept. `prune` removes the entries (and crops) of faces this run
+    did not choose, on the frames it analysed. A run that can read no frame writes nothing.
+    """
     from engine.analyze import FaceAnalyzer, analyze_frames, sanitise
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
     if not wanted:
         raise SettingsError(f"{source.description}: no frames to extract in the given range")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; give a faceset folder as -o")
     prog = progress or (lambda it, total, desc: it)
     summary = ExtractSummary()
-    out.mkdir(parents=True, exist_ok=True)
+    absent = _absent(source, wanted)
+    summary.missing = absent
+    present = [f for f in wanted if f not in set(absent)]
+    if not present:
+        raise MediaError(f"{source.description}: none of the requested frames "
+                         f"{format_frame_range(wanted)} exist (footage has "
+                         f"{format_frame_range(source.frames) or 'no frames'}); check --frames")
 
     existing: Faceset | None = None
     if (out / INDEX).is_file():
@@ -142,12 +177,29 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     reference = (reference_descriptor(settings.reference, analyzer)
                  if settings.reference else None)
 
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "faces"):
+        remove_stale_temps(folder)
+    cache = out / ANALYSIS
+    old_cache = cache.read_bytes() if cache.is_file() else None
+
     # Pass 1: analysis (resumable).
-    per_frame = analyze_frames(source, wanted, analyzer, out / ANALYSIS,
+    per_frame = analyze_frames(source, present, analyzer, cache,
                                settings.analysis_key(), summary.errors, summary.warnings, prog)
     summary.frames_read = len(per_frame)
+    if not per_frame:  # nothing usable: leave no trace of this run
+        if old_cache is None:
+            cache.unlink(missing_ok=True)
+        elif cache.read_bytes() != old_cache:
+            atomic_write_bytes(cache, old_cache)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        first = summary.errors[0] if summary.errors else "no frame could be read"
+        raise MediaError(f"no frame of {source.description} could be read "
+                         f"({len(summary.errors)} errors, first: {first})")
     summary.faces_found = sum(len(v) for v in per_frame.values())
-    summary.frames_without_face = [f for f in wanted if f in per_frame and not per_frame[f]]
+    summary.frames_without_face = [f for f in present if f in per_frame and not per_frame[f]]
 
     # Selection: every face, or one identity (optionally smoothed).
     chosen: dict[int, list[tuple[int, np.ndarray, Face]]] = {}
@@ -168,47 +220,71 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     ft = face_type(settings.face_type)
     faceset = Faceset(out, settings.face_type, settings.size,
                       dict(asdict(settings), source=source.description))
-    old = {(e["frame"], e["face"]): e for e in (existing.entries if existing else [])}
-    plans: dict[int, list[dict[str, Any]]] = {}
+    old = {e.key: e for e in (existing.entries if existing else [])}
+    this_run = {(f, k) for f, picks in chosen.items() for k, _, _ in picks}
+    plans: dict[int, list[FaceEntry]] = {}
     for f, picks in sorted(chosen.items()):
+        src_file = source.path_of(f)
         for k, lm, face in picks:
             matrix = align_matrix(lm, settings.size, ft)
             # Faceset entries carry the one Face/AlignedFace JSON form (no identity descriptor).
             aligned = AlignedFace(replace(face.with_landmarks(lm), descriptor=None), matrix,
                                   settings.face_type, settings.size)
-            entry = {"file": crop_name(f, k), "source": source.description, "frame": f,
-                     "face": k, **aligned.to_json(), "mask": None}
+            entry = FaceEntry(file=crop_name(f, k), source=source.description, frame=f, face=k,
+                              **aligned.to_json(), mask=None,
+                              source_file=None if src_file is None else str(src_file.resolve()))
             prev = old.get((f, k))
-            if prev is not None and prev["matrix"] == entry["matrix"] and (out / entry["file"]
-                                                                            ).is_file():
+            if prev is not None and prev.matrix == entry.matrix and faceset.crop_path(
+                    entry).is_file():
+                entry.mask = prev.mask  # a mask someone added to this face stays attached
                 faceset.entries.append(entry)
                 summary.faces_kept += 1
             else:
                 plans.setdefault(f, []).append(entry)
-    stale = set(old) - {(f, k) for f, picks in chosen.items() for k, _, _ in picks}
-    for key in stale:  # faces no longer chosen: drop their crops so the folder matches the index
-        (out / old[key]["file"]).unlink(missing_ok=True)
+    # Merge: every face of the existing faceset this run did not redo stays, unless pruned.
+    analysed = set(per_frame)
+    pruned: list[FaceEntry] = []
+    for key, e in old.items():
+        if key in this_run:
+            continue
+        if prune and e.frame in analysed:
+            pruned.append(e)
+        else:
+            faceset.entries.append(e)
+            summary.faces_merged += 1
 
     debug_dir = out / "debug"
+    read_ok: set[int] = set()
     for item in prog(source.read(sorted(plans)), len(plans), "write"):
         if isinstance(item, MediaError):
             summary.errors.append(str(item))
             continue
+        read_ok.add(item.number)
         rgb = sanitise(item, [])
         for entry in plans[item.number]:
-            matrix = np.asarray(entry["matrix"])
+            matrix = np.asarray(entry.matrix)
             crop = linear_to_srgb(warp_to_crop(rgb, matrix, settings.size))
-            write_image(out / entry["file"], crop, bits=settings.bits)
+            write_image(faceset.crop_path(entry), crop, bits=settings.bits)
             faceset.entries.append(entry)
             summary.faces_written += 1
         if settings.debug:
             img = to_display_uint8(rgb)
             for entry in plans[item.number]:
-                img = draw_face(img, np.asarray(entry["landmarks"]), entry["bbox"],
-                                f"face {entry['face']}")
+                img = draw_face(img, np.asarray(entry.landmarks), entry.bbox,
+                                f"face {entry.face}")
             write_image(debug_dir / f"{item.number:06d}.jpg", img.astype(np.float32) / 255.0)
+    for f in set(plans) - read_ok:  # could not re-read: keep what the faceset had there
+        for entry in plans[f]:
+            if entry.key in old:
+                faceset.entries.append(old[entry.key])
     faceset.settings["summary"] = {"frames_read": summary.frames_read,
                                    "faces_found": summary.faces_found,
                                    "frames_without_face": summary.frames_without_face}
     faceset.save()
+    # Pruned crops go only after the index no longer names them (and only inside the faceset).
+    for e in pruned:
+        for rel in (e.file, e.mask):
+            if rel:
+                faceset.path(rel).unlink(missing_ok=True)
+    summary.faces_pruned = len(pruned)
     return summary

@@ -8,6 +8,7 @@ and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from engine.errors import ModelError
 from engine.onnxrt import create_session
 
 SUPPORTED_SCHEMAS = ("1",)
+COLORSPACES = ("srgb",)  # the model spaces the engine converts plates into
 REQUIRED = ("doppel.schema", "arch", "resolution", "face_type", "colorspace")
 
 
@@ -30,6 +32,13 @@ class ModelInfo:
     face_type: str
     colorspace: str
     metadata: dict[str, str]
+    digest: str = ""  # sha256 of the file's bytes: the model's identity, wherever it lies
+
+
+def _graph_dims(value_info: object) -> list[int | None]:
+    """Static dimensions of a graph input/output (None where symbolic, e.g. the batch)."""
+    dims = value_info.type.tensor_type.shape.dim  # type: ignore[attr-defined]
+    return [d.dim_value if d.HasField("dim_value") else None for d in dims]
 
 
 def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[str, ...]
@@ -54,12 +63,33 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
                          f"engine (supports {', '.join(SUPPORTED_SCHEMAS)})")
     if meta["face_type"] not in FACE_TYPES:
         raise ModelError(f"{path}: unknown face type {meta['face_type']!r} in metadata")
+    if meta["colorspace"] not in COLORSPACES:
+        raise ModelError(f"{path}: {kind} colour space {meta['colorspace']!r} unknown to this "
+                         f"engine (knows {', '.join(COLORSPACES)}); re-export the model")
+    try:
+        res = int(meta["resolution"])
+    except ValueError:
+        raise ModelError(f"{path}: {kind} metadata resolution {meta['resolution']!r} is not a "
+                         "number; re-export the model") from None
+    if not 16 <= res <= 4096:
+        raise ModelError(f"{path}: {kind} metadata resolution {res} outside 16..4096; "
+                         "re-export the model")
     names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
     if names != (["face"], outputs):
         raise ModelError(f"{path}: {kind} needs input 'face' and output(s) "
                          f"{', '.join(outputs)}; found {names}")
-    info = ModelInfo(str(path), meta.get("arch", kind), int(meta["resolution"]),
-                     meta["face_type"], meta["colorspace"], meta)
+    expect = {"face": [None, 3, res, res]}
+    expect.update({o: [None, 3 if o == "swap" else 1, res, res] for o in outputs})
+    for vi in list(proto.graph.input) + list(proto.graph.output):
+        got = _graph_dims(vi)
+        want = expect[vi.name]
+        if len(got) != 4 or any(g is not None and g != w for g, w in zip(got, want, strict=True)
+                                if w is not None):
+            shown = ["N" if g is None else g for g in got]
+            raise ModelError(f"{path}: {kind} {vi.name!r} is {shown}, metadata says "
+                             f"N×{want[1]}×{res}×{res}; re-export the model")
+    info = ModelInfo(str(path), meta.get("arch", kind), res, meta["face_type"],
+                     meta["colorspace"], meta, hashlib.sha256(data).hexdigest())
     return info, data
 
 

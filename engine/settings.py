@@ -10,6 +10,7 @@ before the split.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -22,6 +23,11 @@ from engine.mask import parse_mask_mode
 from engine.onnxrt import DEVICES
 
 OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
+# Sane bounds (name, low, high): beyond them a knob only makes nonsense or exhausts memory
+# (an erode of 1e6 px asks for a 547 GB kernel); nan/inf are refused too. Plate pixels for
+# erode/blur.
+_LOOK_BOUNDS = (("erode", -1000.0, 1000.0), ("blur", 0.0, 1000.0), ("sharpen", 0.0, 10.0),
+                ("motion_blur", 0.0, 4.0), ("strength", 0.0, 1.0), ("face_index", 0, 99))
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,9 @@ class EngineConfig:
         if self.device not in DEVICES:
             raise SettingsError(f"device must be one of {', '.join(DEVICES)}, got "
                                 f"{self.device!r}")
-        if self.threads < 0:
-            raise SettingsError(f"threads must be ≥ 0 (0 = default), got {self.threads}")
+        if not 0 <= self.threads <= 1024:
+            raise SettingsError(f"--threads must be within 0..1024 (0 = default), got "
+                                f"{self.threads}")
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,11 @@ class SwapLook:
                                 f"{', '.join(TRANSFERS)}")
         if not 0.0 <= self.strength <= 1.0:
             raise SettingsError(f"strength must be within 0..1, got {self.strength}")
-        if self.blur < 0 or self.sharpen < 0 or self.motion_blur < 0:
-            raise SettingsError("blur, sharpen and motion_blur must be ≥ 0")
+        for name, lo, hi in _LOOK_BOUNDS:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise SettingsError(f"--{name.replace('_', '-')} must be within {lo:g}..{hi:g}, "
+                                    f"got {value!r}")
         if self.output not in OUTPUT_VIEWS:
             raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
         if self.face_index < 0:

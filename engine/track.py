@@ -8,24 +8,32 @@ Selection (`select_track`), per frame in order:
 
 Convention: faces per frame as `{frame: [Face, …]}`; the resulting `Track` holds raw and smoothed
 landmarks per frame, serialisable to JSON (`schema` versioned; readers reject unknown schemas).
+A saved track records the plate geometry it was made on (`settings["plate"]`: display window,
+pixel aspect) and holds landmarks in display-window pixels, so a render maps them onto a plate
+whose data window moved (overscan, offset crops) and refuses a plate of another frame size.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import InputError
-from engine.io import atomic_write_text
+from engine.io import Geometry, atomic_write_text
 from engine.smooth import smooth_landmarks
-from engine.types import Face
+from engine.types import Detection, Face
 
 TRACK_SCHEMA = 1
+
+
+def _win(w: Any) -> str:
+    x, y, width, height = w
+    return f"{width}×{height} at ({x}, {y})"
 
 
 def by_size(faces: Sequence[Face]) -> list[Face]:
@@ -59,6 +67,9 @@ class Track:
     faces: dict[int, Face]  # frame -> chosen face (raw landmarks)
     smoothed: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (68, 2)
     settings: dict[str, Any] = field(default_factory=dict)
+    # A view, never saved: subtracted from every landmark, to map display-window coordinates
+    # onto a plate whose data window starts elsewhere (`for_plate`).
+    origin: tuple[float, float] = (0.0, 0.0)
 
     @property
     def frames(self) -> list[int]:
@@ -66,7 +77,52 @@ class Track:
 
     def landmarks(self, frame: int) -> np.ndarray:
         """Smoothed landmarks if the track was smoothed, else raw."""
-        return self.smoothed.get(frame, self.faces[frame].landmarks)
+        lm = self.smoothed.get(frame, self.faces[frame].landmarks)
+        if self.origin != (0.0, 0.0):
+            return lm - np.asarray(self.origin, np.float32)
+        return lm
+
+    def shifted(self, offsets: Mapping[int, tuple[int, int]]) -> Track:
+        """A copy with every frame's landmarks and box moved by its `(dx, dy)` (frames absent
+        from `offsets` stay): array pixels of an offset data window → display-window pixels."""
+        faces, smoothed = dict(self.faces), dict(self.smoothed)
+        for f, (dx, dy) in offsets.items():
+            if (dx, dy) == (0, 0) or f not in faces:
+                continue
+            d = np.asarray((dx, dy), np.float32)
+            face = faces[f]
+            x0, y0, x1, y1 = face.bbox
+            det = Detection((x0 + dx, y0 + dy, x1 + dx, y1 + dy), face.score,
+                            face.detection.detector)
+            faces[f] = Face(det, face.landmarks + d, face.landmarker, face.pose, face.descriptor)
+            if f in smoothed:
+                smoothed[f] = smoothed[f] + d
+        return Track(faces, smoothed, dict(self.settings))
+
+    def for_plate(self, geometry: Geometry | None, frame: int, where: str) -> Track:
+        """This track as seen on a plate frame of `geometry`: refuses another frame size (the
+        display window) and maps landmarks onto a data window that moved (a view, O(1))."""
+        plate = self.settings.get("plate")
+        geo = geometry or None
+        if isinstance(plate, dict) and geo is not None:
+            want = tuple(plate.get("display_window", ()))
+            if want and want != geo.display:
+                raise InputError(
+                    f"{where}: frame {frame} has display window {_win(geo.display)} but the "
+                    f"track was made on {_win(want)}; run 'doppel analyze' on this plate")
+            aspect = float(plate.get("pixel_aspect", 1.0))
+            if abs(aspect - geo.pixel_aspect) > 1e-6:
+                raise InputError(
+                    f"{where}: frame {frame} has pixel aspect {geo.pixel_aspect:g} but the "
+                    f"track was made on {aspect:g}; run 'doppel analyze' on this plate")
+        elif geo is not None and not isinstance(plate, dict) and not geo.is_simple:
+            raise InputError(f"{where}: frame {frame} has a data window {_win(geo.data)} other "
+                             f"than its display window {_win(geo.display)}, and the track records "
+                             "no plate geometry; re-run 'doppel analyze' with this version")
+        offset = geo.offset if geo is not None else (0, 0)
+        if offset == (0, 0) and self.origin == (0.0, 0.0):
+            return self
+        return replace(self, origin=(float(offset[0]), float(offset[1])))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +140,10 @@ class Track:
         atomic_write_text(path, json.dumps(self.to_json()))
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "track") -> Track:
+    def from_json(cls, data: Any, where: str = "track") -> Track:
+        if not isinstance(data, dict):
+            raise InputError(f"{where}: not a track (a JSON {type(data).__name__}, expected an "
+                             "object); give the file 'doppel analyze' wrote")
         if data.get("schema") != TRACK_SCHEMA:
             raise InputError(
                 f"{where}: track schema {data.get('schema')!r} not supported (expected "
@@ -92,20 +151,44 @@ class Track:
             )
         faces: dict[int, Face] = {}
         smoothed: dict[int, np.ndarray] = {}
-        for key, e in data["frames"].items():
-            faces[int(key)] = Face.from_json(e, f"{where}, frame {key}")
+        frames = data.get("frames")
+        if not isinstance(frames, dict):
+            raise InputError(f"{where}: track has no 'frames' object; re-run 'doppel analyze'")
+        settings = data.get("settings", {})
+        if not isinstance(settings, dict):
+            raise InputError(f"{where}: track 'settings' is not an object; re-run 'doppel "
+                             "analyze'")
+        for key, e in frames.items():
+            here = f"{where}, frame {key}"
+            if not isinstance(e, dict):
+                raise InputError(f"{here}: not an object; re-run 'doppel analyze'")
+            try:
+                f = int(key)
+            except ValueError:
+                raise InputError(f"{here}: frame key is not a frame number") from None
+            faces[f] = Face.from_json(e, here)
             if e.get("smoothed") is not None:
-                smoothed[int(key)] = np.asarray(e["smoothed"], np.float32)
-        return cls(faces, smoothed, dict(data.get("settings", {})))
+                try:
+                    sm = np.asarray(e["smoothed"], np.float32)
+                except (TypeError, ValueError):
+                    sm = np.zeros(0, np.float32)
+                if sm.shape != (68, 2) or not np.isfinite(sm).all():
+                    raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
+                                     "'doppel analyze'")
+                smoothed[f] = sm
+        return cls(faces, smoothed, dict(settings))
 
     @classmethod
     def load(cls, path: str | Path) -> Track:
         path = Path(path)
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder; give the track file (.json) "
+                             "'doppel analyze' wrote")
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise InputError(f"{path}: track file not found; run 'doppel analyze' first") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
         return cls.from_json(data, str(path))
 
@@ -133,3 +216,34 @@ def smooth_track(track: Track, radius: int = 3, motion_sigma: float = 0.08) -> T
     smoothed = smooth_landmarks(frames, stacked, radius, motion_sigma)
     settings = dict(track.settings, smooth_radius=radius, smooth_motion_sigma=motion_sigma)
     return Track(dict(track.faces), {f: smoothed[i] for i, f in enumerate(frames)}, settings)
+
+
+def attach_plate(track: Track, source: Any, where: str) -> Track:
+    """Record the plate geometry on `track` and move its landmarks from array pixels into
+    display-window pixels, frame by frame (each frame's header gives its data window).
+
+    `source` is the `FrameSource` the track was analysed on. Refuses a sequence whose frames
+    have different display windows (two plates mixed in one folder).
+    """
+    from engine.errors import MediaError
+
+    offsets: dict[int, tuple[int, int]] = {}
+    first: Geometry | None = None
+    for f in track.frames:
+        try:
+            geo = source.geometry(f)
+        except MediaError:
+            continue
+        if geo is None:
+            continue
+        if first is None:
+            first = geo
+        elif geo.display != first.display:
+            raise InputError(f"{where}: frame {f} has display window {_win(geo.display)}, other "
+                             f"frames {_win(first.display)}; one plate per sequence")
+        offsets[f] = geo.offset
+    out = track.shifted(offsets)
+    if first is not None:
+        out.settings["plate"] = {"display_window": list(first.display),
+                                 "pixel_aspect": first.pixel_aspect}
+    return out

@@ -9,6 +9,7 @@ Unknown keys are an error that lists the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be > 0, got {getattr(self, name)}")
+        for f in fields(self):  # nan/inf pass every comparison below; refuse them by name
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{f.name} must be a finite number, got {value}")
         if self.lr <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise SettingsError(f"lr must be > 0 and betas in [0, 1): {self.lr}, "
                                 f"{self.beta1}, {self.beta2}")

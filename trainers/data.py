@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, Sampler
 
 from engine.color import color_transfer
 from engine.errors import FacesetError, MediaError
-from engine.faceset import Faceset, load_faceset
+from engine.faceset import FaceEntry, Faceset, load_faceset
 from engine.mask import eyes_mask, hull_mask, mouth_mask
 from trainers.augment import (
     AugmentSettings,
@@ -57,7 +57,7 @@ def load_bank(root: str, resolution: int, face_type: str, min_faces: int = 2) ->
     if fs.face_type != face_type:
         raise FacesetError(f"{root}: faceset face type is {fs.face_type!r}, the model trains "
                            f"{face_type!r}; extract again with --face-type {face_type}")
-    sizes = {e.get("face_type", fs.face_type) for e in fs.entries}
+    sizes = {e.face_type or fs.face_type for e in fs.entries}
     if len(sizes) > 1:
         raise FacesetError(f"{root}: faceset mixes face types {sorted(sizes)}; re-extract it")
     images, masks, ems, yaws, skipped = [], [], [], [], []
@@ -71,7 +71,7 @@ def load_bank(root: str, resolution: int, face_type: str, min_faces: int = 2) ->
         img = cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA)
         lm = (fs.landmarks_crop(e) + 0.5) * scale - 0.5
         shape = (resolution, resolution)
-        if e.get("mask"):
+        if e.mask:
             m = cv2.resize(fs_mask(fs, e), shape, interpolation=cv2.INTER_AREA)
         else:
             m = hull_mask(lm, shape)
@@ -79,7 +79,7 @@ def load_bank(root: str, resolution: int, face_type: str, min_faces: int = 2) ->
         images.append(np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8))
         masks.append(np.rint(m * 255).astype(np.uint8))
         ems.append(np.rint(em * 255).astype(np.uint8))
-        yaws.append(float(e["pose"][1]))
+        yaws.append(e.yaw)
     if len(images) < min_faces:
         raise FacesetError(f"{root}: only {len(images)} usable faces (need ≥ {min_faces}); "
                            "extract more footage into it")
@@ -87,10 +87,10 @@ def load_bank(root: str, resolution: int, face_type: str, min_faces: int = 2) ->
                     np.asarray(yaws, np.float32), skipped)
 
 
-def fs_mask(fs: Faceset, entry: dict) -> np.ndarray:
+def fs_mask(fs: Faceset, entry: FaceEntry) -> np.ndarray:
     from engine.io import read_image
 
-    return read_image(fs.root / entry["mask"]).pixels[..., 0]
+    return read_image(fs.mask_path(entry)).pixels[..., 0]
 
 
 def yaw_weights(yaw: np.ndarray, bins: int = 9) -> np.ndarray:

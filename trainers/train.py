@@ -94,6 +94,16 @@ def pick_workers(requested: int | None, augment: str, cores: int) -> int:
     return max(1, min(8, cores // 2))
 
 
+def _log_iteration(line: str) -> float:
+    """The iteration of a losses.jsonl line; inf for a partial or foreign line (a kill can cut
+    the last line short), so resume drops it instead of failing."""
+    try:
+        it = json.loads(line)["it"]
+        return float(it) if isinstance(it, (int, float)) else float("inf")
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
+
+
 class Trainer:
     """One training run (one shot). `run()` trains to `target_iters`; `step()` does one."""
 
@@ -361,8 +371,8 @@ class Trainer:
         """After a resume, drop log lines past the restored iteration (they will be redone)."""
         log = self.out / "losses.jsonl"
         if log.is_file():
-            keep = [ln for ln in log.read_text().splitlines()
-                    if ln.strip() and json.loads(ln)["it"] <= self.iteration]
+            keep = [ln for ln in log.read_text(errors="replace").splitlines()
+                    if _log_iteration(ln) <= self.iteration]
             atomic_write_text(log, "".join(k + "\n" for k in keep))
 
     def run(self, progress: bool = True) -> dict[str, Any]:

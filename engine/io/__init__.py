@@ -6,13 +6,14 @@ Every reader returns float32 H×W×C arrays with named channels; colour space is
 
 from engine.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from engine.io.frames import format_frame_range, parse_frame_range
-from engine.io.image import ImageData, read_image, write_exr, write_image
+from engine.io.image import Geometry, ImageData, read_image, write_exr, write_image
 from engine.io.sequence import SequencePattern, find_sequence
 from engine.io.source import Frame, FrameSource, Plate, open_source
 
 __all__ = [
     "Frame",
     "FrameSource",
+    "Geometry",
     "ImageData",
     "Plate",
     "SequencePattern",

@@ -1,16 +1,34 @@
 """Atomic file writes: write to a temp file in the target folder, fsync, then rename over.
 
 A reader (or a farm task resuming a chunk) sees either the old file or the complete new one,
-never a half-written file. Temp files carry a `.tmp` suffix so a crash leaves them recognisable.
+never a half-written file. Temp files are named `.STEM.HOST.PID.RANDOM.tmpSUFFIX`, so a crash
+leaves them recognisable and `remove_stale_temps` can tell a dead writer's leftovers (same host,
+process gone; or older than a day, from any host) from a live farm job's file in flight.
+A full disk is reported as such (`DiskFullError`), naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from engine.errors import DiskFullError
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_TEMP = re.compile(r"^\.(?P<stem>.*)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp[^/]*$")
+STALE_AFTER_S = 24 * 3600.0
+
+
+def _disk_full(target: Path, exc: OSError) -> DiskFullError:
+    return DiskFullError(f"{target}: disk full (No space left on device) while writing; "
+                         "free space and run the same command again to resume")
 
 
 @contextlib.contextmanager
@@ -23,7 +41,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        prefix=f".{target.stem}.{_HOST}.{os.getpid()}.", suffix=f".tmp{target.suffix}",
+        dir=target.parent
     )
     os.close(fd)
     # mkstemp makes 0600 files; outputs must be readable like any other file (farm, comp).
@@ -36,6 +55,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_full(target, exc) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -51,3 +76,49 @@ def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 `text` to `target` atomically."""
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) writes nothing any more
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def is_stale_temp(path: Path, now: float | None = None) -> bool:
+    """True for a temp file of `atomic_path` whose writer is gone (see module doc)."""
+    m = _TEMP.match(path.name)
+    if not m:
+        return False
+    try:
+        age = (now or time.time()) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if m["host"] == _HOST:
+        pid = int(m["pid"])
+        return pid != os.getpid() and not _alive(pid) or age > STALE_AFTER_S
+    return age > STALE_AFTER_S
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], stem_prefix: str = "") -> list[Path]:
+    """Delete stale temp files in `folder` (only ours: `.STEM.HOST.PID.*.tmp*` names, STEM
+    starting with `stem_prefix`); returns what was removed."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in os.scandir(folder):
+        p = Path(entry.path)
+        if (entry.name.startswith("." + stem_prefix) and entry.is_file(follow_symlinks=False)
+                and is_stale_temp(p)):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    return removed

@@ -63,3 +63,34 @@ def format_frame_range(frames: Iterable[int]) -> str:
         if f is not None:
             start = prev = f
     return ",".join(parts)
+
+
+_FRAME_IN_MESSAGE = re.compile(r"frame (-?\d+)")
+
+
+def summarise_messages(messages: Iterable[str], limit: int = 20) -> list[str]:
+    """Collapse per-frame messages that differ only in the frame number into one line each.
+
+    `["frame 5 is missing", "frame 6 is missing"]` → `["frames 5-6 (2): frame # is missing"]`;
+    at most `limit` lines (the rest counted in a last line), so a range typo that misses 18,000
+    frames prints one line, not 18,000.
+    """
+    groups: dict[str, list[int]] = {}
+    single: dict[str, str] = {}
+    for msg in messages:
+        m = _FRAME_IN_MESSAGE.search(msg)
+        if not m:
+            groups.setdefault(msg, [])
+            continue
+        key = re.sub(rf"(?<![\d-]){re.escape(m.group(1))}(?!\d)", "#", msg)
+        groups.setdefault(key, []).append(int(m.group(1)))
+        single.setdefault(key, msg)
+    lines = []
+    for key, frames in groups.items():
+        if len(frames) <= 1:
+            lines.append(single.get(key, key))
+        else:
+            lines.append(f"frames {format_frame_range(frames)} ({len(frames)}): {key}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"… and {len(lines) - limit} more kinds of error"]
+    return lines

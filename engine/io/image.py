@@ -18,11 +18,68 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from engine.errors import MediaError, SettingsError
+from engine.errors import DiskFullError, MediaError, SettingsError
 from engine.io.atomic import atomic_path
 
 EXR_COMPRESSIONS = ("none", "zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab")
 _FLOAT_FORMATS = {"half", "float", "double"}
+
+
+# Header attributes that describe the file itself (rewritten by the writer), not the picture.
+_NOT_CARRIED = ("compression", "DateTime", "oiio:", "openexr:chunkCount", "openexr:lineOrder",
+                "openexr:version", "version", "doppel/", "Software", "tiles", "planarconfig",
+                "PixelAspectRatio")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the pixels sit: the data window (the array) inside the display window (the frame).
+
+    Windows are `(x, y, width, height)` in the file's pixel grid, as OpenEXR/OpenImageIO
+    store them (x, y of the top-left pixel; y down). An overscan plate has a data window larger
+    than the display window; a cropped or offset one a data window elsewhere in it. Pixel
+    `(col, row)` of the array is at frame pixel `(x + col, y + row)`.
+    """
+
+    data: tuple[int, int, int, int]
+    display: tuple[int, int, int, int]
+    pixel_aspect: float = 1.0
+
+    @classmethod
+    def full(cls, width: int, height: int) -> Geometry:
+        return cls((0, 0, width, height), (0, 0, width, height))
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """Data-window origin relative to the display window's (what to add to array pixel
+        coordinates to get display-window coordinates)."""
+        return (self.data[0] - self.display[0], self.data[1] - self.display[1])
+
+    @property
+    def is_simple(self) -> bool:
+        return self.data == self.display and self.display[:2] == (0, 0)
+
+    def to_json(self) -> dict[str, object]:
+        return {"data_window": list(self.data), "display_window": list(self.display),
+                "pixel_aspect": self.pixel_aspect}
+
+    @classmethod
+    def from_spec(cls, spec: oiio.ImageSpec) -> Geometry:
+        aspect = spec.getattribute("PixelAspectRatio")
+        return cls((spec.x, spec.y, spec.width, spec.height),
+                   (spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+                   float(aspect) if aspect else 1.0)
+
+    def apply(self, spec: oiio.ImageSpec) -> None:
+        spec.x, spec.y = self.data[0], self.data[1]
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = self.display
+        spec.attribute("PixelAspectRatio", float(self.pixel_aspect))
+
+
+def carried(name: str) -> bool:
+    """True for a header attribute that belongs to the picture and passes through a render."""
+    return not any(name == n or (n.endswith((":", "/")) and name.startswith(n))
+                   for n in _NOT_CARRIED)
 
 
 @dataclass(frozen=True)
@@ -34,6 +91,8 @@ class ImageData:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     colorspace: str = "linear"  # "linear" (scene-linear) or "srgb" (display-encoded)
     path: str = ""
+    geometry: Geometry | None = None  # None: data = display window at (0, 0)
+    header: tuple[tuple[str, str, Any], ...] = ()  # (name, OIIO type, value) carried through
 
     @property
     def height(self) -> int:
@@ -97,6 +156,9 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
             first = err.splitlines()[0] if err else "read failed"
             raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt ({first})")
         metadata = {a.name: a.value for a in spec.extra_attribs}
+        header = tuple((a.name, str(a.type), a.value) for a in spec.extra_attribs
+                       if carried(a.name))
+        geometry = Geometry.from_spec(spec)
         fmt = str(spec.format)
     finally:
         inp.close()
@@ -110,7 +172,23 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
         metadata=metadata,
         colorspace=colorspace,
         path=str(path),
+        geometry=geometry,
+        header=header,
     )
+
+
+def read_geometry(path: str | os.PathLike[str]) -> Geometry:
+    """The data/display windows of an image file, from its header only (no pixels read)."""
+    path = Path(path)
+    _check_readable(path)
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        msg = oiio.geterror().strip().splitlines()
+        raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    try:
+        return Geometry.from_spec(inp.spec())
+    finally:
+        inp.close()
 
 
 def _as_hwc(pixels: np.ndarray) -> np.ndarray:
@@ -135,11 +213,15 @@ def write_exr(
     *,
     half: bool = True,
     compression: str = "zip",
+    geometry: Geometry | None = None,
+    header: Sequence[tuple[str, str, Any]] = (),
 ) -> None:
     """Write scene-linear pixels to an OpenEXR file atomically.
 
     `channels` names each channel (`R,G,B,A`, layers as `layer.channel`, e.g. `doppel.mask`).
-    Values above 1 and negatives are kept; `half=False` writes 32-bit float.
+    Values above 1 and negatives are kept; `half=False` writes 32-bit float. `geometry` places
+    the pixels (data window) in the frame (display window); `header` attributes (a plate's
+    `ImageData.header`) are written first, then `metadata` (ours) over them.
     """
     pixels = _as_hwc(np.asarray(pixels, dtype=np.float32))
     names = tuple(channels) if channels is not None else _default_channels(pixels.shape[2])
@@ -154,6 +236,17 @@ def write_exr(
     spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2],
                           "half" if half else "float")
     spec.channelnames = names
+    if geometry is not None:
+        if (geometry.data[2], geometry.data[3]) != (pixels.shape[1], pixels.shape[0]):
+            raise SettingsError(f"{path}: data window {geometry.data} does not match the pixels "
+                                f"{pixels.shape[1]}×{pixels.shape[0]}")
+        geometry.apply(spec)
+    for name, kind, value in header:
+        if carried(name):
+            try:
+                spec.attribute(name, oiio.TypeDesc(kind), value)
+            except (TypeError, ValueError, RuntimeError):
+                spec.attribute(name, str(value))
     spec.attribute("compression", compression)
     for key, value in (metadata or {}).items():
         spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
@@ -201,6 +294,10 @@ def _write(path: str | os.PathLike[str], pixels: np.ndarray, spec: oiio.ImageSpe
             raise MediaError(f"{path}: no writer for this file type ({oiio.geterror().strip()})")
         try:
             if not out.open(str(tmp), spec) or not out.write_image(np.ascontiguousarray(pixels)):
-                raise MediaError(f"{path}: write failed ({out.geterror().strip()})")
+                err = out.geterror().strip()
+                if "No space left" in err or "Disk quota" in err:
+                    raise DiskFullError(f"{path}: disk full (No space left on device) while "
+                                        "writing; free space and run the same command again")
+                raise MediaError(f"{path}: write failed ({err.splitlines()[0] if err else '?'})")
         finally:
             out.close()

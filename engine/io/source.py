@@ -11,14 +11,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
 from engine.colorspace import srgb_to_linear
 from engine.errors import InputError, MediaError
-from engine.io.image import ImageData, read_image
+from engine.io.image import Geometry, ImageData, read_geometry, read_image
+from engine.io.quiet import native_stderr, summary_line
 from engine.io.sequence import SequencePattern, find_sequence
 
 IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp")
@@ -35,6 +36,7 @@ class Frame:
     alpha: np.ndarray | None
     path: str
     nonfinite: int  # count of NaN/Inf values in `rgb` as read (not yet sanitised)
+    geometry: Geometry | None = None  # data/display windows (None: the array is the frame)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Plate:
     pixels: np.ndarray  # H×W×C float32; R, G, B scene-linear (decoded if the file was sRGB)
     channels: tuple[str, ...]
     path: str
+    geometry: Geometry | None = None  # data/display windows, pixel aspect (None: simple)
+    header: tuple[tuple[str, str, Any], ...] = ()  # the file's attributes, to carry through
 
 
 def _plate_from_image(number: int, data: ImageData) -> Plate:
@@ -59,7 +63,8 @@ def _plate_from_image(number: int, data: ImageData) -> Plate:
     if len(names) in (1, 2) and "R" not in names:  # grey: expand so the engine sees RGB
         pixels = np.concatenate([np.repeat(pixels[..., :1], 3, -1), pixels[..., 1:]], -1)
         names = ("R", "G", "B") + tuple(names[1:])
-    return Plate(number, np.ascontiguousarray(pixels, np.float32), tuple(names), data.path)
+    return Plate(number, np.ascontiguousarray(pixels, np.float32), tuple(names), data.path,
+                 data.geometry, data.header)
 
 
 def _frame_from_image(number: int, data: ImageData) -> Frame:
@@ -68,7 +73,7 @@ def _frame_from_image(number: int, data: ImageData) -> Frame:
         rgb = srgb_to_linear(rgb)
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     nonfinite = int(rgb.size - np.count_nonzero(np.isfinite(rgb)))
-    return Frame(number, rgb, data.alpha(), data.path, nonfinite)
+    return Frame(number, rgb, data.alpha(), data.path, nonfinite, data.geometry)
 
 
 class FrameSource:
@@ -95,11 +100,20 @@ class FrameSource:
                 continue
             chans = [item.rgb] + ([item.alpha[..., None]] if item.alpha is not None else [])
             names = ("R", "G", "B") + (("A",) if item.alpha is not None else ())
-            yield Plate(item.number, np.concatenate(chans, -1), names, item.path)
+            yield Plate(item.number, np.concatenate(chans, -1), names, item.path, item.geometry)
 
     def path_of(self, frame: int) -> Path | None:
         """The file holding `frame`, where frames are files (None for videos)."""
         return None
+
+    def geometry(self, frame: int) -> Geometry | None:
+        """The frame's windows from its header alone (None for videos: the array is the frame).
+        Raises MediaError for a frame that cannot be read."""
+        return None
+
+    def missing(self, frame: int) -> bool:
+        """True if `frame` is known to be absent (a gap in a sequence, outside a video)."""
+        return frame not in self.frames
 
 
 class ImageListSource(FrameSource):
@@ -113,6 +127,15 @@ class ImageListSource(FrameSource):
 
     def path_of(self, frame: int) -> Path | None:
         return self._paths.get(frame)
+
+    def missing(self, frame: int) -> bool:
+        return frame not in self._paths
+
+    def geometry(self, frame: int) -> Geometry | None:
+        path = self._paths.get(frame)
+        if path is None:
+            raise MediaError(f"{self.description}: frame {frame} is missing on disk (gap)")
+        return read_geometry(path)
 
     def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T]
               ) -> Iterator[T | MediaError]:
@@ -134,15 +157,23 @@ class ImageListSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """A video file decoded sequentially with OpenCV's FFmpeg backend (sRGB assumed)."""
+    """A video file decoded sequentially with OpenCV's FFmpeg backend (sRGB assumed).
+
+    FFmpeg's own messages (one per broken packet on a damaged file) are captured, not printed;
+    `decoder_log` holds them and a failed frame's error quotes the first one.
+    """
 
     def __init__(self, path: Path, first_frame: int = 1):
         self.path = path
         self.description = str(path)
         self.first_frame = first_frame
-        cap = self._open()
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        cap.release()
+        self.decoder_log: list[str] = []
+        with native_stderr(self.decoder_log):
+            cap = self._open()
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            self.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                         int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            cap.release()
         if count <= 0:
             raise MediaError(f"{path}: video reports no frames; the file is unreadable")
         self.frames = list(range(first_frame, first_frame + count))
@@ -154,30 +185,41 @@ class VideoSource(FrameSource):
             raise MediaError(f"{self.path}: file is empty (0 bytes)")
         cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
-            raise MediaError(f"{self.path}: cannot decode this video (corrupt or unknown codec)")
+            first = f"; {summary_line('FFmpeg', self.decoder_log)}" if self.decoder_log else ""
+            raise MediaError(f"{self.path}: cannot decode this video (corrupt or unknown codec)"
+                             + first)
         return cap
+
+    def geometry(self, frame: int) -> Geometry | None:
+        return Geometry.full(*self.size)
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         wanted = self._check_requested(frames)
         wanted_set = set(wanted)
         decoded: dict[int, Frame] = {}
-        cap = self._open()
-        try:
-            number = self.first_frame
-            last = max(wanted) if wanted else number - 1
-            while number <= last:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                if number in wanted_set:
-                    rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
-                    decoded[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0)
-                number += 1
-        finally:
-            cap.release()
+        log: list[str] = []
+        with native_stderr(log):
+            cap = self._open()
+            try:
+                number = self.first_frame
+                last = max(wanted) if wanted else number - 1
+                while number <= last:
+                    ok, bgr = cap.read()
+                    if not ok:
+                        break
+                    if number in wanted_set:
+                        rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
+                        decoded[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
+                                                Geometry.full(rgb.shape[1], rgb.shape[0]))
+                    number += 1
+            finally:
+                cap.release()
+        self.decoder_log += log
+        note = f"; {summary_line('FFmpeg', log)}" if log else ""
         for f in wanted:
             yield decoded.get(f) or MediaError(
-                f"{self.path}: frame {f} could not be decoded (video ends early or is truncated)"
+                f"{self.path}: frame {f} could not be decoded (video ends early or is "
+                f"truncated){note}"
             )
 
 

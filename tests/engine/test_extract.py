@@ -38,10 +38,11 @@ def test_extract_plate_writes_a_complete_faceset(tmp_path, plate_pattern, capsys
     fs = load_faceset(out)
     assert len(fs.entries) == 12 and fs.size == 128 and fs.face_type == "full"
     e = fs.entries[0]
-    assert e["frame"] == 1001 and e["file"] == "faces/001001_00.png"
+    assert e.frame == 1001 and e.file == "faces/001001_00.png"
     crop = fs.load_crop(e)
     assert crop.shape == (128, 128, 3) and 0.2 < crop.mean() < 0.8
-    assert np.asarray(e["matrix"]).shape == (2, 3) and len(e["landmarks_crop"]) == 68
+    assert np.asarray(e.matrix).shape == (2, 3) and len(e.landmarks_crop) == 68
+    assert e.source_file is not None and e.source_file.endswith("plate.1001.exr")
     assert (out / "debug" / "001001.jpg").is_file()
     assert not list(out.rglob("*.tmp*"))
 
@@ -93,11 +94,11 @@ def test_gaps_corrupt_frames_and_nan_pixels_are_reported_per_frame(tmp_path, sma
     rc = run_cli(plate / "plate.####.exr", "-o", out)
     captured = capsys.readouterr().out
     assert rc == 1  # finished, but with errors
-    assert "frame 1003 is missing" in captured
+    assert "frames not in the footage: 1003" in captured
     assert "plate.1005.exr" in captured and "plate.1009.exr: file is empty" in captured
     assert "frame 1007" in captured and "NaN/Inf" in captured
     fs = load_faceset(out)
-    assert sorted(e["frame"] for e in fs.entries) == [1001, 1002, 1004, 1006, 1007, 1008,
+    assert sorted(e.frame for e in fs.entries) == [1001, 1002, 1004, 1006, 1007, 1008,
                                                        1010, 1011, 1012]
 
 
@@ -148,4 +149,4 @@ def test_several_faces_all_or_one_identity_by_reference(tmp_path, samples):
                                   reference=str(samples / "photos" / "obama2.jpg")))
     assert one.faces_written == 1
     entry = load_faceset(tmp_path / "one").entries[0]
-    assert entry["bbox"][0] > b.shape[1]  # the face on the right: Obama, not Biden
+    assert entry.bbox[0] > b.shape[1]  # the face on the right: Obama, not Biden
