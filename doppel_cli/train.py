@@ -20,6 +20,10 @@ _HELP = {
     "arch": "df, liae, dfhd, liaehd with letters u/d/t/c (e.g. df-ud), or quick96",
     "target_iters": "stop at this iteration",
     "precision": "autocast dtype; auto = bf16 where the CPU/GPU runs it natively",
+    "augment": "where augmentation runs: device (batched on the GPU), cpu (loader workers), "
+               "auto = device on CUDA",
+    "workers": "loader processes; unset = chosen from the cores and augment (printed at start)",
+    "compile_mode": "torch.compile mode when compile is on",
 }
 
 
