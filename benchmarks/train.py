@@ -236,6 +236,17 @@ def in_baseline(baseline: Path, job: dict) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def pick_facesets(a: argparse.Namespace, work: Path, res: int) -> tuple[Path, Path]:
+    """`--facesets DIR`'s srcR/dstR (else its 256 px pair, resized on load), or the sample
+    media extracted at max(R, 128) px."""
+    if a.facesets:
+        root = Path(a.facesets)
+        if (root / f"src{res}").is_dir():
+            return root / f"src{res}", root / f"dst{res}"
+        return root / "src256", root / "dst256"
+    return facesets(Path(a.samples), work, max(res, 128))
+
+
 def row(tag: str, m: dict) -> str:
     return (f"{tag:<9}{m['arch']:<9}{m['res']:>5}{m['batch']:>6}{m['model_only_ms']:>10.1f}"
             f"{m['full_ms']:>10.1f}{m['loader_ms']:>10.1f}{m['ratio']:>7.2f}"
@@ -286,12 +297,7 @@ def main() -> None:
     for spec in cfgs.split(","):
         arch, res, batch = spec.split(":")
         res, batch = int(res), int(batch)
-        if a.facesets:
-            src, dst = Path(a.facesets) / f"src{res}", Path(a.facesets) / f"dst{res}"
-            if not src.is_dir():
-                src, dst = Path(a.facesets) / "src256", Path(a.facesets) / "dst256"
-        else:
-            src, dst = facesets(Path(a.samples), work, max(res, 128))
+        src, dst = pick_facesets(a, work, res)
         job = dict(src=str(src.resolve()), dst=str(dst.resolve()), arch=arch, res=res,
                    batch=batch, iters=iters, rounds=a.rounds)
         ours = measure(job["src"], job["dst"], work, arch, res, batch, iters, a.rounds, extra)
@@ -303,12 +309,7 @@ def main() -> None:
             print(row("baseline", theirs), flush=True)
     if a.curve:
         res = a.curve_res
-        if a.facesets:
-            src, dst = Path(a.facesets) / f"src{res}", Path(a.facesets) / f"dst{res}"
-            if not src.is_dir():
-                src, dst = Path(a.facesets) / "src256", Path(a.facesets) / "dst256"
-        else:
-            src, dst = facesets(Path(a.samples), work, max(res, 128))
+        src, dst = pick_facesets(a, work, res)
         job = dict(src=str(src.resolve()), dst=str(dst.resolve()), iters=a.curve, res=res)
         print(f"\nloss after {a.curve} iterations, df-ud {res} px batch 8, seed 1 "
               "(mean ± sd of the last tenth)")
@@ -324,8 +325,7 @@ def main() -> None:
     if a.profile:
         arch, res, batch = a.profile.split(":")
         res = int(res)
-        src, dst = ((Path(a.facesets) / "src256", Path(a.facesets) / "dst256") if a.facesets
-                    else facesets(Path(a.samples), work, max(res, 128)))
+        src, dst = pick_facesets(a, work, res)
         print(f"\nprofile of 5 steps, {arch} {res} px batch {batch}")
         print(profile(str(src), str(dst), work, arch, res, int(batch)))
     if a.json:
