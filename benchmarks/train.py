@@ -141,11 +141,14 @@ def step_flops(tr) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     b = next(fixed_batch(tr))
+    graph = getattr(tr, "use_graph", False)
+    tr.use_graph = False  # a replayed CUDA graph hides its operations from the counter
     with FlopCounterMode(display=False) as fc:
         if is_new(tr):
             tr.step(b, sync=True)
         else:
             tr.step(b)
+    tr.use_graph = graph
     return float(fc.get_total_flops())
 
 
@@ -170,7 +173,8 @@ def measure(src: str, dst: str, work: Path, arch: str, res: int, batch: int, ite
             "samples_s": batch / fl, "tflops": flops / mo / 1e12,
             "precision": str(tr.amp or "fp32").replace("torch.", ""),
             "augment": getattr(tr, "augment", "cpu"),
-            "workers": getattr(tr, "workers", tr.cfg.workers)}
+            "workers": getattr(tr, "workers", tr.cfg.workers),
+            "graph": getattr(tr, "_graph", None) is not None}
 
 
 def is_new_api() -> bool:
@@ -251,7 +255,7 @@ def row(tag: str, m: dict) -> str:
     return (f"{tag:<9}{m['arch']:<9}{m['res']:>5}{m['batch']:>6}{m['model_only_ms']:>10.1f}"
             f"{m['full_ms']:>10.1f}{m['loader_ms']:>10.1f}{m['ratio']:>7.2f}"
             f"{m['samples_s']:>10.1f}{m['tflops']:>8.1f}  {m['precision']}, {m['augment']}, "
-            f"{m['workers']} workers")
+            f"{m['workers']} workers{', CUDA graph' if m.get('graph') else ''}")
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     channels_last: bool = True
     compile: bool = False
+    cuda_graph: str = "auto"  # auto: the step as one CUDA graph where eligible | off
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune
     deterministic: bool = False
     augment: str = "auto"  # auto | cpu | device: where augmentation runs (auto: device on CUDA)
@@ -97,6 +98,7 @@ class TrainConfig:
                               ("precision", ("auto", "fp32", "bf16", "fp16")),
                               ("color_transfer", ("none", "rct")),
                               ("augment", ("auto", "cpu", "device")),
+                              ("cuda_graph", ("auto", "off")),
                               ("compile_mode", ("default", "reduce-overhead", "max-autotune"))):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, "

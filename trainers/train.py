@@ -121,9 +121,16 @@ class Trainer:
         self.model = build_model(self.spec).to(self.device, memory_format=self.memory_format)
         # Fused Adam on CUDA: one kernel for every parameter instead of several per tensor
         # (same update, same state dict).
+        self.use_graph = graph_eligible(cfg, self.device, self.amp, world)
         fused = {"fused": True} if self.device.type == "cuda" else {}
+        if self.use_graph:
+            fused["capturable"] = True  # its step counters live on the GPU, inside the graph
         self.opt = torch.optim.Adam(self.model.parameters(), cfg.lr, (cfg.beta1, cfg.beta2),
                                     **fused)
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._eager_steps = 0  # steps before the capture (see _graph_step)
+        self._static: dict[str, torch.Tensor] = {}
+        self._static_losses: torch.Tensor | None = None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16
                                            and self.device.type == "cuda")
         self.disc = self.disc_opt = self.code_disc = self.code_opt = None
@@ -235,8 +242,9 @@ class Trainer:
         previews compute it separately.
         """
         cfg, res = self.cfg, self.spec.resolution
+        # Graph capture needs autocast's weight-cast cache off (casts are then part of the graph).
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
-                            enabled=self.amp is not None):
+                            enabled=self.amp is not None, cache_enabled=not self.use_graph):
             (s_rgb, s_m), (d_rgb, d_m), _ = self.train_model(b["src_warped"], b["dst_warped"],
                                                              swap=False)
         s_rgb, s_m, d_rgb, d_m = (t.float() for t in (s_rgb, s_m, d_rgb, d_m))
@@ -259,6 +267,11 @@ class Trainer:
         steps)."""
         cfg = self.cfg
         b = self._to_device(batch)
+        if self.use_graph:
+            self.iteration += 1
+            self._pending.append((self.iteration, self._graph_step(b)))
+            self._last_batch = b
+            return self.flush() if sync else None
         for g in self.opt.param_groups:
             g["lr"] = self._lr()
         src_loss, dst_loss, total, s_rgb = self.loss_fn(b)
@@ -293,6 +306,53 @@ class Trainer:
                               torch.stack((src_loss, dst_loss, total)).detach().float()))
         self._last_batch = b
         return self.flush() if sync else None
+
+    def _update(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Forward, backward, clipping and the optimiser step; the losses, stacked."""
+        src_loss, dst_loss, total, _ = self.loss_fn(b)
+        total.backward()
+        if self.cfg.clip_grad > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
+        self.opt.step()
+        return torch.stack((src_loss, dst_loss, total)).detach().float()
+
+    def _graph_step(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One step through a CUDA graph of the whole update (see `graph_eligible`).
+
+        The first WARMUP steps run eagerly on a side stream (real steps: cuDNN picks its
+        algorithms, the optimiser creates its state); the next is captured once and every step
+        from then on copies its batch into the graph's input buffers and replays: one launch
+        instead of ~2,000, so the host no longer limits small batches.
+        """
+        if self._graph is None and self._eager_steps < self.GRAPH_WARMUP:
+            self._eager_steps += 1
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                out = self._update(b)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return out
+        if self._graph is None:
+            self._static = {k: v.clone() for k, v in b.items()}
+            self.opt.zero_grad(set_to_none=True)
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):
+                    self._static_losses = self._update(self._static)
+            except RuntimeError as exc:  # an op that cannot be captured: train eagerly
+                self.log(f"warning: CUDA graph capture failed ({str(exc).splitlines()[0]}); "
+                         "training continues without it (cuda_graph: off hides this)")
+                self.use_graph = False
+                self.opt.zero_grad(set_to_none=True)
+                return self._update(b)
+            self._graph = graph
+        for k, v in b.items():
+            self._static[k].copy_(v)
+        self._graph.replay()
+        return self._static_losses.clone()
+
+    GRAPH_WARMUP = 3
 
     def flush(self) -> dict[str, Any] | None:
         """Read back the pending losses (one transfer), add them to the history and stop at the
@@ -446,6 +506,16 @@ class Trainer:
             self.log("warning: tensorboard not installed; pip install tensorboard (skipping)")
             return None
         return SummaryWriter(str(self.out / "tensorboard"))
+
+
+def graph_eligible(cfg: TrainConfig, device: torch.device, amp: torch.dtype | None,
+                   world: int) -> bool:
+    """Whether the step runs as one CUDA graph: `cuda_graph: auto` on a CUDA device for the
+    plain recipe (one process, no GAN/TrueFace discriminators, a constant learning rate, no
+    fp16 grad scaler, not compiled). Anything else runs eagerly."""
+    return (cfg.cuda_graph == "auto" and device.type == "cuda" and world == 1
+            and cfg.gan_power == 0 and cfg.true_face_power == 0 and not cfg.lr_warmup
+            and amp != torch.float16 and not cfg.compile)
 
 
 class LoaderWatch:

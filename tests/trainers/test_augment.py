@@ -174,3 +174,18 @@ def test_training_with_device_augmentation_resumes_exactly(tiny_config, tmp_path
     resumed = make("b", 4, resume=True)
     resumed.run(progress=False)
     assert [h[1:] for h in resumed.history] == [h[1:] for h in straight.history]
+
+
+def test_the_step_is_graphed_only_for_the_plain_recipe_on_cuda(tiny_config):
+    from trainers.train import graph_eligible
+
+    cuda, cpu, bf16 = torch.device("cuda"), torch.device("cpu"), torch.bfloat16
+    cfg = tiny_config()
+    assert graph_eligible(cfg, cuda, bf16, 1)
+    assert graph_eligible(cfg, cuda, None, 1)
+    assert not graph_eligible(cfg, cpu, bf16, 1)
+    assert not graph_eligible(cfg, cuda, bf16, 2)
+    assert not graph_eligible(cfg, cuda, torch.float16, 1)
+    for kw in ({"cuda_graph": "off"}, {"gan_power": 0.1}, {"true_face_power": 0.1},
+               {"lr_warmup": 10}, {"compile": True}):
+        assert not graph_eligible(tiny_config(**kw), cuda, bf16, 1), kw
