@@ -41,11 +41,12 @@ def main() -> None:
     model = ROOT / "models" / "demo_df-ud_96.onnx"
     plate = str(ROOT / "samples" / "plate" / "plate.####.exr")
     with tempfile.TemporaryDirectory() as tmp:
-        job = RenderJob(plate, f"{tmp}/swap.####.exr", SwapSettings(model=str(model)))
+        settings = SwapSettings.from_dict({"model": str(model)})
+        job = RenderJob(plate, f"{tmp}/swap.####.exr", settings)
         t0 = time.perf_counter()
         render(job, FRAMES)
         per_frame_render = (time.perf_counter() - t0) / len(FRAMES) * 1000
-        record = render_record(job, FaceSwapper(job.settings), "")
+        record = render_record(job, FaceSwapper(job.settings.config), "")
         paths = [Path(f"{tmp}/swap.{f}.exr") for f in FRAMES]
         old, new, digest = [], [], []
         for _ in range(30):  # interleaved rounds

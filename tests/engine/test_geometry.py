@@ -75,9 +75,10 @@ def shot(tmp_path_factory, plate_pattern, analyzer):
 
 
 def render_kind(root, kind, demo_model):
-    job = RenderJob(str(root / kind / "plate.####.exr"), str(root / f"out_{kind}" /
-                                                             "swap.####.exr"),
-                    SwapSettings(model=str(demo_model)), str(root / "track.json"), half=False)
+    settings = SwapSettings.from_dict({"model": str(demo_model)})
+    job = RenderJob(str(root / kind / "plate.####.exr"),
+                    str(root / f"out_{kind}" / "swap.####.exr"), settings,
+                    str(root / "track.json"), half=False)
     summary = render(job, FRAMES)
     assert summary.errors == [] and summary.done == FRAMES and summary.no_face == []
 
@@ -129,7 +130,8 @@ def test_plate_of_another_frame_size_is_refused(shot, demo_model, tmp_path):
         write_exr(tmp_path / "half" / f"plate.{item.number}.exr", small, item.channels)
     job = RenderJob(str(tmp_path / "half" / "plate.####.exr"), str(tmp_path / "o" /
                                                                    "s.####.exr"),
-                    SwapSettings(model=str(demo_model)), str(shot / "track.json"))
+                    SwapSettings.from_dict({"model": str(demo_model)}),
+                    str(shot / "track.json"))
     with pytest.raises(InputError, match=r"frame 1001 has display window 440×360 at \(0, 0\) "
                        r"but the track was made on 880×720 at \(0, 0\); run 'doppel analyze'"):
         render(job, FRAMES)
