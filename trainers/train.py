@@ -102,8 +102,7 @@ class Trainer:
             self.disc_opt = torch.optim.Adam(self.disc.parameters(), cfg.lr, (cfg.beta1,
                                                                                cfg.beta2))
         if cfg.true_face_power > 0:
-            self.code_disc = CodeDiscriminator(self.spec.ae_dims * (2 if "liae" in
-                                                                    self.spec.family else 1))
+            self.code_disc = CodeDiscriminator(self.model.code_channels)
             self.code_disc = self.code_disc.to(self.device)
             self.code_opt = torch.optim.Adam(self.code_disc.parameters(), cfg.lr,
                                              (cfg.beta1, cfg.beta2))
