@@ -11,6 +11,8 @@ Runs are interleaved: each repetition writes and reads every codec once, in turn
 drift and contention land on all codecs alike; medians are reported. Timings go through the
 project's own `write_exr` / `read_image` (OpenImageIO), with OpenImageIO's default thread count.
 Lossy codecs report their largest error on the RGB and the mask against the half/float input.
+"rows ms" reads the same file one scanline at a time, top to bottom, the way Nuke's Read
+pulls rows (Foundry Q100380); codecs that pack many lines per block pay for it there.
 
 Usage: python benchmarks/exr_compression.py [--reps 5] [--frames 3] [--grain]
        [--sizes native,1080p,4K] [--codecs none,zip,zips,piz,dwaa,dwab]
@@ -89,6 +91,20 @@ def add_grain(frame: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
+def read_rows(path: Path) -> None:
+    """Read every scanline on its own, in order (Nuke's row-by-row access pattern)."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    try:
+        spec = inp.spec()
+        for y in range(spec.y, spec.y + spec.height):
+            if inp.read_scanline(y, 0, "float") is None:
+                raise RuntimeError(f"{path}: row {y} unreadable ({inp.geterror()})")
+    finally:
+        inp.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -112,8 +128,8 @@ def main() -> None:
     print(f"{len(frames)} rendered plate frames, channels {','.join(NAMES)}; "
           f"{'with' if a.grain else 'no'} added grain; {a.reps} interleaved repetitions; "
           "median ms per frame")
-    print(f"{'size':<16}{'type':<6}{'codec':<6}{'write ms':>9}{'read ms':>9}{'MB':>8}"
-          f"{'bits/px':>9}{'ratio':>7}  max error RGB / mask")
+    print(f"{'size':<16}{'type':<6}{'codec':<6}{'write ms':>9}{'read ms':>9}{'rows ms':>9}"
+          f"{'MB':>8}{'bits/px':>9}{'ratio':>7}  max error RGB / mask")
     for size in a.sizes.split(","):
         if size == "native":
             imgs = frames
@@ -129,6 +145,7 @@ def main() -> None:
             refs = [f.astype(np.float16).astype(np.float32) if half else f for f in imgs]
             write: dict[str, list[float]] = {c: [] for c in codecs}
             read: dict[str, list[float]] = {c: [] for c in codecs}
+            rows: dict[str, list[float]] = {c: [] for c in codecs}
             size_b: dict[str, list[int]] = {c: [] for c in codecs}
             err: dict[str, tuple[float, float]] = {c: (0.0, 0.0) for c in codecs}
             for rep in range(a.reps):
@@ -142,6 +159,9 @@ def main() -> None:
                         t = time.perf_counter()
                         back = read_image(path).pixels
                         read[codec].append((time.perf_counter() - t) * 1000)
+                        t = time.perf_counter()
+                        read_rows(path)
+                        rows[codec].append((time.perf_counter() - t) * 1000)
                         size_b[codec].append(path.stat().st_size)
                         if rep == 0:
                             d = np.abs(back - refs[i])
@@ -153,7 +173,8 @@ def main() -> None:
                 e_rgb, e_m = err[codec]
                 lossless = e_rgb == 0 and e_m == 0
                 print(f"{label:<16}{kind:<6}{codec:<6}{statistics.median(write[codec]):9.1f}"
-                      f"{statistics.median(read[codec]):9.1f}{mb:8.2f}"
+                      f"{statistics.median(read[codec]):9.1f}"
+                      f"{statistics.median(rows[codec]):9.1f}{mb:8.2f}"
                       f"{mb * 8e6 / (w * h):9.2f}{raw / (mb * 1e6):7.2f}  "
                       + ("lossless" if lossless else f"{e_rgb:.2g} / {e_m:.2g}"))
     for p in tmp.iterdir():
