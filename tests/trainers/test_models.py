@@ -88,6 +88,15 @@ def test_parameter_counts_per_module_equal_deepfacelabs(arch):
     assert _counts(model) == DFL_COUNTS_128[arch]
 
 
+def test_quick96_has_deepfacelabs_quick96_counts():
+    # DFL's Quick96: DF with opts 'ud' at 96 px, dims ae 128 / e 64 / d 64 / mask 16; counts
+    # summed from the layer shapes (inter reads 512·6·6 features, dense2 is 3·3·128)
+    with torch.device("meta"):
+        model = build_model(resolve_spec("quick96"))
+    assert _counts(model) == {"encoder": 4_306_560, "inter": 3_098_368,
+                              "decoder_src": 15_444_701, "decoder_dst": 15_444_701}
+
+
 def test_published_totals_are_the_sum_of_the_modules():
     # DFL reports df-ud 128 as 54.47 M and liae-ud 128 as 82.4 M in total
     assert round(sum(DFL_COUNTS_128["df-ud"].values()) / 1e6, 2) == 54.47
