@@ -11,6 +11,8 @@ Runs are interleaved: each repetition writes and reads every codec once, in turn
 drift and contention land on all codecs alike; medians are reported. Timings go through the
 project's own `write_exr` / `read_image` (OpenImageIO), with OpenImageIO's default thread count.
 Lossy codecs report their largest error on the RGB and the mask against the half/float input.
+"cpu" columns are the process's CPU time (all OpenImageIO threads) for the same write and
+read: on a shared machine they stay put when other jobs steal the cores and wall time does not.
 "rows ms" reads the same file one scanline at a time, top to bottom, the way Nuke's Read
 pulls rows (Foundry Q100380); codecs that pack many lines per block pay for it there.
 
@@ -128,7 +130,8 @@ def main() -> None:
     print(f"{len(frames)} rendered plate frames, channels {','.join(NAMES)}; "
           f"{'with' if a.grain else 'no'} added grain; {a.reps} interleaved repetitions; "
           "median ms per frame")
-    print(f"{'size':<16}{'type':<6}{'codec':<6}{'write ms':>9}{'read ms':>9}{'rows ms':>9}"
+    print(f"{'size':<16}{'type':<6}{'codec':<6}{'write ms':>9}{'cpu':>7}{'read ms':>9}{'cpu':>7}"
+          f"{'rows ms':>9}"
           f"{'MB':>8}{'bits/px':>9}{'ratio':>7}  max error RGB / mask")
     for size in a.sizes.split(","):
         if size == "native":
@@ -145,6 +148,8 @@ def main() -> None:
             refs = [f.astype(np.float16).astype(np.float32) if half else f for f in imgs]
             write: dict[str, list[float]] = {c: [] for c in codecs}
             read: dict[str, list[float]] = {c: [] for c in codecs}
+            wcpu: dict[str, list[float]] = {c: [] for c in codecs}
+            rcpu: dict[str, list[float]] = {c: [] for c in codecs}
             rows: dict[str, list[float]] = {c: [] for c in codecs}
             size_b: dict[str, list[int]] = {c: [] for c in codecs}
             err: dict[str, tuple[float, float]] = {c: (0.0, 0.0) for c in codecs}
@@ -153,12 +158,14 @@ def main() -> None:
                     order = codecs if (rep + i) % 2 == 0 else codecs[::-1]
                     for codec in order:
                         path = tmp / f"{codec}.exr"
-                        t = time.perf_counter()
+                        t, c = time.perf_counter(), time.process_time()
                         write_exr(path, img, NAMES, half=half, compression=codec)
                         write[codec].append((time.perf_counter() - t) * 1000)
-                        t = time.perf_counter()
+                        wcpu[codec].append((time.process_time() - c) * 1000)
+                        t, c = time.perf_counter(), time.process_time()
                         back = read_image(path).pixels
                         read[codec].append((time.perf_counter() - t) * 1000)
+                        rcpu[codec].append((time.process_time() - c) * 1000)
                         t = time.perf_counter()
                         read_rows(path)
                         rows[codec].append((time.perf_counter() - t) * 1000)
@@ -173,7 +180,8 @@ def main() -> None:
                 e_rgb, e_m = err[codec]
                 lossless = e_rgb == 0 and e_m == 0
                 print(f"{label:<16}{kind:<6}{codec:<6}{statistics.median(write[codec]):9.1f}"
-                      f"{statistics.median(read[codec]):9.1f}"
+                      f"{statistics.median(wcpu[codec]):7.0f}"
+                      f"{statistics.median(read[codec]):9.1f}{statistics.median(rcpu[codec]):7.0f}"
                       f"{statistics.median(rows[codec]):9.1f}{mb:8.2f}"
                       f"{mb * 8e6 / (w * h):9.2f}{raw / (mb * 1e6):7.2f}  "
                       + ("lossless" if lossless else f"{e_rgb:.2g} / {e_m:.2g}"))
