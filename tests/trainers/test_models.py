@@ -41,6 +41,7 @@ def test_quick96_preset_is_df_at_96_full_face():
     ("dx", 128, "family 'dx' unknown"),
     ("df-uz", 128, "letters must be a subset"),
     ("df-ud", 80, "multiple of 32"),
+    ("liae-t", 80, "multiple of 32"),  # -t's fifth downscale needs R/32 whole
     ("liae", 1024, "64..512"),
 ])
 def test_bad_architectures_are_named(arch, res, message):
