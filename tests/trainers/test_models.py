@@ -192,3 +192,12 @@ def test_export_of_an_old_layout_checkpoint_raises_model_error(tmp_path):
     with pytest.raises(ModelError, match="do not fit the df-ud 64 px network"):
         export_checkpoint(ckpt, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("arch", ["df-ud", "liae-ud", "liae-t"])
+def test_code_channels_match_the_codes_truefaces_discriminator_sees(arch):
+    model = build_model(resolve_spec(arch, resolution=64, **SMALL)).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        z_src, z_dst = model.codes(x, x)
+    assert z_src.shape[1] == z_dst.shape[1] == model.code_channels
