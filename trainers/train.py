@@ -139,8 +139,7 @@ class Trainer:
             self.disc_opt = torch.optim.Adam(self.disc.parameters(), cfg.lr, (cfg.beta1,
                                                                                cfg.beta2))
         if cfg.true_face_power > 0:
-            self.code_disc = CodeDiscriminator(self.spec.ae_dims * (2 if "liae" in
-                                                                    self.spec.family else 1))
+            self.code_disc = CodeDiscriminator(self.model.code_channels)
             self.code_disc = self.code_disc.to(self.device)
             self.code_opt = torch.optim.Adam(self.code_disc.parameters(), cfg.lr,
                                              (cfg.beta1, cfg.beta2))
@@ -245,8 +244,8 @@ class Trainer:
         # Graph capture needs autocast's weight-cast cache off (casts are then part of the graph).
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
                             enabled=self.amp is not None, cache_enabled=not self.use_graph):
-            (s_rgb, s_m), (d_rgb, d_m), _ = self.train_model(b["src_warped"], b["dst_warped"],
-                                                             swap=False)
+            (s_rgb, s_m), (d_rgb, d_m) = self.train_model(b["src_warped"], b["dst_warped"],
+                                                          swap=False)
         s_rgb, s_m, d_rgb, d_m = (t.float() for t in (s_rgb, s_m, d_rgb, d_m))
         ones = torch.ones_like(b["src_mask"])
         src_mask = b["src_mask"] if cfg.masked_training else ones

@@ -1,15 +1,19 @@
 """Face-swap model families and their registered variants.
 
 A variant name is `<family>[-<letters>]`, e.g. `df`, `df-ud`, `liae-udt`, `dfhd`, `liaehd-c`,
-`quick96`. Families: `df`, `liae`, `dfhd`, `liaehd` (HD: more feature layers and residual
-blocks). Letters (DeepFaceLab's architecture options):
-    u  pixel-norm of the encoder code
-    d  double output resolution at the same cost (depth-to-space heads; the internal resolution
-       is half the output)
-    t  deeper encoder: a residual block after each downscale
+`quick96`. `df` and `liae` have DeepFaceLab's SAEHD layer shapes (parameter counts per module
+equal DFL's at the same dims); `dfhd`/`liaehd` are Doppel's: the same networks with two
+residual blocks wherever DFL has one (DFL's current release has no HD families). Letters
+(DeepFaceLab's architecture options):
+    u  pixel-norm of the flattened encoder output
+    d  double output resolution at little cost (four sub-pixel RGB heads and one more mask
+       upscale; the bottleneck and decoder run at half resolution)
+    t  one more downscale in the encoder (residual blocks after its first and last), no
+       upscale in the inter, one more decoder stage
     c  x·cos x activation instead of LeakyReLU
-Every model maps `N×3×R×R` in [0, 1] to (rgb, mask) per decoder, with `swap(dst)` giving the
-dst face rendered as src plus the masks the engine needs (DESIGN.md §4).
+Every model maps `N×3×R×R` in [0, 1] to (rgb, mask) per decoder: `model(src, dst)` gives the
+two reconstructions and the swap (`swap=False` leaves the swap out, for training steps), and
+`swap(dst)` the dst face rendered as src plus the masks the engine needs (DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ class ModelSpec:
         if bad or len(set(letters)) != len(letters):
             raise SettingsError(f"arch {self.arch!r}: letters must be a subset of "
                                 f"'{LETTERS}' without repeats")
-        step = 32 if "d" in letters else 16
+        # -d halves the bottleneck, -t adds an encoder halving: both need R/32 whole
+        step = 32 if "d" in letters or "t" in letters else 16
         if not 64 <= self.resolution <= 512 or self.resolution % step:
             raise SettingsError(f"resolution {self.resolution} must be 64..512 and a multiple "
                                 f"of {step} for arch {self.arch!r}")

@@ -1,40 +1,41 @@
 """DF: one shared encoder and inter, a decoder per identity (src, dst).
 
 Training reconstructs src with the src decoder and dst with the dst decoder; the swap renders a
-dst face's code with the src decoder.
+dst face's code with the src decoder. Inter emits ae_dims channels (as DeepFaceLab).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from trainers.models import ModelSpec
-from trainers.models.blocks import Decoder, Inter, Layout
+from trainers.models.base import FaceModel, Pair
+from trainers.models.blocks import Layout
 
 
-class DFModel(nn.Module):
+class DFModel(FaceModel):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         lay = Layout(spec)
         self.encoder = lay.encoder
-        ae_out = spec.ae_dims  # channels of the inter's spatial output
-        self.inter = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
-        self.decoder_src = Decoder(ae_out, spec.d_dims, spec.mask_dims, lay.act, lay.double,
-                                   lay.res_blocks)
-        self.decoder_dst = Decoder(ae_out, spec.d_dims, spec.mask_dims, lay.act, lay.double,
-                                   lay.res_blocks)
+        self.inter = lay.inter(spec.ae_dims, spec.ae_dims)
+        self.decoder_src = lay.decoder(spec.ae_dims, spec.d_dims, spec.mask_dims)
+        self.decoder_dst = lay.decoder(spec.ae_dims, spec.d_dims, spec.mask_dims)
+
+    @property
+    def code_channels(self) -> int:
+        return self.spec.ae_dims
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         return self.inter(self.encoder(x))
 
-    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True):
-        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask)); the last is
-        None without `swap` (training needs only the two reconstructions)."""
+    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True
+                ) -> tuple[Pair, ...]:
+        """((src→src rgb, mask), (dst→dst rgb, mask)[, (dst→src rgb, mask) if swap])."""
         z_src, z_dst = self.code(src), self.code(dst)
-        return (self.decoder_src(z_src), self.decoder_dst(z_dst),
-                self.decoder_src(z_dst) if swap else None)
+        out = (self.decoder_src(z_src), self.decoder_dst(z_dst))
+        return out + (self.decoder_src(z_dst),) if swap else out
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """dst face → (face as src, src decoder's mask, dst decoder's mask of the input)."""

@@ -2,28 +2,32 @@
 
 src latent = InterAB(src) ‖ InterAB(src); dst latent = InterB(dst) ‖ InterAB(dst). The swap
 renders a dst face with InterAB(dst) ‖ InterAB(dst): the dst's expression in src's latent region.
+Each inter emits 2·ae_dims channels, so the decoder sees 4·ae_dims (as DeepFaceLab).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from trainers.models import ModelSpec
-from trainers.models.blocks import Decoder, Inter, Layout
+from trainers.models.base import FaceModel, Pair
+from trainers.models.blocks import Layout
 
 
-class LIAEModel(nn.Module):
+class LIAEModel(FaceModel):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         lay = Layout(spec)
         self.encoder = lay.encoder
-        ae_out = spec.ae_dims  # each inter emits ae_dims channels; the decoder sees 2×
-        self.inter_ab = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
-        self.inter_b = Inter(lay.code_features, spec.ae_dims, ae_out, lay.low, lay.act)
-        self.decoder = Decoder(ae_out * 2, spec.d_dims, spec.mask_dims, lay.act, lay.double,
-                               lay.res_blocks)
+        ae_out = spec.ae_dims * 2
+        self.inter_ab = lay.inter(spec.ae_dims, ae_out)
+        self.inter_b = lay.inter(spec.ae_dims, ae_out)
+        self.decoder = lay.decoder(ae_out * 2, spec.d_dims, spec.mask_dims)
+
+    @property
+    def code_channels(self) -> int:
+        return self.spec.ae_dims * 4
 
     def latents(self, src: torch.Tensor | None, dst: torch.Tensor | None):
         z_src = z_dst = z_swap = None
@@ -37,12 +41,12 @@ class LIAEModel(nn.Module):
             z_swap = torch.cat([ab, ab], dim=1)
         return z_src, z_dst, z_swap
 
-    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True):
-        """Returns ((src→src rgb, mask), (dst→dst rgb, mask), (dst→src rgb, mask)); the last is
-        None without `swap` (training needs only the two reconstructions)."""
+    def forward(self, src: torch.Tensor, dst: torch.Tensor, swap: bool = True
+                ) -> tuple[Pair, ...]:
+        """((src→src rgb, mask), (dst→dst rgb, mask)[, (dst→src rgb, mask) if swap])."""
         z_src, z_dst, z_swap = self.latents(src, dst)
-        return (self.decoder(z_src), self.decoder(z_dst),
-                self.decoder(z_swap) if swap else None)
+        out = (self.decoder(z_src), self.decoder(z_dst))
+        return out + (self.decoder(z_swap),) if swap else out
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """dst face → (face as src, its mask, the dst reconstruction's mask of the input)."""
