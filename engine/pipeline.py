@@ -30,11 +30,12 @@ import numpy as np
 
 from engine.align import (
     align_matrix,
+    crop_read_box,
     crop_roi,
     face_type,
-    roi_matrix,
     transform_points,
     warp_from_crop,
+    warp_to_crop,
 )
 from engine.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.color import color_transfer, hist_match
@@ -144,7 +145,7 @@ class FaceSwapper:
 
     def _read_box(self, m: np.ndarray, shape: tuple[int, ...] | None) -> Box:
         """The plate region the aligned crop is resampled from (clipped when `shape` is given)."""
-        return crop_roi(m, self.model.resolution, shape)
+        return crop_read_box(m, self.model.resolution, shape)
 
     def roi(self, frame: int, track: Track | None, look: SwapLook,
             shape: tuple[int, ...] | None = None) -> Box | None:
@@ -260,8 +261,7 @@ class FaceSwapper:
         plate_roi = np.ascontiguousarray(src[y0:y1, x0:x1][..., rgb_idx], dtype=np.float32)
         plate_roi, diag["nonfinite_fixed"] = finite_rgb(plate_roi)
         # The crop is resampled from the ROI alone: cost follows the face, not the plate.
-        dst_lin = cv2.warpAffine(plate_roi, roi_matrix(m, (x0, y0)), (r, r),
-                                 flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        dst_lin = warp_to_crop(plate_roi, m, r, origin=(x0, y0))  # the extraction/training crop
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
