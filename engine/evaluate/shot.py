@@ -37,7 +37,7 @@ from engine.evaluate.image_metrics import gmsd, ssim
 from engine.io import FrameSource, format_frame_range, read_image
 from engine.io.image import ImageData
 from engine.mask import hull_mask
-from engine.types import Face
+from engine.types import Detection, Face
 
 CROP = 256  # aligned crop for image metrics and mask edges ("full" face type)
 THUMB = 128  # contact-sheet tiles kept per frame
@@ -64,6 +64,7 @@ class PlateFrame:
     frame: int
     size: tuple[int, int]  # (w, h)
     face: Face | None
+    anchor: Face | None = None  # the full-frame detection whose window both faces are found in
     matrix: np.ndarray | None = None  # image -> CROP aligned crop
     crop: np.ndarray | None = None  # CROP×CROP×3 sRGB float32
     region: np.ndarray | None = None  # CROP×CROP face hull in the crop
@@ -163,15 +164,20 @@ def frames_to_evaluate(plate: FrameSource, render: FrameSource, frames: Sequence
 def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
                   progress: Callable[..., Iterable[Any]] | None = None
                   ) -> dict[int, PlateFrame]:
-    """Detect, fit and describe the plate face on each frame (largest face; once per shot)."""
+    """Detect, fit and describe the plate face on each frame (largest face; once per shot).
+
+    `analyzer` is an `engine.analyze.FaceAnalyzer` with a describer (identity needs it)."""
     frames = list(frames)
     prog = progress or (lambda it, total, desc: it)
     out: dict[int, PlateFrame] = {}
     for f in prog(frames, len(frames), "plate"):
         img = _read(plate, f, "plate")
         srgb = srgb_pixels(img)
-        faces = analyzer.analyze_srgb(_uint8(srgb))
-        pf = PlateFrame(f, (img.width, img.height), faces[0] if faces else None)
+        u8 = _uint8(srgb)
+        faces = analyzer.analyze_srgb(u8)
+        # The largest face, then measured exactly as the render's face will be.
+        face = _nearest(faces_near(analyzer, u8, faces[0]), faces[0]) if faces else None
+        pf = PlateFrame(f, (img.width, img.height), face, faces[0] if faces else None)
         if pf.face is not None:
             lm = pf.face.landmarks
             pf.matrix = align_matrix(lm, CROP, "full")
@@ -180,6 +186,37 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
             pf.pose = rigid_pose(lm, pf.size)
             pf.color = temporal.mean_color(pf.crop, pf.region)
         out[f] = pf
+    return out
+
+
+WINDOW = 320  # detection window side (pixels): a fixed size keeps the detector's session warm
+
+
+def faces_near(analyzer, srgb_u8: np.ndarray, around: Face) -> list[Face]:
+    """Faces found in a square window of 3× the box around `around`, landmarks and descriptors
+    fitted on the full-resolution image.
+
+    Plate and render go through this same function, so an unchanged face measures exactly the
+    same; the window (resampled to a fixed WINDOW² for the detector) costs a fraction of a
+    full-frame detection and finds the face the render changed."""
+    x0, y0, x1, y1 = around.bbox
+    side = 3.0 * max(x1 - x0, y1 - y0, 8.0)
+    k = WINDOW / side
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    to_win = np.array([[k, 0.0, WINDOW / 2 - k * cx], [0.0, k, WINDOW / 2 - k * cy]])
+    window = cv2.warpAffine(srgb_u8, to_win, (WINDOW, WINDOW), flags=cv2.INTER_AREA,
+                            borderMode=cv2.BORDER_CONSTANT)
+    out = []
+    for det in analyzer.detector.detect(window):
+        bx0, by0, bx1, by1 = det.bbox
+        box = ((bx0 - to_win[0, 2]) / k, (by0 - to_win[1, 2]) / k,
+               (bx1 - to_win[0, 2]) / k, (by1 - to_win[1, 2]) / k)
+        det = Detection(box, det.score, det.detector)
+        if det.size < analyzer.min_size:
+            continue
+        lm = analyzer.landmarker.fit(srgb_u8, det)
+        desc = analyzer.describer.describe(srgb_u8, lm) if analyzer.describer else None
+        out.append(Face(det, lm, analyzer.landmarker.name, around.pose, desc))
     return out
 
 
@@ -227,7 +264,7 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
             no_mask += 1
         plm = pf.face.landmarks
         v["mouth_plate"], v["eye_plate"] = geo.mouth_opening(plm), geo.eye_opening(plm)
-        face = _nearest(analyzer.analyze_srgb(_uint8(srgb)), pf.face)
+        face = _nearest(faces_near(analyzer, _uint8(srgb), pf.anchor), pf.face)
         if face is None:
             continue
         row.render_face = True
