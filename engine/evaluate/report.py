@@ -37,7 +37,7 @@ HEADERS = {
 }
 PER_FRAME = ["ssim", "gmsd", "id_source", "id_plate", "landmarks", "pose", "mouth_plate",
              "mouth_render", "eye_plate", "eye_render", "jitter_landmarks", "jitter_color",
-             "jitter_mask"]
+             "jitter_mask", "brow_da", "brow_db"]
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
             (0, 0, 0), (80, 80, 200)]

@@ -9,6 +9,7 @@ detector and landmarker; the render's face is the one at the plate face's place.
     landmarks            68-point distance, in plate inter-ocular distances
     pose                 Euler-angle distance of expression-free pose fits (head_pose.rigid_pose)
     mouth_*, eye_*       mouth and eye opening of plate and render (series for correlation)
+    brow_da, brow_db     Lab a*, b* of the render minus the plate over the brow-to-eye band
     jitter_*             temporal measures (temporal.py) against the previous frame
 
 A measure that cannot be taken on a frame (no face on the plate or render, no mask layer) is NaN
@@ -70,6 +71,24 @@ class PlateFrame:
     region: np.ndarray | None = None  # CROP×CROP face hull in the crop
     pose: tuple[float, float, float] | None = None
     color: np.ndarray | None = None  # mean sRGB over the region
+    band: np.ndarray | None = None  # CROP×CROP bool: brows down to the eyes (cast check)
+    band_lab: np.ndarray | None = None  # mean Lab of the plate over `band`
+
+
+def brow_band(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
+    """Boolean map of the brow-to-eye band (brows, upper lids, eye sockets) in a crop: where a
+    global colour transfer shows a regional cast first (dark, low-chroma skin)."""
+    lm = np.asarray(landmarks_crop, np.float32)
+    pts = np.vstack([lm[17:27], lm[[45, 44, 43, 42, 39, 38, 37, 36]]])
+    band = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(band, [np.round(cv2.convexHull(pts)).astype(np.int32)], 1)
+    return band.astype(bool)
+
+
+def mean_lab(srgb: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Mean CIE L*a*b* (D65, OpenCV's float conversion) of sRGB pixels where `where` holds."""
+    lab = cv2.cvtColor(np.ascontiguousarray(srgb, np.float32), cv2.COLOR_RGB2LAB)
+    return lab[where].mean(axis=0).astype(np.float64)
 
 
 @dataclass
@@ -185,6 +204,9 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
             pf.region = hull_mask(transform_points(lm, pf.matrix), (CROP, CROP))
             pf.pose = rigid_pose(lm, pf.size)
             pf.color = temporal.mean_color(pf.crop, pf.region)
+            pf.band = brow_band(transform_points(lm, pf.matrix), CROP)
+            if pf.band.any():
+                pf.band_lab = mean_lab(pf.crop, pf.band)
         out[f] = pf
     return out
 
@@ -256,6 +278,10 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
         v["ssim"] = ssim(crop, pf.crop, pf.region)
         v["gmsd"] = gmsd(crop, pf.crop, pf.region)
         row.color = temporal.mean_color(crop, pf.region)
+        if pf.band_lab is not None:
+            # Regional cast: the render's brow-band a*, b* minus the plate's (negative both:
+            # towards green-blue, i.e. teal).
+            v["brow_da"], v["brow_db"] = (mean_lab(crop, pf.band) - pf.band_lab)[1:]
         row.thumbs = (_thumb(pf.crop), _thumb(crop))
         if MASK_LAYER in img.channels:
             row.mask = cv2.warpAffine(img.channel(MASK_LAYER), pf.matrix, (CROP, CROP),
