@@ -23,8 +23,8 @@ from engine.evaluate.shot import ShotResult, analyze_plate, evaluate_render, fra
 from engine.faceset import load_faceset
 from engine.io import open_source
 
-COLOR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot", "mix", "hist", "rct-dfl", "idt-dfl",
-               "sot-dfl", "mix-dfl")
+COLOR_MODES = ("none", "rct", "rct-local", "lct", "mkl", "idt", "sot", "mix", "hist", "rct-dfl",
+               "idt-dfl", "sot-dfl", "mix-dfl")
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,25 @@ def test_mix_dfl_takes_lightness_from_the_target():
     full = np.ones(src.shape[:2], np.float32)
     out_l = _lab_stats(mix_dfl(src, tgt), full)[0][0]
     assert out_l == pytest.approx(_lab_stats(tgt, full)[0][0], abs=1.5)
+
+
+def test_rct_local_removes_a_regional_cast_that_global_rct_keeps():
+    # The swap has a green-blue patch (a "brow") the plate does not: global statistics match,
+    # the patch stays; the local chroma match removes more than half of it (the smoothing scale
+    # is about half the band's height, so part of it survives).
+    from engine.color import rct_local
+
+    rng = np.random.default_rng(3)
+    plate = np.clip(np.full((96, 96, 3), [0.75, 0.55, 0.45]) + 0.02 * rng.standard_normal(
+        (96, 96, 3)), 0, 1).astype(np.float32)
+    swap = plate.copy()
+    swap[20:36, 20:76] += np.array([-0.06, 0.0, 0.04], np.float32)  # teal-ish band
+    mask = np.ones((96, 96), np.float32)
+    band = np.zeros((96, 96), np.float32)
+    band[22:34, 24:72] = 1
+
+    def cast(img):
+        return np.abs(_lab_stats(img, band)[0][1:] - _lab_stats(plate, band)[0][1:]).sum()
+
+    assert cast(rct(swap, plate, mask, mask)) > 4.0
+    assert cast(rct_local(swap, plate, mask, mask)) < 0.5 * cast(rct(swap, plate, mask, mask))
