@@ -47,7 +47,8 @@ def paste_face(plate_linear: np.ndarray, landmarks: np.ndarray, crop_srgb: np.nd
     alpha = np.clip(back[..., 3:], 0.0, 1.0)
     out = np.array(plate_linear, np.float32, copy=True)
     region = out[y0:y1, x0:x1]
-    region[:] = back[..., :3] * alpha + region * (1.0 - alpha)
+    # The colour was warped together with a coverage of 1 over a zero border: it is premultiplied.
+    region[:] = back[..., :3] + region * (1.0 - alpha)
     mask = np.zeros(plate_linear.shape[:2], np.float32)
     mask[y0:y1, x0:x1] = alpha[..., 0]
     return out, mask
