@@ -48,7 +48,8 @@ def paste_face(plate_linear: np.ndarray, landmarks: np.ndarray, crop_srgb: np.nd
     out = np.array(plate_linear, np.float32, copy=True)
     region = out[y0:y1, x0:x1]
     # The colour was warped together with a coverage of 1 over a zero border: it is premultiplied.
-    region[:] = back[..., :3] + region * (1.0 - alpha)
+    # Cubic ringing outside the square (coverage ≤ 0) must not touch the plate.
+    region[:] = np.where(alpha > 0, back[..., :3] + region * (1.0 - alpha), region)
     mask = np.zeros(plate_linear.shape[:2], np.float32)
     mask[y0:y1, x0:x1] = alpha[..., 0]
     return out, mask
