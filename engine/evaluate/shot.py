@@ -73,6 +73,7 @@ class PlateFrame:
     color: np.ndarray | None = None  # mean sRGB over the region
     band: np.ndarray | None = None  # CROP×CROP bool: brows down to the eyes (cast check)
     band_lab: np.ndarray | None = None  # mean Lab of the plate over `band`
+    error: str | None = None  # the plate frame could not be read
 
 
 def brow_band(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
@@ -101,6 +102,7 @@ class FrameResult:
     color: np.ndarray | None = None  # render mean sRGB over the plate face region
     mask: np.ndarray | None = None  # render mask in the aligned crop
     thumbs: tuple[np.ndarray, np.ndarray] | None = None  # plate, render uint8 tiles
+    error: str | None = None  # plate or render frame unreadable (one line)
 
 
 @dataclass
@@ -111,6 +113,10 @@ class ShotResult:
     frames: list[int]
     rows: list[FrameResult]
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.error for r in self.rows if r.error]
 
     def series(self, key: str) -> np.ndarray:
         return np.array([r.values.get(key, np.nan) for r in self.rows], np.float64)
@@ -190,7 +196,11 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
     prog = progress or (lambda it, total, desc: it)
     out: dict[int, PlateFrame] = {}
     for f in prog(frames, len(frames), "plate"):
-        img = _read(plate, f, "plate")
+        try:
+            img = _read(plate, f, "plate")
+        except MediaError as exc:  # one bad frame: reported, the rest measured
+            out[f] = PlateFrame(f, (0, 0), None, error=str(exc))
+            continue
         srgb = srgb_pixels(img)
         u8 = _uint8(srgb)
         faces = analyzer.analyze_srgb(u8)
@@ -263,7 +273,14 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
     no_mask = 0
     for f in prog(frames, len(frames), name):
         pf = plate_frames[f]
-        img = _read(render, f, "render")
+        if pf.error is not None:
+            rows.append(FrameResult(f, False, False, error=pf.error))
+            continue
+        try:
+            img = _read(render, f, "render")
+        except MediaError as exc:
+            rows.append(FrameResult(f, False, False, error=str(exc)))
+            continue
         if (img.width, img.height) != pf.size:
             raise MediaError(f"{img.path}: render frame {f} is {img.width}×{img.height} but the "
                              f"plate is {pf.size[0]}×{pf.size[1]}; evaluate a render at the "
@@ -306,10 +323,14 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
     _temporal(rows, plate_frames)
     n_plate = sum(r.plate_face for r in rows)
     n_render = sum(r.render_face for r in rows)
-    if n_plate < len(rows):
-        notes.append(f"{len(rows) - n_plate} of {len(rows)} frames have no face on the plate "
-                     "(nothing measured there): "
-                     f"{format_frame_range([r.frame for r in rows if not r.plate_face])}")
+    bad = [r.frame for r in rows if r.error]
+    if bad:
+        notes.append(f"{len(bad)} of {len(rows)} frames could not be read (not measured): "
+                     f"{format_frame_range(bad)}")
+    faceless = [r.frame for r in rows if not r.plate_face and not r.error]
+    if faceless:
+        notes.append(f"{len(faceless)} of {len(rows)} frames have no face on the plate "
+                     f"(nothing measured there): {format_frame_range(faceless)}")
     if n_render < n_plate:
         notes.append(f"{n_plate - n_render} of {n_plate} frames have no face in the render at "
                      "the plate face's place (identity, landmarks, pose not measured): "

@@ -98,3 +98,14 @@ def test_a_render_of_another_size_is_refused_naming_the_frame(tmp_path, plate, p
     pattern = _write(tmp_path / "s", FRAMES, lambda f: np.zeros((360, 440, 3), np.float32))
     with pytest.raises(MediaError, match=r"render frame 1001 is 440×360 but the plate is 880×720"):
         evaluate_render("small", plate_frames, open_source(pattern), identity, analyzer)
+
+
+def test_an_unreadable_render_frame_is_reported_and_the_rest_measured(tmp_path, plate,
+                                                                      plate_frames, identity,
+                                                                      analyzer):
+    pattern = _write(tmp_path / "c", FRAMES, lambda f: read_image(plate.path_of(f)).rgb())
+    (tmp_path / "c" / "r.1002.exr").write_bytes(b"not an exr")
+    res = evaluate_render("corrupt", plate_frames, open_source(pattern), identity, analyzer)
+    assert len(res.errors) == 1 and "r.1002.exr" in res.errors[0]
+    assert res.summary()["ssim"][2] == 2
+    assert any("could not be read" in n and "1002" in n for n in res.notes)
