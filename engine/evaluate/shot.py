@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.align import align_matrix, transform_points, warp_to_crop
+from engine.align import align_matrix, crop_roi, transform_points, warp_to_crop
 from engine.colorspace import linear_to_srgb
 from engine.errors import InputError, MediaError
 from engine.evaluate import face_geometry as geo
@@ -74,6 +74,7 @@ class PlateFrame:
     band: np.ndarray | None = None  # CROP×CROP bool: brows down to the eyes (cast check)
     band_lab: np.ndarray | None = None  # mean Lab of the plate over `band`
     error: str | None = None  # the plate frame could not be read
+    roi: tuple[int, int, int, int] | None = None  # plate region the measurements read
 
 
 def brow_band(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
@@ -136,16 +137,44 @@ class ShotResult:
         return out
 
 
-def srgb_pixels(image: ImageData) -> np.ndarray:
-    """RGB of an image, display-encoded in [0, 1] (EXR/float files are scene-linear)."""
-    rgb = np.nan_to_num(image.rgb(), nan=0.0, posinf=1.0, neginf=0.0)
+def srgb_pixels(image: ImageData, roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """RGB of an image, display-encoded in [0, 1] (EXR/float files are scene-linear).
+
+    With `roi` (x0, y0, x1, y1) only that region is converted and the rest is 0: the cost
+    follows the face, not the plate's resolution."""
+    x0, y0, x1, y1 = roi or (0, 0, image.width, image.height)
+    idx = [image.channels.index(c) for c in ("R", "G", "B")] if "R" in image.channels else [0] * 3
+    part = image.pixels[y0:y1, x0:x1][..., idx]
+    part = np.nan_to_num(part, nan=0.0, posinf=1.0, neginf=0.0)
     if image.colorspace == "linear":
-        rgb = linear_to_srgb(rgb)
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+        part = linear_to_srgb(part)
+    if roi is None:
+        return np.ascontiguousarray(np.clip(part, 0.0, 1.0), np.float32)
+    out = np.zeros((image.height, image.width, 3), np.float32)
+    out[y0:y1, x0:x1] = np.clip(part, 0.0, 1.0)
+    return out
 
 
-def _uint8(srgb: np.ndarray) -> np.ndarray:
-    return np.rint(srgb * 255.0).astype(np.uint8)
+def _uint8(srgb: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    if roi is None:
+        return np.ascontiguousarray(np.rint(srgb * 255.0), np.uint8)
+    x0, y0, x1, y1 = roi
+    out = np.zeros(srgb.shape, np.uint8)
+    out[y0:y1, x0:x1] = np.rint(srgb[y0:y1, x0:x1] * 255.0)
+    return out
+
+
+def face_roi(anchor: Face, matrix: np.ndarray, size: tuple[int, int]
+             ) -> tuple[int, int, int, int]:
+    """The plate region every measurement of this face reads: the detection window (3× the
+    anchor box) and the aligned crop's footprint, clipped to the image."""
+    x0, y0, x1, y1 = anchor.bbox
+    half = 1.5 * max(x1 - x0, y1 - y0, 8.0) + 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    c0, c1, c2, c3 = crop_roi(matrix, CROP, (size[1], size[0]))
+    w, h = size
+    return (max(min(int(cx - half), c0), 0), max(min(int(cy - half), c1), 0),
+            min(max(int(np.ceil(cx + half)), c2), w), min(max(int(np.ceil(cy + half)), c3), h))
 
 
 def _thumb(crop: np.ndarray) -> np.ndarray:
@@ -202,11 +231,14 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
             out[f] = PlateFrame(f, (0, 0), None, error=str(exc))
             continue
         srgb = srgb_pixels(img)
-        u8 = _uint8(srgb)
-        faces = analyzer.analyze_srgb(u8)
-        # The largest face, then measured exactly as the render's face will be.
-        face = _nearest(faces_near(analyzer, u8, faces[0]), faces[0]) if faces else None
-        pf = PlateFrame(f, (img.width, img.height), face, faces[0] if faces else None)
+        faces = analyzer.analyze_srgb(_uint8(srgb))
+        pf = PlateFrame(f, (img.width, img.height), None, faces[0] if faces else None)
+        if faces:
+            # The largest face, then measured exactly as the render's face will be: same
+            # region, same window, same fits.
+            pf.roi = face_roi(faces[0], align_matrix(faces[0].landmarks, CROP, "full"), pf.size)
+            srgb = srgb_pixels(img, pf.roi)
+            pf.face = _nearest(faces_near(analyzer, _uint8(srgb, pf.roi), faces[0]), faces[0])
         if pf.face is not None:
             lm = pf.face.landmarks
             pf.matrix = align_matrix(lm, CROP, "full")
@@ -289,7 +321,7 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
         rows.append(row)
         if pf.face is None:
             continue
-        srgb = srgb_pixels(img)
+        srgb = srgb_pixels(img, pf.roi)
         crop = warp_to_crop(srgb, pf.matrix, CROP)
         v = row.values
         v["ssim"] = ssim(crop, pf.crop, pf.region)
@@ -307,7 +339,7 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
             no_mask += 1
         plm = pf.face.landmarks
         v["mouth_plate"], v["eye_plate"] = geo.mouth_opening(plm), geo.eye_opening(plm)
-        face = _nearest(faces_near(analyzer, _uint8(srgb), pf.anchor), pf.face)
+        face = _nearest(faces_near(analyzer, _uint8(srgb, pf.roi), pf.anchor), pf.face)
         if face is None:
             continue
         row.render_face = True
