@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--frames", default="1001-1120x4", help="frames evaluated (farm syntax)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    p.add_argument("--note", default="", help="a paragraph for the document (what was run)")
     args = p.parse_args(argv)
 
     from engine.analyze import FaceAnalyzer
@@ -127,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         f"with `rct`; evaluated on frames {args.frames} of the sample plate; {cpu_name()}, "
         f"{minutes:.0f} min.",
         "",
+        *([args.note, ""] if args.note else []),
         markdown_table(results),
+        "",
+        "Reproduce the full table on a GPU: `.venv/bin/python tools/ablation.py --iters 100000 "
+        "--resolution 128 --device cuda --frames 1001-1120` (every step resumes).",
         "",
     ]
     atomic_write_text(Path(args.doc), "\n".join(doc) + "\n")
