@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.render import RenderJob, render
     from engine.track import Track, select_track, smooth_track
     from trainers.config import load_configs
-    from trainers.train import Trainer
+    from trainers.train import Trainer, checkpoints
 
     t0 = time.perf_counter()
     samples, out = Path(args.samples), Path(args.out)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=False)
         onnx_path = out / tag / f"{tag}.onnx"
         if not onnx_path.is_file():
-            export_checkpoint(cfg.out, onnx_path, "obama", "carphone")
+            export_checkpoint(checkpoints(Path(cfg.out))[-1], onnx_path, "obama", "carphone")
         pattern = str(out / tag / "render" / "swap.####.exr")
         render(RenderJob(plate_pattern, pattern, SwapSettings(model=str(onnx_path), color="rct"),
                          str(track_path)), frames)
