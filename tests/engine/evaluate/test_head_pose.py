@@ -29,10 +29,11 @@ def test_pose_difference_is_euclidean_in_degrees():
 
 
 def _open_mouth(degrees: float) -> np.ndarray:
-    """The 3D mean head with the jaw rotated open about the jaw hinge (below the ears)."""
+    """The 3D mean head with the jaw (mandible: jaw line 2-14, lower lips) rotated open about
+    the jaw hinge, level with the ears."""
     shape = mean_shape_3d().copy()
-    lower = list(range(4, 13)) + list(range(55, 60)) + [65, 66, 67]
-    hinge = np.array([0.0, shape[2, 1], 90.0])  # level with the upper jaw, at ear depth
+    lower = list(range(2, 15)) + list(range(55, 60)) + [65, 66, 67]
+    hinge = np.array([0.0, shape[1, 1], 90.0])  # level with the top of the jaw, at ear depth
     t = np.radians(degrees)
     # Opening drops the chin: rotate in the y-z plane about the hinge (x axis).
     rot = np.array([[1, 0, 0], [0, np.cos(t), np.sin(t)], [0, -np.sin(t), np.cos(t)]])
@@ -50,4 +51,4 @@ def test_open_mouth_is_not_read_as_a_head_turn(pose):
     all68 = pose_difference(estimate_pose(closed, SIZE), estimate_pose(opened, SIZE))
     assert ours < 0.05
     # The fits that include the chin and lips read the open mouth as a head rotation.
-    assert six > 3.0 and all68 > 1.0, (six, all68)
+    assert six > 3.0 and all68 > 0.3, (six, all68)
