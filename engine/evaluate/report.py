@@ -134,13 +134,18 @@ def plot_curves(results: Sequence[ShotResult], key: str, width: int = 960,
     for i, res in enumerate(results):
         colour = _PALETTE[i % len(_PALETTE)]
         series = res.series(key)
+        # Lines join frames at the usual spacing; a larger gap (sampled runs) breaks them.
+        gaps = np.diff(res.frames)
+        step = float(np.median(gaps)) if gaps.size else 1.0
         run: list[tuple[int, int]] = []
+        prev = None
         for f, v in zip(res.frames, series, strict=True):
-            if np.isfinite(v):
-                run.append(xy(f, float(v)))
-            elif run:
+            if run and (not np.isfinite(v) or (prev is not None and f - prev > 2 * step)):
                 _polyline(img, run, colour)
                 run = []
+            if np.isfinite(v):
+                run.append(xy(f, float(v)))
+            prev = f
         _polyline(img, run, colour)
         ly = top + 12 + 16 * i
         cv2.line(img, (left + pw + 10, ly - 4), (left + pw + 28, ly - 4), colour, 2)
