@@ -14,17 +14,21 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine import __version__
 from engine.evaluate.identity import SAME_PERSON, SourceIdentity
 from engine.evaluate.report import markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
-from engine.io import atomic_write_text, format_frame_range
+from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
 
 # Our mode -> the DeepFaceLab behaviour it is named after (the four that differ).
 DFL_PAIRS = {"rct": "rct-dfl", "idt": "idt-dfl", "sot": "sot-dfl", "mix": "mix-dfl"}
 COMPARE = ("ssim", "gmsd", "jitter_color")
+CURVES = ("curves_ssim.png", "curves_jitter_color.png", "curves_landmarks.png",
+          "curves_id_source.png", "curves_pose.png", "curves_jitter_mask.png")
+SHEETS = ("naive paste", "ours, rct", "ours, rct-local")
 
 
 def cpu_name() -> str:
@@ -105,12 +109,23 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
     img_dir.mkdir(parents=True, exist_ok=True)
     report_dir = Path(report_dir)
     images = {}
-    for name in ["curves_ssim.png", "curves_jitter_color.png", "curves_landmarks.png",
-                 "curves_id_source.png", "curves_pose.png", "curves_jitter_mask.png"] + [
-            f"worst_{slug(r.name)}.png" for r in results]:
+    # Curves as they are; worst-frame sheets of the rows discussed, as JPEG (a tenth of the
+    # PNG's size: the repository keeps them).
+    for name in CURVES:
         if (report_dir / name).is_file():
             shutil.copyfile(report_dir / name, img_dir / name)
             images[name] = f"{img_dir.name}/{name}"
+    for r in results:
+        if r.name not in SHEETS:
+            continue
+        src = report_dir / f"worst_{slug(r.name)}.png"
+        if src.is_file():
+            name = f"worst_{slug(r.name)}.jpg"
+            data = cv2.imread(str(src), cv2.IMREAD_COLOR)
+            ok, jpg = cv2.imencode(".jpg", data, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                atomic_write_bytes(img_dir / name, jpg.tobytes())
+                images[name] = f"{img_dir.name}/{name}"
     frames = sorted({f for r in results for f in r.frames})
     md = [
         "# Quality report: the demo model on the sample shot",
@@ -170,8 +185,8 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
             md.append(f"![{name[:-4]}]({path})")
     md.append("")
     for r in results:
-        key = f"worst_{slug(r.name)}.png"
-        if key in images and (r.name.startswith("ours, rct") or r.name == "naive paste"):
+        key = f"worst_{slug(r.name)}.jpg"
+        if key in images:
             md += [f"Worst frames, {r.name} (per row one metric: plate | render, four worst):",
                    "", f"![worst {r.name}]({images[key]})", "", worst_text(r), ""]
     notes = notes_text(results)
