@@ -83,6 +83,25 @@ def _series_mean(result: ShotResult, key: str) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
+def findings(results: Sequence[ShotResult]) -> list[str]:
+    """Plain sentences from the numbers (computed, so they stay true when the numbers move)."""
+    by_mode = {_mode(r): r for r in results if _mode(r)}
+    pairs = [(by_mode[o], by_mode[d]) for o, d in DFL_PAIRS.items()
+             if o in by_mode and d in by_mode]
+    out = []
+    for key in COMPARE:
+        wins = sum(_better(key, _mean(a, key), _mean(b, key)) for a, b in pairs)
+        out.append(f"- {METRICS[key][0]}: ours better than DFL's behaviour in {wins} of "
+                   f"{len(pairs)} pairs.")
+    cast = [(math.hypot(_series_mean(r, "brow_da"), _series_mean(r, "brow_db")), m)
+            for m, r in by_mode.items() if math.isfinite(_series_mean(r, "brow_da"))]
+    if cast:
+        best, worst = min(cast), max(cast)
+        out.append(f"- Smallest brow/eye-socket cast: {best[1]} ({best[0]:.2f} a*b* units); "
+                   f"largest: {worst[1]} ({worst[0]:.2f}).")
+    return out
+
+
 def cast_table(results: Sequence[ShotResult]) -> list[str]:
     lines = ["| method | brow-band Δa* | brow-band Δb* | |Δ| (a*b*) |", "|---|---|---|---|"]
     for r in results:
@@ -163,6 +182,8 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
         "behaviour (engine/color.py).",
         "",
         *colour_comparison(results),
+        "",
+        *findings(results),
         "",
         f"SSIM by colour mode: {ranking(results, 'ssim')}.",
         "",
