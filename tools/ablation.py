@@ -80,14 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     from engine.evaluate.quality_doc import cpu_name
     from engine.evaluate.report import markdown_table, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render
-    from engine.export.onnx_export import export_checkpoint
     from engine.faceset import load_faceset
     from engine.io import atomic_write_text, open_source, parse_frame_range
-    from engine.pipeline import SwapSettings
     from engine.render import RenderJob, render
+    from engine.settings import SwapSettings
     from engine.track import Track, select_track, smooth_track
+    from trainers.checkpoint import checkpoints
     from trainers.config import load_configs
-    from trainers.train import Trainer, checkpoints
+    from trainers.export import export_checkpoint
+    from trainers.train import Trainer
 
     t0 = time.perf_counter()
     samples, out = Path(args.samples), Path(args.out)
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if not onnx_path.is_file():
             export_checkpoint(checkpoints(Path(cfg.out))[-1], onnx_path, "obama", "carphone")
         pattern = str(out / tag / "render" / "swap.####.exr")
-        render(RenderJob(plate_pattern, pattern, SwapSettings(model=str(onnx_path), color="rct"),
-                         str(track_path)), frames)
+        settings = SwapSettings.from_dict({"model": str(onnx_path), "color": "rct"})
+        render(RenderJob(plate_pattern, pattern, settings, str(track_path)), frames)
         models[name] = pattern
 
     analyzer = FaceAnalyzer.create("centerface", describe=True)

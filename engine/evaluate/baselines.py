@@ -21,17 +21,17 @@ import numpy as np
 from engine.align import align_matrix, crop_roi, warp_from_crop
 from engine.colorspace import srgb_to_linear
 from engine.errors import FacesetError, MediaError
-from engine.faceset import Faceset
+from engine.faceset import FaceEntry, Faceset
 from engine.io import FrameSource, SequencePattern, write_exr
 
 
-def nearest_pose_entry(faceset: Faceset, pose: tuple[float, float, float]) -> dict[str, Any]:
+def nearest_pose_entry(faceset: Faceset, pose: tuple[float, float, float]) -> FaceEntry:
     """The faceset entry whose (pitch, yaw) is nearest `pose`'s."""
     if not faceset.entries:
         raise FacesetError(f"{faceset.root}: the source faceset has no faces to paste")
     target = np.asarray(pose[:2], np.float64)
     return min(faceset.entries,
-               key=lambda e: float(np.linalg.norm(np.asarray(e["pose"][:2]) - target)))
+               key=lambda e: float(np.linalg.norm(np.asarray(e.pose[:2]) - target)))
 
 
 def paste_face(plate_linear: np.ndarray, landmarks: np.ndarray, crop_srgb: np.ndarray,

@@ -46,12 +46,9 @@ def source_identity(faceset: Faceset, describer, max_faces: int = 200) -> Source
         entries[i] for i in np.linspace(0, len(entries) - 1, max_faces).round().astype(int)]
     descs, names = [], []
     for e in picks:
-        if not e.get("landmarks_crop"):
-            raise FacesetError(f"{faceset.root}: entry {e.get('file')} has no landmarks_crop; "
-                               "re-extract the faceset with this version")
         crop = np.rint(np.clip(faceset.load_crop(e), 0, 1) * 255).astype(np.uint8)
         descs.append(describer.describe(crop, faceset.landmarks_crop(e)))
-        names.append(str(e.get("file")))
+        names.append(e.file)
     stack = np.stack(descs).astype(np.float64)
     centroid = stack.mean(axis=0)
     d = np.linalg.norm(stack - centroid, axis=1)

@@ -63,8 +63,8 @@ def run_study(study: Study, log: Callable[[str], None] = print,
     """Run every step of the module doc; returns the results (baselines first) and the source
     identity used."""
     from engine.analyze import FaceAnalyzer
-    from engine.pipeline import SwapSettings
     from engine.render import RenderJob, render
+    from engine.settings import SwapSettings
     from engine.track import Track
 
     out = Path(study.out)
@@ -79,8 +79,8 @@ def run_study(study: Study, log: Callable[[str], None] = print,
     for mode in study.modes:
         pattern = str(out / f"render_{mode}" / "swap.####.exr")
         log(f"rendering with colour transfer {mode}")
-        job = RenderJob(study.plate, pattern, SwapSettings(model=study.model, color=mode),
-                        str(track_path))
+        settings = SwapSettings.from_dict({"model": study.model, "color": mode})
+        job = RenderJob(study.plate, pattern, settings, str(track_path))
         summary = render(job, frames, progress=lambda it, n, m=mode: prog(it, n, f"render {m}"))
         if summary.errors:
             log(f"  {len(summary.errors)} frame(s) failed: {summary.errors[0]}")

@@ -11,7 +11,7 @@ from engine.colorspace import srgb_to_linear
 from engine.errors import FacesetError
 from engine.evaluate.baselines import nearest_pose_entry, paste_face
 from engine.evaluate.head_pose import project_head
-from engine.faceset import Faceset
+from engine.faceset import FaceEntry, Faceset
 
 
 def test_paste_covers_the_aligned_square_with_the_crop_unchanged():
@@ -31,9 +31,14 @@ def test_paste_covers_the_aligned_square_with_the_crop_unchanged():
 
 
 def test_nearest_pose_entry_picks_the_closest_pitch_and_yaw(tmp_path):
+    def entry(name, pose):
+        zeros = [[0.0, 0.0]] * 68
+        return FaceEntry(name, "src", 1, 0, [0.0] * 4, 1.0, zeros, zeros,
+                         [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "full", pose)
+
     fs = Faceset(tmp_path, "full", 128, entries=[
-        {"file": "a", "pose": [0.0, -30.0, 0.0]}, {"file": "b", "pose": [5.0, 10.0, 0.0]},
-        {"file": "c", "pose": [0.0, 40.0, 0.0]}])
-    assert nearest_pose_entry(fs, (3.0, 12.0, 20.0))["file"] == "b"
+        entry("a", [0.0, -30.0, 0.0]), entry("b", [5.0, 10.0, 0.0]),
+        entry("c", [0.0, 40.0, 0.0])])
+    assert nearest_pose_entry(fs, (3.0, 12.0, 20.0)).file == "b"
     with pytest.raises(FacesetError, match="no faces"):
         nearest_pose_entry(Faceset(tmp_path, "full", 128), (0.0, 0.0, 0.0))

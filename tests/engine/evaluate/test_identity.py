@@ -54,10 +54,3 @@ def test_a_faceset_without_faces_has_no_identity(tmp_path, analyzer):
     empty = Faceset(tmp_path, "full", 128)
     with pytest.raises(FacesetError, match="no faces"):
         source_identity(empty, analyzer.describer)
-
-
-def test_entries_without_crop_landmarks_are_refused(obama_faceset, analyzer):
-    entry = dict(obama_faceset.entries[0], landmarks_crop=None)
-    broken = Faceset(obama_faceset.root, "full", obama_faceset.size, {}, [entry])
-    with pytest.raises(FacesetError, match="landmarks_crop"):
-        source_identity(broken, analyzer.describer)
