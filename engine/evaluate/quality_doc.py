@@ -103,7 +103,7 @@ def findings(results: Sequence[ShotResult]) -> list[str]:
 
 
 def cast_table(results: Sequence[ShotResult]) -> list[str]:
-    lines = ["| method | brow-band Δa* | brow-band Δb* | |Δ| (a*b*) |", "|---|---|---|---|"]
+    lines = ["| method | brow-band Δa* | brow-band Δb* | distance in a*b* |", "|---|---|---|---|"]
     for r in results:
         da, db = _series_mean(r, "brow_da"), _series_mean(r, "brow_db")
         if math.isfinite(da):
