@@ -13,7 +13,7 @@ SAMPLES := samples/.complete
 TORCH := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
 PYTEST_ARGS ?=
 
-.PHONY: all setup samples demo demo-model test lint bench clean plugin
+.PHONY: all setup samples demo demo-model test lint bench clean plugin quality
 all: test
 
 setup: $(STAMP)
@@ -53,3 +53,8 @@ demo-model: $(SAMPLES)
 	$(PY) -m doppel_cli extract samples/plate/plate.####.exr -o out/demo_model/faceset_dst --size 128 --select track --smooth 2 --quiet
 	$(PY) -m doppel_cli train -c configs/demo.yaml --resume
 	$(PY) -m doppel_cli export out/demo_model/train -o $(DEMO_MODEL) --src-name obama --dst-name carphone
+
+# The quality report (docs/quality.md): the sample shot rendered with the demo model in every
+# colour mode, the baselines, one evaluation of them all (about 30 min on a 2-core CPU).
+quality: $(SAMPLES)
+	$(PY) -m doppel_cli quality --samples samples --out out/quality --doc docs/quality.md

@@ -40,6 +40,10 @@ _register("render", "doppel_cli.render",
 _register("train", "doppel_cli.train", "train a DF/LIAE face model from two facesets")
 _register("export", "doppel_cli.export", "export a checkpoint to the engine's ONNX format")
 _register("demo", "doppel_cli.demo", "run the main job on the bundled sample media")
+_register("evaluate", "doppel_cli.evaluate",
+          "measure a rendered shot against its plate: the paper's quality table and more")
+_register("quality", "doppel_cli.quality",
+          "quality study of a model on a shot (every colour mode, baselines) -> docs/quality.md")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,12 +6,13 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
+from engine.color import TRANSFERS
 from engine.io.image import EXR_COMPRESSIONS
 from engine.settings import EngineConfig, SwapLook, SwapSettings
 
 _CHOICES = {"output": ("comp", "face", "mask", "landmarks"),
             "blend": ("overlay", "seamless", "hist-overlay"),
-            "color": ("none", "rct", "lct", "mkl", "idt", "sot", "mix", "hist")}
+            "color": ("none", *TRANSFERS)}
 
 
 _HELP = {

@@ -39,6 +39,35 @@ def rct(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None =
     return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
 
 
+def _masked_blur(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution: Gaussian mean of `x` (`H×W×C`) over where `weight` is set."""
+    w = cv2.GaussianBlur(weight, (0, 0), sigma)
+    xs = cv2.GaussianBlur(np.ascontiguousarray(x * weight[..., None]), (0, 0), sigma)
+    return xs / np.maximum(w, 1e-4)[..., None]
+
+
+def rct_local(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
+              target_mask: np.ndarray | None = None, sigma: float = 0.08) -> np.ndarray:
+    """rct, then the chroma (a*, b*) of broad regions matched too: the difference of the two
+    faces' Gaussian-smoothed a*, b* (σ = `sigma` × crop size, inside the masks) is added.
+
+    A global transfer keeps the model's own regional colour errors (the teal brows and eye
+    sockets of docs/color-transfer.md); this removes those at the scale of brows and cheeks while
+    leaving lightness and fine chroma detail (skin texture, lips) to the swap."""
+    out = rct(source, target, source_mask, target_mask)
+    h = source.shape[0]
+    ones = np.ones(source.shape[:2], np.float32)
+    ws = ones if source_mask is None else (source_mask > 0.5).astype(np.float32)
+    wt = ones if target_mask is None else (target_mask > 0.5).astype(np.float32)
+    if ws.sum() < 16 or wt.sum() < 16:
+        return out
+    lab = cv2.cvtColor(out, cv2.COLOR_RGB2LAB)
+    tgt = cv2.cvtColor(np.clip(target, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    sig = max(sigma * h, 1.0)
+    lab[..., 1:] += _masked_blur(tgt[..., 1:], wt, sig) - _masked_blur(lab[..., 1:], ws, sig)
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0, 1)
+
+
 def _masked_pixels(img: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     flat = img.reshape(-1, 3).astype(np.float64)
     if mask is None:
@@ -134,8 +163,134 @@ def mix(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None =
     return np.clip(cv2.cvtColor(a, cv2.COLOR_LAB2RGB), 0, 1)
 
 
+# -- DeepFaceLab's behaviour, for comparison ---------------------------------------------------
+# Re-implemented from the published behaviour of DeepFaceLab's merger (GPL code read for facts,
+# not copied), so `doppel evaluate` can put DFL's numbers beside ours on the same shot. Masks as
+# DFL applies them: its masked modes multiply both faces by the mask (outside pixels become
+# black and take part in the statistics); its rct zero-fills Lab outside mask < 0.5.
+# docs/color-transfer.md explains each difference.
+
+
+def _zero_filled(img: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return img if mask is None else img * (mask[..., None] if mask.ndim == 2 else mask)
+
+
+def rct_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
+            target_mask: np.ndarray | None = None) -> np.ndarray:
+    """DFL's masked rct: Lab statistics over the whole crop with Lab zeroed where mask < 0.5."""
+    src_lab = cv2.cvtColor(np.clip(source, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    tgt_lab = cv2.cvtColor(np.clip(target, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    s_in, t_in = src_lab.copy(), tgt_lab.copy()
+    if source_mask is not None:
+        s_in[source_mask < 0.5] = 0.0
+    if target_mask is not None:
+        t_in[target_mask < 0.5] = 0.0
+    ms, ss = s_in.reshape(-1, 3).mean(0), s_in.reshape(-1, 3).std(0)
+    mt, st = t_in.reshape(-1, 3).mean(0), t_in.reshape(-1, 3).std(0)
+    out = (src_lab - ms) * (st / np.maximum(ss, 1e-6)) + mt
+    out[..., 0] = np.clip(out[..., 0], 0, 100)
+    out[..., 1:] = np.clip(out[..., 1:], -127, 127)
+    return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
+
+
+def _idt_relaxed(x0: np.ndarray, x1: np.ndarray, rotations: int, bins: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Pitié's IDT with relaxation 1/rotations: `(N, C)` x0 moved towards x1's distribution."""
+    from scipy.stats import special_ortho_group
+
+    d0, d1 = x0.T.astype(np.float64), x1.T.astype(np.float64)
+    for _ in range(rotations):
+        r = special_ortho_group.rvs(d0.shape[0], random_state=rng)
+        d0r, d1r = r @ d0, r @ d1
+        moved = np.empty_like(d0r)
+        for j in range(d0.shape[0]):
+            lo, hi = min(d0r[j].min(), d1r[j].min()), max(d0r[j].max(), d1r[j].max())
+            p0, edges = np.histogram(d0r[j], bins=bins, range=(lo, hi))
+            p1, _ = np.histogram(d1r[j], bins=bins, range=(lo, hi))
+            c0, c1 = np.cumsum(p0) / max(p0.sum(), 1), np.cumsum(p1) / max(p1.sum(), 1)
+            f = np.interp(c0, c1, edges[1:])
+            moved[j] = np.interp(d0r[j], edges[1:], f, left=0, right=bins)
+        d0 = d0 + np.linalg.solve(r, moved - d0r) / rotations
+    return d0.T
+
+
+def idt_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
+            target_mask: np.ndarray | None = None) -> np.ndarray:
+    """DFL's idt-m: 20 random rotations with relaxation 1/20, 256-bin CDF matching, over the
+    mask-multiplied crops."""
+    xs = _zero_filled(source, source_mask).reshape(-1, 3)
+    xt = _zero_filled(target, target_mask).reshape(-1, 3)
+    out = _idt_relaxed(xs, xt, 20, 256, np.random.default_rng(0))
+    return np.clip(out, 0, 1).reshape(source.shape).astype(np.float32)
+
+
+def _sot_regularised(src: np.ndarray, trg: np.ndarray, steps: int, batch: int,
+                     sigma_xy: float, sigma_v: float, rng: np.random.Generator) -> np.ndarray:
+    """Sliced OT by rank matching (same pixel count), then the change smoothed by a bilateral
+    filter (DFL's regularisation)."""
+    h, w, c = src.shape
+    new = src.reshape(-1, c).astype(np.float32).copy()
+    tgt = trg.reshape(-1, c).astype(np.float32)
+    for _ in range(steps):
+        advect = np.zeros_like(new)
+        for _ in range(batch):
+            d = rng.normal(size=c).astype(np.float32)
+            d /= np.linalg.norm(d)
+            ps, pt = new @ d, tgt @ d
+            ids, idt_ = np.argsort(ps), np.argsort(pt)
+            advect[ids] += (pt[idt_] - ps[ids])[:, None] * d
+        new += advect / batch
+    new = new.reshape(h, w, c)
+    if sigma_xy > 0:
+        diff = cv2.bilateralFilter(np.ascontiguousarray(new - src, np.float32), 0, sigma_v,
+                                   sigma_xy)
+        new = src + diff.reshape(h, w, c)
+    return new
+
+
+def sot_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
+            target_mask: np.ndarray | None = None) -> np.ndarray:
+    """DFL's sot-m: 10 steps of 30 random slices on the mask-multiplied crops, the change
+    regularised by a bilateral filter (σ_xy 16 px, σ_v 5)."""
+    src = _zero_filled(source, source_mask).astype(np.float32)
+    trg = _zero_filled(target, target_mask).astype(np.float32)
+    out = _sot_regularised(src, trg, 10, 30, 16.0, 5.0, np.random.default_rng(0))
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _lct_pca(source: np.ndarray, target: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Linear transfer over whole images (PCA square roots), any channel count."""
+    c = source.shape[-1]
+    xs, xt = source.reshape(-1, c).astype(np.float64), target.reshape(-1, c).astype(np.float64)
+    ms, mt = xs.mean(0), xt.mean(0)
+    cs = (xs - ms).T @ (xs - ms) / xs.shape[0] + eps * np.eye(c)
+    ct = (xt - mt).T @ (xt - mt) / xt.shape[0] + eps * np.eye(c)
+    out = (xs - ms) @ (_sqrtm(ct) @ np.linalg.inv(_sqrtm(cs))).T + mt
+    return np.clip(out, 0, 1).reshape(source.shape)
+
+
+def mix_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
+            target_mask: np.ndarray | None = None) -> np.ndarray:
+    """DFL's mix-m, in 8-bit Lab: lightness by a linear transfer of L alone, chroma by sot
+    between the two images with their lightness set to a constant, on mask-multiplied crops."""
+    s8 = np.rint(np.clip(_zero_filled(source, source_mask), 0, 1) * 255).astype(np.uint8)
+    t8 = np.rint(np.clip(_zero_filled(target, target_mask), 0, 1) * 255).astype(np.uint8)
+    s_lab, t_lab = cv2.cvtColor(s8, cv2.COLOR_RGB2LAB), cv2.cvtColor(t8, cv2.COLOR_RGB2LAB)
+    light = np.clip(_lct_pca(s_lab[..., :1] / 255.0, t_lab[..., :1] / 255.0)[..., 0] * 255,
+                    0, 255).astype(np.uint8)
+    s_lab[..., 0] = 100
+    t_lab[..., 0] = 100
+    s_flat = cv2.cvtColor(s_lab, cv2.COLOR_LAB2RGB).astype(np.float32)
+    t_flat = cv2.cvtColor(t_lab, cv2.COLOR_LAB2RGB).astype(np.float32)
+    chroma = _sot_regularised(s_flat, t_flat, 10, 5, 16.0, 5.0, np.random.default_rng(0))
+    out = cv2.cvtColor(np.clip(chroma, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB)
+    out[..., 0] = light
+    return (cv2.cvtColor(out, cv2.COLOR_LAB2RGB) / 255.0).astype(np.float32)
+
+
 TRANSFERS = {"rct": rct, "lct": lct, "mkl": mkl, "idt": idt, "sot": sot, "mix": mix,
-             "hist": hist_match}
+             "hist": hist_match, "rct-local": rct_local, "rct-dfl": rct_dfl, "idt-dfl": idt_dfl,
+             "sot-dfl": sot_dfl, "mix-dfl": mix_dfl}
 
 
 def color_transfer(mode: str, source: np.ndarray, target: np.ndarray,
