@@ -13,12 +13,13 @@ import numpy as np
 COLUMNS = ("src", "src->src", "dst", "dst->dst", "src->dst")
 
 
-def preview_grid(columns: Sequence[np.ndarray], tile: int = 128) -> np.ndarray:
-    """`columns`: 5 arrays `N×3×R×R` in [0, 1] (numpy); returns a uint8 `H×W×3` grid."""
+def preview_grid(columns: Sequence[np.ndarray], tile: int = 128,
+                 names: Sequence[str] = COLUMNS) -> np.ndarray:
+    """`columns`: arrays `N×3×R×R` in [0, 1] (numpy), one per name; returns a uint8 `H×W×3` grid."""
     n = columns[0].shape[0]
     head = 18
     grid = np.full((head + n * tile, len(columns) * tile, 3), 30, np.uint8)
-    for c, (name, col) in enumerate(zip(COLUMNS, columns, strict=True)):
+    for c, (name, col) in enumerate(zip(names, columns, strict=True)):
         cv2.putText(grid, name, (c * tile + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (235, 235, 235), 1, cv2.LINE_AA)
         for r in range(n):
@@ -30,8 +31,8 @@ def preview_grid(columns: Sequence[np.ndarray], tile: int = 128) -> np.ndarray:
 
 
 def loss_plot(history: Sequence[tuple[int, float, float]], width: int = 640,
-              height: int = 240) -> np.ndarray:
-    """src2src (orange) and dst2dst (blue) loss over iterations, log-scaled y; uint8 RGB."""
+              height: int = 240, names: tuple[str, str] = ("src2src", "dst2dst")) -> np.ndarray:
+    """Two losses (src2src orange, dst2dst blue by default) over iterations, log y; uint8 RGB."""
     img = np.full((height, width, 3), 24, np.uint8)
     if len(history) < 2:
         return img
@@ -48,6 +49,6 @@ def loss_plot(history: Sequence[tuple[int, float, float]], width: int = 640,
 
     for col, color in ((0, (255, 160, 40)), (1, (60, 160, 255))):
         cv2.polylines(img, [xy(its, vals[:, col])], False, color, 1, cv2.LINE_AA)
-    cv2.putText(img, f"src2src {h[-1, 1]:.4f}  dst2dst {h[-1, 2]:.4f}  it {int(its[-1])}",
+    cv2.putText(img, f"{names[0]} {h[-1, 1]:.4f}  {names[1]} {h[-1, 2]:.4f}  it {int(its[-1])}",
                 (pad, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
     return img

@@ -1,0 +1,259 @@
+"""The XSeg training loop: Adam on labelled faces, atomic checkpoints, exact resume, previews.
+
+Folder layout under `cfg.out` (as the swap trainer's):
+    config.json                   the resolved config of this run
+    checkpoints/ckpt_NNNNNNNN.pt  last `keep_checkpoints` checkpoints (atomic writes)
+    previews/preview_NNNNNNNN.png, previews/latest.png, loss_history.png
+    losses.jsonl                  one line per `log_every` iterations
+Loss: binary cross-entropy on logits plus soft Dice, both weighted by the label's `valid` map.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from engine.errors import SettingsError, TrainingError
+from engine.io import atomic_path, atomic_write_text, write_image
+from trainers.data import make_loader
+from trainers.preview import loss_plot, preview_grid
+from trainers.train import checkpoints, load_checkpoint, pick_device
+from trainers.xseg.data import XSegAugment, XSegDataset, load_labelled
+from trainers.xseg.model import XSegNet, XSegSpec
+
+CKPT_SCHEMA = 1  # the trainers' checkpoint schema (load_checkpoint checks it)
+KIND = "xseg"
+
+
+@dataclass(frozen=True)
+class XSegConfig:
+    facesets: list[str] = field(default_factory=list)  # labelled facesets (one face type)
+    out: str = ""
+    resolution: int = 256
+    width: int = 16
+    batch_size: int = 8
+    lr: float = 5e-4
+    target_iters: int = 20_000
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    save_every: int = 500
+    preview_every: int = 250
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+    def validate(self) -> XSegConfig:
+        if not self.facesets:
+            raise SettingsError("xseg train needs at least one labelled faceset")
+        if not self.out:
+            raise SettingsError("xseg train needs --out (the model folder)")
+        for name in ("batch_size", "target_iters", "save_every", "preview_every", "log_every",
+                     "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"xseg {name} must be ≥ 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise SettingsError(f"xseg lr must be > 0, got {self.lr}")
+        self.spec()
+        return self
+
+    def spec(self) -> XSegSpec:
+        return XSegSpec(self.resolution, self.width).resolved()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def xseg_loss(logits: torch.Tensor, label: torch.Tensor, valid: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(BCE, soft Dice loss) over the pixels where `valid` > 0, weighted by it."""
+    w = valid
+    norm = w.sum().clamp_min(1.0)
+    bce = (F.binary_cross_entropy_with_logits(logits, label, reduction="none") * w).sum() / norm
+    p = torch.sigmoid(logits) * w
+    t = label * w
+    dice = 1.0 - (2.0 * (p * t).sum() + 1.0) / (p.sum() + t.sum() + 1.0)
+    return bce, dice
+
+
+class XSegTrainer:
+    """One XSeg run. `run()` trains to `target_iters`; `step()` does one iteration."""
+
+    def __init__(self, cfg: XSegConfig, resume: bool = False,
+                 log: Callable[[str], None] = print):
+        self.cfg, self.log = cfg.validate(), log
+        self.out = Path(cfg.out)
+        self.spec = cfg.spec()
+        torch.manual_seed(cfg.seed)
+        self.device = pick_device(cfg.device)
+        self.model = XSegNet(self.spec).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), cfg.lr)
+        self.iteration = 0
+        self.history: list[list[float]] = []  # [iteration, bce, dice]
+        self.bank = load_labelled(list(cfg.facesets), self.spec.resolution)
+        for msg in self.bank.skipped:
+            self.log(f"warning: skipped {msg}")
+        existing = checkpoints(self.out)
+        if existing and not resume:
+            raise SettingsError(f"{self.out}: holds checkpoints already; pass --resume to "
+                                "continue, or choose another --out")
+        if resume and existing:
+            self._restore(load_checkpoint(existing[-1]), existing[-1])
+        aug = XSegAugment() if cfg.augment else XSegAugment(
+            rotation=0, scale=0, shift=0, warp=0, flip=False, hsv=0, contrast=0, grey=0,
+            blur=0, noise=0)
+        self.dataset = XSegDataset(self.bank, aug, cfg.seed)
+        self._last: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
+        if ckpt.get("kind") != KIND:
+            raise SettingsError(f"{path}: not an XSeg checkpoint (a swap model's?); choose "
+                                "another --out")
+        theirs = XSegSpec(**ckpt["spec"])
+        if theirs != self.spec:
+            raise SettingsError(f"{path}: checkpoint is XSeg {theirs.resolution} px width "
+                                f"{theirs.width}; the config asks {self.spec.resolution} px "
+                                f"width {self.spec.width}")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["opt"])
+        self.iteration = int(ckpt["iteration"])
+        self.history = [list(h) for h in ckpt["history"]]
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.log(f"resumed from {path} at iteration {self.iteration}")
+
+    def state(self) -> dict[str, Any]:
+        return {"schema": CKPT_SCHEMA, "kind": KIND, "iteration": self.iteration,
+                "spec": asdict(self.spec), "face_type": self.bank.face_type,
+                "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(), "history": self.history,
+                "torch_rng": torch.get_rng_state()}
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint atomically and prune old ones; the previous stays intact on error."""
+        target = self.out / "checkpoints" / f"ckpt_{self.iteration:08d}.pt"
+        try:
+            with atomic_path(target) as tmp:
+                torch.save(self.state(), tmp)
+        except OSError as exc:
+            prev = checkpoints(self.out)
+            raise TrainingError(f"saving {target} failed ({exc.strerror or exc}); previous "
+                                f"checkpoint {prev[-1] if prev else '(none)'} is intact; free "
+                                "disk space and --resume") from None
+        for old in checkpoints(self.out)[: -self.cfg.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        return target
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        b = {k: v.to(self.device) for k, v in batch.items()}
+        logits = self.model(b["face"])
+        bce, dice = xseg_loss(logits, b["label"], b["valid"])
+        total = bce + dice
+        if not torch.isfinite(total):
+            prev = checkpoints(self.out)
+            raise TrainingError(f"XSeg loss became {total.item()} at iteration "
+                                f"{self.iteration + 1}; last good checkpoint: "
+                                f"{prev[-1] if prev else '(none yet)'}; lower --lr")
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        self.iteration += 1
+        out = {"bce": bce.item(), "dice": dice.item(), "total": total.item()}
+        self.history.append([self.iteration, out["bce"], out["dice"]])
+        self._last = (b, logits.detach())
+        return out
+
+    # -- outputs ----------------------------------------------------------------------------
+    def write_preview(self, rows: int = 4) -> Path:
+        """Columns: augmented face, label (unknown pixels grey), prediction, face × prediction."""
+        assert self._last is not None
+        b, logits = self._last
+        n = min(rows, logits.shape[0])
+        face = b["face"][:n].cpu().numpy()
+        lab, val = b["label"][:n].cpu().numpy(), b["valid"][:n].cpu().numpy()
+        pred = torch.sigmoid(logits[:n]).float().cpu().numpy()
+        shown = lab * val + 0.5 * (1 - val)
+        cols = [face, np.repeat(shown, 3, 1), np.repeat(pred, 3, 1),
+                face * (0.25 + 0.75 * pred)]
+        grid = preview_grid(cols, names=("face", "label", "xseg", "face*xseg"))
+        path = self.out / "previews" / f"preview_{self.iteration:08d}.png"
+        write_image(path, grid.astype(np.float32) / 255.0)
+        write_image(self.out / "previews" / "latest.png", grid.astype(np.float32) / 255.0)
+        plot = loss_plot([tuple(h) for h in self.history], names=("bce", "dice"))
+        write_image(self.out / "loss_history.png", plot.astype(np.float32) / 255.0)
+        return path
+
+    def _trim_log(self) -> None:
+        log = self.out / "losses.jsonl"
+        if log.is_file():
+            keep = [ln for ln in log.read_text().splitlines()
+                    if ln.strip() and json.loads(ln)["it"] <= self.iteration]
+            atomic_write_text(log, "".join(k + "\n" for k in keep))
+
+    def run(self, progress: bool = False) -> dict[str, Any]:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
+        self._trim_log()
+        if self.iteration >= cfg.target_iters:
+            self.log(f"{self.out}: already at iteration {self.iteration} ≥ target "
+                     f"{cfg.target_iters}; nothing to do")
+            return {"iteration": self.iteration, "losses": None}
+        loader = make_loader(self.dataset, self.iteration, cfg.batch_size, cfg.workers)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.target_iters, initial=self.iteration, unit="it",
+                       desc=self.out.name, dynamic_ncols=True)
+        last = None
+        try:
+            for batch in loader:
+                last = self.step(batch)
+                k = self.iteration
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(bce=f"{last['bce']:.4f}", dice=f"{last['dice']:.4f}")
+                if k % cfg.log_every == 0:
+                    with open(self.out / "losses.jsonl", "a") as fh:
+                        fh.write(json.dumps({"it": k, **last, "time": round(time.time(), 3)})
+                                 + "\n")
+                if k % cfg.preview_every == 0:
+                    self.write_preview()
+                if k % cfg.save_every == 0:
+                    self.save_checkpoint()
+                if k >= cfg.target_iters:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.iteration % cfg.save_every:
+            self.save_checkpoint()
+        self.write_preview()
+        return {"iteration": self.iteration, "losses": last}
+
+
+def load_xseg(path: str | Path) -> tuple[XSegNet, dict[str, Any]]:
+    """An XSeg checkpoint (file, or a model folder: its latest) as an eval-mode net + the ckpt."""
+    path = Path(path)
+    if path.is_dir():
+        found = checkpoints(path)
+        if not found:
+            raise SettingsError(f"{path}: no checkpoints/ckpt_*.pt inside; train first")
+        path = found[-1]
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != KIND:
+        raise SettingsError(f"{path}: not an XSeg checkpoint; use 'doppel export' for swap "
+                            "models")
+    net = XSegNet(XSegSpec(**ckpt["spec"]))
+    net.load_state_dict(ckpt["model"])
+    return net.eval(), ckpt
