@@ -129,7 +129,7 @@ def occlude(face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
     ys, xs = np.nonzero(hull > 0.5)
     i = rng.integers(len(xs))
     kind = shapes[rng.integers(len(shapes))]
-    extent = size * rng.uniform(0.35, 0.7)
+    extent = size * rng.uniform(0.4, 0.8)
     centre = np.array([xs[i], ys[i]], np.float64)
     if kind in ("ellipse", "blob", "horse"):
         centre = centre + rng.normal(0, size * 0.05, 2)
@@ -266,3 +266,67 @@ def predict(model, images: np.ndarray) -> np.ndarray:
     out = [masks_for(model, images[i:i + 16], [None] * len(images[i:i + 16]), images.shape[1])
            for i in range(0, len(images), 16)]
     return np.concatenate(out)
+
+
+def plate_and_still_faces(plate_pattern: str, track, analyzer, photos_dir, size: int,
+                          train_frames: list[int], test_frames: list[int]):
+    """The benchmark's faces: `train_frames` and `test_frames` of the sample plate (landmarks
+    from its smoothed track) and every still in `photos_dir` (detected with `analyzer`), aligned
+    as full faces at `size`. Returns (train, test); the stills (other people) are test only."""
+    from pathlib import Path
+
+    from engine.colorspace import srgb_to_linear
+    from engine.io import open_source, read_image
+
+    frames, lms = {}, {}
+    for fr in open_source(plate_pattern).read(train_frames + test_frames):
+        if isinstance(fr, Exception):
+            raise fr
+        frames[f"plate.{fr.number}"] = fr.rgb
+        lms[f"plate.{fr.number}"] = track.landmarks(fr.number)
+    for p in sorted(Path(photos_dir).iterdir()):
+        rgb = srgb_to_linear(read_image(p).rgb())
+        faces = analyzer.analyze(rgb)
+        if faces:
+            frames[p.stem], lms[p.stem] = rgb, faces[0].landmarks
+    aligned = aligned_faces(frames, lms, size)
+    train_names = {f"plate.{f}" for f in train_frames}
+    return ([f for f in aligned if f[0] in train_names],
+            [f for f in aligned if f[0] not in train_names])
+
+
+def run_benchmark(train, test, out, resolution: int, iters: int, width: int = 8,
+                  lr: float = 1e-3, batch: int = 8, per_face: int = 4, seed: int = 1,
+                  log=print) -> dict:
+    """Label `train` faces with training occluders, train and export an XSeg model, and score it
+    against the landmark hull on `test` faces with unseen occluders. Returns the figures and
+    the exported model's path."""
+    import time
+    from pathlib import Path
+
+    from engine.infer import MaskModel
+    from trainers.xseg.export import export_xseg
+    from trainers.xseg.train import XSegConfig, XSegTrainer
+
+    out = Path(out)
+    write_labelled_faceset(out / "labelled", train, "full", seed)
+    cfg = XSegConfig(facesets=[str(out / "labelled")], out=str(out / "model"),
+                     resolution=resolution, width=width, batch_size=batch, lr=lr,
+                     target_iters=iters, save_every=max(iters, 1), preview_every=max(iters, 1),
+                     log_every=max(iters // 20, 1), seed=seed)
+    t0 = time.perf_counter()
+    XSegTrainer(cfg, resume=True, log=log).run()
+    train_s = time.perf_counter() - t0
+    model_path = out / "xseg.onnx"
+    export_xseg(out / "model", model_path)
+    ts = make_set(test, per_face, seed + 1000, TEST_PHOTOS)
+    pred = predict(MaskModel(model_path, "cpu"), ts.images)
+    people = np.array([not n.startswith("plate.") for n in ts.names])
+    result = {"train_faces": len(train), "test_samples": len(ts.names), "resolution": resolution,
+              "iterations": iters, "train_seconds": round(train_s, 1),
+              "xseg": scores(pred, ts.truth), "hull": scores(ts.hull, ts.truth),
+              "model": str(model_path)}
+    if people.any() and (~people).any():
+        result["xseg_other_people"] = scores(pred[people], ts.truth[people])
+        result["hull_other_people"] = scores(ts.hull[people], ts.truth[people])
+    return result

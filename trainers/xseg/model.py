@@ -1,9 +1,11 @@
 """The XSeg network: a compact U-Net on aligned faces.
 
 Input `N×3×R×R` float32 in [0, 1] (sRGB-encoded RGB, the faceset's crops); output logits
-`N×1×R×R` (`forward`), or the mask in [0, 1] (`predict`, what the ONNX export runs). `R` must be
+`N×1×R×R` (`forward`), or the mask in [0, 1] (`predict`, what the ONNX export runs); the input must
+be the trained resolution (the coordinate channels are fixed). `R` must be
 a multiple of 2^depth; depth grows with resolution so the bottleneck sees the whole face
-(4×4 to 8×8 cells). No normalisation layers: batches are small and eval must equal train.
+(4×4 to 8×8 cells). Batch norm by default (fastest to converge on few labels; `group` or
+`none` for batches of one or two).
 """
 
 from __future__ import annotations
@@ -70,7 +72,12 @@ class XSegNet(nn.Module):
         self.spec = spec = spec.resolved()
         chans = [min(spec.width << i, spec.width * 8) for i in range(spec.depth + 1)]
         n = spec.norm
-        self.stem = _block(3, chans[0], n, 1)  # full resolution: one conv each way (cost)
+        # Faces are aligned, so where a pixel is says much about whether it is face: two
+        # coordinate channels (CoordConv, Liu et al. 2018) let the net learn that prior cheaply.
+        r = torch.linspace(-1.0, 1.0, spec.resolution)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(r, r, indexing="xy"))[None],
+                             persistent=False)
+        self.stem = _block(5, chans[0], n, 1)  # full resolution: one conv each way (cost)
         self.down = nn.ModuleList(
             nn.Sequential(*_conv(chans[i], chans[i + 1], n, 2),
                           _block(chans[i + 1], chans[i + 1], n))
@@ -83,7 +90,8 @@ class XSegNet(nn.Module):
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
         """Logits `N×1×R×R` for faces `N×3×R×R` in [0, 1]."""
-        x = self.stem(face * 2.0 - 1.0)
+        x = self.stem(torch.cat([face * 2.0 - 1.0,
+                                 self.coords.expand(face.shape[0], -1, -1, -1)], 1))
         skips = [x]
         for d in self.down:
             x = d(x)

@@ -6,11 +6,14 @@ Folder layout under `cfg.out` (as the swap trainer's):
     previews/preview_NNNNNNNN.png, previews/latest.png, loss_history.png
     losses.jsonl                  one line per `log_every` iterations
 Loss: binary cross-entropy on logits plus soft Dice, both weighted by the label's `valid` map.
+Adam with a cosine learning-rate decay to lr/20 at `target_iters` (raising the target on resume
+stretches the rest of the schedule).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -41,6 +44,7 @@ class XSegConfig:
     width: int = 16
     batch_size: int = 8
     lr: float = 5e-4
+    lr_cosine: bool = True  # cosine decay to lr/20 at target_iters (steadier last iterations)
     target_iters: int = 20_000
     augment: bool = True
     seed: int = 0
@@ -153,8 +157,16 @@ class XSegTrainer:
         return target
 
     # -- one step ---------------------------------------------------------------------------
+    def _lr(self) -> float:
+        if not self.cfg.lr_cosine:
+            return self.cfg.lr
+        t = min(self.iteration / max(self.cfg.target_iters, 1), 1.0)
+        return self.cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         b = {k: v.to(self.device) for k, v in batch.items()}
+        for g in self.opt.param_groups:
+            g["lr"] = self._lr()
         logits = self.model(b["face"])
         bce, dice = xseg_loss(logits, b["label"], b["valid"])
         total = bce + dice
