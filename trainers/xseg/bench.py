@@ -326,7 +326,8 @@ def run_benchmark(train, test, out, resolution: int, iters: int, width: int = 8,
               "iterations": iters, "train_seconds": round(train_s, 1),
               "xseg": scores(pred, ts.truth), "hull": scores(ts.hull, ts.truth),
               "model": str(model_path)}
-    if people.any() and (~people).any():
-        result["xseg_other_people"] = scores(pred[people], ts.truth[people])
-        result["hull_other_people"] = scores(ts.hull[people], ts.truth[people])
+    for name, sel in (("same_shot", ~people), ("other_people", people)):
+        if sel.any():
+            result[f"xseg_{name}"] = scores(pred[sel], ts.truth[sel])
+            result[f"hull_{name}"] = scores(ts.hull[sel], ts.truth[sel])
     return result
