@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tr.add_argument("-o", "--out", required=True, help="model folder (checkpoints, previews)")
     tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    from trainers.xseg.train import XSegConfig
+    from trainers.xseg.config import XSegConfig
 
     defaults = XSegConfig()
     for f in fields(XSegConfig):
@@ -115,7 +115,8 @@ def run_label(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from trainers.xseg.train import XSegConfig, XSegTrainer
+    from trainers.xseg.config import XSegConfig
+    from trainers.xseg.train import XSegTrainer
 
     values = {f.name: getattr(args, f.name) for f in fields(XSegConfig)
               if f.name not in ("facesets", "out")}

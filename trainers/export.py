@@ -72,6 +72,16 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "dims": f"{spec.ae_dims}/{spec.e_dims}/{spec.d_dims}/{spec.mask_dims}",
     }
+    diff = write_onnx(module, example, output, ["swap", "mask", "dst_mask"], metadata,
+                      tolerance)
+    return ExportReport(Path(output), diff, metadata)
+
+
+def write_onnx(module: Any, example: Any, output: str | Path, output_names: list[str],
+               metadata: dict[str, str], tolerance: float) -> float:
+    """Export an eval-mode `module` (input `face`, dynamic batch) to `output` atomically with
+    `metadata`; `onnx.checker`, then parity (returned). Nothing is written when parity fails.
+    Shared by the swap and XSeg exports."""
     output = Path(output)
     with atomic_path(output) as tmp:
         # The TorchScript exporter (dynamo=False) handles this plain conv graph exactly and needs no
@@ -79,9 +89,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, (example,), str(tmp), input_names=["face"],
-                              output_names=["swap", "mask", "dst_mask"], opset_version=OPSET,
-                              dynamic_axes={n: {0: "N"} for n in ("face", "swap", "mask",
-                                                                   "dst_mask")},
+                              output_names=output_names, opset_version=OPSET,
+                              dynamic_axes={n: {0: "N"} for n in ["face", *output_names]},
                               dynamo=False)
         proto = onnx.load(str(tmp))
         for k, v in metadata.items():
@@ -93,7 +102,7 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
         if diff > tolerance:
             raise ModelError(f"{output}: ONNX Runtime differs from torch by {diff:.2e} "
                              f"(> {tolerance:.0e}); export not written")
-    return ExportReport(output, diff, metadata)
+    return diff
 
 
 def parity(module: Any, onnx_path: str, example: Any) -> float:

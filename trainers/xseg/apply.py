@@ -58,7 +58,7 @@ def _set_mask(entry: Any, value: str) -> None:
 def _existing_digest(fs: Faceset, entry: Any, target: Path) -> str | None:
     """The digest recorded in the face's current mask, '' for a foreign mask, None for none."""
     current = entry_field(entry, "mask")
-    path = fs.root / current if current else target
+    path = fs.mask_path(entry) if current else target  # confined to the faceset folder
     if not path.is_file():
         return None if not current else ""
     try:

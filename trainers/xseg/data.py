@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from engine.errors import FacesetError, MediaError
 from engine.faceset import load_faceset
-from trainers.data import _hsv_jitter, _warp_field
+from trainers.augment import WARP_CELLS
+from trainers.data import _hsv_jitter, _warp_maps
 from trainers.xseg.labels import LabelError, face_key, labelled_keys, load_label
 
 
@@ -104,14 +105,19 @@ def augment_sample(img_u8: np.ndarray, lab_u8: np.ndarray, val_u8: np.ndarray,
     lab = cv2.warpAffine(lab, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     val = cv2.warpAffine(val, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if rng.random() < a.warp:
-        mx, my = _warp_field(rng, res, a.warp_amount)
+        grid = rng.normal(0, a.warp_amount * res / 2, (2, WARP_CELLS, WARP_CELLS)
+                          ).astype(np.float32)
+        grid[:, [0, -1], :] = 0
+        grid[:, :, [0, -1]] = 0  # the crop border stays put
+        mx, my = _warp_maps(grid, res)
         img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         lab = cv2.remap(lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         val = cv2.remap(val, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if a.flip and rng.random() < 0.5:
         img, lab, val = img[:, ::-1], lab[:, ::-1], val[:, ::-1]
     # Colour and tone.
-    img = _hsv_jitter(np.ascontiguousarray(img), rng, a.hsv)
+    img = _hsv_jitter(np.ascontiguousarray(img),
+                      rng.uniform(-a.hsv, a.hsv, 3).astype(np.float32) if a.hsv > 0 else None)
     if a.contrast > 0:
         c = 1.0 + rng.uniform(-a.contrast, a.contrast)
         b = rng.uniform(-a.contrast, a.contrast) * 0.3

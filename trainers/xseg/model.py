@@ -10,40 +10,11 @@ a multiple of 2^depth; depth grows with resolution so the bottleneck sees the wh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.errors import SettingsError
-
-
-@dataclass(frozen=True)
-class XSegSpec:
-    resolution: int = 256
-    width: int = 24  # channels of the first level; doubled per level, capped at 8×
-    depth: int = 0  # 0: chosen from the resolution
-    norm: str = "batch"  # batch | group | none
-
-    def resolved(self) -> XSegSpec:
-        if not 32 <= self.resolution <= 1024:
-            raise SettingsError(f"xseg resolution must be 32..1024 px, got {self.resolution}")
-        if not 4 <= self.width <= 128:
-            raise SettingsError(f"xseg width must be 4..128 channels, got {self.width}")
-        depth = self.depth or max(3, min(6, (self.resolution // 4).bit_length() - 1))
-        if self.resolution % (1 << depth):
-            raise SettingsError(f"xseg resolution {self.resolution} must be a multiple of "
-                                f"{1 << depth} (2^depth, depth {depth})")
-        if self.norm not in NORMS:
-            raise SettingsError(f"xseg norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
-        return XSegSpec(self.resolution, self.width, depth, self.norm)
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-NORMS = ("batch", "group", "none")
+from trainers.xseg.config import XSegSpec
 
 
 def _norm(kind: str, c: int) -> nn.Module:

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,55 +25,22 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import SettingsError, TrainingError
-from engine.io import atomic_path, atomic_write_text, write_image
+from engine.io import atomic_write_text, write_image
+from trainers.checkpoint import (
+    CKPT_SCHEMA,
+    checkpoints,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from trainers.data import make_loader
 from trainers.preview import loss_plot, preview_grid
-from trainers.train import checkpoints, load_checkpoint, pick_device
+from trainers.train import pick_device
+from trainers.xseg.config import XSegConfig
 from trainers.xseg.data import XSegAugment, XSegDataset, load_labelled
 from trainers.xseg.model import XSegNet, XSegSpec
 
-CKPT_SCHEMA = 1  # the trainers' checkpoint schema (load_checkpoint checks it)
-KIND = "xseg"
-
-
-@dataclass(frozen=True)
-class XSegConfig:
-    facesets: list[str] = field(default_factory=list)  # labelled facesets (one face type)
-    out: str = ""
-    resolution: int = 256
-    width: int = 16
-    batch_size: int = 8
-    lr: float = 5e-4
-    lr_cosine: bool = True  # cosine decay to lr/20 at target_iters (steadier last iterations)
-    target_iters: int = 20_000
-    augment: bool = True
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    save_every: int = 500
-    preview_every: int = 250
-    log_every: int = 10
-    keep_checkpoints: int = 3
-
-    def validate(self) -> XSegConfig:
-        if not self.facesets:
-            raise SettingsError("xseg train needs at least one labelled faceset")
-        if not self.out:
-            raise SettingsError("xseg train needs --out (the model folder)")
-        for name in ("batch_size", "target_iters", "save_every", "preview_every", "log_every",
-                     "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"xseg {name} must be ≥ 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise SettingsError(f"xseg lr must be > 0, got {self.lr}")
-        self.spec()
-        return self
-
-    def spec(self) -> XSegSpec:
-        return XSegSpec(self.resolution, self.width).resolved()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+KIND = "xseg"  # checkpoints carry it, so a swap checkpoint is never taken for an XSeg one
 
 
 def xseg_loss(logits: torch.Tensor, label: torch.Tensor, valid: torch.Tensor
@@ -142,19 +109,8 @@ class XSegTrainer:
                 "torch_rng": torch.get_rng_state()}
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint atomically and prune old ones; the previous stays intact on error."""
-        target = self.out / "checkpoints" / f"ckpt_{self.iteration:08d}.pt"
-        try:
-            with atomic_path(target) as tmp:
-                torch.save(self.state(), tmp)
-        except OSError as exc:
-            prev = checkpoints(self.out)
-            raise TrainingError(f"saving {target} failed ({exc.strerror or exc}); previous "
-                                f"checkpoint {prev[-1] if prev else '(none)'} is intact; free "
-                                "disk space and --resume") from None
-        for old in checkpoints(self.out)[: -self.cfg.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        return target
+        """Write a checkpoint atomically and prune old ones (trainers.checkpoint)."""
+        return save_checkpoint(self.out, self.state(), self.cfg.keep_checkpoints)
 
     # -- one step ---------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -256,12 +212,7 @@ class XSegTrainer:
 
 def load_xseg(path: str | Path) -> tuple[XSegNet, dict[str, Any]]:
     """An XSeg checkpoint (file, or a model folder: its latest) as an eval-mode net + the ckpt."""
-    path = Path(path)
-    if path.is_dir():
-        found = checkpoints(path)
-        if not found:
-            raise SettingsError(f"{path}: no checkpoints/ckpt_*.pt inside; train first")
-        path = found[-1]
+    path = resolve_checkpoint(path)
     ckpt = load_checkpoint(path)
     if ckpt.get("kind") != KIND:
         raise SettingsError(f"{path}: not an XSeg checkpoint; use 'doppel export' for swap "
