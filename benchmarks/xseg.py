@@ -11,21 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> int:
@@ -40,6 +29,7 @@ def main() -> int:
 
     import torch
 
+    from benchmarks.train import cpu_model
     from engine.analyze import FaceAnalyzer
     from engine.io import open_source
     from engine.track import select_track, smooth_track
@@ -56,7 +46,7 @@ def main() -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     result = bench.run_benchmark(train, test, Path(args.out) / f"r{args.resolution}",
                                  args.resolution, args.iters, width=args.width, lr=args.lr)
-    result["device"] = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
+    result["device"] = torch.cuda.get_device_name() if device == "cuda" else cpu_model()
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result, indent=1))
     x, h = result["xseg"], result["hull"]

@@ -15,6 +15,8 @@ import argparse
 import sys
 from dataclasses import fields
 
+from doppel_cli.train import _bool
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="xseg_command", required=True, metavar="ACTION")
@@ -68,14 +70,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ap.add_argument("--overwrite", action="store_true",
                     help="replace masks that came from another model or by hand")
     ap.set_defaults(run=run_apply)
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
 def _plate_size(text: str | None) -> tuple[int, int] | None:

@@ -42,6 +42,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def resume_point(model_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint a run starts from: the latest with `resume`, None for a fresh folder.
+    A folder that holds checkpoints without `resume` is refused (never silently overwritten)."""
+    existing = checkpoints(model_dir)
+    if existing and not resume:
+        raise SettingsError(f"{model_dir}: holds checkpoints already; pass --resume to "
+                            "continue, or choose another --out")
+    return existing[-1] if existing and resume else None
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a model folder's latest checkpoint; InputError-kind if none."""
     p = Path(path)

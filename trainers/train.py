@@ -27,7 +27,13 @@ from torch import nn
 from engine.errors import SettingsError, TrainingError
 from engine.io import atomic_write_text, write_image
 from trainers.augment import AugmentSettings, DeviceAugmenter, DrawDataset, upload
-from trainers.checkpoint import CKPT_SCHEMA, checkpoints, load_checkpoint, save_checkpoint
+from trainers.checkpoint import (
+    CKPT_SCHEMA,
+    checkpoints,
+    load_checkpoint,
+    resume_point,
+    save_checkpoint,
+)
 from trainers.config import TrainConfig, save_resolved
 from trainers.data import IterationSampler, PairDataset, load_bank, make_loader
 from trainers.losses import (
@@ -145,12 +151,9 @@ class Trainer:
                                              (cfg.beta1, cfg.beta2))
         self.iteration = 0
         self.history: list[list[float]] = []  # [iteration, src loss, dst loss]
-        existing = checkpoints(self.out)
-        if existing and not resume:
-            raise SettingsError(f"{self.out}: holds checkpoints already; pass --resume to "
-                                "continue, or choose another --out")
-        if resume and existing:
-            self._restore(load_checkpoint(existing[-1]), existing[-1])
+        start = resume_point(self.out, resume)
+        if start is not None:
+            self._restore(load_checkpoint(start), start)
         elif cfg.init_from:
             ckpt = load_checkpoint(Path(cfg.init_from))
             self._check_spec(ckpt, Path(cfg.init_from))

@@ -31,6 +31,7 @@ from trainers.checkpoint import (
     checkpoints,
     load_checkpoint,
     resolve_checkpoint,
+    resume_point,
     save_checkpoint,
 )
 from trainers.data import make_loader
@@ -72,12 +73,9 @@ class XSegTrainer:
         self.bank = load_labelled(list(cfg.facesets), self.spec.resolution)
         for msg in self.bank.skipped:
             self.log(f"warning: skipped {msg}")
-        existing = checkpoints(self.out)
-        if existing and not resume:
-            raise SettingsError(f"{self.out}: holds checkpoints already; pass --resume to "
-                                "continue, or choose another --out")
-        if resume and existing:
-            self._restore(load_checkpoint(existing[-1]), existing[-1])
+        start = resume_point(self.out, resume)
+        if start is not None:
+            self._restore(load_checkpoint(start), start)
         aug = XSegAugment() if cfg.augment else XSegAugment(
             rotation=0, scale=0, shift=0, warp=0, flip=False, hsv=0, contrast=0, grey=0,
             blur=0, noise=0)
