@@ -22,7 +22,6 @@ TEST_FRAMES = list(range(1101, 1121))
 
 @pytest.fixture(scope="module")
 def result(plate_pattern, plate_track, analyzer, samples, tmp_path_factory):
-    torch.set_num_threads(2)
     train, test = bench.plate_and_still_faces(plate_pattern, plate_track, analyzer,
                                               samples / "photos", RESOLUTION, TRAIN_FRAMES,
                                               TEST_FRAMES)
