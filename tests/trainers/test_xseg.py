@@ -155,3 +155,19 @@ def test_apply_never_replaces_foreign_masks_without_asking(exported, facesets, t
         apply_xseg(root, exported[0], device="cpu")
     assert not (root / "masks").exists()
     assert apply_xseg(root, exported[0], overwrite=True, device="cpu").written == 40
+
+
+def test_the_engine_renders_with_the_exported_xseg(exported, demo_model, plate_pattern,
+                                                   plate_track):
+    from engine.io import open_source, read_image
+    from engine.pipeline import FaceSwapper
+    from engine.settings import EngineConfig, SwapLook
+
+    plate = read_image(open_source(plate_pattern).path_of(1010))
+    sw = FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(exported[0]), device="cpu"))
+    hull, both, prd = (sw.process(plate.pixels, 1010, look=SwapLook(mask_mode=mode, blur=0.0),
+                                  track=plate_track, channels=plate.channels).mask
+                       for mode in ("hull", "hull*xseg-dst", "xseg-prd"))
+    assert hull.sum() > 1000
+    assert (both <= hull + 1e-5).all() and np.abs(both - hull).mean() > 1e-4
+    assert prd.sum() > 0
