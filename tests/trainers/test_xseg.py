@@ -169,5 +169,6 @@ def test_the_engine_renders_with_the_exported_xseg(exported, demo_model, plate_p
                                   track=plate_track, channels=plate.channels).mask
                        for mode in ("hull", "hull*xseg-dst", "xseg-prd"))
     assert hull.sum() > 1000
-    assert (both <= hull + 1e-5).all() and np.abs(both - hull).mean() > 1e-4
+    # hull × XSeg removes mask (the cubic warp back to the plate may ring by a few %).
+    assert both.sum() < 0.99 * hull.sum() and (both <= hull + 0.1).all()
     assert prd.sum() > 0
