@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,19 +35,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.io import read_image, write_exr  # noqa: E402
+from engine.sysinfo import cpu_name  # noqa: E402
 
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 NAMES = ("R", "G", "B", "A", "doppel.mask")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def rendered_frames(samples: Path, model: Path, numbers: list[int]) -> list[np.ndarray]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -37,20 +36,12 @@ HERE = Path(__file__).resolve().parent.parent
 DFL = dict(ae_dims=256, e_dims=64, d_dims=64, mask_dims=22)  # DeepFaceLab SAEHD's defaults
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> str:
+    from engine.sysinfo import cpu_name
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu_model()}, {cores} cores, {gpu}, torch {torch.__version__}, "
+    return (f"{cpu_name()}, {cores} cores, {gpu}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch threads")
 
 

@@ -29,9 +29,9 @@ def main() -> int:
 
     import torch
 
-    from benchmarks.train import cpu_model
     from engine.analyze import FaceAnalyzer
     from engine.io import open_source
+    from engine.sysinfo import cpu_name
     from engine.track import select_track, smooth_track
     from trainers.xseg import bench
 
@@ -46,7 +46,7 @@ def main() -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     result = bench.run_benchmark(train, test, Path(args.out) / f"r{args.resolution}",
                                  args.resolution, args.iters, width=args.width, lr=args.lr)
-    result["device"] = torch.cuda.get_device_name() if device == "cuda" else cpu_model()
+    result["device"] = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result, indent=1))
     x, h = result["xseg"], result["hull"]

@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.analyze import FaceAnalyzer
     from engine.evaluate.identity import source_identity
-    from engine.evaluate.quality_doc import cpu_name
     from engine.evaluate.report import markdown_table, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render
     from engine.faceset import load_faceset
     from engine.io import atomic_write_text, open_source, parse_frame_range
     from engine.render import RenderJob, render
     from engine.settings import SwapSettings
+    from engine.sysinfo import cpu_name
     from engine.track import Track, select_track, smooth_track
     from trainers.checkpoint import checkpoints
     from trainers.config import load_configs

@@ -9,7 +9,6 @@ worst frames and the curves. Images are copied next to the document (docs/qualit
 from __future__ import annotations
 
 import math
-import platform
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from engine.evaluate.identity import SAME_PERSON, SourceIdentity
 from engine.evaluate.report import markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
+from engine.sysinfo import cpu_name
 
 # Our mode -> the DeepFaceLab behaviour it is named after (the four that differ).
 DFL_PAIRS = {"rct": "rct-dfl", "idt": "idt-dfl", "sot": "sot-dfl", "mix": "mix-dfl"}
@@ -29,16 +29,6 @@ COMPARE = ("ssim", "gmsd", "jitter_color")
 CURVES = ("curves_ssim.png", "curves_jitter_color.png", "curves_landmarks.png",
           "curves_id_source.png", "curves_pose.png", "curves_jitter_mask.png")
 SHEETS = ("naive paste", "ours, rct", "ours, rct-local")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _mode(result: ShotResult) -> str | None:
