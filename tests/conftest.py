@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (minutes each) run only when asked: `-m slow`, or DOPPEL_SLOW_TESTS=1; the
+    default suite must stay within its budget on a 2-core machine."""
+    if "slow" in (config.getoption("-m") or "") or os.environ.get("DOPPEL_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with -m slow or DOPPEL_SLOW_TESTS=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ def result(plate_pattern, plate_track, analyzer, samples, tmp_path_factory):
                                ITERATIONS, lr=LR, log=lambda s: None)
 
 
+@pytest.mark.slow  # 800 iterations + the plate analysis: minutes on 2 cores (docs/xseg.md)
 def test_xseg_beats_the_landmark_hull_on_unseen_faces_and_occluders(result):
     x, h = result["xseg"], result["hull"]
     print(f"\nXSeg {RESOLUTION}px {ITERATIONS} it: IoU {x['iou']:.3f} BF {x['boundary_f']:.3f}; "
