@@ -85,8 +85,8 @@ def test_resume_continues_exactly(labelled, tmp_path):
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)
-    ckpt = torch.load(sorted((tmp_path / "b" / "checkpoints").glob("*.pt"))[-1],
-                      weights_only=True)
+    last = sorted((tmp_path / "b" / "checkpoints").glob("*.pt"))[-1]
+    ckpt = torch.load(last, weights_only=True)
     assert ckpt["kind"] == "xseg" and ckpt["iteration"] == 6
 
 
