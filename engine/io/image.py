@@ -137,17 +137,23 @@ def _check_readable(path: Path) -> None:
         raise MediaError(f"{path}: file is empty (0 bytes); re-export or re-copy it")
 
 
+def _open(path: Path) -> oiio.ImageInput:
+    """An open ImageInput, or MediaError naming the file (missing, empty, not an image)."""
+    _check_readable(path)
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        msg = oiio.geterror().strip().splitlines()
+        raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    return inp
+
+
 def read_image(path: str | os.PathLike[str]) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
     Raises MediaError (naming the file) for a missing, empty, truncated or non-image file.
     """
     path = Path(path)
-    _check_readable(path)
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        msg = oiio.geterror().strip().splitlines()
-        raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    inp = _open(path)
     try:
         spec = inp.spec()
         pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
@@ -180,11 +186,7 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
 def read_geometry(path: str | os.PathLike[str]) -> Geometry:
     """The data/display windows of an image file, from its header only (no pixels read)."""
     path = Path(path)
-    _check_readable(path)
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        msg = oiio.geterror().strip().splitlines()
-        raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    inp = _open(path)
     try:
         return Geometry.from_spec(inp.spec())
     finally:
