@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: Apache-2.0
+// See bridge.h. Python is started at most once per process and never finalised: a host may
+// unload and reload plugins, and numpy, ONNX Runtime and OpenCV cannot be re-initialised.
+#include "bridge.h"
+
+#include <Python.h>
+#include <dlfcn.h>
+#include <pybind11/embed.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace py = pybind11;
+
+namespace doppel::bridge {
+namespace {
+
+std::mutex g_start_mutex;
+Status g_status;
+bool g_ready = false;
+
+std::string trim(const std::string& s) {
+  const auto a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const auto b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+// key = value lines; '#' starts a comment.
+std::string read_key(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line.substr(0, line.find('#')));
+    const auto eq = line.find('=');
+    if (eq != std::string::npos && trim(line.substr(0, eq)) == key)
+      return trim(line.substr(eq + 1));
+  }
+  return "";
+}
+
+std::string dirname(const std::string& p) {
+  const auto s = p.find_last_of('/');
+  return s == std::string::npos ? "." : p.substr(0, s);
+}
+
+bool is_file(const std::string& p) { return std::ifstream(p).good(); }
+
+// The venv from DOPPEL_VENV, else from the bundle's Contents/Resources/doppel.cfg (`venv = ...`).
+std::string configured_venv(const std::string& module_path, std::string* where) {
+  if (const char* env = std::getenv("DOPPEL_VENV"); env && *env) {
+    *where = "DOPPEL_VENV";
+    return env;
+  }
+  // module: <bundle>/Contents/Linux-x86-64/FaceSwap.ofx
+  const std::string cfg = dirname(dirname(module_path)) + "/Resources/doppel.cfg";
+  *where = cfg;
+  return read_key(cfg, "venv");
+}
+
+std::string compiled_version() {
+  return std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
+}
+
+// Make libpython's symbols global: numpy's extension modules do not link libpython and find
+// its symbols in the global scope, which they are not in when the host opened us RTLD_LOCAL.
+void promote_libpython() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&Py_IsInitialized), &info) && info.dli_fname) {
+    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) dlerror();
+  }
+}
+
+void check_venv(const std::string& venv, const std::string& where) {
+  if (venv.empty())
+    throw Error("Doppel: no Python environment configured; set DOPPEL_VENV to the venv "
+                "Doppel is installed in, or 'venv = PATH' in " + where);
+  const std::string cfg = venv + "/pyvenv.cfg";
+  if (!is_file(cfg))
+    throw Error("Doppel: " + venv + " (from " + where + ") is not a Python venv (no "
+                "pyvenv.cfg); point it at the venv Doppel is installed in (make setup)");
+  std::string version = read_key(cfg, "version");
+  if (version.empty()) version = read_key(cfg, "version_info");
+  const std::string want = compiled_version();
+  if (version.rfind(want + ".", 0) != 0 && version != want)
+    throw Error("Doppel: venv " + venv + " is Python " + (version.empty() ? "?" : version) +
+                " but this plugin was built for Python " + want + "; use a " + want +
+                " venv or rebuild the plugin with that Python (make plugin PYTHON=...)");
+  if (!is_file(venv + "/bin/python"))
+    throw Error("Doppel: venv " + venv + " has no bin/python; recreate it (make setup)");
+}
+
+void start_interpreter(const std::string& venv) {
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.install_signal_handlers = 0;  // the host owns signals
+  config.parse_argv = 0;
+  const std::string program = venv + "/bin/python";
+  // The venv's python as the program: Python's startup finds pyvenv.cfg beside it and takes
+  // the venv's site-packages, as running that python would.
+  PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, program.c_str());
+  if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(st))
+    throw Error(std::string("Doppel: Python failed to start from ") + venv + ": " +
+                (st.err_msg ? st.err_msg : "unknown error"));
+  PyEval_SaveThread();  // release the GIL: every call takes it for itself
+}
+
+// The one-line message for the current Python exception (engine.node.one_line), else what().
+std::string message_of(py::error_already_set& e) {
+  try {
+    py::object one_line = py::module_::import("engine.node").attr("one_line");
+    return one_line(e.value()).cast<std::string>();
+  } catch (...) {
+    return std::string("Doppel: ") + e.what();
+  }
+}
+
+py::array view(const ImageView& v) {
+  const py::capsule base(v.data, [](void*) {});  // the host owns the pixels
+  py::array a(py::dtype::of<float>(), {v.height, v.width, v.channels},
+              {v.row_bytes, v.pixel_bytes, v.channel_bytes}, v.data, base);
+  if (!v.writable) a.attr("setflags")(py::arg("write") = false);
+  return a;
+}
+
+py::dict to_dict(const Values& values) {
+  py::dict d;
+  for (const auto& [k, v] : values)
+    std::visit([&](const auto& x) { d[py::str(k)] = x; }, v);
+  return d;
+}
+
+py::tuple display_tuple(const Display& d) {
+  return py::make_tuple(d.x, d.y, d.width, d.height);
+}
+
+}  // namespace
+
+bool python_initialized() { return Py_IsInitialized() != 0; }
+
+Status ensure_python(const std::string& module_path) {
+  std::lock_guard<std::mutex> lock(g_start_mutex);
+  if (g_ready) return g_status;
+  promote_libpython();
+  std::string where;
+  const std::string venv = configured_venv(module_path, &where);
+  if (!Py_IsInitialized()) {
+    check_venv(venv, where);
+    start_interpreter(venv);
+    g_status.mode = Mode::kStarted;
+  } else {
+    g_status.mode = Mode::kAttached;
+  }
+  g_status.venv = venv;
+  py::gil_scoped_acquire gil;
+  try {
+    py::module_ sys = py::module_::import("sys");
+    g_status.version = sys.attr("version").cast<std::string>();
+    const auto vi = sys.attr("version_info");
+    const std::string running = std::to_string(vi.attr("major").cast<int>()) + "." +
+                                std::to_string(vi.attr("minor").cast<int>());
+    if (running != compiled_version())
+      throw Error("Doppel: the host runs Python " + running + " but this plugin was built "
+                  "for " + compiled_version() + "; rebuild it against the host's Python");
+    if (g_status.mode == Mode::kAttached && !venv.empty()) {
+      // The host's own interpreter: add the venv's packages (numpy, onnxruntime, engine).
+      check_venv(venv, where);
+      py::module_::import("site").attr("addsitedir")(
+          venv + "/lib/python" + compiled_version() + "/site-packages");
+    }
+    py::module_::import("engine.node");
+  } catch (py::error_already_set& e) {
+    throw Error("Doppel: cannot import the engine in Python " + compiled_version() +
+                (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
+                              : " from venv " + venv) +
+                " (" + trim(e.what()).substr(0, 200) + "); install Doppel into it: "
+                "VENV/bin/pip install -e <doppel checkout>");
+  }
+  g_ready = true;
+  return g_status;
+}
+
+struct Node::Impl {
+  py::object node;
+};
+
+// Every entry: take the GIL, run, turn a Python exception into Error with its one line.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  py::gil_scoped_acquire gil;
+  try {
+    return f();
+  } catch (py::error_already_set& e) {
+    throw Error(message_of(e));
+  } catch (py::cast_error& e) {
+    throw Error(std::string("Doppel: internal error (bad value from the engine: ") + e.what() +
+                ")");
+  }
+}
+
+Node::Node() : impl_(new Impl) {
+  guarded([&] {
+    impl_->node = py::module_::import("engine.node").attr("Node")();
+    return 0;
+  });
+}
+
+Node::~Node() {
+  if (!Py_IsInitialized()) return;  // the host's Python already went away: nothing to free
+  py::gil_scoped_acquire gil;
+  impl_->node = py::object();
+}
+
+bool Node::is_identity(double frame, const Values& values) {
+  return guarded([&] {
+    return impl_->node.attr("is_identity")(static_cast<int>(frame), to_dict(values))
+        .cast<bool>();
+  });
+}
+
+std::optional<Box> Node::roi(double frame, const Values& values, const Display& display) {
+  return guarded([&]() -> std::optional<Box> {
+    py::object r = impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values),
+                                           display_tuple(display));
+    if (r.is_none()) return std::nullopt;
+    auto t = r.cast<std::vector<int>>();
+    return Box{t.at(0), t.at(1), t.at(2), t.at(3)};
+  });
+}
+
+RenderInfo Node::render(double frame, const Values& values, const ImageView& src, int src_x,
+                        int src_y, const ImageView& out, int out_x, int out_y,
+                        const Display& display, const ImageView* holdout) {
+  return guarded([&] {
+    py::object hold = holdout ? py::object(view(*holdout)) : py::object(py::none());
+    if (holdout) hold = hold.attr("__getitem__")(py::make_tuple(py::ellipsis(), 0));
+    py::dict d = impl_->node.attr("render")(
+        static_cast<int>(frame), to_dict(values), view(src), py::make_tuple(src_x, src_y),
+        view(out), py::make_tuple(out_x, out_y), display_tuple(display), display.pixel_aspect,
+        hold);
+    RenderInfo info;
+    info.swapped = d["swapped"].cast<bool>();
+    info.reason = d["reason"].cast<std::string>();
+    info.loads = impl_->node.attr("loads").cast<long>();
+    return info;
+  });
+}
+
+AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames,
+                            const std::function<HostFrame(int)>& fetch, const Display& display,
+                            const std::function<bool(int, int)>& progress) {
+  return guarded([&] {
+    bool cancelled = false;
+    py::cpp_function py_fetch([&fetch](int f) {
+      HostFrame hf;
+      std::string failure;
+      {
+        py::gil_scoped_release release;  // the host may render upstream on other threads
+        try {
+          hf = fetch(f);
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
+      }
+      if (!failure.empty()) {  // a frame the host cannot give: the analysis skips it
+        py::object media_error = py::module_::import("engine.errors").attr("MediaError");
+        PyErr_SetString(media_error.ptr(), failure.c_str());
+        throw py::error_already_set();
+      }
+      auto* owner = new std::vector<float>(std::move(hf.pixels));
+      py::capsule free_owner(owner, [](void* p) { delete static_cast<std::vector<float>*>(p); });
+      py::array a(py::dtype::of<float>(), {hf.height, hf.width, hf.channels},
+                  {static_cast<py::ssize_t>(hf.width) * hf.channels * 4,
+                   static_cast<py::ssize_t>(hf.channels) * 4, py::ssize_t(4)},
+                  owner->data(), free_owner);
+      return py::make_tuple(a, py::make_tuple(hf.x, hf.y));
+    });
+    py::cpp_function py_progress([&progress, &cancelled](int done, int total) {
+      py::gil_scoped_release release;
+      if (!progress(done, total)) cancelled = true;
+    });
+    py::cpp_function py_cancel([&cancelled] { return cancelled; });
+    py::dict r;
+    try {
+      r = impl_->node.attr("analyze")(to_dict(values), frames, py_fetch, display_tuple(display),
+                                      display.pixel_aspect, py_progress, py_cancel);
+    } catch (py::error_already_set& e) {
+      if (cancelled) throw Cancelled(message_of(e));
+      throw;
+    }
+    AnalyzeResult res;
+    res.digest = r["digest"].cast<std::string>();
+    res.frames = r["frames"].cast<long>();
+    res.tracked = r["tracked"].cast<long>();
+    res.errors = r["errors"].cast<std::vector<std::string>>();
+    return res;
+  });
+}
+
+std::string Node::send_to_farm(const Values& values, int first, int last) {
+  return guarded([&] {
+    return impl_->node.attr("send_to_farm")(to_dict(values), first, last).cast<std::string>();
+  });
+}
+
+long Node::loads() {
+  return guarded([&] { return impl_->node.attr("loads").cast<long>(); });
+}
+
+}  // namespace doppel::bridge

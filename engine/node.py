@@ -1,0 +1,284 @@
+"""The FaceSwap node's Python half: what the OFX plugin (through bridge/) calls per action.
+
+The C++ side only moves pixels and parameter values; everything with meaning happens here, on
+the same engine `doppel render` uses, so the node and the farm write the same pixels.
+
+Conventions (the bridge's contract):
+- `values`: the node's parameters as a flat dict keyed by `engine.params.PARAMS` names (choices
+  as their strings, not indices).
+- Coordinates are the plate's **display-window pixels, y down** (as EXR and the track store
+  them); the plugin converts from OFX's canonical, y-up coordinates.
+- `src`: `H×W×C` float32 view of the host's source image (C = 3 or 4; negative row stride for
+  bottom-up host buffers; read only), its top-left pixel at `origin` in the display window.
+- `out`: `h×w×C` float32 writable view of the host's output image over the render window,
+  top-left at `out_origin`.
+
+Heavy state follows `EngineConfig`: a `FaceSwapper` is built once per distinct config and
+reused, so dragging a look knob (blur, mix, colour mode) never reloads a model; `loads` counts
+the builds (the node's test checks it). Tracks are cached by file identity (path, size, mtime)
+and checked against the digest Analyze stored in the node, so a track file changed behind the
+comp's back is refused by name instead of silently swapping another face.
+
+Thread safety: one `Node` serves every render thread of its OFX instance. The caches are
+guarded by a lock; `FaceSwapper.process` is thread-safe (see engine/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import DoppelError, InputError, MediaError, SettingsError
+from engine.io.image import Geometry
+from engine.io.source import Frame, FrameSource
+from engine.params import BY_NAME, values_to_settings
+from engine.pipeline import FaceSwapper
+from engine.settings import EngineConfig
+from engine.track import Track
+
+log = logging.getLogger("doppel.node")
+Box = tuple[int, int, int, int]
+
+
+def one_line(exc: BaseException) -> str:
+    """The message a host shows for `exc`: a DoppelError's own line; anything else is a bug,
+    reported as an internal error with its traceback in the log (stderr)."""
+    if isinstance(exc, DoppelError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    log.error("internal error:\n%s", "".join(traceback.format_exception(exc)))
+    first = (str(exc).splitlines() or [""])[0]
+    return f"internal error ({type(exc).__name__}: {first}); the traceback is in the host's log"
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class HostClipSource(FrameSource):
+    """A host's clip as a `FrameSource`, for `analyze_shot`: `fetch(frame)` returns
+    `(pixels H×W×C float32 top-down, (x, y) origin in the display window)` or raises."""
+
+    def __init__(self, frames: Iterable[int], fetch: Callable[[int], tuple[np.ndarray, Any]],
+                 display: tuple[int, int, int, int], pixel_aspect: float, description: str):
+        self.frames = list(frames)
+        self._fetch = fetch
+        self._display = tuple(int(v) for v in display)
+        self._aspect = float(pixel_aspect)
+        self._origins: dict[int, tuple[int, int, int, int]] = {}
+        self.description = description
+
+    def geometry(self, frame: int) -> Geometry | None:
+        data = self._origins.get(frame)
+        if data is None:
+            return None
+        return Geometry(data, self._display, self._aspect)  # type: ignore[arg-type]
+
+    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
+        for f in self._check_requested(frames):
+            try:
+                pixels, origin = self._fetch(f)
+            except DoppelError as exc:
+                yield MediaError(f"{self.description}: frame {f}: {exc}")
+                continue
+            pixels = np.asarray(pixels, np.float32)
+            if pixels.ndim != 3 or pixels.shape[2] < 3:
+                yield MediaError(f"{self.description}: frame {f} has shape {pixels.shape}; "
+                                 "need RGB or RGBA")
+                continue
+            h, w = pixels.shape[:2]
+            self._origins[f] = (int(origin[0]), int(origin[1]), w, h)
+            rgb = np.ascontiguousarray(pixels[..., :3])
+            alpha = np.ascontiguousarray(pixels[..., 3]) if pixels.shape[2] > 3 else None
+            nonfinite = int(rgb.size - np.count_nonzero(np.isfinite(rgb)))
+            yield Frame(f, rgb, alpha, f"{self.description} frame {f}", nonfinite,
+                        self.geometry(f))
+
+
+class Node:
+    """One OFX instance's engine state: swappers by config, tracks by file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._swappers: dict[EngineConfig, FaceSwapper] = {}
+        self._tracks: dict[str, tuple[tuple[int, int], Track]] = {}
+        self.loads = 0  # FaceSwapper builds (model loads), for tests and the log
+
+    # -- settings -------------------------------------------------------------------------
+    def swapper(self, config: EngineConfig) -> FaceSwapper:
+        with self._lock:
+            sw = self._swappers.get(config)
+            if sw is None:
+                if not config.model:
+                    raise SettingsError("Model: no model file set; pick an exported .onnx "
+                                        "(doppel export)")
+                if not Path(config.model).is_file():
+                    raise SettingsError(f"Model: {config.model}: file not found; pick an "
+                                        "exported .onnx (doppel export)")
+                sw = FaceSwapper(config)
+                self.loads += 1
+                # One config at a time is what a comp needs; keep the last two (A/B toggling).
+                if len(self._swappers) >= 2:
+                    self._swappers.pop(next(iter(self._swappers)))
+                self._swappers[config] = sw
+            return sw
+
+    def track(self, values: dict[str, Any]) -> Track | None:
+        """The node's track (None when no track file is set: detection per frame)."""
+        path = str(values.get("track_file") or "")
+        if not path:
+            return None
+        p = Path(path)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise InputError(f"Track file: {path} not found; press Analyze (or point Track "
+                             "file at the track this comp was analysed with)") from None
+        key = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._tracks.get(path)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+        want = str(values.get("track_digest") or "")
+        if want and file_digest(p) != want:
+            raise InputError(f"Track file: {path} changed since Analyze (its digest no longer "
+                             "matches the node's); press Analyze again or restore the file")
+        track = Track.load(p)
+        if not track.faces:
+            raise InputError(f"Track file: {path} holds no tracked face; press Analyze on "
+                             "frames that show the face")
+        with self._lock:
+            self._tracks[path] = (key, track)
+        return track
+
+    def _resolve(self, values: dict[str, Any]) -> tuple[FaceSwapper, Any, Track | None]:
+        config, look = values_to_settings(values)
+        swapper = self.swapper(config)
+        track = self.track(values)
+        if track is not None:
+            swapper.check_track(track)
+        return swapper, look, track
+
+    # -- per-frame actions ------------------------------------------------------------------
+    def is_identity(self, frame: int, values: dict[str, Any]) -> bool:
+        """True where the output is the Source unchanged: mix 0 on the comp view, or a frame
+        the track does not cover."""
+        config, look = values_to_settings(values)
+        if look.output == "comp" and look.strength == 0.0:
+            return True
+        track = self.track(values)
+        return (track is not None and frame not in track.faces
+                and look.output in ("comp", "face", "landmarks"))
+
+    def roi(self, frame: int, values: dict[str, Any],
+            display: tuple[int, int, int, int]) -> Box | None:
+        """The display-window rectangle (x0, y0, x1, y1, y down, exclusive ends) the frame
+        reads and writes; None: nothing beyond the render window is needed (pass-through).
+        Without a track the whole display window (detection reads the frame)."""
+        swapper, look, track = self._resolve(values)
+        if track is None:
+            x, y, w, h = display
+            return (x, y, x + w, y + h)
+        box = swapper.roi(frame, track, look)
+        if box is None:
+            return None
+        return tuple(int(v) for v in box)  # type: ignore[return-value]
+
+    def render(self, frame: int, values: dict[str, Any], src: np.ndarray,
+               origin: tuple[int, int], out: np.ndarray, out_origin: tuple[int, int],
+               display: tuple[int, int, int, int], pixel_aspect: float = 1.0,
+               holdout: np.ndarray | None = None) -> dict[str, Any]:
+        """Render `frame` into `out`. Pixels of the render window outside the source image
+        are transparent black (as every OFX filter leaves them)."""
+        swapper, look, track = self._resolve(values)
+        h, w = src.shape[:2]
+        geo = Geometry((int(origin[0]), int(origin[1]), w, h), tuple(display),  # type: ignore
+                       float(pixel_aspect))
+        if track is not None:
+            track = track.for_plate(geo, frame, str(values.get("track_file")))
+        if holdout is not None and holdout.shape[:2] != src.shape[:2]:
+            raise InputError(f"Mask: frame {frame}: the mask image is {holdout.shape[1]}×"
+                             f"{holdout.shape[0]} but the Source {w}×{h}; reformat the mask "
+                             "to the plate")
+        channels = ("R", "G", "B", "A")[: src.shape[2]]
+        if out.shape[2] != src.shape[2]:
+            raise SettingsError(f"frame {frame}: Source has {src.shape[2]} channels but the "
+                                f"output {out.shape[2]}; use RGBA (or RGB) on both")
+        dx, dy = out_origin[0] - origin[0], out_origin[1] - origin[1]
+        oh, ow = out.shape[:2]
+        if (dx, dy) == (0, 0) and (oh, ow) == (h, w):
+            # The render window is the source image (a whole frame): write in place, no copy.
+            result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
+                                     out=out, channels=channels)
+            return _diag(result.diagnostics)
+        result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
+                                 channels=channels)
+        out[...] = 0.0
+        # The overlap of the render window and the source image, in each array's pixels.
+        x0, y0 = max(dx, 0), max(dy, 0)
+        x1, y1 = min(dx + ow, w), min(dy + oh, h)
+        if x1 > x0 and y1 > y0:
+            out[y0 - dy:y1 - dy, x0 - dx:x1 - dx] = result.image[y0:y1, x0:x1]
+        return _diag(result.diagnostics)
+
+    # -- Analyze ----------------------------------------------------------------------------
+    def analyze(self, values: dict[str, Any], frames: list[int],
+                fetch: Callable[[int], tuple[np.ndarray, Any]],
+                display: tuple[int, int, int, int], pixel_aspect: float,
+                progress: Callable[[int, int], None] | None = None,
+                cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Track the face over `frames` (pulled from the host by `fetch`), save the track to
+        the node's track file atomically; returns {"digest", "frames", "tracked", "errors"}.
+        An interrupted (cancelled) analysis keeps its per-frame results beside the track and
+        resumes on the next Analyze."""
+        from engine.analyze import AnalyzeSettings, analyze_shot
+
+        path = str(values.get("track_file") or "")
+        if not path:
+            raise SettingsError("Track file: empty; set where Analyze stores the track "
+                                "(e.g. a .json beside the comp)")
+        target = Path(path)
+        if target.is_dir():
+            raise SettingsError(f"Track file: {path} is a folder; give a file name (.json)")
+        if not target.parent.is_dir():
+            raise SettingsError(f"Track file: folder {target.parent} does not exist; create "
+                                "it or pick another place")
+        settings = AnalyzeSettings(
+            detector=str(values.get("detector", BY_NAME["detector"].default)),
+            max_side=int(values.get("max_side", BY_NAME["max_side"].default)),
+            face_index=int(values.get("face_index", 0)),
+            reference=str(values.get("reference") or ""),
+            smooth=int(values.get("smooth", BY_NAME["smooth"].default)),
+            face_type=str(values.get("face_type") or ""))
+        source = HostClipSource(frames, fetch, display, pixel_aspect, "Source")
+        errors: list[str] = []
+        track = analyze_shot(source, settings, progress, cancel,
+                             cache=target.with_name(target.name + ".analysis"), errors=errors)
+        if not track.faces:
+            raise InputError(f"Analyze: no face found on frames {frames[0]}-{frames[-1]} of the "
+                             "Source; check the input, or lower Detection size for tiny faces")
+        track.save(target)
+        with self._lock:
+            self._tracks.pop(path, None)
+        return {"digest": file_digest(target), "frames": len(frames),
+                "tracked": len(track.faces), "errors": errors}
+
+    # -- farm -------------------------------------------------------------------------------
+    def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:
+        """Write the OpenJD job bundle rendering `first..last` with exactly these settings and
+        this track; returns the bundle folder."""
+        from engine.farm import write_node_job
+
+        return str(write_node_job(values, first, last))
+
+
+def _diag(d: dict[str, Any]) -> dict[str, Any]:
+    return {"swapped": bool(d.get("swapped")), "reason": str(d.get("reason", "")),
+            "faces_found": int(d.get("faces_found", 0))}
