@@ -1,6 +1,7 @@
 # Doppel: two commands on a fresh machine.
 #   make demo   set up .venv, fetch the sample media, run the main job (out/demo/)
-#   make test   set up .venv, fetch the sample media, run the test suite
+#   make test   set up .venv, fetch the sample media, build the OFX plugin, run the test suite
+#   make plugin build the FaceSwap OFX bundle into build/FaceSwap.ofx.bundle (see docs/node.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,6 +13,8 @@ SAMPLES := samples/.complete
 # default (CUDA) build.
 TORCH := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
 PYTEST_ARGS ?=
+BUILD ?= build
+CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
 .PHONY: all setup samples demo demo-model test lint bench clean plugin quality
 all: test
@@ -32,8 +35,16 @@ $(SAMPLES): $(STAMP) engine/samples.py
 demo: $(SAMPLES)
 	$(PY) -m doppel_cli demo --samples samples --out out/demo
 
-test: $(SAMPLES)
+# The plugin embeds the venv's Python (its version is the plugin's) and records the venv in
+# the bundle's Contents/Resources/doppel.cfg.
+plugin: $(STAMP)
+	cmake -S . -B $(BUILD) $(CMAKE_GENERATOR) -DCMAKE_BUILD_TYPE=Release \
+	    -DPython3_EXECUTABLE=$(abspath $(PY))
+	cmake --build $(BUILD) --parallel 2
+
+test: $(SAMPLES) plugin
 	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
+	$(PY) tools/gen_ofx_params.py --gizmo gizmos/FaceSwap.gizmo --check
 	$(PY) tools/run_pytest.py $(PYTEST_ARGS)
 
 bench: $(SAMPLES)

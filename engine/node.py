@@ -108,7 +108,7 @@ class Node:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._swappers: dict[EngineConfig, FaceSwapper] = {}
-        self._tracks: dict[str, tuple[tuple[int, int], Track]] = {}
+        self._tracks: dict[str, tuple[tuple[int, int], str, Track]] = {}
         self.loads = 0  # FaceSwapper builds (model loads), for tests and the log
 
     # -- settings -------------------------------------------------------------------------
@@ -144,19 +144,20 @@ class Node:
         key = (st.st_size, st.st_mtime_ns)
         with self._lock:
             hit = self._tracks.get(path)
-            if hit is not None and hit[0] == key:
-                return hit[1]
+        if hit is None or hit[0] != key:
+            digest = file_digest(p)
+            track = Track.load(p)
+            if not track.faces:
+                raise InputError(f"Track file: {path} holds no tracked face; press Analyze on "
+                                 "frames that show the face")
+            hit = (key, digest, track)
+            with self._lock:
+                self._tracks[path] = hit
         want = str(values.get("track_digest") or "")
-        if want and file_digest(p) != want:
+        if want and hit[1] != want:
             raise InputError(f"Track file: {path} changed since Analyze (its digest no longer "
                              "matches the node's); press Analyze again or restore the file")
-        track = Track.load(p)
-        if not track.faces:
-            raise InputError(f"Track file: {path} holds no tracked face; press Analyze on "
-                             "frames that show the face")
-        with self._lock:
-            self._tracks[path] = (key, track)
-        return track
+        return hit[2]
 
     def _resolve(self, values: dict[str, Any]) -> tuple[FaceSwapper, Any, Track | None]:
         config, look = values_to_settings(values)

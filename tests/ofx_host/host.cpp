@@ -10,6 +10,8 @@
 //   [--frames A-B] [--threads N] [--set name=value]... [--phase "n=v;n=v"]... [--press NAME]...
 //   [--out DIR] [--tile-rows K] [--top-down] [--crop-to-roi] [--cancel-after N]
 //   [--load-params FILE] [--save-params FILE] [--start-python LIBPYTHON] [--render-scale S]
+//   [--label-depth OfxBitDepthHalf] [--window-pad N]   (bad input: mislabelled images, windows
+//   larger than the output image)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
 // window: x, y from the display window's top-left, y down).
 // Prints key=value lines; exit 0 when every render and press succeeded, 1 otherwise, 2 on
@@ -339,6 +341,8 @@ struct Options {
   std::vector<std::string> sets, phases, presses;
   int first = 0, last = -1, threads = 1, tile_rows = 0, cancel_after = -1;
   bool describe = false, top_down = false, crop_to_roi = false;
+  std::string label_depth = kOfxBitDepthFloat;  // what images claim to be (bad-input tests)
+  int window_pad = 0;  // render windows this much larger than the output image (bad input)
   double render_scale = 1.0;
 };
 
@@ -420,7 +424,7 @@ Image* new_image(const OfxRectI& b, int channels, const char* components) {
   propSetIntN(handle(&p), kOfxImagePropBounds, 4, &b.x1);
   propSetIntN(handle(&p), kOfxImagePropRegionOfDefinition, 4, &b.x1);
   propSetInt(handle(&p), kOfxImagePropRowBytes, 0, row_bytes);
-  propSetString(handle(&p), kOfxImageEffectPropPixelDepth, 0, kOfxBitDepthFloat);
+  propSetString(handle(&p), kOfxImageEffectPropPixelDepth, 0, g_opt.label_depth.c_str());
   propSetString(handle(&p), kOfxImageEffectPropComponents, 0, components);
   propSetString(handle(&p), kOfxImageEffectPropPreMultiplication, 0, kOfxImagePreMultiplied);
   propSetDouble(handle(&p), kOfxImagePropPixelAspectRatio, 0, 1.0);
@@ -794,7 +798,9 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       --g_images_live;  // the host's own buffer, not a fetched image
       t_output = out.get();
       PropSet win_in = in;
-      propSetIntN(handle(&win_in), kOfxImageEffectPropRenderWindow, 4, &win.x1);
+      const int pad = g_opt.window_pad;
+      const OfxRectI asked{win.x1 - pad, win.y1 - pad, win.x2 + pad, win.y2 + pad};
+      propSetIntN(handle(&win_in), kOfxImageEffectPropRenderWindow, 4, &asked.x1);
       const OfxStatus st = call(kOfxImageEffectActionRender, &inst, &win_in, nullptr);
       t_output = nullptr;
       if (st != kOfxStatOK) {
@@ -870,6 +876,8 @@ int main(int argc, char** argv) {
     else if (a == "--save-params") o.save_params = next();
     else if (a == "--start-python") o.start_python = next();
     else if (a == "--render-scale") o.render_scale = std::atof(next().c_str());
+    else if (a == "--label-depth") o.label_depth = next();
+    else if (a == "--window-pad") o.window_pad = std::atoi(next().c_str());
     else return usage(("unknown argument " + a).c_str());
   }
   if (o.bundle.empty()) return usage("--bundle is required");

@@ -1,0 +1,274 @@
+"""The FaceSwap node in a host: same pixels as `doppel render`, look changes without reloads,
+threads, errors as host messages, Analyze, the saved comp, the farm job, both Python modes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import exr_rgba, render_reference, write_frames
+
+FOUR = "1001-1004"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, plate_pattern, demo_model, shot_track) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    render_reference(plate_pattern, out, demo_model, shot_track, FOUR)
+    return out
+
+
+def _node(demo_model: Path, track: Path, *extra: str) -> list[str]:
+    return ["--set", f"model={demo_model}", "--set", f"track_file={track}", *extra]
+
+
+def _assert_equal_to_reference(out: Path, reference: Path, phase: int = 0) -> None:
+    for f in range(1001, 1005):
+        node = np.load(out / f"out.p{phase}.{f}.npy")
+        ref = exr_rgba(reference / f"swap.{f}.exr")
+        assert node.shape == ref.shape
+        assert np.array_equal(node, ref), (f, float(np.abs(node - ref).max()))
+
+
+def test_load_and_describe_start_no_python_and_export_two_symbols(host, build):
+    run = host("--describe")
+    assert run.rc == 0, run.stderr
+    assert run.values["plugin"] == "io.doppel.FaceSwap" and run.values["version"] == "1.0"
+    assert run.values["python_initialized_after_describe"] == "0"
+    assert "context=OfxImageEffectContextFilter" in run.stdout
+    assert "context=OfxImageEffectContextGeneral" in run.stdout
+    assert "clip=Mask optional=1" in run.stdout
+    from engine.params import PARAMS
+
+    for p in PARAMS:
+        assert f"param={p.name} " in run.stdout
+    so = build / "FaceSwap.ofx.bundle" / "Contents" / "Linux-x86-64" / "FaceSwap.ofx"
+    nm = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True)
+    exported = {ln.split()[-1] for ln in nm.stdout.splitlines() if ln.strip()}
+    assert exported == {"OfxGetNumberOfPlugins", "OfxGetPlugin"}
+
+
+@pytest.mark.parametrize("layout", [[], ["--top-down"], ["--tile-rows", "97", "--crop-to-roi"]],
+                         ids=["bottom-up", "top-down", "tiles-cropped-to-roi"])
+def test_node_output_equals_doppel_render_bit_for_bit(host, tmp_path, plate_npy, demo_model,
+                                                      shot_track, reference, layout):
+    run = host("--source", str(plate_npy), "--frames", FOUR, "--threads", "2", "--out",
+               str(tmp_path), *_node(demo_model, shot_track), *layout)
+    assert run.rc == 0, run.stderr
+    assert run.values["python_initialized_after_create"] == "0"  # Python starts at render
+    assert run.phases[0]["ok"] == "4"
+    assert run.values["images_live"] == "0"  # every fetched image released
+    _assert_equal_to_reference(tmp_path, reference)
+
+
+def test_look_change_rerenders_without_reloading_the_model(host, tmp_path, plate_npy,
+                                                           demo_model, shot_track, reference):
+    run = host("--source", str(plate_npy), "--frames", FOUR, "--out", str(tmp_path),
+               *_node(demo_model, shot_track),
+               "--phase", "blur=8", "--phase", "blur=30;color=lct", "--phase", "strength=0.5",
+               "--phase", "blur=8;color=rct;strength=1")
+    assert run.rc == 0, run.stderr
+    assert run.values["model_loads_logged"] == "1"
+    # The changes took effect (pixels differ) and going back gives the reference again.
+    a, b = (np.load(tmp_path / f"out.p{k}.1001.npy") for k in (0, 1))
+    assert not np.array_equal(a, b)
+    _assert_equal_to_reference(tmp_path, reference, phase=3)
+    first, later = (float(run.phases[k]["ms_per_frame"]) for k in (0, 3))
+    print(f"ms per frame: first pass (includes the model load) {first:.0f}, after look changes "
+          f"{later:.0f}")
+    # A config change (another device setting) is what rebuilds the engine.
+    run2 = host("--source", str(plate_npy), "--frames", "1001", *_node(demo_model, shot_track),
+                "--phase", "threads=0", "--phase", "threads=1")
+    assert run2.values["model_loads_logged"] == "2"
+
+
+def test_eight_threads_fifty_frames_without_deadlock_or_leak(host, plate_npy, demo_model,
+                                                             shot_track):
+    run = host("--source", str(plate_npy), "--threads", "8", *_node(demo_model, shot_track),
+               timeout=900)
+    assert run.rc == 0, run.stderr[-2000:]
+    ph = run.phases[0]
+    assert ph["ok"] == "50" and ph["failed"] == "0"
+    grown_mb = (int(ph["rss_kb_last"]) - int(ph["rss_kb_fifth"])) / 1024
+    print(f"RSS after 10 frames {int(ph['rss_kb_fifth']) // 1024} MB, after 50 "
+          f"{int(ph['rss_kb_last']) // 1024} MB")
+    assert grown_mb < 64, f"RSS grew {grown_mb:.0f} MB over 40 frames"
+    assert run.values["images_live"] == "0"
+
+
+def test_engine_errors_become_host_messages_and_the_next_render_works(
+        host, tmp_path, plate_npy, demo_model, shot_track):
+    bad_track = tmp_path / "corrupt.json"
+    bad_track.write_text("{not json")
+    run = host("--source", str(plate_npy), "--frames", "1001-1002", "--set",
+               f"track_file={shot_track}",
+               "--phase", f"model={tmp_path / 'missing.onnx'}",
+               "--phase", f"model={demo_model};track_file={bad_track}",
+               "--phase", f"track_file={shot_track};track_digest=0123abc",
+               "--phase", "track_digest=")
+    assert run.rc == 1  # some renders failed: the host says so, and did not crash
+    ok = [int(p["ok"]) for p in run.phases]
+    assert ok == [0, 0, 0, 2], run.stdout
+    errors = "\n".join(run.errors())
+    assert "missing.onnx: file not found" in errors
+    assert "corrupt.json: not valid JSON" in errors
+    assert "changed since Analyze" in errors
+    assert "Traceback" not in errors
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--label-depth", "OfxBitDepthHalf"], "only 32-bit float images are supported"),
+    (["--window-pad", "8"], "render window lies outside the output image"),
+    (["--render-scale", "0.5"], "proxy render scale"),
+], ids=["half-depth", "window-outside", "proxy-scale"])
+def test_unsupported_input_is_a_clear_failure_not_a_crash(host, plate_npy, demo_model,
+                                                          shot_track, args, expected):
+    run = host("--source", str(plate_npy), "--frames", "1001", *_node(demo_model, shot_track),
+               *args)
+    assert run.rc == 1, run.stderr
+    assert run.phases[0]["failed"] == "1"
+    assert any(expected in e for e in run.errors()), run.stderr
+
+
+def test_mask_input_holds_out_the_swap_and_another_size_is_refused(
+        host, tmp_path, plate_npy, demo_model, shot_track, reference):
+    ref = exr_rgba(reference / "swap.1001.exr")
+    plate = np.load(plate_npy.parent / "frames.txt.1001.npy")
+    h, w = plate.shape[:2]
+    changed = np.any(ref != plate, axis=-1)
+    matte = np.zeros((h, w, 1), np.float32)
+    matte[:, : w // 2] = 1.0  # hold out the left half of the frame
+    mask_txt = write_frames(tmp_path / "mask", {1001: matte}, {1001: (0, 0, w, h)}, (w, h),
+                            name="mask.txt")
+    run = host("--source", str(plate_npy), "--mask", str(mask_txt), "--frames", "1001",
+               "--out", str(tmp_path), *_node(demo_model, shot_track))
+    assert run.rc == 0, run.stderr
+    out = np.load(tmp_path / "out.p0.1001.npy")
+    assert np.array_equal(out[:, : w // 2], plate[:, : w // 2])  # held out: the plate
+    right = changed[:, w // 2 + 8:]
+    assert right.any()
+    assert np.array_equal(out[:, w // 2 + 8:][right], ref[:, w // 2 + 8:][right])
+    small = write_frames(tmp_path / "small", {1001: matte[:-16]}, {1001: (0, 0, w, h - 16)},
+                         (w, h), name="small.txt")
+    run = host("--source", str(plate_npy), "--mask", str(small), "--frames", "1001",
+               *_node(demo_model, shot_track))
+    assert run.rc == 1
+    assert any("reformat the mask to the plate" in e for e in run.errors()), run.stderr
+
+
+def test_mix_zero_and_untracked_frames_are_identity(host, tmp_path, plate_npy, demo_model,
+                                                    shot_track):
+    data = json.loads(shot_track.read_text())
+    del data["frames"]["1002"]
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(data))
+    run = host("--source", str(plate_npy), "--frames", "1001-1003",
+               *_node(demo_model, partial), "--phase", "", "--phase", "strength=0")
+    assert run.rc == 0, run.stderr
+    assert run.phases[0]["identity"] == "1" and run.phases[1]["identity"] == "3"
+
+
+def test_python_environment_problems_are_refused_with_the_fix(host, tmp_path, plate_npy,
+                                                              demo_model, shot_track):
+    args = ["--source", str(plate_npy), "--frames", "1001", *_node(demo_model, shot_track)]
+    run = host(*args, env={"DOPPEL_VENV": str(tmp_path / "nowhere")})
+    assert run.rc == 1
+    assert any("is not a Python venv" in e and "nowhere" in e for e in run.errors())
+    old = tmp_path / "old-venv"
+    (old / "bin").mkdir(parents=True)
+    (old / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
+    run = host(*args, env={"DOPPEL_VENV": str(old)})
+    assert run.rc == 1
+    want = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert any("is Python 3.9.18" in e and f"built for Python {want}" in e
+               for e in run.errors()), run.stderr
+
+
+def test_host_started_python_mode_gives_the_same_pixels(host, tmp_path, plate_npy, demo_model,
+                                                        shot_track, reference, libpython):
+    run = host("--start-python", libpython, "--source", str(plate_npy), "--frames", FOUR,
+               "--threads", "2", "--out", str(tmp_path), *_node(demo_model, shot_track))
+    assert run.rc == 0, run.stderr
+    assert run.values["host_python"] == "started"
+    _assert_equal_to_reference(tmp_path, reference)
+
+
+def test_analyze_tracks_saves_with_the_comp_and_cancel_resumes(
+        host, tmp_path, plate_npy, demo_model, plate_pattern):
+    from engine.track import Track
+
+    small = tmp_path / "plate"
+    lines = plate_npy.read_text().splitlines()
+    (small.mkdir())
+    sub = small / "frames.txt"
+    sub.write_text("\n".join(lines[:1] + lines[1:7]) + "\n")  # frames 1001-1006
+    track = tmp_path / "comp" / "face.track.json"
+    track.parent.mkdir()
+    comp = tmp_path / "comp" / "shot.params"
+    # Cancelled after 2 frames: no track yet, the analysis so far kept beside it.
+    run = host("--source", str(sub), "--set", f"track_file={track}", "--set",
+               f"model={demo_model}", "--press", "analyze", "--cancel-after", "2")
+    assert not track.exists() and track.with_name(track.name + ".analysis").exists()
+    assert "cancel" in run.stderr.lower()
+    run = host("--source", str(sub), "--set", f"track_file={track}", "--set",
+               f"model={demo_model}", "--press", "analyze", "--save-params", str(comp))
+    assert run.rc == 0, run.stderr
+    saved = dict(ln.split("=", 1) for ln in comp.read_text().splitlines())
+    assert len(saved["track_digest"]) == 64
+    assert sorted(Track.load(track).faces) == list(range(1001, 1007))
+    # The reopened comp renders with that track; a farm render of the track matches it.
+    out = tmp_path / "node"
+    out.mkdir()
+    run = host("--source", str(sub), "--load-params", str(comp), "--frames", "1001-1002",
+               "--out", str(out))
+    assert run.rc == 0, run.stderr
+    ref = tmp_path / "ref"
+    render_reference(plate_pattern, ref, demo_model, track, "1001-1002")
+    for f in (1001, 1002):
+        assert np.array_equal(np.load(out / f"out.p0.{f}.npy"), exr_rgba(ref / f"swap.{f}.exr"))
+
+
+def test_farm_job_written_by_the_node_renders_the_same_pixels(
+        host, tmp_path, plate_npy, demo_model, shot_track, plate_pattern):
+    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
+    assert openjd, "openjd-cli missing from the venv (dev extra)"
+    small = tmp_path / "plate"
+    small.mkdir()
+    lines = plate_npy.read_text().splitlines()
+    (small / "frames.txt").write_text("\n".join(lines[:1] + lines[1:4]) + "\n")  # 1001-1003
+    job = tmp_path / "job"
+    out = tmp_path / "node"
+    out.mkdir()
+    look = ["--set", "blur=14", "--set", "color=mkl", "--set", "farm_chunk=2"]
+    run = host("--source", str(small / "frames.txt"), "--out", str(out),
+               *_node(demo_model, shot_track), *look, "--set", f"farm_plate={plate_pattern}",
+               "--set", f"farm_output={tmp_path / 'farm' / 'swap.####.exr'}",
+               "--set", f"farm_job={job}", "--press", "send_to_farm")
+    assert run.rc == 0, run.stderr
+    template = job / "template.yaml"
+    assert "--color" in template.read_text() and "mkl" in template.read_text()
+    check = subprocess.run([openjd, "check", str(template)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for start in (1001, 1003):
+        r = subprocess.run([openjd, "run", str(template), "--step", "Render", "-tp",
+                            f"ChunkStart={start}"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    for f in (1001, 1002, 1003):
+        node = np.load(out / f"out.p0.{f}.npy")
+        farm = exr_rgba(tmp_path / "farm" / f"swap.{f}.exr")
+        assert np.array_equal(node, farm), f
+
+
+def test_send_to_farm_without_a_plate_path_names_the_parameter(host, tmp_path, plate_npy,
+                                                               demo_model, shot_track):
+    run = host("--source", str(plate_npy), *_node(demo_model, shot_track), "--set",
+               f"farm_job={tmp_path / 'job'}", "--press", "send_to_farm")
+    assert run.rc == 1
+    assert any("Plate on the farm: empty" in e for e in run.errors()), run.stderr
+    assert not (tmp_path / "job").exists()
