@@ -73,6 +73,7 @@ struct RenderInfo {
   bool swapped = false;
   std::string reason;
   long loads = 0;  // models built by this node so far (a look change must not add one)
+  double process_ms = 0;  // time inside FaceSwapper.process (the node's overhead is the rest)
 };
 
 // A frame pulled from the host for Analyze: a top-down copy and its origin in the display window.

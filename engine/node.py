@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ from engine.io.image import Geometry
 from engine.io.source import Frame, FrameSource
 from engine.params import BY_NAME, values_to_settings
 from engine.pipeline import FaceSwapper
-from engine.settings import EngineConfig
+from engine.settings import EngineConfig, SwapLook
 from engine.track import Track
 
 log = logging.getLogger("doppel.node")
@@ -110,6 +111,10 @@ class Node:
         self._swappers: dict[EngineConfig, FaceSwapper] = {}
         self._tracks: dict[str, tuple[tuple[int, int], str, Track]] = {}
         self.loads = 0  # FaceSwapper builds (model loads), for tests and the log
+        # Hosts ask for identity and regions of interest before every render (and per tile):
+        # settings parsed once per distinct value set, face boxes once per track and config.
+        self._settings: dict[tuple[Any, ...], tuple[EngineConfig, SwapLook]] = {}
+        self._boxes: dict[tuple[Any, ...], tuple[Track, dict[int, Box | None]]] = {}
 
     # -- settings -------------------------------------------------------------------------
     def swapper(self, config: EngineConfig) -> FaceSwapper:
@@ -159,8 +164,19 @@ class Node:
                              "matches the node's); press Analyze again or restore the file")
         return hit[2]
 
+    def settings(self, values: dict[str, Any]) -> tuple[EngineConfig, SwapLook]:
+        key = tuple(sorted(values.items()))
+        hit = self._settings.get(key)
+        if hit is None:
+            hit = values_to_settings(values)
+            with self._lock:
+                if len(self._settings) >= 64:
+                    self._settings.clear()
+                self._settings[key] = hit
+        return hit
+
     def _resolve(self, values: dict[str, Any]) -> tuple[FaceSwapper, Any, Track | None]:
-        config, look = values_to_settings(values)
+        config, look = self.settings(values)
         swapper = self.swapper(config)
         track = self.track(values)
         if track is not None:
@@ -171,7 +187,7 @@ class Node:
     def is_identity(self, frame: int, values: dict[str, Any]) -> bool:
         """True where the output is the Source unchanged: mix 0 on the comp view, or a frame
         the track does not cover."""
-        config, look = values_to_settings(values)
+        config, look = self.settings(values)
         if look.output == "comp" and look.strength == 0.0:
             return True
         track = self.track(values)
@@ -187,7 +203,17 @@ class Node:
         if track is None:
             x, y, w, h = display
             return (x, y, x + w, y + h)
-        box = swapper.roi(frame, track, look)
+        path = str(values.get("track_file"))
+        key = (path, id(track), swapper.config, look.output == "landmarks")
+        hit = self._boxes.get(key)  # the entry holds the track: its id() stays unique
+        if hit is None:  # every frame of the track at once (~0.3 ms a frame, once)
+            hit = (track, {f: swapper.roi(f, track, look) for f in track.faces})
+            with self._lock:
+                if len(self._boxes) >= 4:
+                    self._boxes.clear()
+                self._boxes[key] = hit
+        boxes = hit[1]
+        box = boxes.get(frame)
         if box is None:
             return None
         return tuple(int(v) for v in box)  # type: ignore[return-value]
@@ -214,20 +240,22 @@ class Node:
                                 f"output {out.shape[2]}; use RGBA (or RGB) on both")
         dx, dy = out_origin[0] - origin[0], out_origin[1] - origin[1]
         oh, ow = out.shape[:2]
+        t0 = time.perf_counter()
         if (dx, dy) == (0, 0) and (oh, ow) == (h, w):
             # The render window is the source image (a whole frame): write in place, no copy.
             result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
                                      out=out, channels=channels)
-            return _diag(result.diagnostics)
+            return _diag(result.diagnostics, time.perf_counter() - t0)
         result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
                                  channels=channels)
+        process_s = time.perf_counter() - t0
         out[...] = 0.0
         # The overlap of the render window and the source image, in each array's pixels.
         x0, y0 = max(dx, 0), max(dy, 0)
         x1, y1 = min(dx + ow, w), min(dy + oh, h)
         if x1 > x0 and y1 > y0:
             out[y0 - dy:y1 - dy, x0 - dx:x1 - dx] = result.image[y0:y1, x0:x1]
-        return _diag(result.diagnostics)
+        return _diag(result.diagnostics, process_s)
 
     # -- Analyze ----------------------------------------------------------------------------
     def analyze(self, values: dict[str, Any], frames: list[int],
@@ -280,6 +308,6 @@ class Node:
         return str(write_node_job(values, first, last))
 
 
-def _diag(d: dict[str, Any]) -> dict[str, Any]:
+def _diag(d: dict[str, Any], process_s: float) -> dict[str, Any]:
     return {"swapped": bool(d.get("swapped")), "reason": str(d.get("reason", "")),
-            "faces_found": int(d.get("faces_found", 0))}
+            "faces_found": int(d.get("faces_found", 0)), "process_ms": process_s * 1000.0}

@@ -54,8 +54,9 @@ def test_load_and_describe_start_no_python_and_export_two_symbols(host, build):
     assert exported == {"OfxGetNumberOfPlugins", "OfxGetPlugin"}
 
 
-@pytest.mark.parametrize("layout", [[], ["--top-down"], ["--tile-rows", "97", "--crop-to-roi"]],
-                         ids=["bottom-up", "top-down", "tiles-cropped-to-roi"])
+@pytest.mark.parametrize("layout", [[], ["--top-down"], ["--tile-rows", "97", "--crop-to-roi"],
+                                    ["--preload"]],
+                         ids=["bottom-up", "top-down", "tiles-cropped-to-roi", "host-cache"])
 def test_node_output_equals_doppel_render_bit_for_bit(host, tmp_path, plate_npy, demo_model,
                                                       shot_track, reference, layout):
     run = host("--source", str(plate_npy), "--frames", FOUR, "--threads", "2", "--out",

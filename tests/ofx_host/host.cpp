@@ -10,6 +10,7 @@
 //   [--frames A-B] [--threads N] [--set name=value]... [--phase "n=v;n=v"]... [--press NAME]...
 //   [--out DIR] [--tile-rows K] [--top-down] [--crop-to-roi] [--cancel-after N]
 //   [--load-params FILE] [--save-params FILE] [--start-python LIBPYTHON] [--render-scale S]
+//   [--preload] (source frames held in memory, as a host's cache)
 //   [--label-depth OfxBitDepthHalf] [--window-pad N]   (bad input: mislabelled images, windows
 //   larger than the output image)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
@@ -342,7 +343,8 @@ struct Options {
   int first = 0, last = -1, threads = 1, tile_rows = 0, cancel_after = -1;
   bool describe = false, top_down = false, crop_to_roi = false;
   std::string label_depth = kOfxBitDepthFloat;  // what images claim to be (bad-input tests)
-  int window_pad = 0;  // render windows this much larger than the output image (bad input)
+  int window_pad = 0;
+  bool preload = false;  // keep source frames in memory (a host's cache): fetches are copies  // render windows this much larger than the output image (bad input)
   double render_scale = 1.0;
 };
 
@@ -352,6 +354,7 @@ std::atomic<long> g_images_live{0};
 std::atomic<int> g_progress_updates{0};
 std::mutex g_msg_mutex;
 std::vector<std::pair<std::string, std::string>> g_messages;
+std::map<int, Array> g_preloaded;
 thread_local Image* t_output = nullptr;            // the render's output image (this thread)
 thread_local OfxRectD t_roi{0, 0, 0, 0};            // the RoI the plugin asked for (this thread)
 thread_local bool t_have_roi = false;
@@ -462,9 +465,12 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
   if (!clip->media) return kOfxStatFailed;
   const int f = static_cast<int>(std::lround(t));
   if (!clip->media->frames.count(f)) return kOfxStatFailed;
-  Array a;
+  Array loaded;
   std::string err;
-  if (!read_npy(clip->media->frames.at(f).path, a, &err)) {
+  const Array* cached = nullptr;
+  if (clip->media == &g_source && g_preloaded.count(f)) cached = &g_preloaded.at(f);
+  const Array& a = cached ? *cached : loaded;
+  if (!cached && !read_npy(clip->media->frames.at(f).path, loaded, &err)) {
     std::fprintf(stderr, "host: %s\n", err.c_str());
     return kOfxStatFailed;
   }
@@ -486,6 +492,19 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
     b.y2 = std::min(full.y2, static_cast<int>(std::ceil(want.y2)));
     if (b.x2 < b.x1) b.x2 = b.x1;
     if (b.y2 < b.y1) b.y2 = b.y1;
+  }
+  if (cached && !crop && b.y2 > b.y1) {
+    // A host's cache hands its own buffer: no copy. The array is top-down, so the bottom row
+    // (bounds.y1) is its last row and the row stride is negative.
+    Image* img = new_image({0, 0, 0, 0}, a.c, components_for(a.c));
+    const int row = a.w * a.c * 4;
+    void* data = const_cast<float*>(a.px.data()) + static_cast<size_t>(a.h - 1) * a.w * a.c;
+    propSetPointer(handle(&img->props), kOfxImagePropData, 0, data);
+    propSetIntN(handle(&img->props), kOfxImagePropBounds, 4, &b.x1);
+    propSetIntN(handle(&img->props), kOfxImagePropRegionOfDefinition, 4, &b.x1);
+    propSetInt(handle(&img->props), kOfxImagePropRowBytes, 0, -row);
+    *h = handle(&img->props);
+    return kOfxStatOK;
   }
   Image* img = new_image(b, a.c, components_for(a.c));
   for (int y = b.y1; y < b.y2; ++y) {
@@ -746,6 +765,7 @@ std::string value_text(Param& p) {
 struct Counts {
   std::atomic<int> ok{0}, failed{0}, identity{0};
   std::atomic<long> ns{0};
+  std::atomic<long> pre_ns{0};  // isIdentity + getRegionsOfInterest (the node's per-frame asks)
 };
 
 // One frame as a host renders it: identity?, regions of interest, render (in tiles if asked).
@@ -764,7 +784,11 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
   result.h = full.y2 - full.y1;
   result.w = full.x2 - full.x1;
   bool ok = true;
-  if (call(kOfxImageEffectActionIsIdentity, &inst, &in, &idout) == kOfxStatOK) {
+  const auto t_id = std::chrono::steady_clock::now();
+  const OfxStatus id_status = call(kOfxImageEffectActionIsIdentity, &inst, &in, &idout);
+  counts.pre_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - t_id).count();
+  if (id_status == kOfxStatOK) {
     // The host copies the identity clip's frame itself.
     Array a;
     std::string err;
@@ -786,8 +810,12 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       propSetDoubleN(handle(&rin), kOfxImageEffectPropRegionOfInterest, 4, &rwin.x1);
       propSetDoubleN(handle(&rin), kOfxImageEffectPropRenderScale, 2, scale);
       t_have_roi = false;
-      if (call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout) == kOfxStatOK &&
-          dim(rout, "OfxImageClipPropRoI_Source") == 4) {
+      const auto t_roi0 = std::chrono::steady_clock::now();
+      const OfxStatus roi_status =
+          call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout);
+      counts.pre_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - t_roi0).count();
+      if (roi_status == kOfxStatOK && dim(rout, "OfxImageClipPropRoI_Source") == 4) {
         propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &t_roi.x1);
         t_have_roi = true;
       } else if (g_opt.crop_to_roi) {
@@ -877,6 +905,7 @@ int main(int argc, char** argv) {
     else if (a == "--start-python") o.start_python = next();
     else if (a == "--render-scale") o.render_scale = std::atof(next().c_str());
     else if (a == "--label-depth") o.label_depth = next();
+    else if (a == "--preload") o.preload = true;
     else if (a == "--window-pad") o.window_pad = std::atoi(next().c_str());
     else return usage(("unknown argument " + a).c_str());
   }
@@ -949,6 +978,12 @@ int main(int argc, char** argv) {
     o.first = g_source.frames.begin()->first;
     o.last = g_source.frames.rbegin()->first;
   }
+  if (o.preload)
+    for (const auto& [f, ff] : g_source.frames) {
+      std::string err;
+      if (f >= o.first && f <= o.last && !read_npy(ff.path, g_preloaded[f], &err))
+        return usage(err.c_str());
+    }
 
   // The instance: the context's descriptor, with the project and clips of this shot.
   Effect inst;
@@ -1038,9 +1073,10 @@ int main(int argc, char** argv) {
     const double wall = std::chrono::duration<double, std::milli>(
                             std::chrono::steady_clock::now() - t0).count();
     const int n = counts.ok + counts.failed;
-    std::printf("phase=%zu ok=%d failed=%d identity=%d wall_ms=%.1f ms_per_frame=%.2f\n", ph,
-                counts.ok.load(), counts.failed.load(), counts.identity.load(), wall,
-                n ? counts.ns.load() / 1e6 / n : 0.0);
+    std::printf("phase=%zu ok=%d failed=%d identity=%d wall_ms=%.1f ms_per_frame=%.2f "
+                "ask_ms_per_frame=%.3f\n", ph, counts.ok.load(), counts.failed.load(),
+                counts.identity.load(), wall, n ? counts.ns.load() / 1e6 / n : 0.0,
+                n ? counts.pre_ns.load() / 1e6 / n : 0.0);
     if (!rss_at.empty()) {
       const size_t q = rss_at.size() / 5;
       std::printf("phase=%zu rss_kb_first=%ld rss_kb_fifth=%ld rss_kb_last=%ld\n", ph,
