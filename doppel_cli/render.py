@@ -6,37 +6,14 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from engine.color import TRANSFERS
 from engine.io.image import EXR_COMPRESSIONS
+from engine.params import BY_NAME, PARAMS
 from engine.settings import EngineConfig, SwapLook, SwapSettings
 
-_CHOICES = {"output": ("comp", "face", "mask", "landmarks"),
-            "blend": ("overlay", "seamless", "hist-overlay"),
-            "color": ("none", *TRANSFERS)}
-
-
-_HELP = {
-    "model": "exported swap model (.onnx)",
-    "face_index": "without --track: which detected face, largest first",
-    "face_type": "expected face type ('' = the model's)",
-    "mask_mode": "terms learned-prd, learned-dst, hull, full, xseg-prd, xseg-dst joined by "
-                 "* or +",
-    "xseg": "XSeg segmentation model (.onnx) for the xseg-* mask terms",
-    "erode": "mask erode in plate pixels (negative dilates)",
-    "blur": "mask feather in plate pixels",
-    "color": "colour transfer in model space",
-    "blend": "overlay, seamless (Poisson) or hist-overlay",
-    "strength": "mix of the swap over the plate, 0..1",
-    "sharpen": "unsharp amount on the swapped face",
-    "motion_blur": "shutter fraction of the face's motion (needs --track)",
-    "output": "what the RGB shows",
-    "ocio_config": "OCIO config path or ocio:// URI ('' = sRGB transfer)",
-    "ocio_plate_space": "the plates' colour space in that config",
-    "ocio_model_space": "the model's colour space in that config",
-    "detector": "without --track: detector",
-    "device": "auto, cpu, cuda or tensorrt",
-    "threads": "ONNX Runtime threads (0 = default)",
-}
+# Help texts and choices come from the parameter table the node and gizmo use too; the CLI
+# keeps mask modes free-form (any combination of terms), the node offers the usual ones.
+_CHOICES = {name: BY_NAME[name].choices for name in ("output", "blend", "color")}
+_HELP = {p.name: p.hint for p in PARAMS}
 
 
 # Look knobs first (what a user tunes), then the engine's configuration.
