@@ -273,3 +273,37 @@ def test_send_to_farm_without_a_plate_path_names_the_parameter(host, tmp_path, p
     assert run.rc == 1
     assert any("Plate on the farm: empty" in e for e in run.errors()), run.stderr
     assert not (tmp_path / "job").exists()
+
+
+def test_offset_data_window_maps_like_doppel_render(host, tmp_path, plate_npy, demo_model,
+                                                    plate_pattern):
+    """A cropped plate (data window inside the display window, y down in EXR, y up in OFX):
+    the node's track mapping equals doppel render's on the same files."""
+    from engine.io.image import Geometry, write_exr
+
+    plates, windows = {}, {}
+    crop = tmp_path / "crop"
+    crop.mkdir()
+    window = (120, 60, 640, 600)  # x, y, w, h inside 880×720
+    for f in (1001, 1002):
+        full = np.load(plate_npy.parent / f"frames.txt.{f}.npy")
+        x, y, w, h = window
+        plates[f] = full[y:y + h, x:x + w]
+        windows[f] = window
+        write_exr(crop / f"plate.{f}.exr", plates[f], ("R", "G", "B", "A"), {}, half=False,
+                  geometry=Geometry(window, (0, 0, 880, 720)))
+    track = tmp_path / "track.json"
+    subprocess.run([sys.executable, "-m", "doppel_cli", "analyze", str(crop / "plate.####.exr"),
+                    "-o", str(track), "--quiet"], check=True, capture_output=True)
+    txt = write_frames(tmp_path / "npy", plates, windows, (880, 720))
+    out = tmp_path / "node"
+    out.mkdir()
+    run = host("--source", str(txt), "--out", str(out), *_node(demo_model, track))
+    assert run.rc == 0, run.stderr
+    ref = tmp_path / "ref"
+    render_reference(str(crop / "plate.####.exr"), ref, demo_model, track, "1001-1002")
+    for f in (1001, 1002):
+        node = np.load(out / f"out.p0.{f}.npy")
+        assert node.shape == plates[f].shape
+        assert not np.array_equal(node, plates[f])  # the face was swapped
+        assert np.array_equal(node, exr_rgba(ref / f"swap.{f}.exr"))
