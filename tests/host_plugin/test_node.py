@@ -307,3 +307,25 @@ def test_offset_data_window_maps_like_doppel_render(host, tmp_path, plate_npy, d
         assert node.shape == plates[f].shape
         assert not np.array_equal(node, plates[f])  # the face was swapped
         assert np.array_equal(node, exr_rgba(ref / f"swap.{f}.exr"))
+
+
+def test_tracks_of_another_plate_or_empty_and_alpha_only_input_are_refused(
+        host, tmp_path, plate_npy, demo_model, shot_track):
+    data = json.loads(shot_track.read_text())
+    data["settings"]["plate"]["display_window"] = [0, 0, 1920, 1080]
+    other = tmp_path / "other_plate.json"
+    other.write_text(json.dumps(data))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({**data, "frames": {}}))
+    run = host("--source", str(plate_npy), "--frames", "1001", "--set", f"model={demo_model}",
+               "--phase", f"track_file={other}", "--phase", f"track_file={empty}",
+               "--phase", f"track_file={shot_track}")
+    assert [p["ok"] for p in run.phases] == ["0", "0", "1"], run.stdout
+    errors = "\n".join(run.errors())
+    assert "the track was made on 1920×1080" in errors or "1920" in errors, errors
+    assert "holds no tracked face" in errors
+    grey = np.load(plate_npy.parent / "frames.txt.1001.npy")[..., :1]
+    txt = write_frames(tmp_path / "grey", {1001: grey}, {1001: (0, 0, 880, 720)}, (880, 720))
+    run = host("--source", str(txt), "--frames", "1001", *_node(demo_model, shot_track))
+    assert run.rc == 1
+    assert any("use RGBA or RGB" in e for e in run.errors()), run.stderr
