@@ -322,7 +322,7 @@ def test_tracks_of_another_plate_or_empty_and_alpha_only_input_are_refused(
                "--phase", f"track_file={shot_track}")
     assert [p["ok"] for p in run.phases] == ["0", "0", "1"], run.stdout
     errors = "\n".join(run.errors())
-    assert "the track was made on 1920×1080" in errors or "1920" in errors, errors
+    assert "but the track was made on" in errors, errors
     assert "holds no tracked face" in errors
     grey = np.load(plate_npy.parent / "frames.txt.1001.npy")[..., :1]
     txt = write_frames(tmp_path / "grey", {1001: grey}, {1001: (0, 0, 880, 720)}, (880, 720))
