@@ -377,6 +377,16 @@ void cp(ParamSet* from, ParamSet* to) {
 }
 
 // ------------------------------------------------------------------------------ image effect suite
+// clipGetHandle and paramGetHandle: a named object's handle and, if asked, its property set.
+template <class Handle, class Map>
+OfxStatus find_named(Map& objects, const char* name, Handle* out, OfxPropertySetHandle* props) {
+  auto it = objects.find(name);
+  if (it == objects.end()) return kOfxStatErrUnknown;
+  *out = reinterpret_cast<Handle>(it->second.get());
+  if (props) *props = handle(&it->second->props);
+  return kOfxStatOK;
+}
+
 OfxStatus getPropertySet(OfxImageEffectHandle e, OfxPropertySetHandle* h) {
   *h = handle(&reinterpret_cast<Effect*>(e)->props);
   return kOfxStatOK;
@@ -397,12 +407,7 @@ OfxStatus clipDefine(OfxImageEffectHandle e, const char* name, OfxPropertySetHan
 }
 OfxStatus clipGetHandle(OfxImageEffectHandle e, const char* name, OfxImageClipHandle* clip,
                         OfxPropertySetHandle* h) {
-  auto* eff = reinterpret_cast<Effect*>(e);
-  auto it = eff->clips.find(name);
-  if (it == eff->clips.end()) return kOfxStatErrUnknown;
-  *clip = reinterpret_cast<OfxImageClipHandle>(it->second.get());
-  if (h) *h = handle(&it->second->props);
-  return kOfxStatOK;
+  return find_named(reinterpret_cast<Effect*>(e)->clips, name, clip, h);
 }
 OfxStatus clipGetPropertySet(OfxImageClipHandle c, OfxPropertySetHandle* h) {
   *h = handle(&reinterpret_cast<Clip*>(c)->props);
@@ -570,12 +575,7 @@ OfxStatus paramDefine(OfxParamSetHandle s, const char* type, const char* name,
 }
 OfxStatus paramGetHandle(OfxParamSetHandle s, const char* name, OfxParamHandle* p,
                          OfxPropertySetHandle* h) {
-  auto* set = reinterpret_cast<ParamSet*>(s);
-  auto it = set->params.find(name);
-  if (it == set->params.end()) return kOfxStatErrUnknown;
-  *p = reinterpret_cast<OfxParamHandle>(it->second.get());
-  if (h) *h = handle(&it->second->props);
-  return kOfxStatOK;
+  return find_named(reinterpret_cast<ParamSet*>(s)->params, name, p, h);
 }
 OfxStatus paramSetGetPropertySet(OfxParamSetHandle s, OfxPropertySetHandle* h) {
   *h = handle(&reinterpret_cast<ParamSet*>(s)->props);
