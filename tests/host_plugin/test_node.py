@@ -329,3 +329,14 @@ def test_tracks_of_another_plate_or_empty_and_alpha_only_input_are_refused(
     run = host("--source", str(txt), "--frames", "1001", *_node(demo_model, shot_track))
     assert run.rc == 1
     assert any("use RGBA or RGB" in e for e in run.errors()), run.stderr
+
+
+def test_a_venv_without_doppel_is_refused_naming_the_venv_and_the_fix(host, tmp_path, plate_npy,
+                                                                     demo_model, shot_track):
+    venv = tmp_path / "bare-venv"  # the right Python, but Doppel not installed in it
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    run = host("--source", str(plate_npy), "--frames", "1001", *_node(demo_model, shot_track),
+               env={"DOPPEL_VENV": str(venv)})
+    assert run.rc == 1
+    errors = "\n".join(run.errors())
+    assert f"from venv {venv}" in errors and "pip install -e" in errors, run.stderr
