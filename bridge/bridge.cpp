@@ -23,6 +23,7 @@ namespace {
 std::mutex g_start_mutex;
 Status g_status;
 bool g_ready = false;
+bool g_site_added = false;
 
 std::string trim(const std::string& s) {
   const auto a = s.find_first_not_of(" \t\r\n");
@@ -146,7 +147,7 @@ py::dict to_dict(const Values& values) {
 struct KeptThreadState {
   bool kept = false;
   ~KeptThreadState() {
-    if (!kept || !Py_IsInitialized()) return;
+    if (!kept || !Py_IsInitialized() || PyGILState_GetThisThreadState() == nullptr) return;
     PyGILState_Ensure();                     // GIL held, counter 2
     PyGILState_Release(PyGILState_LOCKED);   // counter 1, GIL still held
     PyGILState_Release(PyGILState_UNLOCKED); // counter 0: the thread state is deleted
@@ -157,14 +158,12 @@ thread_local KeptThreadState t_kept;
 class Gil {
  public:
   Gil() {
-    if (!t_kept.kept) {
-      const PyGILState_STATE first = PyGILState_Ensure();
-      if (first == PyGILState_UNLOCKED) {
-        PyEval_SaveThread();  // drop the GIL, keep the thread state (its counter stays at 1)
-        t_kept.kept = true;
-      } else {
-        PyGILState_Release(first);  // a thread of the host's Python: its state is the host's
-      }
+    if (!t_kept.kept && PyGILState_GetThisThreadState() == nullptr) {
+      // A thread Python has never seen: make its state once and keep it (counter 1). Threads
+      // with a state of their own (the host's Python threads) keep theirs, owned by the host.
+      PyGILState_Ensure();
+      PyEval_SaveThread();  // drop the GIL, keep the thread state
+      t_kept.kept = true;
     }
     state_ = PyGILState_Ensure();
   }
@@ -194,7 +193,7 @@ Status ensure_python(const std::string& module_path) {
     check_venv(venv, where);
     start_interpreter(venv);
     g_status.mode = Mode::kStarted;
-  } else {
+  } else if (g_status.mode == Mode::kNone) {
     g_status.mode = Mode::kAttached;
   }
   g_status.venv = venv;
@@ -208,11 +207,12 @@ Status ensure_python(const std::string& module_path) {
     if (running != compiled_version())
       throw Error("Doppel: the host runs Python " + running + " but this plugin was built "
                   "for " + compiled_version() + "; rebuild it against the host's Python");
-    if (g_status.mode == Mode::kAttached && !venv.empty()) {
+    if (g_status.mode == Mode::kAttached && !venv.empty() && !g_site_added) {
       // The host's own interpreter: add the venv's packages (numpy, onnxruntime, engine).
       check_venv(venv, where);
       py::module_::import("site").attr("addsitedir")(
           venv + "/lib/python" + compiled_version() + "/site-packages");
+      g_site_added = true;
     }
     py::module_::import("engine.node");
   } catch (py::error_already_set& e) {
@@ -252,7 +252,10 @@ Node::Node() : impl_(new Impl) {
 }
 
 Node::~Node() {
-  if (!Py_IsInitialized()) return;  // the host's Python already went away: nothing to free
+  if (!Py_IsInitialized()) {  // the host's Python already went away: leak, never decref
+    impl_->node.release();
+    return;
+  }
   Gil gil;
   impl_->node = py::object();
 }

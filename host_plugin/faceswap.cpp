@@ -3,8 +3,8 @@
 // and parameter values between the host and the bridge; every decision is the engine's.
 //
 // Coordinates: OFX images are y-up (row 0 at the bottom, `bounds` in pixels); the engine and the
-// track use the plate's display window, y down (as EXR). The display window is the project
-// extent (kOfxImageEffectPropProjectOffset/Size), the frame size every OFX host renders to;
+// track use the plate's display window, y down (as EXR). The display window is the Source clip's
+// format where the host gives one (kOfxImageClipPropFormat), else the project extent from (0, 0);
 // converting a row: y_down = (display_y0 + H - 1) - y_up. Buffers are handed over as strided
 // views (a bottom-up buffer is a negative row stride), never repacked.
 //
@@ -48,11 +48,12 @@ const OfxParameterSuiteV1* gParam = nullptr;
 const OfxMessageSuiteV1* gMsg1 = nullptr;
 const OfxMessageSuiteV2* gMsg2 = nullptr;
 const OfxProgressSuiteV1* gProgress = nullptr;
+bool gHostTemporalAccess = false;  // the host lets us fetch other frames (Analyze needs it)
 
 // A failure with a status for the host and a message for the user.
-struct Failure {
+struct Failure : std::runtime_error {
+  Failure(OfxStatus st, const std::string& message) : std::runtime_error(message), status(st) {}
   OfxStatus status;
-  std::string message;
 };
 
 std::string module_path() {
@@ -93,20 +94,25 @@ Instance* instance_of(OfxImageEffectHandle effect) {
   gEffect->getPropertySet(effect, &props);
   void* p = nullptr;
   gProp->propGetPointer(props, kOfxPropInstanceData, 0, &p);
-  if (!p) throw Failure{kOfxStatErrBadHandle, "Doppel FaceSwap: instance has no data"};
+  if (!p) throw Failure(kOfxStatErrBadHandle, "Doppel FaceSwap: instance has no data");
   return static_cast<Instance*>(p);
 }
 
 // ----------------------------------------------------------------------------- messages
-void post(Instance* in, const char* type, const std::string& text, bool persistent) {
-  void* h = in->effect;
-  if (persistent && gMsg2) {
-    gMsg2->setPersistentMessage(h, type, "", "%s", text.c_str());
-    in->has_persistent = true;
-  } else if (gMsg2) {
-    gMsg2->message(h, type, "", "%s", text.c_str());
-  } else if (gMsg1) {
-    gMsg1->message(h, type, "", "%s", text.c_str());
+// `persistent`: a render failure, shown on the node (message suite V2). A host with only V1 gets
+// it at log level: V1 errors are often modal dialogs, one per failing frame from render threads.
+void post(Instance* in, const char* type, const std::string& text, bool persistent) noexcept {
+  try {
+    void* h = in->effect;
+    if (persistent && gMsg2) {
+      gMsg2->setPersistentMessage(h, type, "", "%s", text.c_str());
+      in->has_persistent = true;
+    } else if (gMsg2) {
+      gMsg2->message(h, type, "", "%s", text.c_str());
+    } else if (gMsg1) {
+      gMsg1->message(h, persistent ? kOfxMessageLog : type, "", "%s", text.c_str());
+    }
+  } catch (...) {  // nothing may escape into the host
   }
 }
 
@@ -141,9 +147,9 @@ Values read_values(Instance* in, OfxTime t) {
         int v = 0;
         gParam->paramGetValueAtTime(h, t, &v);
         if (v < 0 || v >= p.nchoices)
-          throw Failure{kOfxStatErrValue, std::string("Doppel FaceSwap: ") + p.label +
+          throw Failure(kOfxStatErrValue, std::string("Doppel FaceSwap: ") + p.label +
                                               ": option " + std::to_string(v) +
-                                              " out of range; pick one from the list"};
+                                              " out of range; pick one from the list");
         values.emplace_back(p.name, std::string(p.choices[v]));
         break;
       }
@@ -180,6 +186,16 @@ struct Frame {
   int y_top = 0;  // the window's top row in OFX pixels (y up): y0 + H - 1
 };
 
+// The Source clip's format (the plate's display window), OFX pixels at render scale 1: the clip
+// property kOfxImageClipPropFormat where the host sets it (Natron, OFX 1.5), else the project
+// extent from (0, 0) (Nuke and most hosts: the project is the format the comp renders to).
+bool clip_format(OfxImageClipHandle clip, OfxRectI* r) {
+  OfxPropertySetHandle props = nullptr;
+  if (!clip || gEffect->clipGetPropertySet(clip, &props) != kOfxStatOK) return false;
+  return gProp->propGetIntN(props, kOfxImageClipPropFormat, 4, &r->x1) == kOfxStatOK &&
+         r->x2 > r->x1 && r->y2 > r->y1;
+}
+
 Frame frame_geometry(Instance* in, OfxPointD scale) {
   OfxPropertySetHandle props = nullptr, cprops = nullptr;
   gEffect->getPropertySet(in->effect, &props);
@@ -188,20 +204,20 @@ Frame frame_geometry(Instance* in, OfxPointD scale) {
   f.scale = scale;
   f.par = get_double(cprops, kOfxImagePropPixelAspectRatio, 0, 1.0);
   if (!(f.par > 0)) f.par = 1.0;
-  // Canonical coordinates are pixels × render scale, x also × pixel aspect.
-  f.x0 = static_cast<int>(std::lround(get_double(props, kOfxImageEffectPropProjectOffset, 0) *
-                                      scale.x / f.par));
-  const int y0 = static_cast<int>(
-      std::lround(get_double(props, kOfxImageEffectPropProjectOffset, 1) * scale.y));
-  f.display.width = static_cast<int>(
-      std::lround(get_double(props, kOfxImageEffectPropProjectSize, 0) * scale.x / f.par));
-  f.display.height = static_cast<int>(
-      std::lround(get_double(props, kOfxImageEffectPropProjectSize, 1) * scale.y));
+  OfxRectI fmt{};
+  if (!clip_format(in->source, &fmt)) {
+    // Canonical coordinates are pixels × render scale, x also × pixel aspect.
+    fmt.x2 = static_cast<int>(std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 0) / f.par));
+    fmt.y2 = static_cast<int>(std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 1)));
+  }
+  f.x0 = static_cast<int>(std::lround(fmt.x1 * scale.x));
+  f.display.width = static_cast<int>(std::lround((fmt.x2 - fmt.x1) * scale.x));
+  f.display.height = static_cast<int>(std::lround((fmt.y2 - fmt.y1) * scale.y));
   f.display.pixel_aspect = f.par;
-  f.y_top = y0 + f.display.height - 1;
+  f.y_top = static_cast<int>(std::lround(fmt.y1 * scale.y)) + f.display.height - 1;
   if (f.display.width <= 0 || f.display.height <= 0)
-    throw Failure{kOfxStatFailed, "Doppel FaceSwap: the host reports an empty project size; "
-                                  "set the project (root) format"};
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: the host reports no format for the Source "
+                                  "(empty project extent); set the project (root) format");
   return f;
 }
 
@@ -243,7 +259,7 @@ int channels_of(const std::string& components) {
 
 // Fetch and check an image: 32-bit float only, RGBA / RGB (Alpha allowed for the mask).
 bool fetch(OfxImageClipHandle clip, OfxTime t, const OfxRectD* region, Image& img,
-           const char* clip_name, bool alpha_ok) {
+           const char* clip_name, bool is_mask) {
   if (gEffect->clipGetImage(clip, t, region, &img.handle) != kOfxStatOK || !img.handle) {
     img.handle = nullptr;
     return false;
@@ -255,17 +271,18 @@ bool fetch(OfxImageClipHandle clip, OfxTime t, const OfxRectD* region, Image& im
   img.components = get_string(img.handle, kOfxImageEffectPropComponents);
   img.channels = channels_of(img.components);
   if (img.depth != kOfxBitDepthFloat)
-    throw Failure{kOfxStatErrUnsupported,
+    throw Failure(kOfxStatErrUnsupported,
                   std::string("Doppel FaceSwap: ") + clip_name + " is " + img.depth +
                       "; only 32-bit float images are supported (the host converts when told; "
-                      "check the input's bit depth)"};
-  if (img.channels == 0 || (img.channels == 1 && !alpha_ok))
-    throw Failure{kOfxStatErrUnsupported, std::string("Doppel FaceSwap: ") + clip_name +
+                      "check the input's bit depth)");
+  if (img.channels == 0 || (img.channels == 1 && !is_mask) || (img.channels == 3 && is_mask))
+    throw Failure(kOfxStatErrUnsupported, std::string("Doppel FaceSwap: ") + clip_name +
                                               " has components " + img.components +
-                                              "; use RGBA or RGB"};
+                                              (is_mask ? "; give the mask an alpha (Alpha or "
+                                                         "RGBA)" : "; use RGBA or RGB"));
   if (!img.data && img.width() > 0 && img.height() > 0)
-    throw Failure{kOfxStatFailed, std::string("Doppel FaceSwap: the host gave no pixels for ") +
-                                      clip_name};
+    throw Failure(kOfxStatFailed, std::string("Doppel FaceSwap: the host gave no pixels for ") +
+                                      clip_name);
   return true;
 }
 
@@ -304,6 +321,10 @@ OfxStatus on_load() {
   gProgress = static_cast<const OfxProgressSuiteV1*>(
       gHost->fetchSuite(gHost->host, kOfxProgressSuite, 1));
   if (!gProp || !gEffect || !gParam) return kOfxStatErrMissingHostFeature;
+  int temporal = 0;
+  gHostTemporalAccess =
+      gProp->propGetInt(gHost->host, kOfxImageEffectPropTemporalClipAccess, 0, &temporal) ==
+          kOfxStatOK && temporal != 0;
   return kOfxStatOK;
 }
 
@@ -340,8 +361,9 @@ void define_clip(OfxImageEffectHandle effect, const char* name, bool optional, b
                                  kOfxImageComponentAlpha);
   gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
                        kOfxImageComponentRGBA);
-  gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
-                       kOfxImageComponentRGB);
+  if (!mask)  // a mask is its alpha: RGB has none
+    gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
+                         kOfxImageComponentRGB);
   gProp->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 1);
   if (std::strcmp(name, kOfxImageEffectSimpleSourceClipName) == 0)
     gProp->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1);
@@ -524,21 +546,23 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   OfxPointD scale{get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
                   get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)};
   if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
-    throw Failure{kOfxStatFailed, "Doppel FaceSwap: proxy render scale " +
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: proxy render scale " +
                                       std::to_string(scale.x) + " is not supported; render at "
-                                      "full resolution (the track is in full-size pixels)"};
+                                      "full resolution (the track is in full-size pixels)");
   Image out, src;
   if (!fetch(in->output, t, nullptr, out, "Output", false))
-    throw Failure{kOfxStatFailed, "Doppel FaceSwap: the host gave no output image"};
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: the host gave no output image");
   if (!contains(out.bounds, window))
-    throw Failure{kOfxStatErrValue, "Doppel FaceSwap: render window lies outside the output "
-                                    "image; the host asked for pixels it did not allocate"};
+    throw Failure(kOfxStatErrValue, "Doppel FaceSwap: render window lies outside the output "
+                                    "image; the host asked for pixels it did not allocate");
   const Frame f = frame_geometry(in, scale);
   const Values values = read_values(in, t);
   const ImageView out_view = view_of(out, window, true);
   const auto out_box = to_display(f, window);
   if (!fetch(in->source, t, nullptr, src, "Source", false) || src.width() <= 0 ||
       src.height() <= 0) {
+    // An aborted render (or the host out of memory while fetching) is not a black frame.
+    if (gEffect->abort(in->effect)) return kOfxStatFailed;
     // No source pixels at this time (outside the input's range): transparent black.
     for (int y = 0; y < out_view.height; ++y)
       std::memset(static_cast<char*>(out_view.data) + y * out_view.row_bytes, 0,
@@ -546,9 +570,9 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
     return kOfxStatOK;
   }
   if (src.channels != out.channels)
-    throw Failure{kOfxStatErrUnsupported,
+    throw Failure(kOfxStatErrUnsupported,
                   "Doppel FaceSwap: Source is " + src.components + " but Output " +
-                      out.components + "; give both the same components (RGBA or RGB)"};
+                      out.components + "; give both the same components (RGBA or RGB)");
   const ImageView src_view = view_of(src, src.bounds, false);
   const auto src_box = to_display(f, src.bounds);
 
@@ -557,27 +581,25 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   ImageView hold_view;
   bool have_hold = false;
   if (in->mask && mask_connected(in)) {
-    OfxRectD src_rod{}, mask_rod{};
-    gEffect->clipGetRegionOfDefinition(in->source, t, &src_rod);
-    gEffect->clipGetRegionOfDefinition(in->mask, t, &mask_rod);
-    if (std::fabs(src_rod.x1 - mask_rod.x1) > 0.5 || std::fabs(src_rod.y1 - mask_rod.y1) > 0.5 ||
-        std::fabs(src_rod.x2 - mask_rod.x2) > 0.5 || std::fabs(src_rod.y2 - mask_rod.y2) > 0.5) {
+    // A roto's region of definition is its shapes' box: any is fine (no pixels = no holdout).
+    // Its format must be the plate's, else the matte would sit elsewhere on the frame.
+    OfxRectI src_fmt{}, mask_fmt{};
+    if (clip_format(in->source, &src_fmt) && clip_format(in->mask, &mask_fmt) &&
+        (src_fmt.x1 != mask_fmt.x1 || src_fmt.y1 != mask_fmt.y1 || src_fmt.x2 != mask_fmt.x2 ||
+         src_fmt.y2 != mask_fmt.y2)) {
       char msg[320];
       std::snprintf(msg, sizeof msg,
-                    "Doppel FaceSwap: Mask input covers %.0fx%.0f at (%.0f, %.0f) but Source "
-                    "%.0fx%.0f at (%.0f, %.0f); reformat the mask to the plate",
-                    mask_rod.x2 - mask_rod.x1, mask_rod.y2 - mask_rod.y1, mask_rod.x1,
-                    mask_rod.y1, src_rod.x2 - src_rod.x1, src_rod.y2 - src_rod.y1, src_rod.x1,
-                    src_rod.y1);
-      throw Failure{kOfxStatFailed, msg};
+                    "Doppel FaceSwap: Mask input is %dx%d but Source %dx%d; reformat the mask "
+                    "to the plate", mask_fmt.x2 - mask_fmt.x1, mask_fmt.y2 - mask_fmt.y1,
+                    src_fmt.x2 - src_fmt.x1, src_fmt.y2 - src_fmt.y1);
+      throw Failure(kOfxStatFailed, msg);
     }
     Image mimg;
-    OfxRectD want{static_cast<double>(src.bounds.x1), static_cast<double>(src.bounds.y1),
-                  static_cast<double>(src.bounds.x2), static_cast<double>(src.bounds.y2)};
-    if (fetch(in->mask, t, &want, mimg, "Mask", true)) {
+    // No region: the host gives at least the mask's region of interest we returned.
+    if (fetch(in->mask, t, nullptr, mimg, "Mask", true)) {
       const int w = src.width(), h = src.height();
       hold.assign(static_cast<size_t>(w) * h, 0.0f);
-      const int a = mimg.channels - 1;  // alpha: the last channel (or the only one)
+      const int a = mimg.channels - 1;  // alpha: RGBA's last channel, or the only one
       for (int y = std::max(src.bounds.y1, mimg.bounds.y1);
            y < std::min(src.bounds.y2, mimg.bounds.y2); ++y) {
         const float* row = reinterpret_cast<const float*>(
@@ -634,19 +656,35 @@ void frame_range(Instance* in, int* first, int* last) {
   *last = static_cast<int>(std::lround(r[1]));
 }
 
-void on_analyze(Instance* in, OfxTime t) {
+void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
+  if (!gHostTemporalAccess)
+    throw Failure(kOfxStatErrMissingHostFeature,
+                  "Doppel FaceSwap: Analyze: this host does not let plugins read other frames "
+                  "(temporal clip access); track with 'doppel analyze' and point Track file at "
+                  "its output");
+  OfxPropertySetHandle sprops = nullptr;
+  gEffect->clipGetPropertySet(in->source, &sprops);
+  if (!get_int(sprops, kOfxImageClipPropConnected))
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze: connect a plate to Source first");
+  if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze at proxy scale " +
+                                      std::to_string(scale.x) + ": switch the viewer to full "
+                                      "resolution and press Analyze again (the track is in "
+                                      "full-size pixels)");
   int first = 0, last = 0;
   frame_range(in, &first, &last);
   if (last < first)
-    throw Failure{kOfxStatFailed, "Doppel FaceSwap: Analyze: the Source clip has no frames; "
-                                  "connect a plate"};
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze: the Source clip has no frames; "
+                                  "connect a plate");
   std::vector<int> frames;
   for (int fr = first; fr <= last; ++fr) frames.push_back(fr);
   const Frame f = frame_geometry(in, {1, 1});
   auto& node = node_of(in);
   auto fetch_frame = [&](int fr) {
     Image img;
-    if (!fetch(in->source, fr, nullptr, img, "Source", false))
+    OfxRectD rod{};  // the whole frame (a null region would mean the last region of interest)
+    gEffect->clipGetRegionOfDefinition(in->source, fr, &rod);
+    if (!fetch(in->source, fr, &rod, img, "Source", false))
       throw doppel::bridge::Error("the host gave no image");
     doppel::bridge::HostFrame hf;
     hf.width = img.width();
@@ -666,8 +704,7 @@ void on_analyze(Instance* in, OfxTime t) {
   };
   bool progress_on = gProgress && gProgress->progressStart(in->effect, "Doppel: Analyze") ==
                                       kOfxStatOK;
-  auto progress = [&](int done, int total) {
-    if (gEffect->abort(in->effect)) return false;
+  auto progress = [&](int done, int total) {  // cancel: the progress bar's, not abort() (render's)
     if (!progress_on) return true;
     return gProgress->progressUpdate(in->effect, total ? double(done) / total : 1.0) !=
            kOfxStatReplyNo;
@@ -696,11 +733,14 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   if (get_string(inArgs, kOfxPropType) != kOfxTypeParameter) return kOfxStatReplyDefault;
   const std::string name = get_string(inArgs, kOfxPropName);
   const OfxTime t = get_double(inArgs, kOfxPropTime);
-  if (name == "analyze") {
-    on_analyze(in, t);
+  // Images may be fetched in instanceChanged only for a user edit (the specification).
+  const bool user = get_string(inArgs, kOfxPropChangeReason) == kOfxChangeUserEdited;
+  if (name == "analyze" && user) {
+    on_analyze(in, t, {get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
+                       get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)});
     return kOfxStatOK;
   }
-  if (name == "send_to_farm") {
+  if (name == "send_to_farm" && user) {
     int first = 0, last = 0;
     frame_range(in, &first, &last);
     const std::string folder = node_of(in).send_to_farm(read_values(in, t), first, last);
@@ -739,7 +779,7 @@ OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandl
     }
     return kOfxStatReplyDefault;
   } catch (const Failure& f) {
-    if (in) post(in, kOfxMessageError, f.message, true);
+    if (in) post(in, kOfxMessageError, f.what(), true);
     return f.status;
   } catch (const doppel::bridge::Error& e) {
     if (in) post(in, kOfxMessageError, e.what(), true);

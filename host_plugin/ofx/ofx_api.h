@@ -300,6 +300,9 @@ typedef struct OfxImageEffectSuiteV1 {
 #define kOfxImageClipPropUnmappedComponents "OfxImageClipPropUnmappedComponents"
 #define kOfxImageClipPropFieldExtraction "OfxImageClipPropFieldExtraction"
 #define kOfxImagePropPixelAspectRatio "OfxImagePropPixelAspectRatio"
+// The clip's format, 4 ints (x1, y1, x2, y2) in pixels: a Natron extension adopted by OFX 1.5;
+// hosts without it leave the property unset.
+#define kOfxImageClipPropFormat "OfxImageClipPropFormat"
 
 #define kOfxImagePropData "OfxImagePropData"
 #define kOfxImagePropBounds "OfxImagePropBounds"

@@ -55,8 +55,9 @@ def test_load_and_describe_start_no_python_and_export_two_symbols(host, build):
 
 
 @pytest.mark.parametrize("layout", [[], ["--top-down"], ["--tile-rows", "97", "--crop-to-roi"],
-                                    ["--preload"]],
-                         ids=["bottom-up", "top-down", "tiles-cropped-to-roi", "host-cache"])
+                                    ["--preload"], ["--clip-format", "--project", "1920x1080"]],
+                         ids=["bottom-up", "top-down", "tiles-cropped-to-roi", "host-cache",
+                              "clip-format-over-project"])
 def test_node_output_equals_doppel_render_bit_for_bit(host, tmp_path, plate_npy, demo_model,
                                                       shot_track, reference, layout):
     run = host("--source", str(plate_npy), "--frames", FOUR, "--threads", "2", "--out",
@@ -155,12 +156,25 @@ def test_mask_input_holds_out_the_swap_and_another_size_is_refused(
     right = changed[:, w // 2 + 8:]
     assert right.any()
     assert np.array_equal(out[:, w // 2 + 8:][right], ref[:, w // 2 + 8:][right])
+    # A roto whose pixels cover only part of the frame (its region of definition is the shapes'
+    # box): no holdout outside it.
+    part = write_frames(tmp_path / "part", {1001: matte[:, : w // 4]},
+                        {1001: (0, 0, w // 4, h)}, (w, h), name="part.txt")
+    run = host("--source", str(plate_npy), "--mask", str(part), "--frames", "1001", "--out",
+               str(tmp_path), "--clip-format", *_node(demo_model, shot_track))
+    assert run.rc == 0, run.stderr
+    out = np.load(tmp_path / "out.p0.1001.npy")
+    assert np.array_equal(out[:, : w // 4], plate[:, : w // 4])
+    assert np.array_equal(out[:, w // 4 + 8:][changed[:, w // 4 + 8:]],
+                          ref[:, w // 4 + 8:][changed[:, w // 4 + 8:]])
+    # A mask of another format is refused.
     small = write_frames(tmp_path / "small", {1001: matte[:-16]}, {1001: (0, 0, w, h - 16)},
-                         (w, h), name="small.txt")
+                         (w, h - 16), name="small.txt")
     run = host("--source", str(plate_npy), "--mask", str(small), "--frames", "1001",
-               *_node(demo_model, shot_track))
+               "--clip-format", *_node(demo_model, shot_track))
     assert run.rc == 1
-    assert any("reformat the mask to the plate" in e for e in run.errors()), run.stderr
+    assert any("Mask input is 880x704 but Source 880x720; reformat the mask to the plate" in e
+               for e in run.errors()), run.stderr
 
 
 def test_mix_zero_and_untracked_frames_are_identity(host, tmp_path, plate_npy, demo_model,
@@ -340,3 +354,15 @@ def test_a_venv_without_doppel_is_refused_naming_the_venv_and_the_fix(host, tmp_
     assert run.rc == 1
     errors = "\n".join(run.errors())
     assert f"from venv {venv}" in errors and "pip install -e" in errors, run.stderr
+
+
+def test_analyze_at_proxy_scale_or_without_a_track_file_is_refused(host, tmp_path, plate_npy,
+                                                                   demo_model):
+    track = tmp_path / "t.json"
+    run = host("--source", str(plate_npy), "--set", f"track_file={track}", "--render-scale",
+               "0.5", "--press", "analyze")
+    assert run.rc == 1 and not track.exists()
+    assert any("Analyze at proxy scale" in e for e in run.errors()), run.stderr
+    run = host("--source", str(plate_npy), "--press", "analyze")
+    assert run.rc == 1
+    assert any("Track file: empty" in e for e in run.errors()), run.stderr

@@ -11,6 +11,7 @@
 //   [--out DIR] [--tile-rows K] [--top-down] [--crop-to-roi] [--cancel-after N]
 //   [--load-params FILE] [--save-params FILE] [--start-python LIBPYTHON] [--render-scale S]
 //   [--preload] (source frames held in memory, as a host's cache)
+//   [--clip-format] (clips carry kOfxImageClipPropFormat, as in Natron) [--project WxH]
 //   [--label-depth OfxBitDepthHalf] [--window-pad N]   (bad input: mislabelled images, windows
 //   larger than the output image)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
@@ -344,7 +345,9 @@ struct Options {
   bool describe = false, top_down = false, crop_to_roi = false;
   std::string label_depth = kOfxBitDepthFloat;  // what images claim to be (bad-input tests)
   int window_pad = 0;
-  bool preload = false;  // keep source frames in memory (a host's cache): fetches are copies  // render windows this much larger than the output image (bad input)
+  bool preload = false;
+  bool clip_format = false;  // set kOfxImageClipPropFormat on clips (as Natron does)
+  int project_w = 0, project_h = 0;  // a project format other than the plate's (0: the plate's)  // keep source frames in memory (a host's cache): fetches are copies  // render windows this much larger than the output image (bad input)
   double render_scale = 1.0;
 };
 
@@ -860,7 +863,7 @@ bool press(Effect& inst, const std::string& name) {
   propSetString(handle(&in), kOfxPropName, 0, name.c_str());
   propSetString(handle(&in), kOfxPropChangeReason, 0, kOfxChangeUserEdited);
   propSetDouble(handle(&in), kOfxPropTime, 0, g_opt.first);
-  const double scale[2] = {1, 1};
+  const double scale[2] = {g_opt.render_scale, g_opt.render_scale};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   const auto t0 = std::chrono::steady_clock::now();
   const OfxStatus st = call(kOfxActionInstanceChanged, &inst, &in, nullptr);
@@ -906,6 +909,12 @@ int main(int argc, char** argv) {
     else if (a == "--render-scale") o.render_scale = std::atof(next().c_str());
     else if (a == "--label-depth") o.label_depth = next();
     else if (a == "--preload") o.preload = true;
+    else if (a == "--clip-format") o.clip_format = true;
+    else if (a == "--project") {
+      const std::string v = next();
+      o.project_w = std::atoi(v.c_str());
+      o.project_h = std::atoi(v.substr(v.find('x') + 1).c_str());
+    }
     else if (a == "--window-pad") o.window_pad = std::atoi(next().c_str());
     else return usage(("unknown argument " + a).c_str());
   }
@@ -990,7 +999,8 @@ int main(int argc, char** argv) {
   inst.props = ctx.props;
   propSetString(handle(&inst.props), kOfxPropType, 0, kOfxTypeImageEffectInstance);
   propSetString(handle(&inst.props), kOfxImageEffectPropContext, 0, kOfxImageEffectContextFilter);
-  const double size[2] = {g_source.width * g_source.par, double(g_source.height)};
+  const double size[2] = {(o.project_w ? o.project_w : g_source.width) * g_source.par,
+                          double(o.project_h ? o.project_h : g_source.height)};
   const double zero[2] = {0, 0};
   propSetDoubleN(handle(&inst.props), kOfxImageEffectPropProjectSize, 2, size);
   propSetDoubleN(handle(&inst.props), kOfxImageEffectPropProjectExtent, 2, size);
@@ -1013,6 +1023,11 @@ int main(int argc, char** argv) {
     propSetDoubleN(handle(&c->props), kOfxImageEffectPropUnmappedFrameRange, 2, range);
     propSetDouble(handle(&c->props), kOfxImagePropPixelAspectRatio, 0, g_source.par);
     propSetString(handle(&c->props), kOfxImageEffectPropPixelDepth, 0, kOfxBitDepthFloat);
+    if (o.clip_format) {
+      const Media& m = c->media ? *c->media : g_source;
+      const int fmt[4] = {0, 0, m.width, m.height};
+      propSetIntN(handle(&c->props), kOfxImageClipPropFormat, 4, fmt);
+    }
     inst.clip_order.push_back(n);
     inst.clips[n] = std::move(c);
   }
