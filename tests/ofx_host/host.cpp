@@ -398,15 +398,22 @@ OfxStatus getParamSet(OfxImageEffectHandle e, OfxParamSetHandle* h) {
   *h = reinterpret_cast<OfxParamSetHandle>(&reinterpret_cast<Effect*>(e)->params);
   return kOfxStatOK;
 }
+// clipDefine and paramDefine: a new named object, kept in definition order.
+template <class T, class Map>
+OfxStatus define_named(Map& objects, std::vector<std::string>& order, const char* name,
+                       std::unique_ptr<T> obj, OfxPropertySetHandle* props) {
+  if (objects.count(name)) return kOfxStatErrExists;
+  obj->name = name;
+  propSetString(handle(&obj->props), kOfxPropName, 0, name);
+  *props = handle(&obj->props);
+  order.push_back(name);
+  objects[name] = std::move(obj);
+  return kOfxStatOK;
+}
+
 OfxStatus clipDefine(OfxImageEffectHandle e, const char* name, OfxPropertySetHandle* h) {
   auto* eff = reinterpret_cast<Effect*>(e);
-  auto c = std::make_unique<Clip>();
-  c->name = name;
-  propSetString(handle(&c->props), kOfxPropName, 0, name);
-  *h = handle(&c->props);
-  eff->clip_order.push_back(name);
-  eff->clips[name] = std::move(c);
-  return kOfxStatOK;
+  return define_named(eff->clips, eff->clip_order, name, std::make_unique<Clip>(), h);
 }
 OfxStatus clipGetHandle(OfxImageEffectHandle e, const char* name, OfxImageClipHandle* clip,
                         OfxPropertySetHandle* h) {
@@ -565,16 +572,10 @@ const OfxImageEffectSuiteV1 kEffectSuite = {
 OfxStatus paramDefine(OfxParamSetHandle s, const char* type, const char* name,
                       OfxPropertySetHandle* h) {
   auto* set = reinterpret_cast<ParamSet*>(s);
-  if (set->params.count(name)) return kOfxStatErrExists;
   auto p = std::make_unique<Param>();
-  p->name = name;
   p->type = type;
   propSetString(handle(&p->props), kOfxParamPropType, 0, type);
-  propSetString(handle(&p->props), kOfxPropName, 0, name);
-  *h = handle(&p->props);
-  set->order.push_back(name);
-  set->params[name] = std::move(p);
-  return kOfxStatOK;
+  return define_named(set->params, set->order, name, std::move(p), h);
 }
 OfxStatus paramGetHandle(OfxParamSetHandle s, const char* name, OfxParamHandle* p,
                          OfxPropertySetHandle* h) {
