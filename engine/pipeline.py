@@ -66,6 +66,9 @@ class SwapResult:
     mask: np.ndarray  # H×W float32, the final blend mask in plate pixels
     diagnostics: dict[str, Any] = field(default_factory=dict)
     face: np.ndarray | None = None  # H×W×3 unblended swapped face (zero outside), on request
+    # The unblended swapped face (scene-linear) over diagnostics["roi"] only, h×w×3: what the
+    # swap wrote, without a plate-sized layer (None when nothing was swapped).
+    face_roi: np.ndarray | None = None
 
 
 class FaceSwapper:
@@ -315,7 +318,7 @@ class FaceSwapper:
         if look.output in ("comp", "face"):
             blended = face_roi
             if look.output == "comp":
-                blended = overlay_into(np.ascontiguousarray(face_roi), plate_roi, mask_roi)
+                blended = overlay_into(face_roi.copy(), plate_roi, mask_roi)  # keeps face_roi
             # Written only where the mask is > 0: everything else stays bit-exact.
             for k, c in enumerate(rgb_idx):
                 np.copyto(region[..., c], blended[..., k], where=sel)
@@ -335,4 +338,4 @@ class FaceSwapper:
         lap("composite", t)
         times["total"] = (time.perf_counter() - t_all) * 1000
         diag.update(swapped=True, roi=[x0, y0, x1, y1], timings_ms=times)
-        return SwapResult(out, mask_full, diag, face_full)
+        return SwapResult(out, mask_full, diag, face_full, face_roi)
