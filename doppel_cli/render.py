@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-layer", action="store_true", help="add doppel.face.R/G/B layers")
     p.add_argument("--float", action="store_true", help="32-bit float EXR (default half)")
     p.add_argument("--compression", default="zip", choices=EXR_COMPRESSIONS)
+    p.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                   help="read, swap and write each frame in turn instead of overlapping them "
+                        "(same files; for measurements)")
     p.add_argument("--quiet", action="store_true")
     g = p.add_argument_group("swap settings")
     defaults = SwapSettings().to_dict()
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         unit = "frame" if args.workers <= 1 else "batch"
         return progress(it, total, "render", quiet=args.quiet, unit=unit)
 
-    summary = render(job, frames, args.workers, args.overwrite, prog)
+    summary = render(job, frames, args.workers, args.overwrite, prog, args.pipeline)
     print(f"render {args.input} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")

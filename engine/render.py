@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +45,9 @@ from engine.io import (
     write_image,
 )
 from engine.io.atomic import remove_stale_temps
+from engine.io.image import Geometry
 from engine.io.source import FrameSource, Plate
+from engine.overlap import Later, overlapped
 from engine.pipeline import FaceSwapper, SwapSettings
 from engine.track import Track
 
@@ -248,13 +250,24 @@ def _metadata(job: RenderJob, swapper: FaceSwapper, frame: int, diag: dict[str, 
     }
 
 
-def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
-                 target: Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Swap one plate and write it; returns the frame's diagnostics.
+@dataclass(frozen=True)
+class FrameWrite:
+    """A swapped frame ready to be written (the writer stage's task): layers side by side
+    (`H×W×k` each, written without concatenating them), their channel names, where they sit."""
 
-    The output keeps the plate's data and display windows, pixel aspect and header attributes
-    (EXR); the track's landmarks are mapped onto this frame's data window.
-    """
+    target: Path
+    layers: tuple[np.ndarray, ...]
+    names: tuple[str, ...]
+    metadata: dict[str, Any]
+    geometry: Geometry | None
+    header: tuple[tuple[str, str, Any], ...]
+    diagnostics: dict[str, Any]
+
+
+def swap_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
+               target: Path, record: dict[str, Any] | None = None) -> FrameWrite:
+    """Swap one plate (in place: the plate's array becomes the output) and return what to
+    write. Raises MediaError for a plate the output format cannot keep."""
     geo = plate.geometry
     is_exr = target.suffix.lower() == ".exr"
     if geo is not None and not geo.is_simple and not is_exr:
@@ -267,28 +280,44 @@ def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Trac
     result = swapper.process(plate.pixels, plate.number, look=job.settings.look, track=track,
                              out=plate.pixels, channels=plate.channels,
                              want_face=job.face_layer)
+    meta = _metadata(job, swapper, plate.number, result.diagnostics, record)
     layers = [result.image, result.mask[..., None]]
     names = list(plate.channels) + ["doppel.mask"]
     if result.face is not None:  # unblended swapped face, for the compositor's own mix
         layers.append(result.face)
         names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
-    meta = _metadata(job, swapper, plate.number, result.diagnostics, record)
-    pixels = np.concatenate(layers, axis=-1)
-    if is_exr:
-        write_exr(target, pixels, names, meta, half=job.half, compression=job.compression,
-                  geometry=geo, header=plate.header)
+    return FrameWrite(target, tuple(layers), tuple(names), meta, geo, plate.header,
+                      result.diagnostics)
+
+
+def write_frame(job: RenderJob, frame: FrameWrite) -> dict[str, Any]:
+    """Write a swapped frame atomically; returns its diagnostics."""
+    target = frame.target
+    if target.suffix.lower() == ".exr":
+        write_exr(target, frame.layers, frame.names, frame.metadata, half=job.half,
+                  compression=job.compression, geometry=frame.geometry, header=frame.header)
     else:
         from engine.colorspace import linear_to_srgb
 
         # PNG keeps our attributes as text chunks; TIFF and JPEG keep only a description.
-        text_meta = {k: str(v) for k, v in meta.items()}
+        text_meta = {k: str(v) for k, v in frame.metadata.items()}
         if target.suffix.lower() != ".png":
             text_meta = {"ImageDescription": _DESCRIPTION + json.dumps(text_meta,
                                                                         sort_keys=True)}
-        write_image(target, linear_to_srgb(pixels[..., :3]), bits=16
+        write_image(target, linear_to_srgb(frame.layers[0][..., :3]), bits=16
                     if target.suffix.lower() in (".png", ".tif", ".tiff") else 8,
                     metadata=text_meta)
-    return result.diagnostics
+    return frame.diagnostics
+
+
+def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
+                 target: Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Swap one plate and write it; returns the frame's diagnostics.
+
+    The output keeps the plate's data and display windows, pixel aspect and header attributes
+    (EXR); the track's landmarks are mapped onto this frame's data window.
+    """
+    return write_frame(job, swap_plate(job, swapper, plate, track, target, record))
 
 
 _WORKER: dict[str, Any] = {}
@@ -317,46 +346,90 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="doppel-parent-watch", daemon=True).start()
 
 
-def _worker_init(job: RenderJob, threads: int, record: dict[str, Any], overwrite: bool) -> None:
+def set_io_threads(threads: int) -> None:
+    """OpenImageIO's and OpenEXR's thread pools (decode/encode of one file's chunks): one per
+    core by default, which a worker process must share with its siblings."""
+    oiio.attribute("threads", max(1, threads))
+    oiio.attribute("exr_threads", max(1, threads))
+
+
+def _worker_init(job: RenderJob, threads: int, record: dict[str, Any], overwrite: bool,
+                 pipeline: bool = True) -> None:
     _die_with_parent()
+    set_io_threads(threads)
     _WORKER["job"] = job
     _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads))
     _WORKER["source"] = open_source(job.source, job.first_frame)
     _WORKER["track"] = Track.load(job.track) if job.track else None
     _WORKER["record"] = record
     _WORKER["overwrite"] = overwrite
+    _WORKER["pipeline"] = pipeline
 
 
-def _worker_frames(frames: list[int]) -> list[tuple[int, dict[str, Any] | str]]:
+FrameResult = tuple[int, "dict[str, Any] | str"]  # diagnostics, or the frame's error in words
+
+
+def _frame_error(f: int, exc: Exception) -> FrameResult:
+    if isinstance(exc, DiskFullError):  # the run's error, not the frame's: every write fails
+        raise exc
+    return (f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc))
+
+
+def _already_done(target: Path, record: dict[str, Any]) -> bool:
+    """Another farm job on the same output may have written this frame since the run started:
+    the same render is skipped, a different one is this frame's error (OutputError)."""
+    return not _WORKER.get("overwrite") and target.exists() and is_rendered(target, record)
+
+
+def _frame_results(frames: list[int]) -> Iterator[FrameResult]:
+    """Render `frames` with the worker's state; one result per frame, in order, as each is
+    written. Pipelined (the default): the next plates are decoded on a read-ahead thread and
+    the previous frame encoded on a writer thread while this one is swapped (engine.overlap);
+    the files are the same as the serial loop's (`pipeline=False`)."""
     job, swapper, source, track, record = (_WORKER[k] for k in ("job", "swapper", "source",
                                                                "track", "record"))
     pattern = SequencePattern.parse(job.output)
-    out: list[tuple[int, dict[str, Any] | str]] = []
-    for item, f in zip(source.read_plates(frames), frames, strict=True):
+
+    def write(f: int, frame: FrameWrite) -> FrameResult:
+        try:
+            return (f, write_frame(job, frame))
+        except (MediaError, OutputError) as exc:
+            return _frame_error(f, exc)
+
+    def compute(pair: tuple[Plate | MediaError, int]) -> FrameResult | Later[FrameResult]:
+        item, f = pair
         if isinstance(item, MediaError):
-            out.append((f, str(item)))
-            continue
+            return (f, str(item))
         target = pattern.path(f)
         try:
-            # Another farm job on the same output may have written this frame since the run
-            # started: the same render is skipped, a different one is this frame's error.
-            if not _WORKER.get("overwrite") and target.exists():
-                if is_rendered(target, record):
-                    out.append((f, {"skipped": True}))
-                    continue
-            out.append((f, render_plate(job, swapper, item, track, target, record)))
+            if _already_done(target, record):
+                return (f, {"skipped": True})
+            frame = swap_plate(job, swapper, item, track, target, record)
         except (MediaError, OutputError) as exc:
-            if isinstance(exc, DiskFullError):
-                raise
-            out.append((f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc)))
-    return out
+            return _frame_error(f, exc)
+        return Later(lambda: write(f, frame))
+
+    pairs = zip(source.read_plates(frames), frames, strict=True)
+    if _WORKER.get("pipeline", True):
+        yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
+        return
+    for pair in pairs:
+        result = compute(pair)
+        yield result.run() if isinstance(result, Later) else result
+
+
+def _worker_frames(frames: list[int]) -> list[FrameResult]:
+    return list(_frame_results(frames))
 
 
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
            overwrite: bool = False,
-           progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
-           ) -> RenderSummary:
-    """Render `frames` (default: all of the source) of `job`; returns the summary."""
+           progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+           pipeline: bool = True) -> RenderSummary:
+    """Render `frames` (default: all of the source) of `job`; returns the summary.
+
+    `pipeline=False` runs read, swap and write of each frame one after another (the files are
+    the same; for measurements and debugging)."""
     source = open_source(job.source, job.first_frame)
     wanted = list(source.frames if frames is None else frames)
     if not wanted:
@@ -414,10 +487,9 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
 
     if workers <= 1 or len(todo) <= 1:
         _WORKER.update(job=job, swapper=swapper, source=source, track=track, record=record,
-                       overwrite=overwrite)
-        for f in prog(todo, len(todo)):
-            for frame, diag in _worker_frames([f]):
-                note(frame, diag)
+                       overwrite=overwrite, pipeline=pipeline)
+        for frame, diag in prog(_frame_results(todo), len(todo)):
+            note(frame, diag)
     else:
         threads = max(1, (os.cpu_count() or 2) // workers)
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
@@ -425,7 +497,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         # whatever state they were, which can deadlock.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init,
-                                   initargs=(job, threads, record, overwrite))
+                                   initargs=(job, threads, record, overwrite, pipeline))
         try:
             results = pool.map(_worker_frames, batches)
             for batch in prog(results, len(batches)):

@@ -175,3 +175,15 @@ def test_openjd_template_checks_and_runs_in_chunks(tmp_path, plate_pattern, demo
     for f in range(1001, 1006):
         assert ((tmp_path / "farm" / f"swap.{f}.exr").read_bytes()
                 == (tmp_path / "ref" / f"swap.{f}.exr").read_bytes())
+
+
+def test_pipelined_render_writes_the_serial_renders_bytes(tmp_path, plate_pattern, demo_model,
+                                                          track_file):
+    """Read-ahead and the writer thread change when work happens, never what is written."""
+    for name, extra in (("pipe", ()), ("serial", ("--no-pipeline",))):
+        out = tmp_path / name / "swap.####.exr"
+        assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1004",
+                          "--face-layer", *extra) == 0
+    for f in range(1001, 1005):
+        name = f"swap.{f}.exr"
+        assert (tmp_path / "pipe" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
