@@ -35,7 +35,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine import __version__
-from engine.errors import DiskFullError, InputError, MediaError, OutputError
+from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
 from engine.io import (
     SequencePattern,
     format_frame_range,
@@ -48,7 +48,7 @@ from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
 from engine.io.source import FrameSource, Plate
 from engine.overlap import Later, overlapped
-from engine.pipeline import FaceSwapper, SwapSettings
+from engine.pipeline import FaceSwapper, SwapResult, SwapSettings
 from engine.track import Track
 
 
@@ -87,6 +87,10 @@ class RenderJob:
     face_layer: bool = False
     half: bool = True
     compression: str = "zip"
+    region: str = "full"  # "full": the whole plate; "face": only what the swap changed
+
+
+REGIONS = ("full", "face")
 
 
 # Settings that never change pixels (and paths, which name a file, not its content): left out
@@ -116,8 +120,11 @@ def render_record(job: RenderJob, swapper: FaceSwapper, track_sha: str) -> dict[
         "xseg": swapper.xseg.info.digest if swapper.xseg is not None else "",
         "track": track_sha,
         "settings": settings,
+        # "region" only when not the default: full-frame records (and so files) stay as
+        # they were before the option existed, and such renders resume.
         "output": {"face_layer": job.face_layer, "half": job.half,
-                   "compression": job.compression},
+                   "compression": job.compression,
+                   **({"region": job.region} if job.region != "full" else {})},
     }
 
 
@@ -264,6 +271,37 @@ class FrameWrite:
     diagnostics: dict[str, Any]
 
 
+def face_region(result: SwapResult, geometry: Geometry | None, shape: tuple[int, ...],
+                face_layer: bool = False) -> tuple[list[np.ndarray], list[str], Geometry]:
+    """The swap as a premultiplied RGBA layer over only the region it changed.
+
+    Convention: `A` = the blend mask (strength included, = `doppel.mask`); `R,G,B` = the
+    unblended swapped face (scene-linear) × `A`, so `plate × (1 − A) + RGB` is the comp.
+    The data window is `diagnostics["roi"]` in the plate's pixel grid (offset by the plate's
+    data-window origin), the display window the plate's. A frame where nothing was swapped
+    gets one transparent pixel at the display window's origin (EXR needs ≥ 1 pixel).
+    """
+    h, w = shape[:2]
+    geo = geometry or Geometry.full(w, h)
+    roi = result.diagnostics.get("roi") if result.face_roi is not None else None
+    names = ["R", "G", "B", "A", "doppel.mask"]
+    if roi is None:
+        empty = np.zeros((1, 1, 1), np.float32)
+        layers = [np.zeros((1, 1, 3), np.float32), empty, empty]
+        data = (geo.display[0], geo.display[1], 1, 1)
+        face = np.zeros((1, 1, 3), np.float32)
+    else:
+        x0, y0, x1, y1 = roi
+        alpha = result.mask[y0:y1, x0:x1, None]
+        face = result.face_roi
+        layers = [face * alpha, alpha, alpha]
+        data = (geo.data[0] + x0, geo.data[1] + y0, x1 - x0, y1 - y0)
+    if face_layer:
+        layers.append(face)
+        names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
+    return layers, names, Geometry(data, geo.display, geo.pixel_aspect)
+
+
 def swap_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
                target: Path, record: dict[str, Any] | None = None) -> FrameWrite:
     """Swap one plate (in place: the plate's array becomes the output) and return what to
@@ -276,16 +314,20 @@ def swap_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track 
     if track is not None:
         track = track.for_plate(geo, plate.number, job.track or "track")
     record = record if record is not None else render_record(job, swapper, "")
+    region = job.region == "face"
     # In place (out is the source): the plate array is this frame's own, read whole already.
     result = swapper.process(plate.pixels, plate.number, look=job.settings.look, track=track,
                              out=plate.pixels, channels=plate.channels,
-                             want_face=job.face_layer)
+                             want_face=job.face_layer and not region)
     meta = _metadata(job, swapper, plate.number, result.diagnostics, record)
-    layers = [result.image, result.mask[..., None]]
-    names = list(plate.channels) + ["doppel.mask"]
-    if result.face is not None:  # unblended swapped face, for the compositor's own mix
-        layers.append(result.face)
-        names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
+    if region:
+        layers, names, geo = face_region(result, geo, plate.pixels.shape, job.face_layer)
+    else:
+        layers = [result.image, result.mask[..., None]]
+        names = list(plate.channels) + ["doppel.mask"]
+        if result.face is not None:  # unblended swapped face, for the compositor's own mix
+            layers.append(result.face)
+            names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
     return FrameWrite(target, tuple(layers), tuple(names), meta, geo, plate.header,
                       result.diagnostics)
 
@@ -315,7 +357,8 @@ def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Trac
     """Swap one plate and write it; returns the frame's diagnostics.
 
     The output keeps the plate's data and display windows, pixel aspect and header attributes
-    (EXR); the track's landmarks are mapped onto this frame's data window.
+    (EXR); the track's landmarks are mapped onto this frame's data window. With
+    `job.region == "face"` it holds only the changed region (`face_region`).
     """
     return write_frame(job, swap_plate(job, swapper, plate, track, target, record))
 
@@ -422,6 +465,19 @@ def _worker_frames(frames: list[int]) -> list[FrameResult]:
     return list(_frame_results(frames))
 
 
+def check_region(job: RenderJob) -> None:
+    """Refuse a face-region output that could not be merged over the plate."""
+    if job.region not in REGIONS:
+        raise SettingsError(f"--region {job.region!r} unknown; use one of {', '.join(REGIONS)}")
+    if job.region == "face":
+        if not job.output.lower().endswith(".exr"):
+            raise SettingsError(f"--region face writes a data window only EXR keeps; give an "
+                                f".exr --output (got {job.output})")
+        if job.settings.look.output != "comp":
+            raise SettingsError(f"--region face writes the swap to merge over the plate; it "
+                                f"needs --view comp (got {job.settings.look.output!r})")
+
+
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
            overwrite: bool = False,
            progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
@@ -430,6 +486,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
 
     `pipeline=False` runs read, swap and write of each frame one after another (the files are
     the same; for measurements and debugging)."""
+    check_region(job)
     source = open_source(job.source, job.first_frame)
     wanted = list(source.frames if frames is None else frames)
     if not wanted:
