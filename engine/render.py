@@ -452,13 +452,29 @@ def _frame_results(frames: list[int]) -> Iterator[FrameResult]:
             return _frame_error(f, exc)
         return Later(lambda: write(f, frame))
 
-    pairs = zip(source.read_plates(frames), frames, strict=True)
+    rows = _face_rows(job, swapper, track) if job.region == "face" and track else None
+    pairs = zip(source.read_plates(frames, rows), frames, strict=True)
     if _WORKER.get("pipeline", True):
         yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
         return
     for pair in pairs:
         result = compute(pair)
         yield result.run() if isinstance(result, Later) else result
+
+
+def _face_rows(job: RenderJob, swapper: FaceSwapper, track: Track
+               ) -> Callable[[int, Geometry], tuple[int, int] | None]:
+    """For a face-region render with a track: the plate rows the swap reads (its ROI's), so the
+    rest of the frame is never decoded; None (no rows) where the track has no face."""
+    def rows(frame: int, geometry: Geometry) -> tuple[int, int] | None:
+        shape = (geometry.data[3], geometry.data[2])
+        try:
+            here = track.for_plate(geometry, frame, job.track or "track")
+        except InputError:
+            return (0, shape[0])  # read it all: the swap names the problem as today
+        box = swapper.roi(frame, here, job.settings.look, shape)
+        return (box[1], box[3]) if box is not None else None
+    return rows
 
 
 def _worker_frames(frames: list[int]) -> list[FrameResult]:

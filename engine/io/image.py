@@ -10,7 +10,7 @@ display-encoded values scaled to [0, 1] (`colorspace="srgb"`). Channels are look
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,16 +147,37 @@ def _open(path: Path) -> oiio.ImageInput:
     return inp
 
 
-def read_image(path: str | os.PathLike[str]) -> ImageData:
+RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
+
+
+def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
-    Raises MediaError (naming the file) for a missing, empty, truncated or non-image file.
+    `rows`, given the file's geometry, names the array rows `[r0, r1)` to decode (None: none);
+    the array is still the whole data window, zero elsewhere (pages never written cost no
+    memory). Only the file's chunks holding those rows are decompressed: a face-region render
+    reads the face's rows, not the frame.
+    Raises MediaError (naming the file) for a missing, empty, truncated or non-image file
+    (with `rows`: one whose wanted rows are damaged).
     """
     path = Path(path)
     inp = _open(path)
     try:
         spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        span = rows(Geometry.from_spec(spec)) if rows is not None else None
+        if rows is None:
+            pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        else:
+            pixels = np.zeros((spec.height, spec.width, spec.nchannels), np.float32)
+            r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
+            if r1 > r0:
+                part = inp.read_scanlines(0, 0, spec.y + r0, spec.y + r1, 0, 0,
+                                          spec.nchannels, "float")
+                if part is None:
+                    pixels = None
+                else:
+                    pixels[r0:r1] = np.asarray(part, np.float32).reshape(
+                        r1 - r0, spec.width, spec.nchannels)
         err = inp.geterror().strip()
         if pixels is None or err:
             first = err.splitlines()[0] if err else "read failed"

@@ -244,3 +244,31 @@ def test_face_region_refuses_outputs_it_cannot_merge(tmp_path, plate_pattern, de
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_face_region_decodes_only_the_faces_rows_and_writes_the_same_file(
+        tmp_path, plate_pattern, demo_model, track_file, monkeypatch):
+    import engine.io.image as image
+
+    spans = []
+    inner = image.read_image
+
+    def spy(path, rows=None):
+        img = inner(path, rows)
+        spans.append(None if rows is None else rows(img.geometry))
+        return img
+    monkeypatch.setattr("engine.io.source.read_image", spy)
+    region = tmp_path / "region" / "s.####.exr"
+    assert render_cli(plate_pattern, region, demo_model, track_file, "--frames", "1004",
+                      "--region", "face") == 0
+    (r0, r1), = spans
+    reg = read_image(tmp_path / "region" / "s.1004.exr")
+    _, y, _, h = reg.geometry.data
+    assert r0 <= y and y + h <= r1 and r1 - r0 < 720 / 2
+    monkeypatch.setattr("engine.render._face_rows", lambda *a: lambda f, geo: (0, 10 ** 6))
+    whole = tmp_path / "whole" / "s.####.exr"  # the same render from a whole-frame read
+    assert render_cli(plate_pattern, whole, demo_model, track_file, "--frames", "1004",
+                      "--region", "face") == 0
+    assert spans[-1] == (0, 10 ** 6)
+    assert ((tmp_path / "whole" / "s.1004.exr").read_bytes()
+            == (tmp_path / "region" / "s.1004.exr").read_bytes())
