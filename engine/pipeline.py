@@ -75,7 +75,9 @@ class FaceSwapper:
     """Heavy state once per instance (`EngineConfig`); `process` and `roi` are pure per frame."""
 
     def __init__(self, config: EngineConfig, model: SwapModel | None = None,
-                 analyzer: Any = None):
+                 analyzer: Any = None, spinning: bool = True):
+        """`spinning=False` lets ONNX Runtime's threads sleep between runs (engine.onnxrt):
+        for callers whose own threads share the cores, as the render pipeline's do."""
         if not isinstance(config, EngineConfig):
             raise SettingsError(f"FaceSwapper takes an EngineConfig, got {type(config).__name__}"
                                 " (a SwapSettings splits into .config and .look)")
@@ -83,7 +85,7 @@ class FaceSwapper:
         if model is None:
             if not config.model:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
-            model = SwapModel(config.model, config.device, config.threads)
+            model = SwapModel(config.model, config.device, config.threads, spinning)
         self.model = model
         if config.face_type and config.face_type != model.info.face_type:
             raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
@@ -92,7 +94,7 @@ class FaceSwapper:
         self._border = _border_window(model.resolution)
         self._analyzer = analyzer
         self._detect_lock = threading.Lock()
-        self.xseg = MaskModel(config.xseg, config.device, config.threads) \
+        self.xseg = MaskModel(config.xseg, config.device, config.threads, spinning) \
             if config.xseg else None
         self.transfer = (OcioTransfer(config.ocio_config, config.ocio_plate_space,
                                       config.ocio_model_space)

@@ -401,7 +401,9 @@ def _worker_init(job: RenderJob, threads: int, record: dict[str, Any], overwrite
     _die_with_parent()
     set_io_threads(threads)
     _WORKER["job"] = job
-    _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads))
+    # A pipelined worker's reader and writer threads need the cores ORT would spin on.
+    _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads),
+                                     spinning=not pipeline)
     _WORKER["source"] = open_source(job.source, job.first_frame)
     _WORKER["track"] = Track.load(job.track) if job.track else None
     _WORKER["record"] = record
@@ -517,7 +519,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     if track is not None:
         check_track_covers(track, job, [f for f in wanted if f not in absent])
     # Validate the model (and the track against it) before any work or any worker starts.
-    swapper = FaceSwapper(job.settings.config)
+    swapper = FaceSwapper(job.settings.config, spinning=not pipeline)
     if track is not None:
         swapper.check_track(track)
     if track is not None:  # a plate of another frame size: refused before any frame is written
