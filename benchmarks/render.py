@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -144,6 +145,14 @@ def render_ms(job: RenderJob, frames: list[int], pipeline: bool = True) -> tuple
 
 
 def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="doppel-bench-"))
+    try:
+        run(tmp)
+    finally:  # the plates are about 660 MB for 5 frames of the three cases
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp: Path) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=4, help="frames per render (≥ 2)")
     ap.add_argument("--rounds", type=int, default=2)
@@ -153,7 +162,6 @@ def main() -> None:
     a = ap.parse_args()
     if a.frames < 2:
         raise SystemExit("--frames must be ≥ 2 (steady state is between frames)")
-    tmp = Path(tempfile.mkdtemp(prefix="doppel-bench-"))
     model_path = Path(a.model) if a.model else tmp / "dfl_df-ud_128.onnx"
     if not a.model:
         export_dfl_sized_model(model_path)
