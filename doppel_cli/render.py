@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.io.image import EXR_COMPRESSIONS
 from engine.params import BY_NAME, PARAMS
+from engine.render import REGIONS
 from engine.settings import EngineConfig, SwapLook, SwapSettings
 
 # Help texts and choices come from the parameter table the node and gizmo use too; the CLI
@@ -40,6 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-layer", action="store_true", help="add doppel.face.R/G/B layers")
     p.add_argument("--float", action="store_true", help="32-bit float EXR (default half)")
     p.add_argument("--compression", default="zip", choices=EXR_COMPRESSIONS)
+    p.add_argument("--region", default="full", choices=REGIONS,
+                   help="full: the whole plate with the swap; face: only the region the swap "
+                        "changed, premultiplied RGBA + doppel.mask in a data window (EXR), to "
+                        "merge over the plate")
+    p.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                   help="read, swap and write each frame in turn instead of overlapping them "
+                        "(same files; for measurements)")
     p.add_argument("--quiet", action="store_true")
     g = p.add_argument_group("swap settings")
     defaults = SwapSettings().to_dict()
@@ -65,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError("--chunk-size needs --chunk-start (the chunk's first frame)")
     settings = SwapSettings.from_dict({f.name: getattr(args, _dest(f.name)) for f in _FIELDS})
     job = RenderJob(args.input, args.output, settings, args.track, args.first_frame,
-                    args.face_layer, not args.float, args.compression)
+                    args.face_layer, not args.float, args.compression, args.region)
     frames = parse_frame_range(args.frames) if args.frames else None
     if args.chunk_start is not None:
         if args.chunk_size <= 0:
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         unit = "frame" if args.workers <= 1 else "batch"
         return progress(it, total, "render", quiet=args.quiet, unit=unit)
 
-    summary = render(job, frames, args.workers, args.overwrite, prog)
+    summary = render(job, frames, args.workers, args.overwrite, prog, args.pipeline)
     print(f"render {args.input} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")

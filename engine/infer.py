@@ -101,9 +101,10 @@ def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
 class SwapModel:
     """One ONNX Runtime session for a swap model; `run` takes and returns channels-last faces."""
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0):
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
+                 spinning: bool = True):
         self.info, data = read_model_info(path)
-        self.session = create_session(data, device, threads)
+        self.session = create_session(data, device, threads, spinning)
         self.providers = self.session.get_providers()
 
     @property
@@ -126,10 +127,11 @@ class MaskModel:
     Metadata as for swap models (`doppel.schema`, `resolution`, `face_type`, `colorspace`).
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0):
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
+                 spinning: bool = True):
         required = tuple(k for k in REQUIRED if k != "arch")
         self.info, data = _read_onnx(path, "XSeg model", ["mask"], required)
-        self.session = create_session(data, device, threads)
+        self.session = create_session(data, device, threads, spinning)
 
     @property
     def resolution(self) -> int:

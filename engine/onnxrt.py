@@ -38,15 +38,21 @@ def providers_for(device: str = "auto", available: Sequence[str] | None = None) 
     return [p for p in order if p in have or p == "CPUExecutionProvider"]
 
 
-def session_options(threads: int = 0) -> ort.SessionOptions:
+def session_options(threads: int = 0, spinning: bool = True) -> ort.SessionOptions:
+    """`spinning=False`: ONNX Runtime's pool threads sleep when a run ends instead of spinning
+    on the cores, which threads sharing them (the render's EXR reader and writer) then get
+    (measured: docs/benchmarks.md, render pipeline)."""
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: ORT's per-initializer warnings are noise here
     if threads > 0:
         opts.intra_op_num_threads = threads
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts
 
 
-def create_session(model: str | bytes, device: str = "auto", threads: int = 0
-                   ) -> ort.InferenceSession:
-    return ort.InferenceSession(model, session_options(threads),
+def create_session(model: str | bytes, device: str = "auto", threads: int = 0,
+                   spinning: bool = True) -> ort.InferenceSession:
+    return ort.InferenceSession(model, session_options(threads, spinning),
                                 providers=providers_for(device))

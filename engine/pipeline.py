@@ -66,13 +66,18 @@ class SwapResult:
     mask: np.ndarray  # H×W float32, the final blend mask in plate pixels
     diagnostics: dict[str, Any] = field(default_factory=dict)
     face: np.ndarray | None = None  # H×W×3 unblended swapped face (zero outside), on request
+    # The unblended swapped face (scene-linear) over diagnostics["roi"] only, h×w×3: what the
+    # swap wrote, without a plate-sized layer (None when nothing was swapped).
+    face_roi: np.ndarray | None = None
 
 
 class FaceSwapper:
     """Heavy state once per instance (`EngineConfig`); `process` and `roi` are pure per frame."""
 
     def __init__(self, config: EngineConfig, model: SwapModel | None = None,
-                 analyzer: Any = None):
+                 analyzer: Any = None, spinning: bool = True):
+        """`spinning=False` lets ONNX Runtime's threads sleep between runs (engine.onnxrt):
+        for callers whose own threads share the cores, as the render pipeline's do."""
         if not isinstance(config, EngineConfig):
             raise SettingsError(f"FaceSwapper takes an EngineConfig, got {type(config).__name__}"
                                 " (a SwapSettings splits into .config and .look)")
@@ -80,7 +85,7 @@ class FaceSwapper:
         if model is None:
             if not config.model:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
-            model = SwapModel(config.model, config.device, config.threads)
+            model = SwapModel(config.model, config.device, config.threads, spinning)
         self.model = model
         if config.face_type and config.face_type != model.info.face_type:
             raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
@@ -89,7 +94,7 @@ class FaceSwapper:
         self._border = _border_window(model.resolution)
         self._analyzer = analyzer
         self._detect_lock = threading.Lock()
-        self.xseg = MaskModel(config.xseg, config.device, config.threads) \
+        self.xseg = MaskModel(config.xseg, config.device, config.threads, spinning) \
             if config.xseg else None
         self.transfer = (OcioTransfer(config.ocio_config, config.ocio_plate_space,
                                       config.ocio_model_space)
@@ -315,7 +320,7 @@ class FaceSwapper:
         if look.output in ("comp", "face"):
             blended = face_roi
             if look.output == "comp":
-                blended = overlay_into(np.ascontiguousarray(face_roi), plate_roi, mask_roi)
+                blended = overlay_into(face_roi.copy(), plate_roi, mask_roi)  # keeps face_roi
             # Written only where the mask is > 0: everything else stays bit-exact.
             for k, c in enumerate(rgb_idx):
                 np.copyto(region[..., c], blended[..., k], where=sel)
@@ -335,4 +340,4 @@ class FaceSwapper:
         lap("composite", t)
         times["total"] = (time.perf_counter() - t_all) * 1000
         diag.update(swapped=True, roi=[x0, y0, x1, y1], timings_ms=times)
-        return SwapResult(out, mask_full, diag, face_full)
+        return SwapResult(out, mask_full, diag, face_full, face_roi)

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +35,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine import __version__
-from engine.errors import DiskFullError, InputError, MediaError, OutputError
+from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
 from engine.io import (
     SequencePattern,
     format_frame_range,
@@ -45,8 +45,10 @@ from engine.io import (
     write_image,
 )
 from engine.io.atomic import remove_stale_temps
+from engine.io.image import Geometry
 from engine.io.source import FrameSource, Plate
-from engine.pipeline import FaceSwapper, SwapSettings
+from engine.overlap import Later, overlapped
+from engine.pipeline import FaceSwapper, SwapResult, SwapSettings
 from engine.track import Track
 
 
@@ -85,6 +87,10 @@ class RenderJob:
     face_layer: bool = False
     half: bool = True
     compression: str = "zip"
+    region: str = "full"  # "full": the whole plate; "face": only what the swap changed
+
+
+REGIONS = ("full", "face")
 
 
 # Settings that never change pixels (and paths, which name a file, not its content): left out
@@ -114,8 +120,11 @@ def render_record(job: RenderJob, swapper: FaceSwapper, track_sha: str) -> dict[
         "xseg": swapper.xseg.info.digest if swapper.xseg is not None else "",
         "track": track_sha,
         "settings": settings,
+        # "region" only when not the default: full-frame records (and so files) stay as
+        # they were before the option existed, and such renders resume.
         "output": {"face_layer": job.face_layer, "half": job.half,
-                   "compression": job.compression},
+                   "compression": job.compression,
+                   **({"region": job.region} if job.region != "full" else {})},
     }
 
 
@@ -248,13 +257,55 @@ def _metadata(job: RenderJob, swapper: FaceSwapper, frame: int, diag: dict[str, 
     }
 
 
-def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
-                 target: Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Swap one plate and write it; returns the frame's diagnostics.
+@dataclass(frozen=True)
+class FrameWrite:
+    """A swapped frame ready to be written (the writer stage's task): layers side by side
+    (`H×W×k` each, written without concatenating them), their channel names, where they sit."""
 
-    The output keeps the plate's data and display windows, pixel aspect and header attributes
-    (EXR); the track's landmarks are mapped onto this frame's data window.
+    target: Path
+    layers: tuple[np.ndarray, ...]
+    names: tuple[str, ...]
+    metadata: dict[str, Any]
+    geometry: Geometry | None
+    header: tuple[tuple[str, str, Any], ...]
+    diagnostics: dict[str, Any]
+
+
+def face_region(result: SwapResult, geometry: Geometry | None, shape: tuple[int, ...],
+                face_layer: bool = False) -> tuple[list[np.ndarray], list[str], Geometry]:
+    """The swap as a premultiplied RGBA layer over only the region it changed.
+
+    Convention: `A` = the blend mask (strength included, = `doppel.mask`); `R,G,B` = the
+    unblended swapped face (scene-linear) × `A`, so `plate × (1 − A) + RGB` is the comp.
+    The data window is `diagnostics["roi"]` in the plate's pixel grid (offset by the plate's
+    data-window origin), the display window the plate's. A frame where nothing was swapped
+    gets one transparent pixel at the display window's origin (EXR needs ≥ 1 pixel).
     """
+    h, w = shape[:2]
+    geo = geometry or Geometry.full(w, h)
+    roi = result.diagnostics.get("roi") if result.face_roi is not None else None
+    names = ["R", "G", "B", "A", "doppel.mask"]
+    if roi is None:
+        empty = np.zeros((1, 1, 1), np.float32)
+        layers = [np.zeros((1, 1, 3), np.float32), empty, empty]
+        data = (geo.display[0], geo.display[1], 1, 1)
+        face = np.zeros((1, 1, 3), np.float32)
+    else:
+        x0, y0, x1, y1 = roi
+        alpha = result.mask[y0:y1, x0:x1, None]
+        face = result.face_roi
+        layers = [face * alpha, alpha, alpha]
+        data = (geo.data[0] + x0, geo.data[1] + y0, x1 - x0, y1 - y0)
+    if face_layer:
+        layers.append(face)
+        names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
+    return layers, names, Geometry(data, geo.display, geo.pixel_aspect)
+
+
+def swap_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
+               target: Path, record: dict[str, Any] | None = None) -> FrameWrite:
+    """Swap one plate (in place: the plate's array becomes the output) and return what to
+    write. Raises MediaError for a plate the output format cannot keep."""
     geo = plate.geometry
     is_exr = target.suffix.lower() == ".exr"
     if geo is not None and not geo.is_simple and not is_exr:
@@ -263,32 +314,53 @@ def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Trac
     if track is not None:
         track = track.for_plate(geo, plate.number, job.track or "track")
     record = record if record is not None else render_record(job, swapper, "")
+    region = job.region == "face"
     # In place (out is the source): the plate array is this frame's own, read whole already.
     result = swapper.process(plate.pixels, plate.number, look=job.settings.look, track=track,
                              out=plate.pixels, channels=plate.channels,
-                             want_face=job.face_layer)
-    layers = [result.image, result.mask[..., None]]
-    names = list(plate.channels) + ["doppel.mask"]
-    if result.face is not None:  # unblended swapped face, for the compositor's own mix
-        layers.append(result.face)
-        names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
+                             want_face=job.face_layer and not region)
     meta = _metadata(job, swapper, plate.number, result.diagnostics, record)
-    pixels = np.concatenate(layers, axis=-1)
-    if is_exr:
-        write_exr(target, pixels, names, meta, half=job.half, compression=job.compression,
-                  geometry=geo, header=plate.header)
+    if region:
+        layers, names, geo = face_region(result, geo, plate.pixels.shape, job.face_layer)
+    else:
+        layers = [result.image, result.mask[..., None]]
+        names = list(plate.channels) + ["doppel.mask"]
+        if result.face is not None:  # unblended swapped face, for the compositor's own mix
+            layers.append(result.face)
+            names += ["doppel.face.R", "doppel.face.G", "doppel.face.B"]
+    return FrameWrite(target, tuple(layers), tuple(names), meta, geo, plate.header,
+                      result.diagnostics)
+
+
+def write_frame(job: RenderJob, frame: FrameWrite) -> dict[str, Any]:
+    """Write a swapped frame atomically; returns its diagnostics."""
+    target = frame.target
+    if target.suffix.lower() == ".exr":
+        write_exr(target, frame.layers, frame.names, frame.metadata, half=job.half,
+                  compression=job.compression, geometry=frame.geometry, header=frame.header)
     else:
         from engine.colorspace import linear_to_srgb
 
         # PNG keeps our attributes as text chunks; TIFF and JPEG keep only a description.
-        text_meta = {k: str(v) for k, v in meta.items()}
+        text_meta = {k: str(v) for k, v in frame.metadata.items()}
         if target.suffix.lower() != ".png":
             text_meta = {"ImageDescription": _DESCRIPTION + json.dumps(text_meta,
                                                                         sort_keys=True)}
-        write_image(target, linear_to_srgb(pixels[..., :3]), bits=16
+        write_image(target, linear_to_srgb(frame.layers[0][..., :3]), bits=16
                     if target.suffix.lower() in (".png", ".tif", ".tiff") else 8,
                     metadata=text_meta)
-    return result.diagnostics
+    return frame.diagnostics
+
+
+def render_plate(job: RenderJob, swapper: FaceSwapper, plate: Plate, track: Track | None,
+                 target: Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Swap one plate and write it; returns the frame's diagnostics.
+
+    The output keeps the plate's data and display windows, pixel aspect and header attributes
+    (EXR); the track's landmarks are mapped onto this frame's data window. With
+    `job.region == "face"` it holds only the changed region (`face_region`).
+    """
+    return write_frame(job, swap_plate(job, swapper, plate, track, target, record))
 
 
 _WORKER: dict[str, Any] = {}
@@ -317,46 +389,122 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="doppel-parent-watch", daemon=True).start()
 
 
-def _worker_init(job: RenderJob, threads: int, record: dict[str, Any], overwrite: bool) -> None:
+def set_io_threads(threads: int) -> None:
+    """OpenImageIO's and OpenEXR's thread pools (decode/encode of one file's chunks): one per
+    core by default, which a worker process must share with its siblings."""
+    oiio.attribute("threads", max(1, threads))
+    oiio.attribute("exr_threads", max(1, threads))
+
+
+def _worker_init(job: RenderJob, threads: int, record: dict[str, Any], overwrite: bool,
+                 pipeline: bool = True) -> None:
     _die_with_parent()
+    set_io_threads(threads)
     _WORKER["job"] = job
-    _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads))
+    # A pipelined worker's reader and writer threads need the cores ORT would spin on.
+    _WORKER["swapper"] = FaceSwapper(replace(job.settings.config, threads=threads),
+                                     spinning=not pipeline)
     _WORKER["source"] = open_source(job.source, job.first_frame)
     _WORKER["track"] = Track.load(job.track) if job.track else None
     _WORKER["record"] = record
     _WORKER["overwrite"] = overwrite
+    _WORKER["pipeline"] = pipeline
 
 
-def _worker_frames(frames: list[int]) -> list[tuple[int, dict[str, Any] | str]]:
+FrameResult = tuple[int, "dict[str, Any] | str"]  # diagnostics, or the frame's error in words
+
+
+def _frame_error(f: int, exc: Exception) -> FrameResult:
+    if isinstance(exc, DiskFullError):  # the run's error, not the frame's: every write fails
+        raise exc
+    return (f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc))
+
+
+def _already_done(target: Path, record: dict[str, Any]) -> bool:
+    """Another farm job on the same output may have written this frame since the run started:
+    the same render is skipped, a different one is this frame's error (OutputError)."""
+    return not _WORKER.get("overwrite") and target.exists() and is_rendered(target, record)
+
+
+def _frame_results(frames: list[int]) -> Iterator[FrameResult]:
+    """Render `frames` with the worker's state; one result per frame, in order, as each is
+    written. Pipelined (the default): the next plates are decoded on a read-ahead thread and
+    the previous frame encoded on a writer thread while this one is swapped (engine.overlap);
+    the files are the same as the serial loop's (`pipeline=False`)."""
     job, swapper, source, track, record = (_WORKER[k] for k in ("job", "swapper", "source",
                                                                "track", "record"))
     pattern = SequencePattern.parse(job.output)
-    out: list[tuple[int, dict[str, Any] | str]] = []
-    for item, f in zip(source.read_plates(frames), frames, strict=True):
+
+    def write(f: int, frame: FrameWrite) -> FrameResult:
+        try:
+            return (f, write_frame(job, frame))
+        except (MediaError, OutputError) as exc:
+            return _frame_error(f, exc)
+
+    def compute(pair: tuple[Plate | MediaError, int]) -> FrameResult | Later[FrameResult]:
+        item, f = pair
         if isinstance(item, MediaError):
-            out.append((f, str(item)))
-            continue
+            return (f, str(item))
         target = pattern.path(f)
         try:
-            # Another farm job on the same output may have written this frame since the run
-            # started: the same render is skipped, a different one is this frame's error.
-            if not _WORKER.get("overwrite") and target.exists():
-                if is_rendered(target, record):
-                    out.append((f, {"skipped": True}))
-                    continue
-            out.append((f, render_plate(job, swapper, item, track, target, record)))
+            if _already_done(target, record):
+                return (f, {"skipped": True})
+            frame = swap_plate(job, swapper, item, track, target, record)
         except (MediaError, OutputError) as exc:
-            if isinstance(exc, DiskFullError):
-                raise
-            out.append((f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc)))
-    return out
+            return _frame_error(f, exc)
+        return Later(lambda: write(f, frame))
+
+    rows = _face_rows(job, swapper, track) if job.region == "face" and track else None
+    pairs = zip(source.read_plates(frames, rows), frames, strict=True)
+    if _WORKER.get("pipeline", True):
+        yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
+        return
+    for pair in pairs:
+        result = compute(pair)
+        yield result.run() if isinstance(result, Later) else result
+
+
+def _face_rows(job: RenderJob, swapper: FaceSwapper, track: Track
+               ) -> Callable[[int, Geometry], tuple[int, int] | None]:
+    """For a face-region render with a track: the plate rows the swap reads (its ROI's), so the
+    rest of the frame is never decoded; None (no rows) where the track has no face."""
+    def rows(frame: int, geometry: Geometry) -> tuple[int, int] | None:
+        shape = (geometry.data[3], geometry.data[2])
+        try:
+            here = track.for_plate(geometry, frame, job.track or "track")
+        except InputError:
+            return (0, shape[0])  # read it all: the swap names the problem as today
+        box = swapper.roi(frame, here, job.settings.look, shape)
+        return (box[1], box[3]) if box is not None else None
+    return rows
+
+
+def _worker_frames(frames: list[int]) -> list[FrameResult]:
+    return list(_frame_results(frames))
+
+
+def check_region(job: RenderJob) -> None:
+    """Refuse a face-region output that could not be merged over the plate."""
+    if job.region not in REGIONS:
+        raise SettingsError(f"--region {job.region!r} unknown; use one of {', '.join(REGIONS)}")
+    if job.region == "face":
+        if not job.output.lower().endswith(".exr"):
+            raise SettingsError(f"--region face writes a data window only EXR keeps; give an "
+                                f".exr --output (got {job.output})")
+        if job.settings.look.output != "comp":
+            raise SettingsError(f"--region face writes the swap to merge over the plate; it "
+                                f"needs --view comp (got {job.settings.look.output!r})")
 
 
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
            overwrite: bool = False,
-           progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
-           ) -> RenderSummary:
-    """Render `frames` (default: all of the source) of `job`; returns the summary."""
+           progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+           pipeline: bool = True) -> RenderSummary:
+    """Render `frames` (default: all of the source) of `job`; returns the summary.
+
+    `pipeline=False` runs read, swap and write of each frame one after another (the files are
+    the same; for measurements and debugging)."""
+    check_region(job)
     source = open_source(job.source, job.first_frame)
     wanted = list(source.frames if frames is None else frames)
     if not wanted:
@@ -371,7 +519,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     if track is not None:
         check_track_covers(track, job, [f for f in wanted if f not in absent])
     # Validate the model (and the track against it) before any work or any worker starts.
-    swapper = FaceSwapper(job.settings.config)
+    swapper = FaceSwapper(job.settings.config, spinning=not pipeline)
     if track is not None:
         swapper.check_track(track)
     if track is not None:  # a plate of another frame size: refused before any frame is written
@@ -414,10 +562,9 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
 
     if workers <= 1 or len(todo) <= 1:
         _WORKER.update(job=job, swapper=swapper, source=source, track=track, record=record,
-                       overwrite=overwrite)
-        for f in prog(todo, len(todo)):
-            for frame, diag in _worker_frames([f]):
-                note(frame, diag)
+                       overwrite=overwrite, pipeline=pipeline)
+        for frame, diag in prog(_frame_results(todo), len(todo)):
+            note(frame, diag)
     else:
         threads = max(1, (os.cpu_count() or 2) // workers)
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
@@ -425,7 +572,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         # whatever state they were, which can deadlock.
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init,
-                                   initargs=(job, threads, record, overwrite))
+                                   initargs=(job, threads, record, overwrite, pipeline))
         try:
             results = pool.map(_worker_frames, batches)
             for batch in prog(results, len(batches)):

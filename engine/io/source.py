@@ -24,6 +24,8 @@ from engine.io.sequence import SequencePattern, find_sequence
 
 IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp")
 T = TypeVar("T")
+# (frame, the file's geometry) -> the array rows [r0, r1) to decode, or None for none
+PlateRows = Callable[[int, Geometry], "tuple[int, int] | None"]
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mxf")
 
 
@@ -92,8 +94,13 @@ class FrameSource:
     def _check_requested(self, frames: Iterable[int] | None) -> list[int]:
         return list(self.frames) if frames is None else list(frames)
 
-    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
-        """Like `read`, but every channel of each frame (for rendering)."""
+    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
+                    ) -> Iterator[Plate | MediaError]:
+        """Like `read`, but every channel of each frame (for rendering).
+
+        `rows(frame, geometry)` may name the only array rows `[r0, r1)` a caller needs (None:
+        none); a source that can (EXR and other image files) decodes just those and leaves the
+        rest of the array zero, others read whole frames."""
         for item in self.read(frames):
             if isinstance(item, MediaError):
                 yield item
@@ -137,20 +144,22 @@ class ImageListSource(FrameSource):
             raise MediaError(f"{self.description}: frame {frame} is missing on disk (gap)")
         return read_geometry(path)
 
-    def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T]
-              ) -> Iterator[T | MediaError]:
+    def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T],
+              rows: PlateRows | None = None) -> Iterator[T | MediaError]:
         for f in self._check_requested(frames):
             path = self._paths.get(f)
             if path is None:
                 yield MediaError(f"{self.description}: frame {f} is missing on disk (gap)")
                 continue
             try:
-                yield convert(f, read_image(path))
+                wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
+                yield convert(f, read_image(path, wanted))
             except MediaError as exc:
                 yield MediaError(f"frame {f}: {exc}")
 
-    def read_plates(self, frames: Iterable[int] | None = None) -> Iterator[Plate | MediaError]:
-        return self._each(frames, _plate_from_image)
+    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
+                    ) -> Iterator[Plate | MediaError]:
+        return self._each(frames, _plate_from_image, rows)
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         return self._each(frames, _frame_from_image)

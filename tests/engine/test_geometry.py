@@ -136,3 +136,28 @@ def test_plate_of_another_frame_size_is_refused(shot, demo_model, tmp_path):
                        r"but the track was made on 880×720 at \(0, 0\); run 'doppel analyze'"):
         render(job, FRAMES)
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["overscan", "offset"])
+def test_face_region_of_a_moved_data_window_lands_where_the_face_is(shot, demo_model, kind):
+    """--region face on an overscan or offset plate: placed by its own data window, the region
+    is the plain plate's full render, merged, where the mask is > 0."""
+    if not (shot / "out_plain").exists():
+        render_kind(shot, "plain", demo_model)
+    settings = SwapSettings.from_dict({"model": str(demo_model)})
+    job = RenderJob(str(shot / kind / "plate.####.exr"),
+                    str(shot / f"region_{kind}" / "face.####.exr"), settings,
+                    str(shot / "track.json"), half=False, region="face")
+    assert render(job, FRAMES).done == FRAMES
+    for f in FRAMES:
+        ref_rgb, ref_mask, _ = in_frame(shot / "out_plain" / f"swap.{f}.exr")
+        plain_rgb, _, _ = in_frame(shot / "plain" / f"plate.{f}.exr")
+        reg = read_image(shot / f"region_{kind}" / f"face.{f}.exr")
+        assert reg.geometry.display == (0, 0, 880, 720)
+        x, y, w, h = reg.geometry.data
+        a = reg.channel("A")[..., None]
+        merged = plain_rgb.copy()
+        merged[y:y + h, x:x + w] = merged[y:y + h, x:x + w] * (1 - a) + reg.rgb()
+        inside = ref_mask > 0
+        assert inside.sum() > 100 and inside[y:y + h, x:x + w].sum() == inside.sum()
+        np.testing.assert_allclose(merged[inside], ref_rgb[inside], atol=2e-3)

@@ -142,3 +142,33 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "p.exr").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("compression", ["zip", "piz", "dwab", "none"])
+@pytest.mark.parametrize("half", [True, False])
+def test_exr_layers_write_the_bytes_of_their_concatenation(tmp_path, compression, half):
+    """Layers are interleaved strip by strip on write; the file is byte for byte what
+    OpenImageIO writes from the concatenated array in one call."""
+    import OpenImageIO as oiio
+
+    from engine.io import Geometry
+
+    rng = np.random.default_rng(1)
+    rgba = rng.normal(0.5, 2, (150, 97, 4)).astype(np.float32)  # not a multiple of the strip
+    mask = np.zeros((150, 97), np.float32)
+    mask[40:90, 20:60] = rng.uniform(0, 1, (50, 40))
+    names = ("R", "G", "B", "A", "doppel.mask")
+    geo = Geometry((-4, 7, 97, 150), (0, 0, 90, 160))  # data window off the origin
+    write_exr(tmp_path / "layers.exr", [rgba[:, :, :4], mask], names, {"doppel/frame": 3},
+              half=half, compression=compression, geometry=geo)
+    whole = np.ascontiguousarray(np.concatenate([rgba, mask[..., None]], -1))
+    spec = oiio.ImageSpec(97, 150, 5, "half" if half else "float")
+    spec.channelnames = names
+    geo.apply(spec)
+    spec.attribute("compression", compression)
+    spec.attribute("doppel/frame", 3)
+    spec.attribute("DateTime", "")
+    out = oiio.ImageOutput.create(str(tmp_path / "whole.exr"))
+    assert out.open(str(tmp_path / "whole.exr"), spec) and out.write_image(whole)
+    out.close()
+    assert (tmp_path / "layers.exr").read_bytes() == (tmp_path / "whole.exr").read_bytes()

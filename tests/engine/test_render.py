@@ -175,3 +175,100 @@ def test_openjd_template_checks_and_runs_in_chunks(tmp_path, plate_pattern, demo
     for f in range(1001, 1006):
         assert ((tmp_path / "farm" / f"swap.{f}.exr").read_bytes()
                 == (tmp_path / "ref" / f"swap.{f}.exr").read_bytes())
+
+
+def test_pipelined_render_writes_the_serial_renders_bytes(tmp_path, plate_pattern, demo_model,
+                                                          track_file):
+    """Read-ahead and the writer thread change when work happens, never what is written."""
+    for name, extra in (("pipe", ()), ("serial", ("--no-pipeline",))):
+        out = tmp_path / name / "swap.####.exr"
+        assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1004",
+                          "--face-layer", *extra) == 0
+    for f in range(1001, 1005):
+        name = f"swap.{f}.exr"
+        assert (tmp_path / "pipe" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
+
+
+def test_face_region_merged_over_the_plate_is_the_full_render(tmp_path, plate_pattern,
+                                                              demo_model, track_file):
+    full, region = tmp_path / "full" / "s.####.exr", tmp_path / "region" / "s.####.exr"
+    assert render_cli(plate_pattern, full, demo_model, track_file, "--frames", "1004") == 0
+    assert render_cli(plate_pattern, region, demo_model, track_file, "--frames", "1004",
+                      "--region", "face") == 0
+    plate = read_image(plate_pattern.replace("####", "1004"))
+    ref = read_image(tmp_path / "full" / "s.1004.exr")
+    reg = read_image(tmp_path / "region" / "s.1004.exr")
+    assert reg.channels == ("R", "G", "B", "A", "doppel.mask")
+    assert reg.geometry.display == plate.geometry.display
+    x, y, w, h = reg.geometry.data
+    assert w * h < plate.width * plate.height / 4  # only the face, not the frame
+    np.testing.assert_array_equal(reg.channel("A"), reg.channel("doppel.mask"))
+    mask = ref.channel("doppel.mask")
+    ys, xs = np.nonzero(mask > 0)
+    assert (x <= xs.min() and xs.max() < x + w and y <= ys.min() and ys.max() < y + h)
+    np.testing.assert_array_equal(mask[y:y + h, x:x + w], reg.channel("A"))
+    merged = plate.pixels[..., :3].copy()
+    a = reg.channel("A")[..., None]
+    merged[y:y + h, x:x + w] = merged[y:y + h, x:x + w] * (1 - a) + reg.pixels[..., :3]
+    inside = mask > 0
+    np.testing.assert_allclose(merged[inside], ref.pixels[..., :3][inside], rtol=4e-3, atol=2e-3)
+    np.testing.assert_array_equal(merged[~inside], plate.pixels[..., :3][~inside])
+    assert reg.metadata["doppel/face"] == "swapped"
+    assert '"region": "face"' in reg.metadata["doppel/record"]
+    assert '"region"' not in ref.metadata["doppel/record"]  # full-frame records as before
+
+
+def test_face_region_of_a_frame_without_a_face_is_one_transparent_pixel(tmp_path, demo_model):
+    from engine.io import Geometry
+
+    rng = np.random.default_rng(0)
+    px = rng.uniform(0, 2, (240, 320, 4)).astype(np.float32)
+    write_exr(tmp_path / "p.0001.exr", px, geometry=Geometry((0, 0, 320, 240),
+                                                             (0, 0, 320, 240)))
+    assert main(["render", str(tmp_path / "p.####.exr"), "-o", str(tmp_path / "o.####.exr"),
+                 "--model", str(demo_model), "--region", "face", "--quiet"]) == 0
+    out = read_image(tmp_path / "o.0001.exr")
+    assert out.geometry.data == (0, 0, 1, 1) and out.geometry.display == (0, 0, 320, 240)
+    assert not out.pixels.any() and out.metadata["doppel/face"] == "no face"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--view", "mask"), "needs --view comp"),
+    (("-o", "OUT/s.####.png"), "give an .exr --output"),
+])
+def test_face_region_refuses_outputs_it_cannot_merge(tmp_path, plate_pattern, demo_model,
+                                                     track_file, capsys, extra, message):
+    extra = tuple(str(e).replace("OUT", str(tmp_path)) for e in extra)
+    assert render_cli(plate_pattern, tmp_path / "o" / "s.####.exr", demo_model, track_file,
+                      "--frames", "1001", "--region", "face", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_face_region_decodes_only_the_faces_rows_and_writes_the_same_file(
+        tmp_path, plate_pattern, demo_model, track_file, monkeypatch):
+    import engine.io.image as image
+
+    spans = []
+    inner = image.read_image
+
+    def spy(path, rows=None):
+        img = inner(path, rows)
+        spans.append(None if rows is None else rows(img.geometry))
+        return img
+    monkeypatch.setattr("engine.io.source.read_image", spy)
+    region = tmp_path / "region" / "s.####.exr"
+    assert render_cli(plate_pattern, region, demo_model, track_file, "--frames", "1004",
+                      "--region", "face") == 0
+    (r0, r1), = spans
+    reg = read_image(tmp_path / "region" / "s.1004.exr")
+    _, y, _, h = reg.geometry.data
+    assert r0 <= y and y + h <= r1 and r1 - r0 < 720 / 2
+    monkeypatch.setattr("engine.render._face_rows", lambda *a: lambda f, geo: (0, 10 ** 6))
+    whole = tmp_path / "whole" / "s.####.exr"  # the same render from a whole-frame read
+    assert render_cli(plate_pattern, whole, demo_model, track_file, "--frames", "1004",
+                      "--region", "face") == 0
+    assert spans[-1] == (0, 10 ** 6)
+    assert ((tmp_path / "whole" / "s.1004.exr").read_bytes()
+            == (tmp_path / "region" / "s.1004.exr").read_bytes())

@@ -1,0 +1,87 @@
+"""engine.overlap: read / compute / write on three threads, results as the serial loop's."""
+
+import threading
+import time
+
+import pytest
+
+from engine.overlap import Later, overlapped
+
+
+def test_results_come_in_item_order_with_writes_and_plain_results_mixed():
+    def compute(i):
+        if i % 3 == 0:
+            return ("now", i)
+        return Later(lambda: (time.sleep(0.01 * (i % 2)), ("written", i))[1])
+
+    got = list(overlapped(range(10), compute))
+    assert [i for _, i in got] == list(range(10))
+    assert [k for k, _ in got] == ["now" if i % 3 == 0 else "written" for i in range(10)]
+
+
+def test_stages_overlap_and_memory_stays_bounded():
+    live, peak, lock = [0], [0], threading.Lock()
+
+    def items():
+        for i in range(12):
+            with lock:
+                live[0] += 1
+                peak[0] = max(peak[0], live[0])
+            time.sleep(0.01)  # decode
+            yield i
+
+    def write(i):
+        time.sleep(0.03)  # the slowest stage
+        with lock:
+            live[0] -= 1
+        return i
+
+    t = time.perf_counter()
+    assert list(overlapped(items(), lambda i: Later(lambda: write(i)), read_ahead=2,
+                           write_behind=1)) == list(range(12))
+    wall = time.perf_counter() - t
+    assert wall < 12 * (0.01 + 0.03) * 0.9  # faster than one after another
+    # read-ahead 2 + the one being read + the one computed + 2 writes (1 running, 1 queued)
+    assert peak[0] <= 2 + 1 + 1 + 2
+
+
+def test_errors_are_raised_in_the_callers_thread_and_the_reader_stops():
+    read = []
+
+    def items():
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    def compute(i):
+        if i == 3:
+            raise ValueError("bad item 3")
+        return Later(lambda: i)
+
+    with pytest.raises(ValueError, match="bad item 3"):
+        list(overlapped(items(), compute))
+    assert len(read) < 10  # stopped a few items ahead, not at the end
+
+    def failing_write(i):
+        if i == 2:
+            raise OSError("write of 2 failed")
+        return i
+
+    seen = []
+    with pytest.raises(OSError, match="write of 2"):
+        for r in overlapped(range(6), lambda i: Later(lambda: failing_write(i))):
+            seen.append(r)
+    assert seen == [0, 1]
+
+
+def test_an_iterator_error_is_raised_after_the_items_before_it():
+    def items():
+        yield 1
+        yield 2
+        raise RuntimeError("source broke")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="source broke"):
+        for r in overlapped(items(), lambda i: i):
+            seen.append(r)
+    assert seen == [1, 2]
