@@ -63,6 +63,7 @@ class TrainConfig:
     deterministic: bool = False
     augment: str = "auto"  # auto | cpu | device: where augmentation runs (auto: device on CUDA)
     workers: int | None = None  # CPU-augmentation loader processes; None: chosen from the cores
+    threads: int | None = None  # torch threads for a CPU model step; None: the cores free now
     save_every: int = 500
     keep_checkpoints: int = 3
     preview_every: int = 250
@@ -106,6 +107,9 @@ class TrainConfig:
         if self.workers is not None and not 0 <= self.workers <= 64:
             raise SettingsError(f"workers must be 0..64 (or unset for automatic), got "
                                 f"{self.workers}")
+        if self.threads is not None and not 1 <= self.threads <= 256:
+            raise SettingsError(f"threads must be 1..256 (or unset for automatic), got "
+                                f"{self.threads}")
         if self.gan_power < 0 or self.true_face_power < 0:
             raise SettingsError("gan_power and true_face_power must be ≥ 0")
         self.model_spec()  # validates arch, resolution and dims

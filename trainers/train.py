@@ -100,6 +100,27 @@ def pick_workers(requested: int | None, augment: str, cores: int) -> int:
     return max(1, min(8, cores // 2))
 
 
+def busy_cores() -> float:
+    """Cores other processes keep busy now: the 1-minute load average (before this run's own
+    work starts), 0 where the platform has none."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def pick_threads(requested: int | None, cores: int, busy: float) -> int:
+    """torch threads for a CPU model step: as asked; else the cores not already busy (at least
+    one). OpenMP threads spin while they wait for each other, so more threads than free cores
+    slow every step instead of sharing: on the 2-core reference machine with one core busy, the
+    df-ud 64 step took 5.7-6.2 s on two threads and 3.6 s on one (idle: 2.3-2.6 s on two,
+    3.9-4.3 s on one; docs/benchmarks.md). The load average lags by about a minute: a job that
+    starts or stops later is not seen; set `threads` for a known share."""
+    if requested is not None:
+        return requested
+    return max(1, min(cores, cores - int(busy + 0.5)))
+
+
 def _log_iteration(line: str) -> float:
     """The iteration of a losses.jsonl line; inf for a partial or foreign line (a kill can cut
     the last line short), so resume drops it instead of failing."""
@@ -183,6 +204,10 @@ class Trainer:
         self.augment = pick_augment(cfg.augment, self.device)
         self.cores = available_cores()
         self.workers = pick_workers(cfg.workers, self.augment, self.cores)
+        self.threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            self.threads = pick_threads(cfg.threads, self.cores, busy_cores())
+            torch.set_num_threads(self.threads)
         self._pending: list[tuple[int, torch.Tensor]] = []  # losses not yet read back
         self._last_batch: dict[str, torch.Tensor] | None = None
 
@@ -453,8 +478,10 @@ class Trainer:
         if main:
             where = (f"on {self.device}" if self.augment == "device" else
                      f"on the CPU, {self.workers} loader worker(s)")
-            self.log(f"data: augmentation {where} ({self.cores} CPU cores available; set "
-                     "augment / workers to change)")
+            step = (f"; model step on {self.threads} CPU thread(s)"
+                    if self.device.type == "cpu" else "")
+            self.log(f"data: augmentation {where} ({self.cores} CPU cores available{step}; "
+                     "set augment / workers / threads to change)")
         writer = self._tensorboard() if main else None
         bar = None
         if main and progress:

@@ -160,6 +160,19 @@ def test_augmentation_place_and_workers_follow_the_device_and_cores():
     assert pick_workers(None, "cpu", 64) == 8 and pick_workers(3, "device", 16) == 3
 
 
+def test_cpu_step_threads_are_the_cores_not_already_busy():
+    from engine.errors import SettingsError
+    from trainers.config import TrainConfig
+    from trainers.train import pick_threads
+
+    assert pick_threads(None, 2, 0.1) == 2  # idle: every core
+    assert pick_threads(None, 2, 1.2) == 1  # another job on one core: one thread, not two
+    assert pick_threads(None, 2, 7.0) == 1  # never fewer than one
+    assert pick_threads(None, 16, 3.6) == 12 and pick_threads(4, 2, 0.0) == 4  # asked: as asked
+    with pytest.raises(SettingsError, match="threads must be 1..256"):
+        TrainConfig(src="a", dst="b", out="c", threads=0).validate()
+
+
 def test_training_with_device_augmentation_resumes_exactly(tiny_config, tmp_path):
     from trainers.train import Trainer
 
