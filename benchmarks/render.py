@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -50,6 +49,7 @@ from engine.io import Geometry, open_source, read_image, write_exr  # noqa: E402
 from engine.pipeline import EngineConfig, FaceSwapper, SwapLook  # noqa: E402
 from engine.render import RenderJob, render  # noqa: E402
 from engine.settings import SwapSettings  # noqa: E402
+from engine.sysinfo import cpu_name  # noqa: E402
 from engine.track import Track, select_track  # noqa: E402
 
 LOOK = SwapLook(blend="overlay", color="rct", mask_mode="learned-prd*learned-dst")
@@ -75,16 +75,6 @@ def export_dfl_sized_model(path: Path) -> None:
             "config": {"face_type": "full"}, "model": model.state_dict()}
     torch.save(ckpt, path.with_suffix(".pt"))
     export_checkpoint(path.with_suffix(".pt"), path)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_case(folder: Path, frames: list[int], plates: dict[int, np.ndarray],
