@@ -39,6 +39,8 @@ _register("render", "doppel_cli.render",
           "swap faces on plate frames -> EXR (farm chunks, resume)")
 _register("train", "doppel_cli.train", "train a DF/LIAE face model from two facesets")
 _register("export", "doppel_cli.export", "export a checkpoint to the engine's ONNX format")
+_register("faceset", "doppel_cli.faceset",
+          "sort, prune (new faceset) and pose-coverage reports for facesets")
 _register("xseg", "doppel_cli.xseg",
           "XSeg occlusion masks: label from roto, train, export, apply to a faceset")
 _register("demo", "doppel_cli.demo", "run the main job on the bundled sample media")

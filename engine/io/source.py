@@ -8,6 +8,7 @@ file name, videos from `first_frame` (default 1), folders of stills 1..N in name
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,33 +204,48 @@ class VideoSource(FrameSource):
         return Geometry.full(*self.size)
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
+        """Decode sequentially and yield each wanted frame as soon as it is decoded.
+
+        Memory holds one frame when `frames` ascend (the normal case: a 4,800-frame video used
+        to be decoded whole, 6 GB of float frames, before the first came out); frames asked out
+        of order are kept until their turn. FFmpeg's messages are captured per `read()` call of
+        the decoder, so the caller's own stderr output between frames is never swallowed.
+        """
         wanted = self._check_requested(frames)
-        wanted_set = set(wanted)
-        decoded: dict[int, Frame] = {}
+        pending = Counter(wanted)  # frames still to yield (a frame may be asked twice)
+        order = iter(wanted)
+        next_out = next(order, None)
+        held: dict[int, Frame] = {}
         log: list[str] = []
         with native_stderr(log):
             cap = self._open()
-            try:
-                number = self.first_frame
-                last = max(wanted) if wanted else number - 1
-                while number <= last:
+        try:
+            number = self.first_frame
+            last = max(wanted) if wanted else number - 1
+            while number <= last and next_out is not None:
+                with native_stderr(log):
                     ok, bgr = cap.read()
-                    if not ok:
-                        break
-                    if number in wanted_set:
-                        rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
-                        decoded[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
-                                                Geometry.full(rgb.shape[1], rgb.shape[0]))
-                    number += 1
-            finally:
-                cap.release()
-        self.decoder_log += log
+                if not ok:
+                    break
+                if number in pending:
+                    rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
+                    held[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
+                                         Geometry.full(rgb.shape[1], rgb.shape[0]))
+                while next_out is not None and next_out in held:
+                    pending[next_out] -= 1
+                    yield held[next_out] if pending[next_out] else held.pop(next_out)
+                    next_out = next(order, None)
+                number += 1
+        finally:
+            cap.release()
+            self.decoder_log += log
         note = f"; {summary_line('FFmpeg', log)}" if log else ""
-        for f in wanted:
-            yield decoded.get(f) or MediaError(
-                f"{self.path}: frame {f} could not be decoded (video ends early or is "
+        while next_out is not None:
+            yield held.get(next_out) or MediaError(
+                f"{self.path}: frame {next_out} could not be decoded (video ends early or is "
                 f"truncated){note}"
             )
+            next_out = next(order, None)
 
 
 def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSource:

@@ -1,0 +1,140 @@
+"""Pose coverage of a source faceset against a destination (the plate's faces).
+
+A destination face is *covered* when the source has at least `min_faces` faces within
+`tolerance` degrees of it in both yaw and pitch: the decoder has seen that angle of the source
+person (DeepFaceLab's guidance: the source set should span the plate's angles, paper §3.1).
+Uncovered destination faces are reported as frame ranges and as the yaw/pitch cells they fall
+in, so a TD knows which angles to shoot or find. Convention: pose (pitch, yaw, roll) in degrees
+as `FaceEntry.pose` stores it; yaw > 0 = turned to the image's left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from engine.errors import FacesetError
+from engine.faceset import Faceset
+
+CELL = 10.0  # degrees; cells in which missing angles are reported
+
+
+@dataclass
+class Coverage:
+    """How well `src` covers the angles of `dst`."""
+
+    src_count: int
+    dst_count: int
+    covered: int  # dst faces with >= min_faces src faces near their pose
+    tolerance: float
+    min_faces: int
+    uncovered_frames: list[int] = field(default_factory=list)
+    missing_cells: list[tuple[float, float, int]] = field(default_factory=list)  # yaw, pitch, n
+    src_range: tuple[float, float, float, float] = (0, 0, 0, 0)  # yaw min/max, pitch min/max
+    dst_range: tuple[float, float, float, float] = (0, 0, 0, 0)
+
+    @property
+    def fraction(self) -> float:
+        return self.covered / self.dst_count if self.dst_count else 1.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary (plain text; also the Markdown report's body)."""
+        def span(r: tuple[float, float, float, float]) -> str:
+            return f"yaw {r[0]:+.0f}..{r[1]:+.0f}°, pitch {r[2]:+.0f}..{r[3]:+.0f}°"
+
+        out = [f"source: {self.src_count} faces, {span(self.src_range)}",
+               f"destination: {self.dst_count} faces, {span(self.dst_range)}",
+               f"covered: {self.covered}/{self.dst_count} destination faces "
+               f"({100 * self.fraction:.1f} %) have >= {self.min_faces} source faces within "
+               f"±{self.tolerance:g}° of yaw and pitch"]
+        if self.uncovered_frames:
+            out.append(f"uncovered frames: {frame_ranges(self.uncovered_frames)}")
+            out.append("source lacks these angles (cell centre yaw, pitch: destination faces): "
+                       + "; ".join(f"{y:+.0f}°, {p:+.0f}°: {n}"
+                                   for y, p, n in self.missing_cells))
+        return out
+
+
+def frame_ranges(frames: Sequence[int]) -> str:
+    """`[1,2,3,7,9,10]` -> `1-3, 7, 9-10`."""
+    out, run = [], []
+    for f in sorted(frames):
+        if run and f == run[-1] + 1:
+            run.append(f)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [f]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
+
+
+def _yaw_pitch(fs: Faceset, role: str) -> np.ndarray:
+    if not fs.entries:
+        raise FacesetError(f"{fs.root}: the {role} faceset has no faces; extract it first")
+    return np.array([[e.pose[1], e.pose[0]] for e in fs.entries], np.float64)
+
+
+def _range(yp: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(yp[:, 0].min()), float(yp[:, 0].max()), float(yp[:, 1].min()),
+            float(yp[:, 1].max()))
+
+
+def pose_coverage(src: Faceset, dst: Faceset, tolerance: float = 5.0,
+                  min_faces: int = 3) -> Coverage:
+    """Coverage of `dst`'s yaw/pitch by `src` (see the module docstring)."""
+    s, d = _yaw_pitch(src, "source"), _yaw_pitch(dst, "destination")
+    near = (np.abs(d[:, None, :] - s[None, :, :]) <= tolerance).all(axis=2).sum(axis=1)
+    ok = near >= min_faces
+    frames = [e.frame for e, good in zip(dst.entries, ok, strict=True) if not good]
+    cells: dict[tuple[float, float], int] = {}
+    for y, p in d[~ok]:
+        key = ((np.floor(y / CELL) + 0.5) * CELL, (np.floor(p / CELL) + 0.5) * CELL)
+        cells[key] = cells.get(key, 0) + 1
+    missing = sorted(((y, p, n) for (y, p), n in cells.items()), key=lambda c: -c[2])
+    return Coverage(len(s), len(d), int(ok.sum()), tolerance, min_faces, sorted(frames),
+                    [(float(y), float(p), int(n)) for y, p, n in missing], _range(s), _range(d))
+
+
+def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) -> np.ndarray:
+    """RGB uint8 plot, yaw (x) against pitch (y): source faces blue, covered destination faces
+    green, uncovered destination faces red, on a 10° grid."""
+    s, d = _yaw_pitch(src, "source"), _yaw_pitch(dst, "destination")
+    both = np.concatenate([s, d])
+    lo = np.floor(both.min(axis=0) / CELL - 1) * CELL
+    hi = np.ceil(both.max(axis=0) / CELL + 1) * CELL
+    margin = 48
+    img = np.full((size, size, 3), 255, np.uint8)
+
+    def xy(y: float, p: float) -> tuple[int, int]:
+        u = (y - lo[0]) / (hi[0] - lo[0])
+        v = (p - lo[1]) / (hi[1] - lo[1])
+        return (int(margin + u * (size - 2 * margin)), int(size - margin - v * (size - 2 * margin)))
+
+    for g in np.arange(lo[0], hi[0] + 1e-6, CELL):
+        cv2.line(img, xy(g, lo[1]), xy(g, hi[1]), (225, 225, 225), 1)
+        cv2.putText(img, f"{g:+.0f}", (xy(g, lo[1])[0] - 12, size - margin + 18),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+    for g in np.arange(lo[1], hi[1] + 1e-6, CELL):
+        cv2.line(img, xy(lo[0], g), xy(hi[0], g), (225, 225, 225), 1)
+        cv2.putText(img, f"{g:+.0f}", (4, xy(lo[0], g)[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (60, 60, 60), 1, cv2.LINE_AA)
+    for y, p in s:
+        cv2.circle(img, xy(y, p), 2, (70, 110, 230), -1)
+    uncovered = set(cov.uncovered_frames)
+    for e, (y, p) in zip(dst.entries, d, strict=True):
+        colour = (220, 40, 40) if e.frame in uncovered else (30, 170, 60)
+        cv2.circle(img, xy(y, p), 3, colour, 1, cv2.LINE_AA)
+    cv2.putText(img, f"yaw (deg) ->   source {cov.src_count} (blue), destination {cov.dst_count}: "
+                f"covered (green) {100 * cov.fraction:.0f}%, not (red)", (margin, 20),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "pitch (deg)", (4, margin - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return img
+
+
+__all__ = ["CELL", "Coverage", "coverage_plot", "frame_ranges", "pose_coverage"]
