@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 BUILD ?= build
 CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
-.PHONY: all setup samples demo demo-model test lint bench clean plugin quality
+.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone
 all: test
 
 setup: $(STAMP)
@@ -56,16 +56,34 @@ bench: $(SAMPLES)
 clean:
 	rm -rf out build .pytest_cache .ruff_cache
 
-# Rebuild the bundled demo model (about 30-40 min on a 2-core CPU): extract, train, export.
-DEMO_MODEL := models/demo_df-ud_96.onnx
+# Rebuild the main demo model (franck's face for the cap12 plate; about 100 min on a 2-core
+# CPU, most of it training): extract every second frame of franck.mp4 (consecutive frames at 24 fps
+# are near duplicates), prune it (blur, identity, colour, near-duplicates; report in the clean
+# faceset), extract the plate's face, report the pose coverage, train, export.
+DEMO_MODEL := models/demo_franck_df-ud_96.onnx
+DM := out/demo_model
 demo-model: $(SAMPLES)
-	mkdir -p out/demo_model/obama && cp samples/photos/obama*.jpg out/demo_model/obama/
-	$(PY) -m doppel_cli extract out/demo_model/obama -o out/demo_model/faceset_src --size 128 --quiet
-	$(PY) -m doppel_cli extract samples/plate/plate.####.exr -o out/demo_model/faceset_dst --size 128 --select track --smooth 2 --quiet
+	$(PY) -m doppel_cli extract samples/clip/franck.mp4 -o $(DM)/faceset_franck --size 128 --select track --frames 1-4800x2 --quiet
+	test -f $(DM)/faceset_franck_clean/faceset.json || $(PY) -m doppel_cli faceset prune $(DM)/faceset_franck -o $(DM)/faceset_franck_clean --quiet
+	$(PY) -m doppel_cli extract samples/plate_cap12/cap12.####.exr -o $(DM)/faceset_cap12 --size 128 --select track --smooth 2 --quiet
+	$(PY) -m doppel_cli faceset coverage $(DM)/faceset_franck_clean $(DM)/faceset_cap12 -o $(DM)/coverage.png --report $(DM)/coverage.md --require 0.95
+	$(PY) -m doppel_cli train -c configs/demo_franck.yaml --resume
+	$(PY) -m doppel_cli export $(DM)/train_franck -o $(DEMO_MODEL) --src-name franck --dst-name cap12
+
+# The small, fast pair's model (models/demo_df-ud_96.onnx, about 30-40 min): three Obama photos
+# for the carphone plate.
+demo-model-carphone: $(SAMPLES)
+	mkdir -p $(DM)/obama && cp samples/photos/obama*.jpg $(DM)/obama/
+	$(PY) -m doppel_cli extract $(DM)/obama -o $(DM)/faceset_src --size 128 --quiet
+	$(PY) -m doppel_cli extract samples/plate/plate.####.exr -o $(DM)/faceset_dst --size 128 --select track --smooth 2 --quiet
 	$(PY) -m doppel_cli train -c configs/demo.yaml --resume
-	$(PY) -m doppel_cli export out/demo_model/train -o $(DEMO_MODEL) --src-name obama --dst-name carphone
+	$(PY) -m doppel_cli export $(DM)/train -o models/demo_df-ud_96.onnx --src-name obama --dst-name carphone
 
 # The quality report (docs/quality.md): the sample shot rendered with the demo model in every
 # colour mode, the baselines, one evaluation of them all (about 30 min on a 2-core CPU).
 quality: $(SAMPLES)
 	$(PY) -m doppel_cli quality --samples samples --out out/quality --doc docs/quality.md
+
+# The small pair's report (docs/quality_carphone.md; about 30 min on a 2-core CPU).
+quality-carphone: $(SAMPLES)
+	$(PY) -m doppel_cli quality --pair carphone --samples samples --out out/quality_carphone --doc docs/quality_carphone.md

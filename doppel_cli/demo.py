@@ -3,6 +3,9 @@
 Analyse the sample plate (track + smoothing), render every frame with the bundled demo model
 into scene-linear EXRs, and write a contact sheet (plate | swap | mask) and an MP4 preview:
     OUT/track.json, OUT/swap.1001.exr … swap.1120.exr, OUT/contact_sheet.png, OUT/preview.mp4
+Two pairs (`--pair`): `franck` (default; franck's face on the cap12 plate, 800×600) and
+`carphone` (the small, fast case: Obama from three photos on the carphone plate, 880×720).
+The contact sheet shows the widest-mouth and the most-turned frames beside evenly spaced ones.
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo_df-ud_96.onnx"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+# pair -> (plate pattern under samples/, bundled model)
+PAIRS = {
+    "franck": ("plate_cap12/cap12.####.exr", MODELS / "demo_franck_df-ud_96.onnx"),
+    "carphone": ("plate/plate.####.exr", MODELS / "demo_df-ud_96.onnx"),
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", default="samples", help="sample media folder (make samples)")
     p.add_argument("--out", default="out/demo", help="output folder")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="swap model (.onnx)")
+    p.add_argument("--pair", default="franck", choices=list(PAIRS),
+                   help="which sample pair: franck on the cap12 plate, or Obama on carphone")
+    p.add_argument("--model", help="swap model (.onnx); default: the pair's bundled model")
     p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
     p.add_argument("--frames", help="only these plate frames (farm syntax); default: all 120")
     p.set_defaults(run=run)
@@ -32,18 +42,24 @@ def run(args: argparse.Namespace) -> int:
     from engine.analyze import AnalyzeSettings, analyze_shot
     from engine.colorspace import to_display_uint8
     from engine.errors import InputError
+    from engine.evaluate.face_geometry import mouth_opening
     from engine.io import open_source, parse_frame_range, read_image, write_image
-    from engine.overlay import contact_sheet
+    from engine.overlay import contact_sheet, sheet_frames
     from engine.render import RenderJob, render
     from engine.settings import EngineConfig, SwapSettings
 
     samples, out = Path(args.samples), Path(args.out)
     if not (samples / ".complete").is_file():
         raise InputError(f"{samples}/ is incomplete; run 'make samples' first")
-    if not Path(args.model).is_file():
-        raise InputError(f"{args.model}: demo model missing; run 'make demo-model' to train it")
+    plate_rel, default_model = PAIRS[args.pair]
+    model = args.model or str(default_model)
+    if not Path(model).is_file():
+        raise InputError(f"{model}: demo model missing; run 'make demo-model' to train it")
     t0 = time.perf_counter()
-    plate = str(samples / "plate" / "plate.####.exr")
+    plate = str(samples / plate_rel)
+    if not open_source_ok(plate):
+        raise InputError(f"{plate}: sample plate missing; run 'make samples' (the sample set "
+                         "changed)")
     source = open_source(plate)
     frames = parse_frame_range(args.frames) if args.frames else source.frames
 
@@ -57,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
 
     # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).
-    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(EngineConfig(model=args.model)),
+    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(EngineConfig(model=model)),
                     str(out / "track.json"))
     summary = render(job, frames, workers=args.workers,
                      progress=lambda it, n: tqdm(it, total=n, desc="render", file=sys.stderr))
@@ -65,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
 
     # 3. Contact sheet and MP4 preview (display-encoded).
     tiles, labels = [], []
-    picks = frames[:: max(1, len(frames) // 6)][:6]
+    tracked = [f for f in frames if f in track.faces]
+    picks = dict(sheet_frames(frames, {f: mouth_opening(track.landmarks(f)) for f in tracked},
+                              {f: float(track.faces[f].pose[1]) for f in tracked}))
     writer = None
     for f in frames:
         before = read_image(source.path_of(f))
@@ -82,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             mask = after.channel("doppel.mask")
             m = np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)
             tiles += [a, b, np.repeat(m[..., None], 3, -1)]
-            labels += [f"plate {f}", f"swap {f}", f"mask {f}"]
+            tag = f" {picks[f]}" if picks[f] else ""
+            labels += [f"plate {f}{tag}", f"swap {f}", f"mask {f}"]
     if writer is not None:
         writer.release()
     sheet = contact_sheet(tiles, labels, columns=6, tile=220)
@@ -93,3 +112,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"  analyse {t1 - t0:.1f} s, render {t2 - t1:.1f} s, sheet+preview {t3 - t2:.1f} s")
     print(f"  {out}/swap.####.exr, {out}/contact_sheet.png, {out}/preview.mp4")
     return 1 if summary.errors or errors else 0
+
+
+def open_source_ok(pattern: str) -> bool:
+    """Whether the plate sequence has at least one frame on disk."""
+    from engine.io import open_source
+
+    try:
+        return bool(open_source(pattern).frames)
+    except Exception:  # noqa: BLE001 - any failure means: not there
+        return False

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.analyze import FaceAnalyzer
     from engine.evaluate.identity import source_identity
-    from engine.evaluate.report import write_report
+    from engine.evaluate.report import checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
     from engine.faceset import load_faceset
     from engine.io import format_frame_range, open_source, parse_frame_range
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {key:17s} {mean:8.4f} ± {sd:.4f}  ({n} frames)")
     for note in results[-1].notes:
         print(f"  note: {note}")
+    for line in checks(results[-1]):
+        print(f"  check: {line}")
     errors = [e for r in results for e in r.errors]
     for e in errors[:10]:
         print(f"  error: {e}")

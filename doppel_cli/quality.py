@@ -2,7 +2,9 @@
 
 Renders the shot once per colour-transfer mode (ours and DeepFaceLab's behaviour), adds the
 baselines (no swap, naive paste), evaluates them all in one run and writes the report. With the
-defaults it is the sample shot and the bundled demo model (`make quality`).
+defaults it is the main sample pair (franck on the cap12 plate, every frame, the main colour
+modes: `make quality` -> docs/quality.md); `--pair carphone` is the small pair (Obama on the
+carphone plate, every mode, 30 frames: `make quality-carphone` -> docs/quality_carphone.md).
 """
 
 from __future__ import annotations
@@ -13,25 +15,36 @@ import sys
 import time
 from pathlib import Path
 
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo_df-ud_96.onnx"
+# pair -> plate under samples/, photos of the source identity (glob under samples/photos), the
+# default frames and colour modes of its study
+PAIRS = {
+    "franck": ("plate_cap12/cap12.####.exr", "franck/franck_*.jpg", "1001-1120",
+               "none,rct,lct,mkl,sot,rct-dfl"),
+    "carphone": ("plate/plate.####.exr", "obama*.jpg", "1001-1010,1056-1065,1111-1120", None),
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from doppel_cli.demo import PAIRS as DEMO_PAIRS
     from engine.evaluate.study import COLOR_MODES
 
     p.add_argument("--samples", default="samples", help="sample media folder (make samples)")
-    p.add_argument("--model", default=str(DEMO_MODEL), help="swap model (.onnx)")
+    p.add_argument("--pair", default="franck", choices=list(DEMO_PAIRS),
+                   help="sample pair whose plate, model and source photos are the defaults")
+    p.add_argument("--model", help="swap model (.onnx); default: the pair's bundled model")
     p.add_argument("--plate", help="plate sequence (default: the sample plate)")
-    p.add_argument("--faceset", help="source faceset (default: extracted from the sample "
-                   "Obama photos, the demo model's source)")
+    p.add_argument("--faceset", help="source faceset (default: extracted from the pair's "
+                   "source photos: franck's eleven stills, or the three Obama portraits)")
     p.add_argument("--out", default="out/quality", help="working folder (renders, report)")
     p.add_argument("--doc", default="docs/quality.md", help="the Markdown report to write")
-    p.add_argument("--frames", default="1001-1010,1056-1065,1111-1120",
-                   help="frames to study, farm syntax (default: three runs of 10 consecutive "
-                        "frames at the start, middle and end: spread over the shot as the "
-                        "paper samples, consecutive so frame-to-frame jitter is measured)")
-    p.add_argument("--modes", default=",".join(COLOR_MODES),
-                   help="colour-transfer modes to render, comma separated")
+    p.add_argument("--frames",
+                   help="frames to study, farm syntax (default franck: the whole shot, so the "
+                        "mouth correlation spans every opening; carphone: three runs of 10 "
+                        "consecutive frames at the start, middle and end, consecutive so "
+                        "frame-to-frame jitter is measured)")
+    p.add_argument("--modes", help="colour-transfer modes to render, comma separated (default "
+                   "franck: none,rct,lct,mkl,sot,rct-dfl; carphone: all of "
+                   f"{','.join(COLOR_MODES)})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -50,14 +63,19 @@ def run(args: argparse.Namespace) -> int:
     samples, out = Path(args.samples), Path(args.out)
     if args.plate is None and not (samples / ".complete").is_file():
         raise InputError(f"{samples}/ is incomplete; run 'make samples' first")
-    if not Path(args.model).is_file():
-        raise InputError(f"{args.model}: model not found; run 'make demo-model' or give --model")
-    plate = args.plate or str(samples / "plate" / "plate.####.exr")
+    from doppel_cli.demo import PAIRS as DEMO_PAIRS
+    from engine.evaluate.study import COLOR_MODES
+
+    plate_rel, photos_glob, default_frames, default_modes = PAIRS[args.pair]
+    model = args.model or str(DEMO_PAIRS[args.pair][1])
+    if not Path(model).is_file():
+        raise InputError(f"{model}: model not found; run 'make demo-model' or give --model")
+    plate = args.plate or str(samples / plate_rel)
     faceset = args.faceset
     if faceset is None:
         photos = out / "src_photos"
         photos.mkdir(parents=True, exist_ok=True)
-        for p in sorted((samples / "photos").glob("obama*.jpg")):
+        for p in sorted((samples / "photos").glob(photos_glob)):
             shutil.copyfile(p, photos / p.name)
         faceset = str(out / "faceset_src")
         if not (Path(faceset) / "faceset.json").is_file():
@@ -66,16 +84,18 @@ def run(args: argparse.Namespace) -> int:
     def progress(it, total, desc):
         return tqdm(it, total=total, desc=desc, disable=args.quiet, file=sys.stderr)
 
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    study = Study(plate, args.model, faceset, str(out), tuple(parse_frame_range(args.frames)),
-                  modes)
+    modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
+                  .split(",") if m.strip())
+    study = Study(plate, model, faceset, str(out),
+                  tuple(parse_frame_range(args.frames or default_frames)), modes)
     results, identity = run_study(study, log=lambda m: print(m, file=sys.stderr),
                                   progress=progress)
-    meta = SwapModel(args.model, "cpu", 1).info.metadata
-    command = "make quality" if args.doc == "docs/quality.md" and args.plate is None else \
+    meta = SwapModel(model, "cpu", 1).info.metadata
+    make = {"docs/quality.md": "make quality", "docs/quality_carphone.md": "make quality-carphone"}
+    command = make.get(args.doc) if args.plate is None and args.doc in make else \
         "doppel quality " + " ".join(sys.argv[2:])
     doc = write_quality_doc(results, identity, args.doc, out / "report", command=command,
-                            model=args.model, model_meta=meta, plate=plate,
+                            model=model, model_meta=meta, plate=plate,
                             minutes=(time.perf_counter() - t0) / 60)
     print(f"quality: {len(results)} rows evaluated; report {doc}, details {out / 'report'}")
     return 0

@@ -61,7 +61,7 @@ class PruneSettings:
     blur_fraction: float = 0.1  # reject the blurriest fraction of the set (0 = none)
     max_hist: float = 0.5  # Bhattacharyya distance to the median histogram
     max_identity: float = 0.6  # descriptor distance to the set's median (dlib's threshold)
-    duplicate_diff: float = 0.012  # mean |Δ| of 32 px luma thumbnails (0..1); 0 = keep all
+    duplicate_diff: float = 0.004  # mean |Δ| of 32 px luma thumbnails (0..1); 0 = keep all
     duplicate_pose: float = 3.0  # degrees of yaw and pitch within which faces may repeat
     max_faces: int | None = None  # keep at most this many (evenly over the pose range)
 

@@ -50,3 +50,29 @@ def contact_sheet(tiles: Sequence[np.ndarray], labels: Sequence[str] | None = No
             cv2.putText(sheet, labels[i], (x + 3, y + tile + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
                         (230, 230, 230), 1, cv2.LINE_AA)
     return sheet
+
+
+def sheet_frames(frames: Sequence[int], mouth: dict[int, float], yaw: dict[int, float],
+                 count: int = 6) -> list[tuple[int, str]]:
+    """Frames for a contact sheet that shows the hard cases, not only easy ones.
+
+    The widest-open mouth and the most turned head (largest |yaw|) first, then the narrowest
+    mouth, then frames evenly spaced over the shot; each with a caption tag ("widest mouth",
+    "most turned", "mouth shut", ""). `mouth`/`yaw` hold the tracked plate's per-frame mouth
+    opening (inner-lip gap / inter-ocular distance) and yaw in degrees; frames without them are
+    only used for the even spacing. Returned in frame order.
+    """
+    picks: dict[int, str] = {}
+    if mouth:
+        picks[max(mouth, key=lambda f: mouth[f])] = "widest mouth"
+    if yaw:
+        turned = max(yaw, key=lambda f: abs(yaw[f]))
+        picks.setdefault(turned, "most turned")
+    if mouth and len(picks) < count:
+        picks.setdefault(min(mouth, key=lambda f: mouth[f]), "mouth shut")
+    rest = [f for f in frames if f not in picks]
+    need = count - len(picks)
+    if need > 0 and rest:
+        for i in np.linspace(0, len(rest) - 1, min(need, len(rest))).round().astype(int):
+            picks.setdefault(rest[i], "")
+    return sorted(picks.items())

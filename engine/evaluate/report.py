@@ -199,6 +199,46 @@ def notes_text(results: Sequence[ShotResult]) -> str:
     return "\n".join(lines)
 
 
+def checks(result: ShotResult, same_person: float = 0.6, min_mouth_r: float = 0.8,
+           ssim_sd: float = 3.0) -> list[str]:
+    """The demo's acceptance checks (issue 11) as plain lines, each ending in `ok` or `FAIL`:
+    identity to the source under `same_person` on >= 95 % of measured frames, farther than it
+    from the plate's own face on all, mouth-opening r >= `min_mouth_r`, and every frame whose
+    face SSIM is more than `ssim_sd` sd below the shot's mean listed."""
+    out = []
+    src, plate = result.series("id_source"), result.series("id_plate")
+    n_src, n_plate = int(np.isfinite(src).sum()), int(np.isfinite(plate).sum())
+    if n_src:
+        near = int((src[np.isfinite(src)] < same_person).sum())
+        out.append(f"identity: {near}/{n_src} frames ({100 * near / n_src:.1f} %) under "
+                   f"{same_person} to the source (need >= 95 %): "
+                   + ("ok" if near >= 0.95 * n_src else "FAIL"))
+    if n_plate:
+        fin = plate[np.isfinite(plate)]
+        close = [f for f, v in zip(result.frames, plate, strict=True)
+                 if np.isfinite(v) and v <= same_person]
+        out.append(f"to plate actor: min {fin.min():.3f} over {n_plate} frames (need > "
+                   f"{same_person} on all): " + ("ok" if not close else
+                                                 f"FAIL on {format_frame_range(close)}"))
+    r = result.summary()["mouth_corr"][0]
+    if np.isfinite(r):
+        out.append(f"mouth-opening r: {r:.3f} (need >= {min_mouth_r}): "
+                   + ("ok" if r >= min_mouth_r else "FAIL"))
+    ssim = result.series("ssim")
+    fin = ssim[np.isfinite(ssim)]
+    if fin.size > 2:
+        floor = float(fin.mean() - ssim_sd * fin.std())
+        low = [(f, v) for f, v in zip(result.frames, ssim, strict=True)
+               if np.isfinite(v) and v < floor]
+        out.append(f"SSIM below mean - {ssim_sd:g} sd ({floor:.3f}): "
+                   + (", ".join(f"{f} ({v:.3f})" for f, v in low) if low else "none"))
+    missing = [f for f, v in zip(result.frames, src, strict=True) if not np.isfinite(v)]
+    if missing:
+        out.append(f"no face measured in the render on {len(missing)} frame(s): "
+                   f"{format_frame_range(missing)}")
+    return out
+
+
 def worst_text(result: ShotResult, k: int = 5) -> str:
     """One line per metric: its k worst frames with their values."""
     out = []
@@ -230,6 +270,10 @@ def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "E
     notes = notes_text(results)
     if notes:
         md += ["", "Notes:", notes]
+    for res in results:
+        if res.name.startswith("no swap"):
+            continue
+        md += ["", f"Checks, {res.name}:"] + [f"- {c}" for c in checks(res)]
     for res in results:
         worst = worst_text(res)
         if worst:

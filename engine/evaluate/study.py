@@ -45,7 +45,15 @@ def _track(study: Study, source, log: Callable[[str], None], progress) -> Path:
     out = Path(study.out)
     path = out / "track.json"
     if path.is_file():
-        return path
+        from engine.track import Track
+
+        # Reuse only a track of this plate (a working folder reused for another shot must not
+        # render that shot's frames with the old track).
+        if Track.load(path).settings.get("source") == source.description:
+            return path
+        log(f"{path} tracks another plate; tracking this one again")
+        for stale in (path, out / "track.analysis.json"):
+            stale.unlink(missing_ok=True)
     log("tracking the plate's face")
     errors: list[str] = []
     per_frame = analyze_frames(source, source.frames, FaceAnalyzer.create(study.detector),

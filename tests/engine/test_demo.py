@@ -8,7 +8,7 @@ from engine.io import read_image
 
 def test_demo_writes_swapped_exrs_a_contact_sheet_and_a_preview(tmp_path, samples, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--samples", str(samples), "--out", str(out),
+    assert main(["demo", "--pair", "carphone", "--samples", str(samples), "--out", str(out),
                  "--frames", "1001-1003"]) == 0
     assert "3 frames rendered" in capsys.readouterr().out
     exr = read_image(out / "swap.1002.exr")
@@ -23,3 +23,25 @@ def test_demo_writes_swapped_exrs_a_contact_sheet_and_a_preview(tmp_path, sample
 def test_demo_without_samples_says_how_to_get_them(tmp_path, capsys):
     assert main(["demo", "--samples", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "make samples" in capsys.readouterr().err
+
+
+def test_demo_franck_pair_renders_the_cap12_plate_at_its_size(tmp_path, samples, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--samples", str(samples), "--out", str(out),
+                 "--frames", "1001-1002"]) == 0
+    exr = read_image(out / "swap.1001.exr")
+    plate = read_image(samples / "plate_cap12" / "cap12.1001.exr")
+    assert (exr.width, exr.height) == (plate.width, plate.height) == (800, 600)
+    assert exr.channel("doppel.mask").max() > 0.9
+
+
+def test_contact_sheet_picks_the_widest_mouth_and_the_most_turned_frame():
+    from engine.overlay import sheet_frames
+
+    frames = list(range(1001, 1121))
+    mouth = {f: 0.01 for f in frames} | {1063: 0.2, 1090: 0.001}
+    yaw = {f: 2.0 for f in frames} | {1100: -25.0}
+    picks = dict(sheet_frames(frames, mouth, yaw, count=6))
+    assert picks[1063] == "widest mouth" and picks[1100] == "most turned"
+    assert picks[1090] == "mouth shut" and len(picks) == 6
+    assert sorted(picks) == list(picks)
