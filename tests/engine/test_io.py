@@ -172,3 +172,32 @@ def test_exr_layers_write_the_bytes_of_their_concatenation(tmp_path, compression
     assert out.open(str(tmp_path / "whole.exr"), spec) and out.write_image(whole)
     out.close()
     assert (tmp_path / "layers.exr").read_bytes() == (tmp_path / "whole.exr").read_bytes()
+
+
+def test_video_frames_stream_out_as_they_are_decoded(samples, monkeypatch):
+    """The first frame of a long video comes out after one decode, not after all of them (a
+    4,800-frame clip used to be held whole: 6 GB of float frames)."""
+    import cv2
+
+    import engine.io.source as source_mod
+    from engine.io import open_source
+
+    reads = []
+    real = cv2.VideoCapture
+
+    class Counting:  # the real capture, reads counted
+        def __init__(self, *a):
+            self._cap = real(*a)
+
+        def read(self):
+            reads.append(1)
+            return self._cap.read()
+
+        def __getattr__(self, name):
+            return getattr(self._cap, name)
+
+    monkeypatch.setattr(source_mod.cv2, "VideoCapture", Counting)
+    src = open_source(str(samples / "clip" / "franck.mp4"))
+    it = src.read([1, 3, 2, 2])
+    assert next(it).number == 1 and len(reads) == 1
+    assert [f.number for f in it] == [3, 2, 2] and len(reads) == 3
