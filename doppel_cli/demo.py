@@ -1,7 +1,8 @@
 """`doppel demo`: the main job on the bundled sample media.
 
 Analyse the sample plate (track + smoothing), render every frame with the bundled demo model
-into scene-linear EXRs, and write a contact sheet (plate | swap | mask) and an MP4 preview:
+into scene-linear EXRs, and write a contact sheet (face close-ups plate | swap | mask and the
+swapped frame) and an MP4 preview:
     OUT/track.json, OUT/swap.1001.exr … swap.1120.exr, OUT/contact_sheet.png, OUT/preview.mp4
 Two pairs (`--pair`): `franck` (default; franck's face on the cap12 plate, 800×600) and
 `carphone` (the small, fast case: Obama from three photos on the carphone plate, 880×720).
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.evaluate.face_geometry import mouth_opening
     from engine.io import open_source, parse_frame_range, read_image, write_image
-    from engine.overlay import contact_sheet, sheet_frames
+    from engine.overlay import contact_sheet, face_window, sheet_frames
     from engine.render import RenderJob, render
     from engine.settings import EngineConfig, SwapSettings
 
@@ -98,13 +99,16 @@ def run(args: argparse.Namespace) -> int:
         writer.write(np.ascontiguousarray(side[..., ::-1]))
         if f in picks:
             mask = after.channel("doppel.mask")
-            m = np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)
-            tiles += [a, b, np.repeat(m[..., None], 3, -1)]
+            m = np.repeat(np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
+            # the face large (plate | swap | mask), then the whole swapped frame for context
+            x0, y0, x1, y1 = (face_window(track.landmarks(f), a.shape) if f in track.faces
+                              else (0, 0, a.shape[1], a.shape[0]))
+            tiles += [a[y0:y1, x0:x1], b[y0:y1, x0:x1], m[y0:y1, x0:x1], b]
             tag = f" {picks[f]}" if picks[f] else ""
-            labels += [f"plate {f}{tag}", f"swap {f}", f"mask {f}"]
+            labels += [f"plate {f}{tag}", f"swap {f}", f"mask {f}", f"swap {f} (frame)"]
     if writer is not None:
         writer.release()
-    sheet = contact_sheet(tiles, labels, columns=6, tile=220)
+    sheet = contact_sheet(tiles, labels, columns=8, tile=200)
     write_image(out / "contact_sheet.png", sheet.astype(np.float32) / 255.0)
     t3 = time.perf_counter()
     print(f"demo: {len(summary.done)} frames rendered, {len(summary.skipped)} already done, "

@@ -24,6 +24,16 @@ PAIRS = {
 }
 
 
+INTRO = {
+    "franck": ["The main demo pair: franck (a talking-face video, 1,649 pruned faces) on the cap12 "
+               "plate, every frame, so the mouth correlation spans every opening. Its acceptance "
+               "checks are at the end of this report. The small pair (Obama from three photos on "
+               "carphone, every colour mode): [quality_carphone.md](quality_carphone.md).", ""],
+    "carphone": ["The small pair: Obama from three photos on the carphone plate. The main demo "
+                 "pair (franck on cap12): [quality.md](quality.md).", ""],
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from doppel_cli.demo import PAIRS as DEMO_PAIRS
     from engine.evaluate.study import COLOR_MODES
@@ -96,6 +106,6 @@ def run(args: argparse.Namespace) -> int:
         "doppel quality " + " ".join(sys.argv[2:])
     doc = write_quality_doc(results, identity, args.doc, out / "report", command=command,
                             model=model, model_meta=meta, plate=plate,
-                            minutes=(time.perf_counter() - t0) / 60)
+                            minutes=(time.perf_counter() - t0) / 60, intro=INTRO[args.pair])
     print(f"quality: {len(results)} rows evaluated; report {doc}, details {out / 'report'}")
     return 0

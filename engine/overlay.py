@@ -76,3 +76,17 @@ def sheet_frames(frames: Sequence[int], mouth: dict[int, float], yaw: dict[int, 
         for i in np.linspace(0, len(rest) - 1, min(need, len(rest))).round().astype(int):
             picks.setdefault(rest[i], "")
     return sorted(picks.items())
+
+
+def face_window(landmarks: np.ndarray, shape: tuple[int, ...], scale: float = 2.2
+                ) -> tuple[int, int, int, int]:
+    """Square `x0, y0, x1, y1` (pixels, end exclusive) around 68 landmarks, `scale`× their
+    larger extent, shifted to stay inside an image of `shape` (H, W, ...) where it fits."""
+    pts = np.asarray(landmarks, np.float64)
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    h, w = int(shape[0]), int(shape[1])
+    side = int(min(max(x1 - x0, y1 - y0) * scale, h, w))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(np.clip(round(cx - side / 2), 0, w - side))
+    top = int(np.clip(round(cy - side / 2), 0, h - side))
+    return left, top, left + side, top + side

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import __version__
 from engine.evaluate.identity import SAME_PERSON, SourceIdentity
-from engine.evaluate.report import markdown_table, notes_text, slug, worst_text
+from engine.evaluate.report import checks, markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
 from engine.sysinfo import cpu_name
@@ -111,7 +111,7 @@ def ranking(results: Sequence[ShotResult], key: str) -> str:
 
 def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, doc: str | Path,
                       report_dir: str | Path, *, command: str, model: str, model_meta: dict,
-                      plate: str, minutes: float) -> Path:
+                      plate: str, minutes: float, intro: Sequence[str] = ()) -> Path:
     """Write `doc` (Markdown) and copy the study's images into `<doc stem>/` beside it."""
     doc = Path(doc)
     img_dir = doc.parent / doc.stem
@@ -147,6 +147,7 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
         f"{identity.count} faceset faces (median spread {identity.spread:.3f}); measured on "
         f"{cpu_name()}, {minutes:.0f} min for the whole run.",
         "",
+        *intro,
         "Metric definitions, and why these: [evaluation.md](evaluation.md). Colour modes and how "
         "they differ from DeepFaceLab's: [color-transfer.md](color-transfer.md).",
         "",
@@ -200,6 +201,15 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
         if key in images:
             md += [f"Worst frames, {r.name} (per row one metric: plate | render, four worst):",
                    "", f"![worst {r.name}]({images[key]})", "", worst_text(r), ""]
+    md += ["## Acceptance checks", "",
+           "Per render row: identity to the source under 0.6 on >= 95 % of frames, farther than "
+           "0.6 from the plate actor on every frame, mouth-opening r >= 0.8, and every frame whose "
+           "face SSIM falls more than 3 sd below the shot's mean listed (`doppel evaluate` prints "
+           "the same lines).", ""]
+    for r in results:
+        if _mode(r):
+            md += [f"- **{r.name}**: " + "; ".join(checks(r))]
+    md.append("")
     notes = notes_text(results)
     if notes:
         md += ["## Notes", "", notes, ""]

@@ -14,7 +14,7 @@ def test_demo_writes_swapped_exrs_a_contact_sheet_and_a_preview(tmp_path, sample
     exr = read_image(out / "swap.1002.exr")
     assert "doppel.mask" in exr.channels and exr.channel("doppel.mask").max() > 0.9
     sheet = read_image(out / "contact_sheet.png")
-    assert sheet.width >= 3 * 220 and sheet.height >= 220
+    assert sheet.width == 8 * 200 and sheet.height >= 2 * 200  # 3 frames x 4 tiles
     cap = cv2.VideoCapture(str(out / "preview.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     cap.release()
