@@ -60,7 +60,8 @@ def test_evaluate_refuses_a_folder_that_is_not_a_faceset(tmp_path, plate_pattern
 @pytest.mark.slow
 def test_quality_study_writes_the_report_from_the_demo_model(tmp_path, samples, demo_model):
     doc = tmp_path / "quality.md"
-    code = main(["quality", "--samples", str(samples), "--model", str(demo_model),
+    code = main(["quality", "--pair", "carphone", "--samples", str(samples),
+                 "--model", str(demo_model),
                  "--out", str(tmp_path / "work"), "--doc", str(doc), "--frames", "1001-1003",
                  "--modes", "rct,rct-dfl", "--quiet"])
     assert code == 0

@@ -75,3 +75,42 @@ def test_quality_doc_compares_our_modes_with_dfls_and_lists_the_cast(tmp_path):
     assert "| rct | 0.800 / 0.600" in text  # ours vs DFL's, SSIM first
     assert "| ours, rct | -1.00 | -0.50 |" in text
     assert (tmp_path / "quality" / "curves_ssim.png").is_file()
+
+
+def _checked(ssim, id_source, id_plate, mouth_render):
+    rows = []
+    for i, (s, a, b, m) in enumerate(zip(ssim, id_source, id_plate, mouth_render, strict=True)):
+        r = FrameResult(1001 + i, True, True)
+        r.values = {"ssim": s, "id_source": a, "id_plate": b, "mouth_plate": 0.1 * (i % 5),
+                    "mouth_render": m}
+        rows.append(r)
+    return ShotResult("ours, rct", [r.frame for r in rows], rows)
+
+
+def test_checks_pass_a_swap_that_meets_every_threshold():
+    from engine.evaluate.report import checks
+
+    n = 40
+    res = _checked([0.8 + 0.001 * (i % 3) for i in range(n)], [0.4] * n, [0.75] * n,
+                   [0.1 * (i % 5) + 0.01 for i in range(n)])
+    lines = checks(res)
+    assert len(lines) == 4 and all(line.endswith(("ok", "none")) for line in lines)
+    assert "40/40 frames (100.0 %)" in lines[0]
+
+
+def test_checks_name_the_failing_frames_and_the_ssim_outlier():
+    from engine.evaluate.report import checks
+
+    n = 40
+    ssim = [0.8 + 0.001 * (i % 3) for i in range(n)]
+    ssim[17] = 0.5  # one smeared frame
+    id_source = [0.4] * n
+    id_source[:3] = [0.7, 0.7, 0.7]  # 3/40 = 7.5 % too far: under 95 % ok
+    id_plate = [0.75] * n
+    id_plate[30:32] = [0.55, 0.58]  # looks like the plate actor there
+    mouth = [0.02] * n  # a mouth that never moves
+    text = "\n".join(checks(_checked(ssim, id_source, id_plate, mouth)))
+    assert "37/40 frames (92.5 %)" in text and "FAIL" in text.splitlines()[0]
+    assert "FAIL on 1031-1032" in text
+    assert "mouth-opening r" not in text or "FAIL" in text.splitlines()[2]
+    assert "1018 (0.500)" in text
