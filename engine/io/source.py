@@ -166,6 +166,9 @@ class ImageListSource(FrameSource):
         return self._each(frames, _frame_from_image)
 
 
+CHUNK_BYTES = 256 << 20  # float pixels a video decodes before yielding them
+
+
 class VideoSource(FrameSource):
     """A video file decoded sequentially with OpenCV's FFmpeg backend (sRGB assumed).
 
@@ -204,12 +207,14 @@ class VideoSource(FrameSource):
         return Geometry.full(*self.size)
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
-        """Decode sequentially and yield each wanted frame as soon as it is decoded.
+        """Decode sequentially and yield the wanted frames in the order asked, chunk by chunk.
 
-        Memory holds one frame when `frames` ascend (the normal case: a 4,800-frame video used
-        to be decoded whole, 6 GB of float frames, before the first came out); frames asked out
-        of order are kept until their turn. FFmpeg's messages are captured per `read()` call of
-        the decoder, so the caller's own stderr output between frames is never swallowed.
+        Frames are decoded in chunks of at most `CHUNK_BYTES` of float pixels with fd 2 captured
+        (FFmpeg's decoder threads print while decoding; one line per broken packet on a damaged
+        file), then yielded with stderr restored, so memory stays bounded (a 4,800-frame video
+        used to be decoded whole, 6 GB of float frames, before the first came out) and the
+        caller's own stderr output between chunks is not swallowed. Frames asked out of order are
+        held until their turn.
         """
         wanted = self._check_requested(frames)
         pending = Counter(wanted)  # frames still to yield (a frame may be asked twice)
@@ -219,25 +224,30 @@ class VideoSource(FrameSource):
         log: list[str] = []
         with native_stderr(log):
             cap = self._open()
+        number = self.first_frame
+        last = max(wanted) if wanted else number - 1
         try:
-            number = self.first_frame
-            last = max(wanted) if wanted else number - 1
-            while number <= last and next_out is not None:
+            while next_out is not None and number <= last:
+                budget = CHUNK_BYTES
                 with native_stderr(log):
-                    ok, bgr = cap.read()
-                if not ok:
-                    break
-                if number in pending:
-                    rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
-                    held[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
-                                         Geometry.full(rgb.shape[1], rgb.shape[0]))
+                    while number <= last and budget > 0:
+                        ok, bgr = cap.read()
+                        if not ok:
+                            last = number - 1  # the video ends here
+                            break
+                        if number in pending:
+                            rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
+                            held[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
+                                                 Geometry.full(rgb.shape[1], rgb.shape[0]))
+                            budget -= rgb.nbytes
+                        number += 1
                 while next_out is not None and next_out in held:
                     pending[next_out] -= 1
                     yield held[next_out] if pending[next_out] else held.pop(next_out)
                     next_out = next(order, None)
-                number += 1
         finally:
-            cap.release()
+            with native_stderr(log):
+                cap.release()
             self.decoder_log += log
         note = f"; {summary_line('FFmpeg', log)}" if log else ""
         while next_out is not None:

@@ -175,8 +175,8 @@ def test_exr_layers_write_the_bytes_of_their_concatenation(tmp_path, compression
 
 
 def test_video_frames_stream_out_as_they_are_decoded(samples, monkeypatch):
-    """The first frame of a long video comes out after one decode, not after all of them (a
-    4,800-frame clip used to be held whole: 6 GB of float frames)."""
+    """The first frame of a long video comes out after one chunk of decodes, not after all of
+    them (a 4,800-frame clip used to be held whole: 6 GB of float frames)."""
     import cv2
 
     import engine.io.source as source_mod
@@ -197,7 +197,12 @@ def test_video_frames_stream_out_as_they_are_decoded(samples, monkeypatch):
             return getattr(self._cap, name)
 
     monkeypatch.setattr(source_mod.cv2, "VideoCapture", Counting)
+    monkeypatch.setattr(source_mod, "CHUNK_BYTES", 4 * 360 * 288 * 3 * 4)  # four frames
     src = open_source(str(samples / "clip" / "franck.mp4"))
+    it = src.read(src.frames)
+    assert next(it).number == 1 and len(reads) == 4
+    assert next(it).number == 2 and len(reads) == 4
+    assert [next(it).number for _ in range(3)] == [3, 4, 5] and len(reads) == 8
+    it.close()
     it = src.read([1, 3, 2, 2])
-    assert next(it).number == 1 and len(reads) == 1
-    assert [f.number for f in it] == [3, 2, 2] and len(reads) == 3
+    assert [f.number for f in it] == [1, 3, 2, 2]
