@@ -88,7 +88,9 @@ def pose_coverage(src: Faceset, dst: Faceset, tolerance: float = 5.0,
                   min_faces: int = 3) -> Coverage:
     """Coverage of `dst`'s yaw/pitch by `src` (see the module docstring)."""
     s, d = _yaw_pitch(src, "source"), _yaw_pitch(dst, "destination")
-    near = (np.abs(d[:, None, :] - s[None, :, :]) <= tolerance).all(axis=2).sum(axis=1)
+    # in chunks of destination faces: memory stays ~256 × len(src), whatever the set sizes
+    near = np.concatenate([(np.abs(d[i:i + 256, None, :] - s[None, :, :]) <= tolerance)
+                           .all(axis=2).sum(axis=1) for i in range(0, len(d), 256)])
     ok = near >= min_faces
     frames = [e.frame for e, good in zip(dst.entries, ok, strict=True) if not good]
     cells: dict[tuple[float, float], int] = {}
