@@ -45,3 +45,9 @@ def test_contact_sheet_picks_the_widest_mouth_and_the_most_turned_frame():
     assert picks[1063] == "widest mouth" and picks[1100] == "most turned"
     assert picks[1090] == "mouth shut" and len(picks) == 6
     assert sorted(picks) == list(picks)
+
+
+def test_demo_on_an_older_sample_set_says_to_fetch_again(tmp_path, capsys):
+    (tmp_path / ".complete").write_text("carphone plate/plate.####.exr frames 1001-1120\n")
+    assert main(["demo", "--samples", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "sample plate missing; run 'make samples'" in capsys.readouterr().err
