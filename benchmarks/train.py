@@ -165,6 +165,7 @@ def measure(src: str, dst: str, work: Path, arch: str, res: int, batch: int, ite
             "precision": str(tr.amp or "fp32").replace("torch.", ""),
             "augment": getattr(tr, "augment", "cpu"),
             "workers": getattr(tr, "workers", tr.cfg.workers),
+            "threads": torch.get_num_threads(), "compiled": bool(getattr(tr.cfg, "compile", 0)),
             "graph": getattr(tr, "_graph", None) is not None}
 
 
@@ -174,9 +175,25 @@ def is_new_api() -> bool:
     return hasattr(Trainer, "batches")
 
 
-def curve(src: str, dst: str, work: Path, iters: int, res: int, extra: dict) -> dict:
-    tr = make_trainer(src, dst, work / "c", arch="df-ud", resolution=res, batch_size=8, seed=1,
+def put_swap_pass_back(tr) -> None:
+    """Make the training step compute the swap (dst through the src decoder) again and drop
+    it, as the step did before issue 14 took the pass out: the loss must not change."""
+    model = tr.train_model
+    forward = model.forward
+
+    def with_swap(src, dst, swap=True):
+        out = forward(src, dst, swap=True)
+        return out if swap else out[:2]
+
+    model.forward = with_swap
+
+
+def curve(src: str, dst: str, work: Path, iters: int, res: int, extra: dict,
+          swap_pass: bool = False, tag: str = "c") -> dict:
+    tr = make_trainer(src, dst, work / tag, arch="df-ud", resolution=res, batch_size=8, seed=1,
                       **extra)
+    if swap_pass:
+        put_swap_pass_back(tr)
     stream = data_stream(tr)
     losses = []
     t = time.perf_counter()
@@ -186,7 +203,9 @@ def curve(src: str, dst: str, work: Path, iters: int, res: int, extra: dict) -> 
         losses.append(out["total"])
     tail = losses[-max(1, iters // 10):]
     return {"iters": iters, "first": losses[0], "tail_mean": statistics.mean(tail),
-            "tail_sd": statistics.pstdev(tail), "seconds": time.perf_counter() - t}
+            "tail_sd": statistics.pstdev(tail), "seconds": time.perf_counter() - t,
+            "precision": str(getattr(tr, "amp", None) or "fp32").replace("torch.", ""),
+            "losses": losses}
 
 
 def profile(src: str, dst: str, work: Path, arch: str, res: int, batch: int) -> str:
@@ -218,17 +237,28 @@ def run_json(job: dict) -> dict:
     if kind == "measure":
         return measure(job["src"], job["dst"], work, job["arch"], job["res"], job["batch"],
                        job["iters"], job["rounds"], job.get("extra", {}))
-    return curve(job["src"], job["dst"], work, job["iters"], job["res"], job.get("extra", {}))
+    return curve(job["src"], job["dst"], work, job["iters"], job["res"], job.get("extra", {}),
+                 job.get("swap_pass", False), job.get("tag", "c"))
+
+
+def start_job(tree: Path, job: dict) -> subprocess.Popen:
+    """A measurement job in a fresh interpreter whose trainer comes from `tree`."""
+    path = os.pathsep.join(filter(None, (str(tree), os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": path}
+    return subprocess.Popen([sys.executable, __file__, "--job", json.dumps(job)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tree)
+
+
+def job_result(proc: subprocess.Popen, what: str) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{what} job failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def in_baseline(baseline: Path, job: dict) -> dict:
-    path = os.pathsep.join(filter(None, (str(baseline), os.environ.get("PYTHONPATH"))))
-    env = {**os.environ, "PYTHONPATH": path}
-    r = subprocess.run([sys.executable, __file__, "--job", json.dumps(job)], env=env,
-                       capture_output=True, text=True, cwd=baseline)
-    if r.returncode:
-        raise RuntimeError(f"baseline job failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return job_result(start_job(baseline, job), "baseline")
 
 
 def pick_facesets(a: argparse.Namespace, work: Path, res: int) -> tuple[Path, Path]:
@@ -246,7 +276,8 @@ def row(tag: str, m: dict) -> str:
     return (f"{tag:<9}{m['arch']:<9}{m['res']:>5}{m['batch']:>6}{m['model_only_ms']:>10.1f}"
             f"{m['full_ms']:>10.1f}{m['loader_ms']:>10.1f}{m['ratio']:>7.2f}"
             f"{m['samples_s']:>10.1f}{m['tflops']:>8.1f}  {m['precision']}, {m['augment']}, "
-            f"{m['workers']} workers{', CUDA graph' if m.get('graph') else ''}")
+            f"{m['workers']} workers, {m.get('threads', '?')} threads"
+            f"{', CUDA graph' if m.get('graph') else ''}{', compiled' if m.get('compiled') else ''}")
 
 
 def main() -> None:
@@ -264,6 +295,11 @@ def main() -> None:
                     help="measure the baseline only for these arch:res:batch (default: all)")
     ap.add_argument("--curve", type=int, default=0, help="iterations of the loss comparison")
     ap.add_argument("--curve-res", type=int, default=128)
+    ap.add_argument("--curve-swap-pass", action="store_true",
+                    help="also train ours with the swap pass put back into the step")
+    ap.add_argument("--curve-parallel", action="store_true",
+                    help="run the curves at the same time, one process each (the losses do "
+                         "not depend on timing; their seconds then do)")
     ap.add_argument("--profile", default=None, help="arch:res:batch to profile one step of")
     ap.add_argument("--set", action="append", default=[],
                     help="extra config key=value for our trainer (e.g. compile=true)")
@@ -275,7 +311,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(HERE))
     gpu = torch.cuda.is_available()
-    cfgs = a.configs or ("df-ud:128:8,df-ud:256:8,liae-ud:256:8,df-ud:256:32,liae-ud:128:8,"
+    cfgs = "" if a.configs == "none" else a.configs or ("df-ud:128:8,df-ud:256:8,liae-ud:256:8,df-ud:256:32,liae-ud:128:8,"
                          "df-ud:128:32,liae-ud:256:32,liae-ud:128:32" if gpu
                          else "df-ud:64:8,liae-ud:64:8,df-ud:128:8")
     iters = a.iters or (20 if gpu else 3)
@@ -289,7 +325,7 @@ def main() -> None:
     results: dict = {"machine": machine(), "ours": [], "baseline": [], "curve": {}}
     print(f"\n{'':<9}{'arch':<9}{'res':>5}{'batch':>6}{'model ms':>10}{'full ms':>10}"
           f"{'load ms':>10}{'ratio':>7}{'samples/s':>10}{'TFLOP/s':>8}")
-    for spec in cfgs.split(","):
+    for spec in filter(None, cfgs.split(",")):
         arch, res, batch = spec.split(":")
         res, batch = int(res), int(batch)
         src, dst = pick_facesets(a, work, res)
@@ -305,18 +341,32 @@ def main() -> None:
     if a.curve:
         res = a.curve_res
         src, dst = pick_facesets(a, work, res)
-        job = dict(src=str(src.resolve()), dst=str(dst.resolve()), iters=a.curve, res=res)
-        print(f"\nloss after {a.curve} iterations, df-ud {res} px batch 8, seed 1 "
-              "(mean ± sd of the last tenth)")
-        ours = curve(job["src"], job["dst"], work, a.curve, res, extra)
-        results["curve"]["ours"] = ours
-        print(f"ours      first {ours['first']:.3f}  last {ours['tail_mean']:.4f} ± "
-              f"{ours['tail_sd']:.4f}  ({ours['seconds']:.0f} s)", flush=True)
+        job = dict(kind="curve", src=str(src.resolve()), dst=str(dst.resolve()), iters=a.curve,
+                   res=res, work=str(work.resolve()), extra=extra)
+        runs = [("ours", HERE, {**job, "tag": "c"})]
+        if a.curve_swap_pass:
+            runs.append(("ours+swap", HERE, {**job, "tag": "cs", "swap_pass": True}))
         if base:
-            theirs = in_baseline(base, {**job, "kind": "curve", "work": str(work.resolve())})
-            results["curve"]["baseline"] = theirs
-            print(f"baseline  first {theirs['first']:.3f}  last {theirs['tail_mean']:.4f} ± "
-                  f"{theirs['tail_sd']:.4f}  ({theirs['seconds']:.0f} s)")
+            runs.append(("baseline", base, {**job, "tag": "cb", "extra": {}}))
+        print(f"\nloss after {a.curve} iterations, df-ud {res} px batch 8, seed 1 "
+              f"(mean ± sd of the last tenth){', runs concurrent' if a.curve_parallel else ''}",
+              flush=True)
+        if a.curve_parallel:
+            procs = [(tag, start_job(tree, j)) for tag, tree, j in runs]
+            done = [(tag, job_result(p, tag)) for tag, p in procs]
+        else:
+            done = [(tag, job_result(start_job(tree, j), tag)) for tag, tree, j in runs]
+        for tag, c in done:
+            results["curve"][tag] = c
+            print(f"{tag:<10}first {c['first']:.3f}  last {c['tail_mean']:.4f} ± "
+                  f"{c['tail_sd']:.4f}  ({c['seconds']:.0f} s, {c.get('precision', '?')})")
+        if len(done) > 1:
+            ref = done[0][1]["losses"]
+            for tag, c in done[1:]:
+                same = sum(x == y for x, y in zip(ref, c["losses"], strict=False))
+                diff = max(abs(x - y) for x, y in zip(ref, c["losses"], strict=False))
+                print(f"ours vs {tag}: {same}/{len(ref)} losses identical, largest difference "
+                      f"{diff:.4g}")
     if a.profile:
         arch, res, batch = a.profile.split(":")
         res = int(res)

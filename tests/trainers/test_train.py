@@ -60,6 +60,33 @@ def test_resume_continues_exactly(tiny_config, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_leaving_the_swap_pass_out_of_the_step_changes_no_loss_and_no_weight(tiny_config,
+                                                                             tmp_path):
+    # Before issue 14 the step also rendered dst through the src decoder and dropped it; that
+    # pass is not in the loss, so taking it out must leave training exactly as it was.
+    plain = Trainer(tiny_config(out=str(tmp_path / "a"), target_iters=3, deterministic=True),
+                    log=lambda s: None)
+    with_swap = Trainer(tiny_config(out=str(tmp_path / "b"), target_iters=3, deterministic=True),
+                        log=lambda s: None)
+    forward = with_swap.model.forward
+    swaps = []
+
+    def forward_with_swap(src, dst, swap=True):
+        out = forward(src, dst, swap=True)
+        if not swap:  # a training step: compute the swap, then drop it as the old step did
+            swaps.append(out[2][0].shape)
+            return out[:2]
+        return out
+
+    with_swap.model.forward = forward_with_swap
+    plain.run(progress=False)
+    with_swap.run(progress=False)
+    assert len(swaps) == 3  # the swap was computed in every step
+    assert [h[1:] for h in with_swap.history] == [h[1:] for h in plain.history]
+    for a, b in zip(plain.model.parameters(), with_swap.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_batches_are_a_function_of_iteration_only(facesets):
     from trainers.data import AugmentSettings
 
