@@ -165,7 +165,8 @@ def measure(src: str, dst: str, work: Path, arch: str, res: int, batch: int, ite
             "precision": str(tr.amp or "fp32").replace("torch.", ""),
             "augment": getattr(tr, "augment", "cpu"),
             "workers": getattr(tr, "workers", tr.cfg.workers),
-            "threads": torch.get_num_threads(), "compiled": bool(getattr(tr.cfg, "compile", 0)),
+            "threads": torch.get_num_threads(),
+            "compiled": bool(getattr(tr.cfg, "compile", False)),
             "graph": getattr(tr, "_graph", None) is not None}
 
 
@@ -277,7 +278,8 @@ def row(tag: str, m: dict) -> str:
             f"{m['full_ms']:>10.1f}{m['loader_ms']:>10.1f}{m['ratio']:>7.2f}"
             f"{m['samples_s']:>10.1f}{m['tflops']:>8.1f}  {m['precision']}, {m['augment']}, "
             f"{m['workers']} workers, {m.get('threads', '?')} threads"
-            f"{', CUDA graph' if m.get('graph') else ''}{', compiled' if m.get('compiled') else ''}")
+            f"{', CUDA graph' if m.get('graph') else ''}"
+            f"{', compiled' if m.get('compiled') else ''}")
 
 
 def main() -> None:
@@ -311,9 +313,11 @@ def main() -> None:
         return
     sys.path.insert(0, str(HERE))
     gpu = torch.cuda.is_available()
-    cfgs = "" if a.configs == "none" else a.configs or ("df-ud:128:8,df-ud:256:8,liae-ud:256:8,df-ud:256:32,liae-ud:128:8,"
+    cfgs = a.configs or ("df-ud:128:8,df-ud:256:8,liae-ud:256:8,df-ud:256:32,liae-ud:128:8,"
                          "df-ud:128:32,liae-ud:256:32,liae-ud:128:32" if gpu
                          else "df-ud:64:8,liae-ud:64:8,df-ud:128:8")
+    if cfgs == "none":  # only the curve / profile
+        cfgs = ""
     iters = a.iters or (20 if gpu else 3)
     extra = {}
     for kv in a.set:
