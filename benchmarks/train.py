@@ -11,7 +11,10 @@ backward). With `--baseline DIR` (a checkout of another commit, e.g. `git worktr
 right after ours for each configuration, so two versions compare on one machine in one run.
 `--curve N` trains N iterations with our trainer (and the baseline's) from the same seed on the
 sample facesets and reports the mean loss over the last tenth: the same augmentation and step
-must give the same curve within noise. `--profile` prints the top CUDA kernels of one step.
+must give the same curve within noise; `--curve-swap-pass` adds ours with the swap pass put
+back into the step (the exact A/B of its removal: the losses must be identical), and
+`--curve-parallel` runs the curves at once. `--profile` prints the top CUDA kernels of one
+step. benchmarks/device_train.sh runs all of it on a lent GPU machine in one call.
 
 Nothing is divided by figures from another machine; the CPU model, cores, torch build and the
 precision actually used are printed with the figures.
