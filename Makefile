@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 
 samples: $(SAMPLES)
 
-$(SAMPLES): $(STAMP) engine/samples.py
+$(SAMPLES): $(STAMP) doppel_cli/sample_media.py
 	$(PY) -m doppel_cli samples --dest samples
 
 demo: $(SAMPLES)

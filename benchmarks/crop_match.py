@@ -1,5 +1,5 @@
 """How close the render crop is to the crop the model was trained on (PSNR), before and after
-the one crop function (`engine.align.warp_to_crop`) replaced render's own bicubic warp.
+the one crop function (`engine.geometry.align.warp_to_crop`) replaced render's own bicubic warp.
 
 For sample-plate frames (landmarks from the track), the model-space (sRGB) crop at the model
 resolution (96, the demo model) is compared with the training crop the trainer feeds the model:
@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.align import align_matrix, crop_read_box, warp_to_crop  # noqa: E402
-from engine.colorspace import linear_to_srgb  # noqa: E402
+from engine.geometry.align import align_matrix, crop_read_box, warp_to_crop  # noqa: E402
 from engine.io import open_source  # noqa: E402
+from engine.io.colorspace import linear_to_srgb  # noqa: E402
 
 
 def previous_extract_crop(img: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
@@ -86,11 +86,11 @@ def main() -> None:
     src = open_source(Path(a.samples) / "plate" / "plate.####.exr")
     frames = src.frames[:: a.every]
     if a.track:
-        from engine.track import Track
+        from engine.geometry.track import Track
 
         track = Track.load(a.track)
     else:
-        from engine.analyze import AnalyzeSettings, analyze_shot
+        from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
         track = analyze_shot(src, AnalyzeSettings(), numbers=frames)
     rows: dict[tuple[str, str], list[float]] = {}

@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.io import read_image, write_exr  # noqa: E402
-from engine.sysinfo import cpu_name  # noqa: E402
+from engine.runtime.sysinfo import cpu_name  # noqa: E402
 
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 NAMES = ("R", "G", "B", "A", "doppel.mask")
@@ -43,10 +43,10 @@ NAMES = ("R", "G", "B", "A", "doppel.mask")
 
 def rendered_frames(samples: Path, model: Path, numbers: list[int]) -> list[np.ndarray]:
     """Sample plate frames swapped by the demo model: H×W×5 float32 (RGBA + doppel.mask)."""
-    from engine.analyze import FaceAnalyzer
+    from engine.geometry.analyzer import FaceAnalyzer
+    from engine.geometry.track import select_track
     from engine.io import open_source
-    from engine.pipeline import FaceSwapper, SwapSettings
-    from engine.track import select_track
+    from engine.swap.pipeline import FaceSwapper, SwapSettings
 
     src = open_source(samples / "plate" / "plate.####.exr")
     plates = {n: read_image(src.path_of(n)) for n in numbers}

@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.analyze import FaceAnalyzer  # noqa: E402
-from engine.colorspace import to_display_uint8  # noqa: E402
-from engine.detect import CenterFaceDetector, DlibHogDetector  # noqa: E402
+from engine.geometry.analyzer import FaceAnalyzer  # noqa: E402
+from engine.geometry.detect import CenterFaceDetector, DlibHogDetector  # noqa: E402
+from engine.geometry.landmarks import DlibLandmarker  # noqa: E402
 from engine.io import open_source  # noqa: E402
-from engine.landmarks import DlibLandmarker  # noqa: E402
+from engine.io.colorspace import to_display_uint8  # noqa: E402
 
 
 def canvas(img: np.ndarray, width: int, height: int) -> np.ndarray:

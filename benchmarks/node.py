@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.io.image import read_image, write_exr  # noqa: E402
-from engine.sysinfo import cpu_name  # noqa: E402
+from engine.runtime.sysinfo import cpu_name  # noqa: E402
 
 
 def make_1080p(folder: Path, frames: range) -> Path:

@@ -16,7 +16,7 @@ machine moves all figures alike), all wall-clock medians:
 - swap alone: FaceSwapper.process on a plate already in memory, in place, as render calls it;
 - EXR read + write alone: read the plate, write the 5 channels render writes (R,G,B,A and
   doppel.mask, half, zip), no swap;
-- render: `engine.render.render` (what `doppel render` runs) over the round's frames, full
+- render: `engine.shot.render.render` (what `doppel render` runs) over the round's frames, full
   frame pipelined, full frame with --no-pipeline, and --region face; per frame in steady state
   = time between the first and the last frame's completion / (frames − 1) (model loading and
   the pipeline's fill are outside it; with fill is printed too).
@@ -42,15 +42,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import engine.render as render_mod  # noqa: E402
-from engine.analyze import FaceAnalyzer  # noqa: E402
-from engine.infer import SwapModel  # noqa: E402
+import engine.shot.render as render_mod  # noqa: E402
+from engine.geometry.analyzer import FaceAnalyzer  # noqa: E402
+from engine.geometry.track import Track, select_track  # noqa: E402
 from engine.io import Geometry, open_source, read_image, write_exr  # noqa: E402
-from engine.pipeline import EngineConfig, FaceSwapper, SwapLook  # noqa: E402
-from engine.render import RenderJob, render  # noqa: E402
-from engine.settings import SwapSettings  # noqa: E402
-from engine.sysinfo import cpu_name  # noqa: E402
-from engine.track import Track, select_track  # noqa: E402
+from engine.runtime.sysinfo import cpu_name  # noqa: E402
+from engine.shot.render import RenderJob, render  # noqa: E402
+from engine.swap.infer import SwapModel  # noqa: E402
+from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook  # noqa: E402
+from engine.swap.settings import SwapSettings  # noqa: E402
 
 LOOK = SwapLook(blend="overlay", color="rct", mask_mode="learned-prd*learned-dst")
 # name: (canvas width, height, scale of the 880×720 sample plate)

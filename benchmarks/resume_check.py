@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import OpenImageIO as oiio  # noqa: E402
 
-from engine.pipeline import FaceSwapper, SwapSettings  # noqa: E402
-from engine.render import RenderJob, is_rendered, render, render_record  # noqa: E402
+from engine.shot.render import RenderJob, is_rendered, render, render_record  # noqa: E402
+from engine.swap.pipeline import FaceSwapper, SwapSettings  # noqa: E402
 
 FRAMES = [1001, 1002, 1003, 1004]
 

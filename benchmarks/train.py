@@ -40,7 +40,7 @@ DFL = dict(ae_dims=256, e_dims=64, d_dims=64, mask_dims=22)  # DeepFaceLab SAEHD
 
 
 def machine() -> str:
-    from engine.sysinfo import cpu_name
+    from engine.runtime.sysinfo import cpu_name
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -50,7 +50,7 @@ def machine() -> str:
 
 def facesets(samples: Path, work: Path, size: int) -> tuple[Path, Path]:
     """src: the sample stills (Obama), dst: the sample plate's first 60 frames."""
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     src, dst = work / f"src{size}", work / f"dst{size}"

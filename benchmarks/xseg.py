@@ -29,10 +29,10 @@ def main() -> int:
 
     import torch
 
-    from engine.analyze import FaceAnalyzer
+    from engine.geometry.analyzer import FaceAnalyzer
+    from engine.geometry.track import select_track, smooth_track
     from engine.io import open_source
-    from engine.sysinfo import cpu_name
-    from engine.track import select_track, smooth_track
+    from engine.runtime.sysinfo import cpu_name
     from trainers.xseg import bench
 
     samples = Path(args.samples)

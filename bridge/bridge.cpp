@@ -113,10 +113,10 @@ void start_interpreter(const std::string& venv) {
   PyEval_SaveThread();  // release the GIL: every call takes it for itself
 }
 
-// The one-line message for the current Python exception (engine.node.one_line), else what().
+// The one-line message for the current Python exception (engine.host.node.one_line), else what().
 std::string message_of(py::error_already_set& e) {
   try {
-    py::object one_line = py::module_::import("engine.node").attr("one_line");
+    py::object one_line = py::module_::import("engine.host.node").attr("one_line");
     return one_line(e.value()).cast<std::string>();
   } catch (...) {
     return std::string("Doppel: ") + e.what();
@@ -214,7 +214,7 @@ Status ensure_python(const std::string& module_path) {
           venv + "/lib/python" + compiled_version() + "/site-packages");
       g_site_added = true;
     }
-    py::module_::import("engine.node");
+    py::module_::import("engine.host.node");
   } catch (py::error_already_set& e) {
     throw Error("Doppel: cannot import the engine in Python " + compiled_version() +
                 (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
@@ -246,7 +246,7 @@ auto guarded(F&& f) -> decltype(f()) {
 
 Node::Node() : impl_(new Impl) {
   guarded([&] {
-    impl_->node = py::module_::import("engine.node").attr("Node")();
+    impl_->node = py::module_::import("engine.host.node").attr("Node")();
     return 0;
   });
 }

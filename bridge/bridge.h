@@ -89,7 +89,7 @@ struct AnalyzeResult {
   std::vector<std::string> errors;
 };
 
-// One OFX instance's engine state (engine.node.Node).
+// One OFX instance's engine state (engine.host.node.Node).
 class Node {
  public:
   Node();  // needs ensure_python() first

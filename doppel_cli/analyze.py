@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.align import FACE_TYPES
-from engine.detect import DETECTORS
+from engine.geometry.align import FACE_TYPES
+from engine.geometry.detect import DETECTORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from engine.analyze import AnalyzeSettings
+    from engine.shot.analyze import AnalyzeSettings
 
     d = AnalyzeSettings()
     p.add_argument("input", help="plate sequence (plate.####.exr), video or image")
@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     """Analyse, then write the track only if it holds the face: a failed run (no face, no
     readable frame) leaves an existing track, and its folder, as they were."""
     from doppel_cli.progress import progress
-    from engine.analyze import AnalyzeSettings, analyze_shot
     from engine.errors import MediaError, NoFaceError, OutputError
     from engine.io import format_frame_range, open_source, parse_frame_range
     from engine.io.atomic import remove_stale_temps
     from engine.io.frames import summarise_messages
+    from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
     settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
                                face_index=args.face_index, reference=args.reference or "",

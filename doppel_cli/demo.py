@@ -40,14 +40,14 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from engine.analyze import AnalyzeSettings, analyze_shot
-    from engine.colorspace import to_display_uint8
     from engine.errors import InputError
     from engine.evaluate.face_geometry import mouth_opening
     from engine.io import open_source, parse_frame_range, read_image, write_image
-    from engine.overlay import contact_sheet, face_window, sheet_frames
-    from engine.render import RenderJob, render
-    from engine.settings import EngineConfig, SwapSettings
+    from engine.io.colorspace import to_display_uint8
+    from engine.io.sheets import contact_sheet, face_window, sheet_frames
+    from engine.shot.analyze import AnalyzeSettings, analyze_shot
+    from engine.shot.render import RenderJob, render
+    from engine.swap.settings import EngineConfig, SwapSettings
 
     samples, out = Path(args.samples), Path(args.out)
     if not (samples / ".complete").is_file():

@@ -31,11 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.analyze import FaceAnalyzer
     from engine.evaluate.identity import source_identity
     from engine.evaluate.report import checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
-    from engine.faceset import load_faceset
+    from engine.faceset.store import load_faceset
+    from engine.geometry.analyzer import FaceAnalyzer
     from engine.io import format_frame_range, open_source, parse_frame_range
 
     def progress(it, total, desc):

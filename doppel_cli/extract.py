@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.align import FACE_TYPES
-from engine.detect import DETECTORS
+from engine.geometry.align import FACE_TYPES
+from engine.geometry.detect import DETECTORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from doppel_cli.progress import progress
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source, parse_frame_range
 
     settings = ExtractSettings(

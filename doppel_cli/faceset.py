@@ -1,6 +1,6 @@
-"""`doppel faceset sort|prune|coverage`: a TD's faceset clean-up, thin over engine.faceset_sort
-and engine.coverage. Nothing here edits a faceset: sort writes a listing and a sheet, prune writes
-a new faceset, coverage writes a plot and a report.
+"""`doppel faceset sort|prune|coverage`: a TD's faceset clean-up, thin over engine.faceset.sort
+and engine.faceset.coverage. Nothing here edits a faceset: sort writes a listing and a
+sheet, prune writes a new faceset, coverage writes a plot and a report.
 
     doppel faceset sort FACESET --by sharpness --csv sort.csv --sheet sort.png
     doppel faceset prune FACESET -o CLEAN [--blur-fraction 0.1 --max-identity 0.6 ...]
@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from engine.faceset_sort import SORT_KEYS, PruneSettings
+    from engine.faceset.sort import SORT_KEYS, PruneSettings
 
     sub = p.add_subparsers(dest="faceset_command", required=True, metavar="ACTION")
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -67,11 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _measure(fs, identity: bool, quiet: bool = False):
     from tqdm import tqdm
 
-    from engine.faceset_sort import measure
+    from engine.faceset.sort import measure
 
     describer = None
     if identity:
-        from engine.identity import FaceDescriber
+        from engine.geometry.descriptor import FaceDescriber
 
         describer = FaceDescriber()
     with tqdm(total=len(fs.entries), desc="measure", file=sys.stderr, disable=quiet) as bar:
@@ -82,7 +82,7 @@ def _sheet(fs, ordered, path: str, count: int = 24) -> None:
     import numpy as np
 
     from engine.io import write_image
-    from engine.overlay import contact_sheet
+    from engine.io.sheets import contact_sheet
 
     by_file = {e.file: e for e in fs.entries}
     picks = ordered if len(ordered) <= count else ordered[:count // 2] + ordered[-count // 2:]
@@ -96,7 +96,7 @@ def _sheet(fs, ordered, path: str, count: int = 24) -> None:
 
 
 def _csv_text(metrics) -> str:
-    from engine.faceset_sort import metrics_rows
+    from engine.faceset.sort import metrics_rows
 
     buf = io.StringIO()
     rows = metrics_rows(metrics)
@@ -107,8 +107,8 @@ def _csv_text(metrics) -> str:
 
 
 def run_sort(args: argparse.Namespace) -> int:
-    from engine.faceset import load_faceset
-    from engine.faceset_sort import sort_order
+    from engine.faceset.sort import sort_order
+    from engine.faceset.store import load_faceset
     from engine.io import atomic_write_text
 
     fs = load_faceset(args.faceset)
@@ -126,8 +126,8 @@ def run_sort(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from engine.faceset import load_faceset
-    from engine.faceset_sort import PruneSettings, prune_plan, write_pruned
+    from engine.faceset.sort import PruneSettings, prune_plan, write_pruned
+    from engine.faceset.store import load_faceset
     from engine.io import atomic_write_text
 
     settings = PruneSettings(**{f.name: getattr(args, f.name) for f in fields(PruneSettings)})
@@ -161,8 +161,8 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_coverage(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from engine.coverage import coverage_plot, pose_coverage
-    from engine.faceset import load_faceset
+    from engine.faceset.coverage import coverage_plot, pose_coverage
+    from engine.faceset.store import load_faceset
     from engine.io import atomic_write_text, write_image
 
     src, dst = load_faceset(args.src), load_faceset(args.dst)

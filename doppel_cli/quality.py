@@ -65,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.evaluate.quality_doc import write_quality_doc
     from engine.evaluate.study import Study, run_study
-    from engine.extract import ExtractSettings, extract
-    from engine.infer import SwapModel
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source, parse_frame_range
+    from engine.swap.infer import SwapModel
 
     t0 = time.perf_counter()
     samples, out = Path(args.samples), Path(args.out)

@@ -6,10 +6,10 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
+from engine.host.params import BY_NAME, PARAMS
 from engine.io.image import EXR_COMPRESSIONS
-from engine.params import BY_NAME, PARAMS
-from engine.render import REGIONS
-from engine.settings import EngineConfig, SwapLook, SwapSettings
+from engine.shot.render import REGIONS
+from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
 
 # Help texts and choices come from the parameter table the node and gizmo use too; the CLI
 # keeps mask modes free-form (any combination of terms), the node offers the usual ones.
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from doppel_cli.progress import progress
     from engine.errors import SettingsError
     from engine.io import parse_frame_range
-    from engine.render import RenderJob, render
+    from engine.shot.render import RenderJob, render
 
     if not 1 <= args.workers <= 64:
         raise SettingsError(f"--workers must be within 1..64, got {args.workers}")

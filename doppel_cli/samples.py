@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.samples import fetch_samples
+    from doppel_cli.sample_media import fetch_samples
 
     fetch_samples(args.dest)
     return 0

@@ -86,7 +86,7 @@ def _plate_size(text: str | None) -> tuple[int, int] | None:
 
 def run_label(args: argparse.Namespace) -> int:
     from engine.errors import SettingsError
-    from engine.faceset import load_faceset
+    from engine.faceset.store import load_faceset
     from trainers.xseg.labels import export_for_labelling, import_labels, label_status, save_labels
 
     fs = load_faceset(args.faceset)

@@ -63,6 +63,12 @@ class OutputError(InputError):
     did not write, a frame rendered with other settings (without --overwrite)."""
 
 
+class Cancelled(DoppelError):
+    """The caller cancelled a long operation; what was done is kept and a re-run resumes."""
+
+    exit_code = 130
+
+
 class DiskFullError(OutputError, OSError):
     """The disk (or quota) is full; what was written before stays intact.
 

@@ -15,6 +15,9 @@ import numpy as np
 
 from engine.errors import InputError
 
+Box = tuple[int, int, int, int]
+"""An integer pixel rectangle `(x0, y0, x1, y1)`, exclusive ends, in the named image's pixels."""
+
 
 @dataclass(frozen=True)
 class Detection:

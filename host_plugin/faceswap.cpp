@@ -341,7 +341,7 @@ OfxStatus on_describe(OfxImageEffectHandle effect) {
   gProp->propSetString(props, kOfxImageEffectPropSupportedContexts, 1,
                        kOfxImageEffectContextGeneral);
   gProp->propSetString(props, kOfxImageEffectPropSupportedPixelDepths, 0, kOfxBitDepthFloat);
-  // One FaceSwapper per instance serves every render thread (engine/pipeline.py: thread-safe).
+  // One FaceSwapper per instance serves every render thread (engine/swap/pipeline.py: thread-safe).
   gProp->propSetString(props, kOfxImageEffectPluginRenderThreadSafety, 0,
                        kOfxImageEffectRenderFullySafe);
   gProp->propSetInt(props, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);

@@ -37,14 +37,14 @@ def plate_pattern(samples: Path) -> str:
 
 @pytest.fixture(scope="session")
 def analyzer():
-    from engine.analyze import FaceAnalyzer
+    from engine.geometry.analyzer import FaceAnalyzer
 
     return FaceAnalyzer.create("centerface", describe=True)
 
 
 @pytest.fixture(scope="session")
 def hog_analyzer():
-    from engine.analyze import FaceAnalyzer
+    from engine.geometry.analyzer import FaceAnalyzer
 
     return FaceAnalyzer.create("hog", upsample=1)
 
@@ -82,6 +82,6 @@ def demo_model() -> Path:
 @pytest.fixture(scope="session")
 def plate_track(plate_faces):
     """The sample plate's tracked and smoothed face (a Track, no file)."""
-    from engine.track import select_track, smooth_track
+    from engine.geometry.track import select_track, smooth_track
 
     return smooth_track(select_track(plate_faces), radius=3)

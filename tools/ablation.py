@@ -32,7 +32,7 @@ VARIANTS = {  # name: (arch family, eyes_mouth_priority)
 
 
 def _facesets(samples: Path, out: Path) -> tuple[Path, Path]:
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     photos = out / "src_photos"
@@ -75,16 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="a paragraph for the document (what was run)")
     args = p.parse_args(argv)
 
-    from engine.analyze import FaceAnalyzer
     from engine.evaluate.identity import source_identity
     from engine.evaluate.report import markdown_table, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render
-    from engine.faceset import load_faceset
+    from engine.faceset.store import load_faceset
+    from engine.geometry.analyzer import FaceAnalyzer
+    from engine.geometry.track import Track, select_track, smooth_track
     from engine.io import atomic_write_text, open_source, parse_frame_range
-    from engine.render import RenderJob, render
-    from engine.settings import SwapSettings
-    from engine.sysinfo import cpu_name
-    from engine.track import Track, select_track, smooth_track
+    from engine.runtime.sysinfo import cpu_name
+    from engine.shot.render import RenderJob, render
+    from engine.swap.settings import SwapSettings
     from trainers.checkpoint import checkpoints
     from trainers.config import load_configs
     from trainers.export import export_checkpoint
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = parse_frame_range(args.frames)
     track_path = out / "track.json"
     if not track_path.is_file():
-        from engine.analyze import analyze_frames
+        from engine.shot.analyze import analyze_frames
 
         per = analyze_frames(plate, plate.frames, FaceAnalyzer.create("centerface"),
                              out / "track.analysis.json", {"detector": "centerface"}, [], [])

@@ -15,11 +15,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.align import FLIP_68, umeyama  # noqa: E402
-from engine.colorspace import to_display_uint8  # noqa: E402
-from engine.detect import DlibHogDetector  # noqa: E402
+from engine.geometry.align import FLIP_68, umeyama  # noqa: E402
+from engine.geometry.detect import DlibHogDetector  # noqa: E402
+from engine.geometry.landmarks import DlibLandmarker  # noqa: E402
 from engine.io import open_source  # noqa: E402
-from engine.landmarks import DlibLandmarker  # noqa: E402
+from engine.io.colorspace import to_display_uint8  # noqa: E402
 
 
 def main(samples: Path) -> None:

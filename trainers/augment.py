@@ -208,8 +208,8 @@ def _masked_stats(lab: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def rct(source: torch.Tensor, target: torch.Tensor, source_mask: torch.Tensor) -> torch.Tensor:
-    """Reinhard colour transfer per sample (engine.color.rct batched): source's L*a*b* mean and
-    std over its mask moved to the target's over the whole target."""
+    """Reinhard colour transfer per sample (engine.swap.color_transfer.rct batched): source's L*a*b*
+    mean and std over its mask moved to the target's over the whole target."""
     src_lab, tgt_lab = rgb_to_lab(source), rgb_to_lab(target)
     ms, ss = _masked_stats(src_lab, source_mask)
     mt, st = _masked_stats(tgt_lab, torch.ones_like(source_mask))

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from engine.align import FACE_TYPES
 from engine.errors import SettingsError
+from engine.geometry.align import FACE_TYPES
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from engine.color import color_transfer
 from engine.errors import FacesetError, MediaError
-from engine.faceset import FaceEntry, Faceset, load_faceset
-from engine.mask import eyes_mask, hull_mask, mouth_mask
+from engine.faceset.store import FaceEntry, Faceset, load_faceset
+from engine.swap.color_transfer import color_transfer
+from engine.swap.mask import eyes_mask, hull_mask, mouth_mask
 from trainers.augment import (
     AugmentSettings,
     PairDraw,

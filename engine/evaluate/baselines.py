@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.align import align_matrix, crop_roi, warp_from_crop
-from engine.colorspace import srgb_to_linear
 from engine.errors import FacesetError, MediaError
-from engine.faceset import FaceEntry, Faceset
+from engine.faceset.store import FaceEntry, Faceset
+from engine.geometry.align import align_matrix, crop_roi, warp_from_crop
 from engine.io import FrameSource, SequencePattern, write_exr
+from engine.io.colorspace import srgb_to_linear
 
 
 def nearest_pose_entry(faceset: Faceset, pose: tuple[float, float, float]) -> FaceEntry:

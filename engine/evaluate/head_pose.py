@@ -1,6 +1,6 @@
 """Head pose for evaluation, fitted on the points that do not move with expression.
 
-`engine.pose.estimate_pose` fits all 68 points; the classic 6-point PnP (nose tip, chin, outer eye
+`geometry.pose.estimate_pose` fits all 68 points; the 6-point PnP (nose tip, chin, outer eye
 corners, mouth corners) is the other common choice. Both include points that expression moves: an
 open mouth drops the chin and lower lip, and a rigid fit explains that by turning the head (a
 pitch and yaw change of several degrees on a face that did not move). For a pose *difference*
@@ -9,10 +9,10 @@ between plate and render that would count expression as pose error twice.
 `rigid_pose` separates the two by fitting only the rigid subset: nose bridge and base (27-35), the
 eye corners (36, 39, 42, 45), and the top two jaw-line points each side (0, 1, 15, 16: level with
 the ears, on the skull, above the jaw's hinge), which neither jaw nor lips nor blinks move,
-against the same 3D mean head (`engine.pose.mean_shape_3d`) and camera (focal length = the larger
+against the same 3D mean head (`geometry.pose.mean_shape_3d`) and camera (focal length = the larger
 image side). The four outer points give the fit depth: without them (nose and eye corners only)
 pitch was half again as noisy on the sample plate (frame-to-frame 6.3° vs 4.6°).
-Convention: degrees `(pitch, yaw, roll)`, signs as in `engine.pose`.
+Convention: degrees `(pitch, yaw, roll)`, signs as in `engine.geometry.pose`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from engine.errors import SettingsError
-from engine.pose import mean_shape_3d
+from engine.geometry.pose import mean_shape_3d
 
 RIGID_POINTS = np.array([0, 1, 15, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
 SIX_POINTS = np.array([30, 8, 36, 45, 48, 54])  # the classic 6-point PnP set
@@ -35,7 +35,7 @@ def camera_matrix(image_size: tuple[int, int]) -> np.ndarray:
 
 def _euler(rvec: np.ndarray) -> tuple[float, float, float]:
     rot, _ = cv2.Rodrigues(rvec)
-    # R = Rz(roll) Ry(yaw) Rx(pitch); signs flipped to engine.pose's (chin up, towards image
+    # R = Rz(roll) Ry(yaw) Rx(pitch); signs flipped to geometry.pose's (chin up, towards image
     # right) convention.
     yaw = np.degrees(np.arcsin(np.clip(-rot[2, 0], -1.0, 1.0)))
     pitch = np.degrees(np.arctan2(rot[2, 1], rot[2, 2]))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import FacesetError
-from engine.faceset import Faceset
+from engine.faceset.store import Faceset
 
 SAME_PERSON = 0.6  # dlib's threshold: below it, two descriptors are the same person
 
@@ -36,7 +36,7 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 def source_identity(faceset: Faceset, describer, max_faces: int = 200) -> SourceIdentity:
     """Describe up to `max_faces` crops of `faceset` (evenly spaced); raise if none can be.
 
-    `describer` is an `engine.identity.FaceDescriber` (or anything with its `describe`).
+    `describer` is an `engine.geometry.descriptor.FaceDescriber` (or anything with its `describe`).
     """
     entries = faceset.entries
     if not entries:

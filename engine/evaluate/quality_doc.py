@@ -21,7 +21,7 @@ from engine.evaluate.identity import SAME_PERSON, SourceIdentity
 from engine.evaluate.report import checks, markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
-from engine.sysinfo import cpu_name
+from engine.runtime.sysinfo import cpu_name
 
 # Our mode -> the DeepFaceLab behaviour it is named after (the four that differ).
 DFL_PAIRS = {"rct": "rct-dfl", "idt": "idt-dfl", "sot": "sot-dfl", "mix": "mix-dfl"}
@@ -170,7 +170,7 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
         "",
         "`rct`, `lct`, `mkl` compute what DeepFaceLab computes; the four below do not. Each pair "
         "was rendered with the same model, mask and frames; `*-dfl` re-implements DeepFaceLab's "
-        "behaviour (engine/color.py).",
+        "behaviour (engine/swap/color_transfer.py).",
         "",
         *colour_comparison(results),
         "",

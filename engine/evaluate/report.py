@@ -24,7 +24,7 @@ import numpy as np
 from engine.evaluate.shot import METRICS, ShotResult
 from engine.evaluate.temporal import worst_frames
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
-from engine.overlay import contact_sheet
+from engine.io.sheets import contact_sheet
 
 # Columns of the table in the paper's layout (Table 1), then what the paper lacks.
 TABLE = ["ssim", "gmsd", "id_source", "id_plate", "landmarks", "pose", "mouth_corr",

@@ -27,17 +27,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.align import align_matrix, crop_roi, transform_points, warp_to_crop
-from engine.colorspace import linear_to_srgb
 from engine.errors import InputError, MediaError
 from engine.evaluate import face_geometry as geo
 from engine.evaluate import temporal
 from engine.evaluate.head_pose import pose_difference, rigid_pose
 from engine.evaluate.identity import SourceIdentity, distance
 from engine.evaluate.image_metrics import gmsd, ssim
+from engine.geometry.align import align_matrix, crop_roi, transform_points, warp_to_crop
 from engine.io import FrameSource, format_frame_range, read_image
+from engine.io.colorspace import linear_to_srgb
 from engine.io.image import ImageData
-from engine.mask import hull_mask
+from engine.swap.mask import hull_mask
 from engine.types import Detection, Face
 
 CROP = 256  # aligned crop for image metrics and mask edges ("full" face type)
@@ -220,7 +220,7 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
                   ) -> dict[int, PlateFrame]:
     """Detect, fit and describe the plate face on each frame (largest face; once per shot).
 
-    `analyzer` is an `engine.analyze.FaceAnalyzer` with a describer (identity needs it)."""
+    `analyzer` is an `engine.shot.analyze.FaceAnalyzer` with a describer (identity needs it)."""
     frames = list(frames)
     prog = progress or (lambda it, total, desc: it)
     out: dict[int, PlateFrame] = {}

@@ -3,7 +3,7 @@ and one evaluation of them all in the same run (the source of docs/quality.md).
 
 Steps (each resumes: renders, pastes and the track are reused when present):
 1. track the plate's face over the whole shot (as `doppel analyze` / the demo do);
-2. render the study frames with the model once per colour mode (`engine.render`);
+2. render the study frames with the model once per colour mode (`engine.shot.render`);
 3. write the naive-paste baseline from the source faceset;
 4. analyse the plate once, then evaluate: no swap, naive paste, every mode;
 5. write the report (table, CSVs, curves, worst-frame sheets) into OUT/report/.
@@ -20,7 +20,7 @@ from engine.evaluate.baselines import write_naive_paste
 from engine.evaluate.identity import SourceIdentity, source_identity
 from engine.evaluate.report import write_report
 from engine.evaluate.shot import ShotResult, analyze_plate, evaluate_render, frames_to_evaluate
-from engine.faceset import load_faceset
+from engine.faceset.store import load_faceset
 from engine.io import open_source
 
 COLOR_MODES = ("none", "rct", "rct-local", "lct", "mkl", "idt", "sot", "mix", "hist", "rct-dfl",
@@ -39,13 +39,14 @@ class Study:
 
 
 def _track(study: Study, source, log: Callable[[str], None], progress) -> Path:
-    from engine.analyze import FaceAnalyzer, analyze_frames
-    from engine.track import select_track, smooth_track
+    from engine.geometry.analyzer import FaceAnalyzer
+    from engine.geometry.track import select_track, smooth_track
+    from engine.shot.analyze import analyze_frames
 
     out = Path(study.out)
     path = out / "track.json"
     if path.is_file():
-        from engine.track import Track
+        from engine.geometry.track import Track
 
         # Reuse only a track of this plate (a working folder reused for another shot must not
         # render that shot's frames with the old track).
@@ -70,10 +71,10 @@ def run_study(study: Study, log: Callable[[str], None] = print,
               ) -> tuple[list[ShotResult], SourceIdentity]:
     """Run every step of the module doc; returns the results (baselines first) and the source
     identity used."""
-    from engine.analyze import FaceAnalyzer
-    from engine.render import RenderJob, render
-    from engine.settings import SwapSettings
-    from engine.track import Track
+    from engine.geometry.analyzer import FaceAnalyzer
+    from engine.geometry.track import Track
+    from engine.shot.render import RenderJob, render
+    from engine.swap.settings import SwapSettings
 
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from engine.colorspace import srgb_to_linear
 from engine.errors import InputError, MediaError
+from engine.io.colorspace import srgb_to_linear
 from engine.io.image import Geometry, ImageData, read_geometry, read_image
 from engine.io.quiet import native_stderr, summary_line
 from engine.io.sequence import SequencePattern, find_sequence

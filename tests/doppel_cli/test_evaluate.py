@@ -14,7 +14,7 @@ from engine.io import write_exr
 
 @pytest.fixture(scope="module")
 def src_faceset(tmp_path_factory, samples) -> Path:
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     photos = tmp_path_factory.mktemp("photos")

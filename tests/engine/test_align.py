@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.align import (
+from engine.errors import SettingsError
+from engine.geometry.align import (
     FACE_TYPES,
     align_matrix,
     crop_read_box,
@@ -17,7 +18,6 @@ from engine.align import (
     warp_from_crop,
     warp_to_crop,
 )
-from engine.errors import SettingsError
 
 
 def similarity(scale, angle_deg, tx, ty):

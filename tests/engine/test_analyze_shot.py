@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from engine.analyze import AnalyzeSettings, Cancelled, analyze_shot
 from engine.errors import SettingsError
+from engine.geometry.track import Track, select_track, smooth_track
 from engine.io import open_source
-from engine.track import Track, select_track, smooth_track
+from engine.errors import Cancelled
+from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
 FRAMES = list(range(1001, 1011))
 
@@ -81,7 +82,7 @@ def test_detection_sees_the_same_image_in_analysis_and_render(source, demo_model
     gives the same landmarks in `analyze_shot` as in the renderer's own detection."""
     from engine.io import read_image, write_exr
     from engine.io.source import ImageListSource
-    from engine.pipeline import EngineConfig, FaceSwapper, SwapLook
+    from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook
 
     plate = read_image(source.path_of(1010))
     px = plate.pixels.copy()

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from engine.align import align_matrix, transform_points, warp_to_crop
-from engine.blend import motion_blur, overlay, seamless, sharpen
-from engine.color import TRANSFERS, color_transfer
-from engine.colorspace import linear_to_srgb
 from engine.errors import SettingsError
-from engine.mask import hull_mask
+from engine.geometry.align import align_matrix, transform_points, warp_to_crop
+from engine.io.colorspace import linear_to_srgb
+from engine.swap.blend import motion_blur, overlay, seamless, sharpen
+from engine.swap.color_transfer import TRANSFERS, color_transfer
+from engine.swap.mask import hull_mask
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_sharpen_and_motion_blur_are_no_ops_at_zero():
 
 
 def test_in_place_overlay_is_equation_1():
-    from engine.blend import overlay_into
+    from engine.swap.blend import overlay_into
 
     rng = np.random.default_rng(3)
     t, f = rng.normal(0, 3, (2, 8, 8, 3)).astype(np.float32)

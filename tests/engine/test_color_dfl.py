@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.color import idt, idt_dfl, mix_dfl, rct, rct_dfl, sot_dfl
+from engine.swap.color_transfer import idt, idt_dfl, mix_dfl, rct, rct_dfl, sot_dfl
 
 
 def _images():
@@ -77,7 +77,7 @@ def test_rct_local_removes_a_regional_cast_that_global_rct_keeps():
     # The swap has a green-blue patch (a "brow") the plate does not: global statistics match,
     # the patch stays; the local chroma match removes more than half of it (the smoothing scale
     # is about half the band's height, so part of it survives).
-    from engine.color import rct_local
+    from engine.swap.color_transfer import rct_local
 
     rng = np.random.default_rng(3)
     plate = np.clip(np.full((96, 96, 3), [0.75, 0.55, 0.45]) + 0.02 * rng.standard_normal(

@@ -1,6 +1,6 @@
 import numpy as np
 
-from engine.colorspace import linear_to_srgb, srgb_to_linear, to_display_uint8
+from engine.io.colorspace import linear_to_srgb, srgb_to_linear, to_display_uint8
 
 
 def test_srgb_roundtrip_over_the_whole_float_range():

@@ -36,7 +36,7 @@ def test_demo_franck_pair_renders_the_cap12_plate_at_its_size(tmp_path, samples,
 
 
 def test_contact_sheet_picks_the_widest_mouth_and_the_most_turned_frame():
-    from engine.overlay import sheet_frames
+    from engine.io.sheets import sheet_frames
 
     frames = list(range(1001, 1121))
     mouth = {f: 0.01 for f in frames} | {1063: 0.2, 1090: 0.001}

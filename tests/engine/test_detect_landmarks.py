@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.detect import CenterFaceDetector, DlibHogDetector, make_detector, nms
 from engine.errors import ModelError, SettingsError
+from engine.geometry.detect import CenterFaceDetector, DlibHogDetector, make_detector, nms
 
 PHOTOS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png"]
 

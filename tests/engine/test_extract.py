@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from doppel_cli.main import main
-from engine.extract import ExtractSettings, extract
-from engine.faceset import load_faceset
+from engine.faceset.extract import ExtractSettings, extract
+from engine.faceset.store import load_faceset
 from engine.io import open_source, read_image, write_exr, write_image
 
 FRAMES = "1001-1012"

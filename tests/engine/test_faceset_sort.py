@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from doppel_cli.main import main
-from engine.coverage import coverage_plot, frame_ranges, pose_coverage
 from engine.errors import FacesetError, SettingsError
-from engine.faceset import FaceEntry, Faceset, load_faceset
-from engine.faceset_sort import (
+from engine.faceset.coverage import coverage_plot, frame_ranges, pose_coverage
+from engine.faceset.sort import (
     PruneSettings,
     measure,
     prune_plan,
@@ -21,7 +20,8 @@ from engine.faceset_sort import (
     sort_order,
     write_pruned,
 )
-from engine.identity import FaceDescriber
+from engine.faceset.store import FaceEntry, Faceset, load_faceset
+from engine.geometry.descriptor import FaceDescriber
 
 PLANTED = {"blurred": "zz_blurred.jpg", "copy": "zz_copy.jpg", "tinted": "zz_tinted.jpg",
            "other": "zz_biden.jpg"}
@@ -30,7 +30,7 @@ PLANTED = {"blurred": "zz_blurred.jpg", "copy": "zz_copy.jpg", "tinted": "zz_tin
 @pytest.fixture(scope="module")
 def mixed_faceset(tmp_path_factory, samples):
     """Faceset of the 11 franck stills + 4 planted faults; returns (Faceset, {role: crop file})."""
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     photos = tmp_path_factory.mktemp("photos")

@@ -12,13 +12,13 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from engine.analyze import analyze_frames
 from engine.errors import InputError
+from engine.geometry.track import attach_plate, select_track
 from engine.io import Geometry, open_source, read_image, write_exr
 from engine.io.image import carried
-from engine.pipeline import SwapSettings
-from engine.render import RenderJob, render
-from engine.track import attach_plate, select_track
+from engine.shot.analyze import analyze_frames
+from engine.shot.render import RenderJob, render
+from engine.swap.pipeline import SwapSettings
 
 FRAMES = [1001, 1002, 1003]
 ATTRS = (("owner", "string", "Doppel test plate"), ("comments", "string", "overscan"),

@@ -9,9 +9,9 @@ import onnxruntime as ort
 import pytest
 
 from engine.errors import SettingsError
+from engine.geometry.track import Track
 from engine.io import open_source, read_image
-from engine.pipeline import EngineConfig, FaceSwapper, SwapLook
-from engine.track import Track
+from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook
 
 LOOKS = [SwapLook(), SwapLook(blur=20.0, erode=4.0), SwapLook(color="mkl", strength=0.5),
          SwapLook(mask_mode="hull", blend="seamless"), SwapLook(output="mask"),

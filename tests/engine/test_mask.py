@@ -1,7 +1,7 @@
 import numpy as np
 
-from engine.align import align_matrix, mean_face, transform_points
-from engine.mask import eyes_mask, hull_mask, mouth_mask
+from engine.geometry.align import align_matrix, mean_face, transform_points
+from engine.swap.mask import eyes_mask, hull_mask, mouth_mask
 
 
 def crop_landmarks(size=256):

@@ -1,4 +1,4 @@
-"""engine.node (the plugin's Python half) without a host: views, windows, caches, errors."""
+"""engine.host.node (the plugin's Python half) without a host: views, windows, caches, errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError, SettingsError
-from engine.node import Node, one_line
-from engine.pipeline import FaceSwapper
-from engine.settings import EngineConfig, SwapLook
+from engine.host.node import Node, one_line
+from engine.swap.pipeline import FaceSwapper
+from engine.swap.settings import EngineConfig, SwapLook
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_bottom_up_view_and_a_render_window_give_process_pixels(shot, demo_model
     track_path, plate = shot
     values = {"model": str(demo_model), "track_file": str(track_path)}
     node = Node()
-    from engine.track import Track
+    from engine.geometry.track import Track
 
     ref = FaceSwapper(EngineConfig(model=str(demo_model))).process(
         plate, 1001, look=SwapLook(), track=Track.load(track_path)).image
@@ -67,7 +67,7 @@ def test_errors_name_the_parameter_and_bugs_say_internal(shot, tmp_path, demo_mo
 def test_farm_job_bakes_every_setting_and_refuses_a_node_without_a_track(tmp_path, demo_model):
     import yaml
 
-    from engine.farm import write_node_job
+    from engine.host.farm import write_node_job
 
     values = {"model": str(demo_model), "blur": 3.5, "color": "lct", "track_file": "t.json",
               "farm_plate": "/p/plate.####.exr", "farm_output": "/o/swap.####.exr",

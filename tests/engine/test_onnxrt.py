@@ -1,7 +1,7 @@
 import pytest
 
 from engine.errors import SettingsError
-from engine.onnxrt import providers_for
+from engine.runtime.onnxrt import providers_for
 
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 

@@ -1,11 +1,11 @@
-"""engine.overlap: read / compute / write on three threads, results as the serial loop's."""
+"""engine.shot.overlap: read / compute / write on three threads, results as the serial loop's."""
 
 import threading
 import time
 
 import pytest
 
-from engine.overlap import Later, overlapped
+from engine.shot.overlap import Later, overlapped
 
 
 def test_results_come_in_item_order_with_writes_and_plain_results_mixed():

@@ -5,7 +5,7 @@ import pytest
 
 from engine.errors import ModelError, SettingsError
 from engine.io import read_image
-from engine.pipeline import EngineConfig, FaceSwapper, SwapLook
+from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook
 
 LOOK = SwapLook()
 
@@ -57,7 +57,7 @@ def test_nan_in_the_face_is_sanitised_and_reported(swapper, plate_1010, plate_tr
 
 
 def test_no_face_passes_the_plate_through(swapper, plate_1010):
-    from engine.track import Track
+    from engine.geometry.track import Track
 
     empty = Track({})
     res = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=empty,
@@ -67,7 +67,7 @@ def test_no_face_passes_the_plate_through(swapper, plate_1010):
 
 
 def test_detection_path_matches_a_raw_track(demo_model, plate_1010, plate_faces):
-    from engine.track import select_track
+    from engine.geometry.track import select_track
 
     raw = select_track(plate_faces)  # unsmoothed: the same landmarks detection gives
     sw = FaceSwapper(EngineConfig(model=str(demo_model)))
@@ -81,7 +81,7 @@ def test_erode_and_blur_mean_the_same_at_two_plate_resolutions(demo_model, plate
                                                                plate_track):
     import cv2
 
-    from engine.track import Track
+    from engine.geometry.track import Track
 
     lm = plate_track.landmarks(1010)
     small = plate_1010.pixels
@@ -187,7 +187,7 @@ def brightness_xseg(path, resolution=96, face_type="full"):
 
 
 def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, plate_track):
-    from engine.align import align_matrix
+    from engine.geometry.align import align_matrix
 
     xseg = brightness_xseg(tmp_path / "xseg.onnx")
     sw = FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(xseg)))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.align import mean_face, mirror_landmarks
-from engine.pose import estimate_pose
+from engine.geometry.align import mean_face, mirror_landmarks
+from engine.geometry.pose import estimate_pose
 
 
 def test_frontal_mean_face_has_near_zero_pose():

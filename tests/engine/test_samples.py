@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from doppel_cli.sample_media import MEMBERS, PACKAGES, PLATES, make_plate, sha256_file
 from engine.errors import MediaError
 from engine.io import read_image
-from engine.samples import MEMBERS, PACKAGES, PLATES, make_plate, sha256_file
 
 
 def test_every_sample_comes_from_a_recorded_registry_package_with_a_checksum():

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from engine.align import mean_face
 from engine.errors import InputError
-from engine.smooth import smooth_landmarks
-from engine.track import Track, select_track, smooth_track
+from engine.geometry.align import mean_face
+from engine.geometry.smooth import smooth_landmarks
+from engine.geometry.track import Track, select_track, smooth_track
 from engine.types import Detection, Face
 
 

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from engine.align import align_matrix
 from engine.errors import InputError
-from engine.finite import finite_rgb
-from engine.track import Track
+from engine.geometry.align import align_matrix
+from engine.geometry.track import Track
+from engine.io.finite import finite_rgb
 from engine.types import AlignedFace, Detection, Face
 
 

@@ -18,11 +18,11 @@ PATTERN = "plate.####.exr"
 
 def test_internal_error_exits_3_with_one_line_and_a_logged_traceback(tmp_path, plate8, cli,
                                                                       monkeypatch):
-    import engine.extract
+    import engine.faceset.extract
 
     def broken(*args, **kwargs):
         return {}["a key that is not there"]
-    monkeypatch.setattr(engine.extract, "extract", broken)
+    monkeypatch.setattr(engine.faceset.extract, "extract", broken)
     r = cli("extract", plate8 / PATTERN, "-o", tmp_path / "fs", "--quiet")
     assert r.rc == 3
     lines = r.err.strip().splitlines()
@@ -34,11 +34,11 @@ def test_internal_error_exits_3_with_one_line_and_a_logged_traceback(tmp_path, p
 
 
 def test_permission_denied_is_bad_input_not_a_crash(tmp_path, plate8, cli, monkeypatch):
-    import engine.extract
+    import engine.faceset.extract
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "fs"))
-    monkeypatch.setattr(engine.extract, "extract", denied)
+    monkeypatch.setattr(engine.faceset.extract, "extract", denied)
     r = cli("extract", plate8 / PATTERN, "-o", tmp_path / "fs", "--quiet")
     assert r.rc == 2 and "permission denied" in r.err and str(tmp_path / "fs") in r.err
 

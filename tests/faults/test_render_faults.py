@@ -330,7 +330,7 @@ def test_track_records_plate_geometry_and_frames(track8):
 
 def test_frame_written_meanwhile_by_another_job_with_other_settings_is_kept(
         rendered8, plate8, track8, demo_model, tmp_path, cli, monkeypatch):
-    import engine.render as render_mod
+    import engine.shot.render as render_mod
 
     out = tmp_path / "out"
     inner = render_mod._already_done

@@ -1,4 +1,4 @@
-"""The Nuke gizmo and the OFX parameters come from one table (engine/params.py) and cannot drift."""
+"""The Nuke gizmo and the OFX parameters come from one table (engine/host/params.py), no drift."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import types
 from pathlib import Path
 
-from engine.params import GROUPS, PARAMS, check_table
+from engine.host.params import GROUPS, PARAMS, check_table
 
 ROOT = Path(__file__).resolve().parents[2]
 GIZMOS = ROOT / "gizmos"

@@ -44,7 +44,7 @@ def test_load_and_describe_start_no_python_and_export_two_symbols(host, build):
     assert "context=OfxImageEffectContextFilter" in run.stdout
     assert "context=OfxImageEffectContextGeneral" in run.stdout
     assert "clip=Mask optional=1" in run.stdout
-    from engine.params import PARAMS
+    from engine.host.params import PARAMS
 
     for p in PARAMS:
         assert f"param={p.name} " in run.stdout
@@ -216,7 +216,7 @@ def test_host_started_python_mode_gives_the_same_pixels(host, tmp_path, plate_np
 
 def test_analyze_tracks_saves_with_the_comp_and_cancel_resumes(
         host, tmp_path, plate_npy, demo_model, plate_pattern):
-    from engine.track import Track
+    from engine.geometry.track import Track
 
     small = tmp_path / "plate"
     lines = plate_npy.read_text().splitlines()

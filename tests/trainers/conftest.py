@@ -14,7 +14,7 @@ TINY = dict(ae_dims=32, e_dims=8, d_dims=8, mask_dims=4)
 
 @pytest.fixture(scope="session")
 def facesets(tmp_path_factory, samples, analyzer) -> tuple[Path, Path]:
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     root = tmp_path_factory.mktemp("facesets")

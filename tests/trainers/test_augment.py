@@ -93,7 +93,7 @@ def test_hsv_and_lab_conversions_match_opencv():
 
 
 def test_device_rct_matches_the_engines_rct():
-    from engine.color import rct as engine_rct
+    from engine.swap.color_transfer import rct as engine_rct
 
     img, m = known_grid(), disc_mask()
     tgt = np.rint(np.clip(known_grid()[::-1] / 255 * 0.5 + 0.35, 0, 1) * 255).astype(np.uint8)

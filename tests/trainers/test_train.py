@@ -161,7 +161,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tiny_config, monke
 def test_tiny_empty_or_mixed_facesets_are_refused(facesets, tmp_path):
     import shutil
 
-    from engine.faceset import load_faceset
+    from engine.faceset.store import load_faceset
 
     fs = load_faceset(facesets[0])
     one = tmp_path / "one"

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.errors import FacesetError, SettingsError  # noqa: E402
-from engine.faceset import load_faceset  # noqa: E402
-from engine.infer import MaskModel  # noqa: E402
+from engine.faceset.store import load_faceset  # noqa: E402
 from engine.io import read_image, write_image  # noqa: E402
+from engine.swap.infer import MaskModel  # noqa: E402
 from trainers.xseg import bench  # noqa: E402
 from trainers.xseg.apply import apply_xseg  # noqa: E402
 from trainers.xseg.data import load_labelled  # noqa: E402
@@ -160,8 +160,8 @@ def test_apply_never_replaces_foreign_masks_without_asking(exported, facesets, t
 def test_the_engine_renders_with_the_exported_xseg(exported, demo_model, plate_pattern,
                                                    plate_track):
     from engine.io import open_source, read_image
-    from engine.pipeline import FaceSwapper
-    from engine.settings import EngineConfig, SwapLook
+    from engine.swap.pipeline import FaceSwapper
+    from engine.swap.settings import EngineConfig, SwapLook
 
     plate = read_image(open_source(plate_pattern).path_of(1010))
     sw = FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(exported[0]), device="cpu"))

@@ -52,8 +52,8 @@ def test_scores_know_the_answer():
 
 
 def test_truth_is_the_hull_minus_the_occluder_exactly():
-    from engine.align import canonical_to_crop, face_type, mean_face, transform_points
-    from engine.mask import hull_mask
+    from engine.geometry.align import canonical_to_crop, face_type, mean_face, transform_points
+    from engine.swap.mask import hull_mask
 
     crop_lm = transform_points(mean_face(), canonical_to_crop(64, face_type("full")))
     face = np.full((64, 64, 3), 0.5, np.float32)

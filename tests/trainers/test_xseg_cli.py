@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from doppel_cli.main import main  # noqa: E402
-from engine.faceset import load_faceset  # noqa: E402
+from engine.faceset.store import load_faceset  # noqa: E402
 from engine.io import write_exr  # noqa: E402
 from trainers.xseg.labels import entry_field, label_path  # noqa: E402
 

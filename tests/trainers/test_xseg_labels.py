@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.align import transform_points
-from engine.faceset import load_faceset
+from engine.faceset.store import load_faceset
+from engine.geometry.align import transform_points
 from engine.io import read_image, write_exr, write_image
-from engine.mask import hull_points
+from engine.swap.mask import hull_points
 from trainers.xseg.labels import (
     LabelError,
     entry_field,

@@ -22,11 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.align import align_matrix, invert_similarity
 from engine.errors import FacesetError, MediaError
-from engine.faceset import Faceset, load_faceset
-from engine.infer import MaskModel
+from engine.faceset.store import Faceset, load_faceset
+from engine.geometry.align import align_matrix, invert_similarity
 from engine.io import read_image, write_image
+from engine.swap.infer import MaskModel
 from trainers.xseg.labels import entry_field, face_key
 
 MASK_DIR = "masks"

@@ -1,7 +1,7 @@
 """A labelled XSeg benchmark whose truth is known exactly: real faces, real object photographs.
 
 Faces are real aligned faces (the sample plate and stills, extracted as usual). Their *face
-region* is the landmark hull of the clean face (`engine.mask.hull_mask`, the same hull the
+region* is the landmark hull of the clean face (`engine.swap.mask.hull_mask`, the same hull the
 engine's `hull` mask mode draws). Occluders are cut from real photographs (scikit-image's sample
 data) in random shapes (ellipses, blobs, bars like microphones or pens, hand-like palms with
 fingers, the horse silhouette) and composited over the face at random places, scales and angles,
@@ -25,7 +25,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from engine.mask import hull_mask
+from engine.swap.mask import hull_mask
 
 TRAIN_PHOTOS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "brick", "grass", "coins",
                 "page")
@@ -219,7 +219,7 @@ def write_labelled_faceset(out, faces: list[tuple[str, np.ndarray, np.ndarray]],
     be. Entries are framed as the crops themselves (identity matrix)."""
     from pathlib import Path
 
-    from engine import faceset as fsmod
+    from engine.faceset import store as fsmod
     from engine.io import write_image
     from trainers.xseg.labels import Label, LabelReport, save_labels
 
@@ -248,8 +248,8 @@ def aligned_faces(frames: dict, landmarks: dict, size: int, face_type: str = "fu
                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, crop, crop landmarks) from scene-linear frames `{name: H×W×3}` and their 68-point
     landmarks `{name: 68×2}`, aligned as extraction does."""
-    from engine.align import align_matrix, transform_points, warp_to_crop
-    from engine.colorspace import linear_to_srgb
+    from engine.geometry.align import align_matrix, transform_points, warp_to_crop
+    from engine.io.colorspace import linear_to_srgb
 
     out = []
     for name, rgb in frames.items():
@@ -260,7 +260,7 @@ def aligned_faces(frames: dict, landmarks: dict, size: int, face_type: str = "fu
 
 
 def predict(model, images: np.ndarray) -> np.ndarray:
-    """An XSeg ONNX model (`engine.infer.MaskModel`) over faces of its own framing `N×S×S×3`."""
+    """An XSeg ONNX model (`engine.swap.infer.MaskModel`) over faces of its framing `N×S×S×3`."""
     from trainers.xseg.apply import masks_for
 
     out = [masks_for(model, images[i:i + 16], [None] * len(images[i:i + 16]), images.shape[1])
@@ -275,8 +275,8 @@ def plate_and_still_faces(plate_pattern: str, track, analyzer, photos_dir, size:
     as full faces at `size`. Returns (train, test); the stills (other people) are test only."""
     from pathlib import Path
 
-    from engine.colorspace import srgb_to_linear
     from engine.io import open_source, read_image
+    from engine.io.colorspace import srgb_to_linear
 
     frames, lms = {}, {}
     for fr in open_source(plate_pattern).read(train_frames + test_frames):
@@ -304,7 +304,7 @@ def run_benchmark(train, test, out, resolution: int, iters: int, width: int = 8,
     import time
     from pathlib import Path
 
-    from engine.infer import MaskModel
+    from engine.swap.infer import MaskModel
     from trainers.xseg.export import export_xseg
     from trainers.xseg.train import XSegConfig, XSegTrainer
 

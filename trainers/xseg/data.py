@@ -19,7 +19,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from engine.errors import FacesetError, MediaError
-from engine.faceset import load_faceset
+from engine.faceset.store import load_faceset
 from trainers.augment import WARP_CELLS
 from trainers.data import _hsv_jitter, _warp_maps
 from trainers.xseg.labels import LabelError, face_key, labelled_keys, load_label

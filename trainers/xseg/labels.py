@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from engine.errors import InputError, MediaError
-from engine.faceset import Faceset
+from engine.faceset.store import Faceset
 from engine.io import SequencePattern, find_sequence, format_frame_range, read_image, write_image
 
 LABEL_DIR = "labels"

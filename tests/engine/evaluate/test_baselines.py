@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.align import align_matrix
-from engine.colorspace import srgb_to_linear
 from engine.errors import FacesetError
 from engine.evaluate.baselines import nearest_pose_entry, paste_face
 from engine.evaluate.head_pose import project_head
-from engine.faceset import FaceEntry, Faceset
+from engine.faceset.store import FaceEntry, Faceset
+from engine.geometry.align import align_matrix
+from engine.io.colorspace import srgb_to_linear
 
 
 def test_paste_covers_the_aligned_square_with_the_crop_unchanged():

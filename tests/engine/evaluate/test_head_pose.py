@@ -12,7 +12,7 @@ from engine.evaluate.head_pose import (
     project_head,
     rigid_pose,
 )
-from engine.pose import estimate_pose, mean_shape_3d
+from engine.geometry.pose import estimate_pose, mean_shape_3d
 
 SIZE = (1280, 720)
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import FacesetError
 from engine.evaluate.identity import SAME_PERSON, distance, source_identity
-from engine.faceset import Faceset
+from engine.faceset.store import Faceset
 
 
 def _descriptor(analyzer, photo_srgb, name):
@@ -28,7 +28,7 @@ def test_two_photos_of_one_person_are_closer_than_two_people(analyzer, photo_srg
 
 @pytest.fixture(scope="module")
 def obama_faceset(tmp_path_factory, samples):
-    from engine.extract import ExtractSettings, extract
+    from engine.faceset.extract import ExtractSettings, extract
     from engine.io import open_source
 
     photos = tmp_path_factory.mktemp("photos")
@@ -36,7 +36,7 @@ def obama_faceset(tmp_path_factory, samples):
         shutil.copy(samples / "photos" / n, photos / n)
     out = tmp_path_factory.mktemp("fs") / "faceset"
     extract(open_source(str(photos)), out, ExtractSettings(size=128))
-    from engine.faceset import load_faceset
+    from engine.faceset.store import load_faceset
 
     return load_faceset(out)
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
+from engine.geometry.smooth import smooth_landmarks
 from engine.io import Geometry, atomic_write_text
-from engine.smooth import smooth_landmarks
 from engine.types import Detection, Face
 
 TRACK_SCHEMA = 1

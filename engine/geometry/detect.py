@@ -20,9 +20,9 @@ import dlib
 import numpy as np
 import onnx
 
-from engine.assets import dlib_model, find_asset
 from engine.errors import ModelError, SettingsError
-from engine.onnxrt import create_session
+from engine.runtime.assets import dlib_model, find_asset
+from engine.runtime.onnxrt import create_session
 from engine.types import Detection
 
 

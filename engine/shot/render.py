@@ -36,6 +36,7 @@ import OpenImageIO as oiio
 
 from engine import __version__
 from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
+from engine.geometry.track import Track
 from engine.io import (
     SequencePattern,
     format_frame_range,
@@ -47,9 +48,8 @@ from engine.io import (
 from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
 from engine.io.source import FrameSource, Plate
-from engine.overlap import Later, overlapped
-from engine.pipeline import FaceSwapper, SwapResult, SwapSettings
-from engine.track import Track
+from engine.shot.overlap import Later, overlapped
+from engine.swap.pipeline import FaceSwapper, SwapResult, SwapSettings
 
 
 @dataclass
@@ -339,7 +339,7 @@ def write_frame(job: RenderJob, frame: FrameWrite) -> dict[str, Any]:
         write_exr(target, frame.layers, frame.names, frame.metadata, half=job.half,
                   compression=job.compression, geometry=frame.geometry, header=frame.header)
     else:
-        from engine.colorspace import linear_to_srgb
+        from engine.io.colorspace import linear_to_srgb
 
         # PNG keeps our attributes as text chunks; TIFF and JPEG keep only a description.
         text_meta = {k: str(v) for k, v in frame.metadata.items()}
@@ -429,7 +429,7 @@ def _already_done(target: Path, record: dict[str, Any]) -> bool:
 def _frame_results(frames: list[int]) -> Iterator[FrameResult]:
     """Render `frames` with the worker's state; one result per frame, in order, as each is
     written. Pipelined (the default): the next plates are decoded on a read-ahead thread and
-    the previous frame encoded on a writer thread while this one is swapped (engine.overlap);
+    the previous frame encoded on a writer thread while this one is swapped (engine.shot.overlap);
     the files are the same as the serial loop's (`pipeline=False`)."""
     job, swapper, source, track, record = (_WORKER[k] for k in ("job", "swapper", "source",
                                                                "track", "record"))

@@ -5,7 +5,7 @@ Analyze button): faces on every frame (resumable through a cache file), one iden
 through the shot, landmarks smoothed, and the settings recorded in the returned `Track`.
 
 Convention: input is a scene-linear RGB float32 frame; detectors see its sRGB uint8 encoding.
-Non-finite pixels follow the one rule of `engine.finite` (the count is reported as a warning).
+Non-finite pixels follow the one rule of `engine.io.finite` (the count is reported as a warning).
 """
 
 from __future__ import annotations
@@ -18,48 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.align import face_type
-from engine.colorspace import to_display_uint8
-from engine.detect import DETECTORS, Detector, make_detector
-from engine.errors import DoppelError, MediaError, SettingsError
-from engine.finite import finite_rgb
-from engine.identity import FaceDescriber
+from engine.errors import Cancelled, MediaError, SettingsError
+from engine.geometry.align import face_type
+from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
+from engine.geometry.detect import DETECTORS
+from engine.geometry.track import Track, attach_plate, select_track, smooth_track
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
-from engine.landmarks import DlibLandmarker, Landmarker
-from engine.pose import estimate_pose
-from engine.track import Track, attach_plate, select_track, smooth_track
+from engine.io.finite import finite_rgb
 from engine.types import Face
-
-
-@dataclass
-class FaceAnalyzer:
-    """Holds the heavy models once; `analyze(frame_rgb_linear)` returns faces largest first."""
-
-    detector: Detector
-    landmarker: Landmarker
-    describer: FaceDescriber | None = None
-    min_size: float = 24.0  # ignore boxes smaller than this (pixels): landmarks are noise there
-
-    @classmethod
-    def create(cls, detector: str = "hog", describe: bool = False, **detector_options: object
-               ) -> FaceAnalyzer:
-        return cls(make_detector(detector, **detector_options), DlibLandmarker(),
-                   FaceDescriber() if describe else None)
-
-    def analyze_srgb(self, image_srgb: np.ndarray) -> list[Face]:
-        h, w = image_srgb.shape[:2]
-        faces = []
-        for det in self.detector.detect(image_srgb):
-            if det.size < self.min_size:
-                continue
-            lm = self.landmarker.fit(image_srgb, det)
-            desc = self.describer.describe(image_srgb, lm) if self.describer else None
-            faces.append(Face(det, lm, self.landmarker.name, estimate_pose(lm, (w, h)), desc))
-        return sorted(faces, key=lambda f: -f.detection.size)
-
-    def analyze(self, rgb_linear: np.ndarray) -> list[Face]:
-        return self.analyze_srgb(to_display_uint8(rgb_linear))
-
 
 ANALYSIS_SCHEMA = 1
 
@@ -91,7 +57,7 @@ class AnalysisCache:
 
 
 def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
-    """The frame's RGB made finite by the one rule (`engine.finite`); a warning says how many
+    """The frame's RGB made finite by the one rule (`engine.io.finite`); a warning says how many
     values were replaced."""
     rgb, n = finite_rgb(frame.rgb)
     if n:
@@ -134,12 +100,6 @@ def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAna
     return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
             for f in frames if f in cache.frames}
 
-
-
-class Cancelled(DoppelError):
-    """The caller cancelled a long operation; what was done is kept and a re-run resumes."""
-
-    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -197,8 +157,6 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
                                        max_side=settings.max_side)
     reference = None
     if settings.reference:
-        from engine.extract import reference_descriptor
-
         reference = reference_descriptor(settings.reference, analyzer)
     done = 0
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.colorspace import srgb_to_linear
 from engine.errors import MediaError
 from engine.io import atomic_write_bytes, write_exr, write_image
+from engine.io.colorspace import srgb_to_linear
 
 PLATE_FIRST_FRAME = 1001
 PLATE_SCALE = 5

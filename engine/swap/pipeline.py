@@ -28,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.align import (
+from engine.errors import ModelError, SettingsError
+from engine.geometry.align import (
     align_matrix,
     crop_read_box,
     crop_roi,
@@ -37,20 +38,19 @@ from engine.align import (
     warp_from_crop,
     warp_to_crop,
 )
-from engine.blend import motion_blur, overlay_into, seamless, sharpen
-from engine.color import color_transfer, hist_match
-from engine.colorspace import OcioTransfer, SrgbTransfer
-from engine.errors import ModelError, SettingsError
-from engine.finite import finite_rgb
-from engine.infer import MaskModel, SwapModel
-from engine.mask import combine_masks, hull_mask, refine_mask
-from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
-from engine.track import Track
+from engine.geometry.track import Track
+from engine.io.colorspace import OcioTransfer, SrgbTransfer
+from engine.io.finite import finite_rgb
+from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
+from engine.swap.color_transfer import color_transfer, hist_match
+from engine.swap.infer import MaskModel, SwapModel
+from engine.swap.mask import combine_masks, hull_mask, refine_mask
+from engine.swap.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
+from engine.types import Box
 
 __all__ = ["OUTPUT_VIEWS", "EngineConfig", "FaceSwapper", "SwapLook", "SwapResult",
            "SwapSettings"]
 
-Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), plate pixels, exclusive ends
 
 
 def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
@@ -76,7 +76,7 @@ class FaceSwapper:
 
     def __init__(self, config: EngineConfig, model: SwapModel | None = None,
                  analyzer: Any = None, spinning: bool = True):
-        """`spinning=False` lets ONNX Runtime's threads sleep between runs (engine.onnxrt):
+        """`spinning=False` lets ONNX Runtime's threads sleep between runs (engine.runtime.onnxrt):
         for callers whose own threads share the cores, as the render pipeline's do."""
         if not isinstance(config, EngineConfig):
             raise SettingsError(f"FaceSwapper takes an EngineConfig, got {type(config).__name__}"
@@ -129,7 +129,7 @@ class FaceSwapper:
         """Faces on a whole frame, largest first; the detector is built once, under the lock."""
         with self._detect_lock:
             if self._analyzer is None:
-                from engine.analyze import FaceAnalyzer
+                from engine.geometry.analyzer import FaceAnalyzer
 
                 self._analyzer = FaceAnalyzer.create(self.config.detector,
                                                      device=self.config.device)

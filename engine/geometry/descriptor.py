@@ -9,7 +9,7 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
-from engine.assets import dlib_model
+from engine.runtime.assets import dlib_model
 
 
 class FaceDescriber:

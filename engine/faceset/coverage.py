@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from engine.errors import FacesetError
-from engine.faceset import Faceset
+from engine.faceset.store import Faceset
 
 CELL = 10.0  # degrees; cells in which missing angles are reported
 

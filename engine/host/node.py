@@ -4,7 +4,7 @@ The C++ side only moves pixels and parameter values; everything with meaning hap
 the same engine `doppel render` uses, so the node and the farm write the same pixels.
 
 Conventions (the bridge's contract):
-- `values`: the node's parameters as a flat dict keyed by `engine.params.PARAMS` names (choices
+- `values`: the node's parameters as a flat dict keyed by `engine.host.params.PARAMS` names (choices
   as their strings, not indices).
 - Coordinates are the plate's **display-window pixels, y down** (as EXR and the track store
   them); the plugin converts from OFX's canonical, y-up coordinates.
@@ -20,7 +20,7 @@ and checked against the digest Analyze stored in the node, so a track file chang
 comp's back is refused by name instead of silently swapping another face.
 
 Thread safety: one `Node` serves every render thread of its OFX instance. The caches are
-guarded by a lock; `FaceSwapper.process` is thread-safe (see engine/pipeline.py).
+guarded by a lock; `FaceSwapper.process` is thread-safe (see engine/swap/pipeline.py).
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DoppelError, InputError, MediaError, SettingsError
+from engine.geometry.track import Track
+from engine.host.params import BY_NAME, values_to_settings
 from engine.io.image import Geometry
 from engine.io.source import Frame, FrameSource
-from engine.params import BY_NAME, values_to_settings
-from engine.pipeline import FaceSwapper
-from engine.settings import EngineConfig, SwapLook
-from engine.track import Track
+from engine.swap.pipeline import FaceSwapper
+from engine.swap.settings import EngineConfig, SwapLook
+from engine.types import Box
 
 log = logging.getLogger("doppel.node")
-Box = tuple[int, int, int, int]
 
 
 def one_line(exc: BaseException) -> str:
@@ -267,7 +267,7 @@ class Node:
         the node's track file atomically; returns {"digest", "frames", "tracked", "errors"}.
         An interrupted (cancelled) analysis keeps its per-frame results beside the track and
         resumes on the next Analyze."""
-        from engine.analyze import AnalyzeSettings, analyze_shot
+        from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
         path = str(values.get("track_file") or "")
         if not path:
@@ -303,7 +303,7 @@ class Node:
     def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:
         """Write the OpenJD job bundle rendering `first..last` with exactly these settings and
         this track; returns the bundle folder."""
-        from engine.farm import write_node_job
+        from engine.host.farm import write_node_job
 
         return str(write_node_job(values, first, last))
 

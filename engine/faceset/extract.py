@@ -24,16 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.align import align_matrix, face_type, warp_to_crop
-from engine.colorspace import linear_to_srgb, to_display_uint8
-from engine.errors import FacesetError, MediaError, NoFaceError, OutputError, SettingsError
-from engine.faceset import INDEX, FaceEntry, Faceset, crop_name, load_faceset
-from engine.finite import finite_rgb
-from engine.io import FrameSource, format_frame_range, open_source, write_image
+from engine.errors import FacesetError, MediaError, OutputError, SettingsError
+from engine.faceset.store import INDEX, FaceEntry, Faceset, crop_name, load_faceset
+from engine.geometry.align import align_matrix, face_type, warp_to_crop
+from engine.geometry.track import Track, select_track, smooth_track
+from engine.io import FrameSource, format_frame_range, write_image
 from engine.io.atomic import atomic_write_bytes, remove_stale_temps
+from engine.io.colorspace import linear_to_srgb, to_display_uint8
 from engine.io.frames import summarise_messages
-from engine.overlay import draw_face
-from engine.track import Track, select_track, smooth_track
+from engine.io.sheets import draw_face
 from engine.types import AlignedFace, Face
 
 ANALYSIS = ".analysis.json"
@@ -116,17 +115,6 @@ class ExtractSummary:
         return out
 
 
-def reference_descriptor(path: str | Path, analyzer: Any) -> np.ndarray:
-    """Identity descriptor of the largest face in a reference image."""
-    frame = next(iter(open_source(path).read()))
-    if isinstance(frame, MediaError):
-        raise frame
-    faces = analyzer.analyze(finite_rgb(frame.rgb)[0])
-    if not faces or faces[0].descriptor is None:
-        raise NoFaceError(f"{path}: no face found in the reference image; give a clear portrait")
-    return faces[0].descriptor
-
-
 def _absent(source: FrameSource, frames: list[int]) -> list[int]:
     """Requested frames the footage does not hold at all (outside its range, or a gap)."""
     have = set(source.frames)
@@ -143,7 +131,8 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     every other entry and crop is kept. `prune` removes the entries (and crops) of faces this run
     did not choose, on the frames it analysed. A run that can read no frame writes nothing.
     """
-    from engine.analyze import FaceAnalyzer, analyze_frames, sanitise
+    from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
+    from engine.shot.analyze import analyze_frames, sanitise
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)

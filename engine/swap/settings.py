@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from engine.align import face_type
-from engine.blend import check_blend_mode
-from engine.color import TRANSFERS
 from engine.errors import SettingsError
-from engine.mask import parse_mask_mode
-from engine.onnxrt import DEVICES
+from engine.geometry.align import face_type
+from engine.runtime.onnxrt import DEVICES
+from engine.swap.blend import check_blend_mode
+from engine.swap.color_transfer import TRANSFERS
+from engine.swap.mask import parse_mask_mode
 
 OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 # Sane bounds (name, low, high): beyond them a knob only makes nonsense or exhausts memory

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from engine.align import FACE_TYPES
 from engine.errors import ModelError
-from engine.onnxrt import create_session
+from engine.geometry.align import FACE_TYPES
+from engine.runtime.onnxrt import create_session
 
 SUPPORTED_SCHEMAS = ("1",)
 COLORSPACES = ("srgb",)  # the model spaces the engine converts plates into

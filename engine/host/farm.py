@@ -16,15 +16,15 @@ from typing import Any
 import yaml
 
 from engine.errors import SettingsError
+from engine.host.params import values_to_settings
 from engine.io.atomic import atomic_write_text
 from engine.io.sequence import SequencePattern
-from engine.params import values_to_settings
 
 
 def render_args(values: dict[str, Any]) -> list[str]:
     """`doppel render` flags for every swap setting of `values` (validated on the way)."""
     config, look = values_to_settings(values)
-    from engine.settings import SwapSettings
+    from engine.swap.settings import SwapSettings
 
     args: list[str] = []
     for name, value in SwapSettings(config, look).to_dict().items():

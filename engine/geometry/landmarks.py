@@ -17,7 +17,7 @@ from typing import Protocol
 import dlib
 import numpy as np
 
-from engine.assets import dlib_model
+from engine.runtime.assets import dlib_model
 from engine.types import Detection
 
 # HOG box relative to its 68 landmarks, measured on the sample media (tools/ calibration notes in

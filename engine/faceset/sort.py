@@ -3,7 +3,7 @@
 Per face (`FaceMetrics`), from the aligned crop and its index entry:
 - `sharpness`: variance of the Laplacian of the crop's luma inside the landmark hull, on the
   crop resized to 128 px (so sets of different crop sizes compare); higher is sharper.
-- `yaw`, `pitch`: the entry's head pose in degrees (extraction's `engine.pose`).
+- `yaw`, `pitch`: the entry's head pose in degrees (extraction's `engine.geometry.pose`).
 - `hist`: Bhattacharyya distance of the face's hue/saturation histogram to the set's median
   histogram (0 = typical, 1 = disjoint): lighting, colour casts, occluders.
 - `identity`: Euclidean distance of the face's dlib descriptor to the set's median descriptor
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from engine.errors import FacesetError, SettingsError
-from engine.faceset import INDEX, FaceEntry, Faceset, load_faceset
+from engine.faceset.store import INDEX, FaceEntry, Faceset, load_faceset
 
 SORT_KEYS = ("sharpness", "yaw", "pitch", "hist", "identity")
 REASONS = ("identity", "hist", "blur", "duplicate")
@@ -132,8 +132,9 @@ def measure(faceset: Faceset, describer=None,
             progress: Callable[[int, int], None] | None = None) -> list[FaceMetrics]:
     """Metrics of every face of `faceset`, in index order.
 
-    `describer` (an `engine.identity.FaceDescriber`) adds identity distances; without it they are
-    nan. Near-duplicates depend on what is kept, so `prune_plan` finds them (`duplicate_of`).
+    `describer` (an `engine.geometry.descriptor.FaceDescriber`) adds identity distances;
+    without it they are nan. Near-duplicates depend on what is kept, so `prune_plan` finds
+    them (`duplicate_of`).
     """
     if not faceset.entries:
         raise FacesetError(f"{faceset.root}: the faceset has no faces; extract some first")

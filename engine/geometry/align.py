@@ -76,7 +76,7 @@ def mean_face() -> np.ndarray:
     The inner points 17-67 span [0, 1] on both axes. Derived by generalised Procrustes over the
     sample faces and their mirror images (tools/make_mean_face.py), so it is symmetric.
     """
-    data = json.loads((Path(__file__).parent / "data" / "mean_face_68.json").read_text())
+    data = json.loads((Path(__file__).parents[1] / "data" / "mean_face_68.json").read_text())
     return np.asarray(data["points"], dtype=np.float64)
 
 

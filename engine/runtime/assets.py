@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.errors import ModelError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DLIB_MODELS = {
     "shape68": "shape_predictor_68_face_landmarks.dat",
     "shape5": "shape_predictor_5_face_landmarks.dat",
@@ -40,7 +40,7 @@ def dlib_model(key: str) -> Path:
 def asset_dirs() -> list[Path]:
     """Folders searched for bundled assets, in order."""
     dirs = [Path(p) for p in os.environ.get("DOPPEL_ASSETS", "").split(os.pathsep) if p]
-    return dirs + [REPO_ROOT / "samples" / "models", Path(__file__).parent / "data"]
+    return dirs + [REPO_ROOT / "samples" / "models", Path(__file__).parents[1] / "data"]
 
 
 def find_asset(name: str) -> Path:

@@ -6,7 +6,7 @@ pitch > 0 chin up, yaw > 0 face turned towards image right (the subject's left),
 clockwise in the image. A weak-perspective camera with focal length = image width is assumed
 (the plate's real lens is rarely known; pose is used for sorting and template choice, not metrics).
 
-The 3D shape is our own: x, y from the canonical mean face (engine.align.mean_face), scaled to an
+The 3D shape is our own: x, y from the canonical mean face (geometry.align.mean_face), scaled to an
 inter-ocular distance of 90 mm, and per-landmark depths (mm behind the nose tip) from average
 adult anthropometry — ears/jaw corners deepest, nose tip at 0.
 """
@@ -18,7 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from engine.align import mean_face
+from engine.geometry.align import mean_face
 
 # Depth in mm behind the nose tip for each of the 68 points.
 _DEPTH = np.array(

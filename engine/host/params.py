@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from engine.align import FACE_TYPES
-from engine.color import TRANSFERS
-from engine.detect import DETECTORS
-from engine.onnxrt import DEVICES
-from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook
+from engine.geometry.align import FACE_TYPES
+from engine.geometry.detect import DETECTORS
+from engine.runtime.onnxrt import DEVICES
+from engine.swap.color_transfer import TRANSFERS
+from engine.swap.settings import OUTPUT_VIEWS, EngineConfig, SwapLook
 
 GROUPS = ("Model", "Tracking", "Mask", "Colour", "Blend", "Output", "Farm")
 # The DeepFaceLab mask modes, as a compositor picks them (any other combination of the terms
@@ -157,14 +157,14 @@ def help_text(name: str) -> str:
 
 def check_table() -> list[str]:
     """Disagreements between the table and the settings dataclasses (empty: in step)."""
-    from engine.analyze import AnalyzeSettings
+    from engine.shot.analyze import AnalyzeSettings
 
     problems = []
     for cls, target in ((EngineConfig, "config"), (SwapLook, "look")):
         for f in fields(cls):
             p = BY_NAME.get(f.name)
             if p is None:
-                problems.append(f"{cls.__name__}.{f.name} has no row in engine/params.py")
+                problems.append(f"{cls.__name__}.{f.name} has no row in engine/host/params.py")
             elif p.target != target:
                 problems.append(f"{f.name}: target {p.target!r}, expected {target!r}")
             elif p.default != f.default:
@@ -172,7 +172,7 @@ def check_table() -> list[str]:
                                 f"{f.default!r}")
     for f in fields(AnalyzeSettings):
         if f.name not in BY_NAME:
-            problems.append(f"AnalyzeSettings.{f.name} has no row in engine/params.py")
+            problems.append(f"AnalyzeSettings.{f.name} has no row in engine/host/params.py")
     for p in PARAMS:
         if p.kind == "choice" and p.default not in p.choices:
             problems.append(f"{p.name}: default {p.default!r} is not one of its choices")
@@ -183,7 +183,7 @@ def check_table() -> list[str]:
 
 def values_to_settings(values: dict[str, Any]) -> tuple[EngineConfig, SwapLook]:
     """The engine's settings from a node's flat values (unknown keys refused by name)."""
-    from engine.settings import SwapSettings
+    from engine.swap.settings import SwapSettings
 
     known = {p.name for p in PARAMS if p.target in ("config", "look")}
     s = SwapSettings.from_dict({k: v for k, v in values.items() if k in known})

@@ -1,0 +1,1 @@
+"""Faceset tools: extraction, the faceset store, sorting and pruning, pose coverage."""

@@ -1,0 +1,1 @@
+"""Face geometry: detection, 68 landmarks, alignment, pose, smoothing, identity descriptors."""

@@ -1,0 +1,1 @@
+"""Host front end: the node's Python half and the parameter table."""

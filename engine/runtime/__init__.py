@@ -1,0 +1,1 @@
+"""Runtime: ONNX Runtime sessions, model assets from registry packages, the machine."""

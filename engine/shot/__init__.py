@@ -1,0 +1,1 @@
+"""Shot work: analysis, tracks, the frame layer, rendering, farm jobs."""

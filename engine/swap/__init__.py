@@ -1,0 +1,1 @@
+"""The swap stages, one per module, and `FaceSwapper`, which runs them per frame."""
