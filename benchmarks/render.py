@@ -17,7 +17,7 @@ machine moves all figures alike), all wall-clock medians:
 - EXR read + write alone: read the plate, write the 5 channels render writes (R,G,B,A and
   doppel.mask, half, zip), no swap;
 - render: `engine.shot.render.render` (what `doppel render` runs) over the round's frames, full
-  frame pipelined, full frame with --no-pipeline, and --region face; per frame in steady state
+  frame pipelined, full frame with --no-overlap, and --region face; per frame in steady state
   = time between the first and the last frame's completion / (frames − 1) (model loading and
   the pipeline's fill are outside it; with fill is printed too).
 Ratios: render (full) / max(swap alone, EXR read + write alone), goal ≤ 1.15; render
@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import engine.shot.render as render_mod  # noqa: E402
+import engine.shot.layers as layers_mod  # noqa: E402
 from engine.geometry.analyzer import FaceAnalyzer  # noqa: E402
 from engine.geometry.track import Track, select_track  # noqa: E402
 from engine.io import Geometry, open_source, read_image, write_exr  # noqa: E402
@@ -116,18 +116,18 @@ def render_ms(job: RenderJob, frames: list[int], pipeline: bool = True) -> tuple
     render's results reach its caller's thread only between swaps)."""
     start: list[float] = []
     done: list[float] = []
-    write = render_mod.write_frame
+    write = layers_mod.write_frame
 
-    def timed(job: RenderJob, frame: Any) -> Any:
-        out = write(job, frame)
+    def timed(fmt: Any, frame: Any) -> Any:
+        out = write(fmt, frame)
         done.append(time.perf_counter())
         return out
-    render_mod.write_frame = timed
+    layers_mod.write_frame = timed
     try:
         summary = render(job, frames, overwrite=True, progress=started(start),
-                         pipeline=pipeline)
+                         overlap=pipeline)
     finally:
-        render_mod.write_frame = write
+        layers_mod.write_frame = write
     if summary.errors or len(done) != len(frames):
         raise SystemExit(f"render failed: {summary.lines()}")
     n = len(frames)

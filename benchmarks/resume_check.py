@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 import OpenImageIO as oiio  # noqa: E402
 
-from engine.shot.render import RenderJob, is_rendered, render, render_record  # noqa: E402
-from engine.swap.pipeline import FaceSwapper, SwapSettings  # noqa: E402
+from engine.shot.render import RenderJob, render  # noqa: E402
+from engine.shot.resume import is_rendered  # noqa: E402
+from engine.swap.pipeline import SwapSettings  # noqa: E402
 
 FRAMES = [1001, 1002, 1003, 1004]
 
@@ -46,7 +47,7 @@ def main() -> None:
         t0 = time.perf_counter()
         render(job, FRAMES)
         per_frame_render = (time.perf_counter() - t0) / len(FRAMES) * 1000
-        record = render_record(job, FaceSwapper(job.settings.config), "")
+        record = job.record("")
         paths = [Path(f"{tmp}/swap.{f}.exr") for f in FRAMES]
         old, new, digest = [], [], []
         for _ in range(30):  # interleaved rounds

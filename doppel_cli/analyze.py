@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
     """Analyse, then write the track only if it holds the face: a failed run (no face, no
     readable frame) leaves an existing track, and its folder, as they were."""
     from doppel_cli.progress import progress
-    from engine.errors import MediaError, NoFaceError, OutputError
+    from engine.errors import NoFaceError, OutputError
     from engine.io import format_frame_range, open_source, parse_frame_range
     from engine.io.atomic import remove_stale_temps
     from engine.io.frames import summarise_messages
+    from engine.io.source import present_frames
     from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
     settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
@@ -53,12 +54,7 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frame_range(args.frames) if args.frames else None
     source = open_source(args.input, args.first_frame)
     frames = source.frames if frames is None else frames
-    absent = [f for f in frames if source.missing(f)]
-    present = [f for f in frames if f not in set(absent)]
-    if not present:
-        raise MediaError(f"{source.description}: none of the requested frames "
-                         f"{format_frame_range(frames)} exist (plate has "
-                         f"{format_frame_range(source.frames) or 'no frames'}); check --frames")
+    present, absent = present_frames(source, frames, "analyse", "plate")
     remove_stale_temps(out.parent, out.stem)
     cache = out.with_suffix(".analysis.json")
     had_cache = cache.exists()

@@ -45,9 +45,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full: the whole plate with the swap; face: only the region the swap "
                         "changed, premultiplied RGBA + doppel.mask in a data window (EXR), to "
                         "merge over the plate")
-    p.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+    p.add_argument("--no-overlap", dest="overlap", action="store_false",
                    help="read, swap and write each frame in turn instead of overlapping them "
-                        "(same files; for measurements)")
+                        "on threads (same files; for measurements)")
+    # The flag's old name (it never meant engine/swap/pipeline.py): kept for scripts.
+    p.add_argument("--no-pipeline", dest="overlap", action="store_false",
+                   help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
     g = p.add_argument_group("swap settings")
     defaults = SwapSettings().to_dict()
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         unit = "frame" if args.workers <= 1 else "batch"
         return progress(it, total, "render", quiet=args.quiet, unit=unit)
 
-    summary = render(job, frames, args.workers, args.overwrite, prog, args.pipeline)
+    summary = render(job, frames, args.workers, args.overwrite, prog, args.overlap)
     print(f"render {args.input} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")

@@ -33,6 +33,7 @@ from engine.io.atomic import atomic_write_bytes, remove_stale_temps
 from engine.io.colorspace import linear_to_srgb, to_display_uint8
 from engine.io.frames import summarise_messages
 from engine.io.sheets import draw_face
+from engine.io.source import present_frames
 from engine.types import AlignedFace, Face
 
 ANALYSIS = ".analysis.json"
@@ -115,12 +116,6 @@ class ExtractSummary:
         return out
 
 
-def _absent(source: FrameSource, frames: list[int]) -> list[int]:
-    """Requested frames the footage does not hold at all (outside its range, or a gap)."""
-    have = set(source.frames)
-    return [f for f in frames if f not in have or source.missing(f)]
-
-
 def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             frames: Iterable[int] | None = None, analyzer: Any = None,
             progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
@@ -136,19 +131,12 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
-    if not wanted:
-        raise SettingsError(f"{source.description}: no frames to extract in the given range")
+    present, absent = present_frames(source, wanted, "extract", "footage")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; give a faceset folder as -o")
     prog = progress or (lambda it, total, desc: it)
     summary = ExtractSummary()
-    absent = _absent(source, wanted)
     summary.missing = absent
-    present = [f for f in wanted if f not in set(absent)]
-    if not present:
-        raise MediaError(f"{source.description}: none of the requested frames "
-                         f"{format_frame_range(wanted)} exist (footage has "
-                         f"{format_frame_range(source.frames) or 'no frames'}); check --frames")
 
     existing: Faceset | None = None
     if (out / INDEX).is_file():

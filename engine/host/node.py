@@ -42,6 +42,7 @@ from engine.geometry.track import Track
 from engine.host.params import BY_NAME, values_to_settings
 from engine.io.image import Geometry
 from engine.io.source import Frame, FrameSource
+from engine.shot.frame import FrameLayer
 from engine.swap.pipeline import FaceSwapper
 from engine.swap.settings import EngineConfig, SwapLook
 from engine.types import Box
@@ -175,13 +176,13 @@ class Node:
                 self._settings[key] = hit
         return hit
 
-    def _resolve(self, values: dict[str, Any]) -> tuple[FaceSwapper, Any, Track | None]:
+    def layer(self, values: dict[str, Any]) -> FrameLayer:
+        """The frame layer for these values: the same per-frame rules and pixels as `doppel
+        render` and the farm (engine.shot.frame)."""
         config, look = self.settings(values)
         swapper = self.swapper(config)
         track = self.track(values)
-        if track is not None:
-            swapper.check_track(track)
-        return swapper, look, track
+        return FrameLayer(swapper, look, track, str(values.get("track_file") or "track"))
 
     # -- per-frame actions ------------------------------------------------------------------
     def is_identity(self, frame: int, values: dict[str, Any]) -> bool:
@@ -199,15 +200,16 @@ class Node:
         """The display-window rectangle (x0, y0, x1, y1, y down, exclusive ends) the frame
         reads and writes; None: nothing beyond the render window is needed (pass-through).
         Without a track the whole display window (detection reads the frame)."""
-        swapper, look, track = self._resolve(values)
+        layer = self.layer(values)
+        track = layer.track
         if track is None:
             x, y, w, h = display
             return (x, y, x + w, y + h)
         path = str(values.get("track_file"))
-        key = (path, id(track), swapper.config, look.output == "landmarks")
+        key = (path, id(track), layer.swapper.config, layer.look.output == "landmarks")
         hit = self._boxes.get(key)  # the entry holds the track: its id() stays unique
         if hit is None:  # every frame of the track at once (~0.3 ms a frame, once)
-            hit = (track, {f: swapper.roi(f, track, look) for f in track.faces})
+            hit = (track, {f: layer.roi(f) for f in track.faces})
             with self._lock:
                 if len(self._boxes) >= 4:
                     self._boxes.clear()
@@ -224,12 +226,10 @@ class Node:
                holdout: np.ndarray | None = None) -> dict[str, Any]:
         """Render `frame` into `out`. Pixels of the render window outside the source image
         are transparent black (as every OFX filter leaves them)."""
-        swapper, look, track = self._resolve(values)
+        layer = self.layer(values)
         h, w = src.shape[:2]
         geo = Geometry((int(origin[0]), int(origin[1]), w, h), tuple(display),  # type: ignore
                        float(pixel_aspect))
-        if track is not None:
-            track = track.for_plate(geo, frame, str(values.get("track_file")))
         if holdout is not None and holdout.shape[:2] != src.shape[:2]:
             raise InputError(f"Mask: frame {frame}: the mask image is {holdout.shape[1]}×"
                              f"{holdout.shape[0]} but the Source {w}×{h}; reformat the mask "
@@ -243,11 +243,10 @@ class Node:
         t0 = time.perf_counter()
         if (dx, dy) == (0, 0) and (oh, ow) == (h, w):
             # The render window is the source image (a whole frame): write in place, no copy.
-            result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
-                                     out=out, channels=channels)
+            result = layer.swap(frame, src, channels=channels, geometry=geo, out=out,
+                                holdout=holdout)
             return _diag(result.diagnostics, time.perf_counter() - t0)
-        result = swapper.process(src, frame, look=look, track=track, holdout=holdout,
-                                 channels=channels)
+        result = layer.swap(frame, src, channels=channels, geometry=geo, holdout=holdout)
         process_s = time.perf_counter() - t0
         out[...] = 0.0
         # The overlap of the render window and the source image, in each array's pixels.

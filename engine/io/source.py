@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from engine.errors import InputError, MediaError
+from engine.errors import InputError, MediaError, SettingsError
 from engine.io.colorspace import srgb_to_linear
 from engine.io.image import Geometry, ImageData, read_geometry, read_image
 from engine.io.quiet import native_stderr, summary_line
@@ -122,6 +122,29 @@ class FrameSource:
     def missing(self, frame: int) -> bool:
         """True if `frame` is known to be absent (a gap in a sequence, outside a video)."""
         return frame not in self.frames
+
+
+def present_frames(source: FrameSource, wanted: Sequence[int], verb: str, noun: str
+                   ) -> tuple[list[int], list[int]]:
+    """The frame-range policy of every command: `(present, absent)` of the `wanted` frames.
+
+    Frames the source does not hold (outside its range, or a gap) are absent: each command
+    reports them as errors and works on the rest. Refuses, before any work, an empty request
+    and one where no requested frame exists (`verb`: what the command does, `noun`: what the
+    source is called, for the one-line message).
+    """
+    from engine.io.frames import format_frame_range as fr
+
+    if not wanted:
+        raise SettingsError(f"{source.description}: no frames to {verb} in the given range")
+    have = set(source.frames)
+    absent = [f for f in wanted if f not in have or source.missing(f)]
+    gone = set(absent)
+    present = [f for f in wanted if f not in gone]
+    if not present:
+        raise MediaError(f"{source.description}: none of the requested frames {fr(wanted)} "
+                         f"exist ({noun} has {fr(source.frames) or 'no frames'}); check --frames")
+    return present, absent
 
 
 class ImageListSource(FrameSource):

@@ -98,6 +98,11 @@ def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
     return _read_onnx(path, "model", ["swap", "mask", "dst_mask"], REQUIRED)
 
 
+def read_mask_info(path: str | Path) -> tuple[ModelInfo, bytes]:
+    """Validate a segmentation (XSeg) model file; returns its info and bytes."""
+    return _read_onnx(path, "XSeg model", ["mask"], tuple(k for k in REQUIRED if k != "arch"))
+
+
 class SwapModel:
     """One ONNX Runtime session for a swap model; `run` takes and returns channels-last faces."""
 
@@ -129,8 +134,7 @@ class MaskModel:
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True):
-        required = tuple(k for k in REQUIRED if k != "arch")
-        self.info, data = _read_onnx(path, "XSeg model", ["mask"], required)
+        self.info, data = read_mask_info(path)
         self.session = create_session(data, device, threads, spinning)
 
     @property

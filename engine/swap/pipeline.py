@@ -43,7 +43,7 @@ from engine.io.colorspace import OcioTransfer, SrgbTransfer
 from engine.io.finite import finite_rgb
 from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
-from engine.swap.infer import MaskModel, SwapModel
+from engine.swap.infer import MaskModel, ModelInfo, SwapModel
 from engine.swap.mask import combine_masks, hull_mask, refine_mask
 from engine.swap.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
 from engine.types import Box
@@ -62,13 +62,52 @@ def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
 
 @dataclass
 class SwapResult:
-    image: np.ndarray  # H×W×C, the output view (comp by default)
-    mask: np.ndarray  # H×W float32, the final blend mask in plate pixels
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    face: np.ndarray | None = None  # H×W×3 unblended swapped face (zero outside), on request
-    # The unblended swapped face (scene-linear) over diagnostics["roi"] only, h×w×3: what the
-    # swap wrote, without a plate-sized layer (None when nothing was swapped).
+    """What `process` made of one frame.
+
+    `image` is the output view (`H×W×C`, the `out` buffer). The swap's own pixels travel over
+    `roi` only (`(x0, y0, x1, y1)` in the source's pixel grid, exclusive ends; None where the
+    frame passed through): `mask_roi` (`h×w` float32, the final blend mask, strength and holdout
+    included) and `face_roi` (`h×w×3` float32, the unblended swapped face, scene-linear).
+    Plate-sized layers are built only when a caller asks (`mask`, `face_layer`).
+    """
+
+    image: np.ndarray
+    shape: tuple[int, int]  # (H, W) of the source
+    roi: Box | None = None
+    mask_roi: np.ndarray | None = None
     face_roi: np.ndarray | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The blend mask over the whole source (`H×W` float32, 0 outside `roi`)."""
+        full = np.zeros(self.shape, np.float32)
+        if self.roi is not None and self.mask_roi is not None:
+            x0, y0, x1, y1 = self.roi
+            full[y0:y1, x0:x1] = self.mask_roi
+        return full
+
+    def face_layer(self) -> np.ndarray:
+        """The unblended swapped face over the whole source (`H×W×3` float32), zero where the
+        mask is 0."""
+        full = np.zeros((*self.shape, 3), np.float32)
+        if self.roi is not None and self.face_roi is not None and self.mask_roi is not None:
+            x0, y0, x1, y1 = self.roi
+            sel = self.mask_roi > 0
+            full[y0:y1, x0:x1][sel] = self.face_roi[sel]
+        return full
+
+
+def check_face_types(config: EngineConfig, model: ModelInfo, track: Track | None) -> None:
+    """Refuse a model of another face type than the settings ask, or than the track was made
+    for (a check on model metadata: needs no session)."""
+    if config.face_type and config.face_type != model.face_type:
+        raise ModelError(f"{model.path}: model is face type {model.face_type!r} but settings "
+                         f"ask {config.face_type!r}; use a matching model")
+    want = track.settings.get("face_type") if track is not None else None
+    if want and want != model.face_type:
+        raise ModelError(f"{model.path}: model face type {model.face_type!r} differs from the "
+                         f"track's {want!r}")
 
 
 class FaceSwapper:
@@ -87,9 +126,7 @@ class FaceSwapper:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
             model = SwapModel(config.model, config.device, config.threads, spinning)
         self.model = model
-        if config.face_type and config.face_type != model.info.face_type:
-            raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
-                             f"but settings ask {config.face_type!r}; use a matching model")
+        check_face_types(config, model.info, None)
         self.ftype = face_type(model.info.face_type)
         self._border = _border_window(model.resolution)
         self._analyzer = analyzer
@@ -117,13 +154,6 @@ class FaceSwapper:
         back = [cv2.warpAffine(mk, to_x, (r, r), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) for mk in masks]
         return {"xseg-dst": back[0], "xseg-prd": back[1]}
-
-    def check_track(self, track: Track) -> None:
-        """Refuse a track made for another face type than the model's."""
-        want = track.settings.get("face_type")
-        if want and want != self.model.info.face_type:
-            raise ModelError(f"{self.model.info.path}: model face type "
-                             f"{self.model.info.face_type!r} differs from the track's {want!r}")
 
     def _detect(self, rgb_linear: np.ndarray) -> list[Any]:
         """Faces on a whole frame, largest first; the detector is built once, under the lock."""
@@ -216,8 +246,8 @@ class FaceSwapper:
 
     def process(self, src: np.ndarray, frame: int, *, look: SwapLook,
                 track: Track | None = None, holdout: np.ndarray | None = None,
-                out: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
-                want_face: bool = False) -> SwapResult:
+                out: np.ndarray | None = None, channels: tuple[str, ...] | None = None
+                ) -> SwapResult:
         """Swap the face on one frame.
 
         `src`: `H×W×C` float32 scene-linear, read only, any strides (a host's bottom-up buffer
@@ -226,8 +256,8 @@ class FaceSwapper:
         it. `out` may be `src` itself (in place, as `doppel render` does: saves a frame copy);
         every read of `src` happens before the first write.
         `holdout`: optional `H×W` matte in [0, 1] where the swap must not show (the node's Mask
-        input). `want_face` also returns the unblended swapped face as a plate-sized layer.
-        Returns the output (`image`, which is `out`), the blend mask and diagnostics.
+        input). Returns the output (`image`, which is `out`), the rectangle the swap wrote with
+        its mask and face over it (`SwapResult`), and diagnostics.
         """
         t_all = time.perf_counter()
         times: dict[str, float] = {}
@@ -239,7 +269,6 @@ class FaceSwapper:
             raise SettingsError(f"frame {frame}: no R, G, B channels in {names}") from None
         out = self._output_buffer(src, out, frame)
         h, w = src.shape[:2]
-        mask_full = np.zeros((h, w), np.float32)
 
         def lap(name: str, t0: float) -> float:
             now = time.perf_counter()
@@ -248,8 +277,7 @@ class FaceSwapper:
 
         def pass_through(reason: str) -> SwapResult:
             diag.update(reason=reason, timings_ms=times)
-            return SwapResult(out, mask_full, diag,
-                              np.zeros((h, w, 3), np.float32) if want_face else None)
+            return SwapResult(out, (h, w), diagnostics=diag)
 
         t = time.perf_counter()
         lm = self._landmarks(src, rgb_idx, frame, look, track, diag)
@@ -324,20 +352,16 @@ class FaceSwapper:
             # Written only where the mask is > 0: everything else stays bit-exact.
             for k, c in enumerate(rgb_idx):
                 np.copyto(region[..., c], blended[..., k], where=sel)
-        mask_full[y0:y1, x0:x1] = mask_roi
         if look.output == "mask":
             for c in rgb_idx:
-                out[..., c] = mask_full
+                out[..., c] = 0.0
+                out[y0:y1, x0:x1, c] = mask_roi
         elif look.output == "landmarks":
             for x, y in np.round(lm).astype(int):
                 if 0 <= x < w and 0 <= y < h:
                     for c, v in zip(rgb_idx, (0.0, 1.0, 1.0), strict=True):
                         out[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2, c] = v
-        face_full = None
-        if want_face:
-            face_full = np.zeros((h, w, 3), np.float32)
-            face_full[y0:y1, x0:x1][sel] = face_roi[sel]
         lap("composite", t)
         times["total"] = (time.perf_counter() - t_all) * 1000
-        diag.update(swapped=True, roi=[x0, y0, x1, y1], timings_ms=times)
-        return SwapResult(out, mask_full, diag, face_full, face_roi)
+        diag.update(swapped=True, timings_ms=times)
+        return SwapResult(out, (h, w), (x0, y0, x1, y1), mask_roi, face_roi, diag)

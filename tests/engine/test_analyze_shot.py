@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from engine.errors import SettingsError
+from engine.errors import Cancelled, SettingsError
 from engine.geometry.track import Track, select_track, smooth_track
 from engine.io import open_source
-from engine.errors import Cancelled
 from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
 FRAMES = list(range(1001, 1011))

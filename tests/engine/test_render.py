@@ -180,7 +180,7 @@ def test_openjd_template_checks_and_runs_in_chunks(tmp_path, plate_pattern, demo
 def test_pipelined_render_writes_the_serial_renders_bytes(tmp_path, plate_pattern, demo_model,
                                                           track_file):
     """Read-ahead and the writer thread change when work happens, never what is written."""
-    for name, extra in (("pipe", ()), ("serial", ("--no-pipeline",))):
+    for name, extra in (("pipe", ()), ("serial", ("--no-overlap",))):
         out = tmp_path / name / "swap.####.exr"
         assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1004",
                           "--face-layer", *extra) == 0
@@ -265,7 +265,8 @@ def test_face_region_decodes_only_the_faces_rows_and_writes_the_same_file(
     reg = read_image(tmp_path / "region" / "s.1004.exr")
     _, y, _, h = reg.geometry.data
     assert r0 <= y and y + h <= r1 and r1 - r0 < 720 / 2
-    monkeypatch.setattr("engine.shot.render._face_rows", lambda *a: lambda f, geo: (0, 10 ** 6))
+    monkeypatch.setattr("engine.shot.render.ShotRenderer.face_rows",
+                        lambda self: lambda f, geo: (0, 10 ** 6))
     whole = tmp_path / "whole" / "s.####.exr"  # the same render from a whole-frame read
     assert render_cli(plate_pattern, whole, demo_model, track_file, "--frames", "1004",
                       "--region", "face") == 0

@@ -333,14 +333,14 @@ def test_frame_written_meanwhile_by_another_job_with_other_settings_is_kept(
     import engine.shot.render as render_mod
 
     out = tmp_path / "out"
-    inner = render_mod._already_done
+    inner = render_mod.ShotRenderer.already_done
 
-    def other_job_meanwhile(target, record):
+    def other_job_meanwhile(self, target):
         if target.name == "swap.1001.exr":  # while this run works, a farm job with other
             out.mkdir(exist_ok=True)        # settings writes 1002
             shutil.copy(rendered8 / "swap.1002.exr", out / "swap.1002.exr")
-        return inner(target, record)
-    monkeypatch.setattr(render_mod, "_already_done", other_job_meanwhile)
+        return inner(self, target)
+    monkeypatch.setattr(render_mod.ShotRenderer, "already_done", other_job_meanwhile)
     r = cli(*render_args(plate8, out, demo_model, track8, "--color", "none", "--frames",
                          "1001-1003"))
     assert r.rc == 1
