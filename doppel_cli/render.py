@@ -6,9 +6,9 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from engine.host.params import BY_NAME, PARAMS
 from engine.io.image import EXR_COMPRESSIONS
 from engine.shot.render import REGIONS
+from engine.swap.params import BY_NAME, PARAMS
 from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
 
 # Help texts and choices come from the parameter table the node and gizmo use too; the CLI

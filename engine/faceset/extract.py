@@ -27,7 +27,6 @@ import numpy as np
 from engine.errors import FacesetError, MediaError, OutputError, SettingsError
 from engine.faceset.store import INDEX, FaceEntry, Faceset, crop_name, load_faceset
 from engine.geometry.align import align_matrix, face_type, warp_to_crop
-from engine.geometry.track import Track, select_track, smooth_track
 from engine.io import FrameSource, format_frame_range, write_image
 from engine.io.atomic import atomic_write_bytes, remove_stale_temps
 from engine.io.colorspace import linear_to_srgb, to_display_uint8
@@ -127,7 +126,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     did not choose, on the frames it analysed. A run that can read no frame writes nothing.
     """
     from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
-    from engine.shot.analyze import analyze_frames, sanitise
+    from engine.shot.analyze import analyze_frames, follow_face, sanitise
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
@@ -184,9 +183,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
         for f, faces in per_frame.items():
             chosen[f] = [(k, face.landmarks, face) for k, face in enumerate(faces)]
     else:
-        track: Track = select_track(per_frame, settings.face_index, reference)
-        if settings.smooth:
-            track = smooth_track(track, settings.smooth)
+        track = follow_face(per_frame, settings.face_index, reference, settings.smooth)
         for f in track.frames:
             chosen[f] = [(0, track.landmarks(f), track.faces[f])]
         lost = [f for f in per_frame if per_frame[f] and f not in track.faces]

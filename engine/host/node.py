@@ -4,7 +4,7 @@ The C++ side only moves pixels and parameter values; everything with meaning hap
 the same engine `doppel render` uses, so the node and the farm write the same pixels.
 
 Conventions (the bridge's contract):
-- `values`: the node's parameters as a flat dict keyed by `engine.host.params.PARAMS` names (choices
+- `values`: the node's parameters as a flat dict keyed by `engine.swap.params.PARAMS` names (choices
   as their strings, not indices).
 - Coordinates are the plate's **display-window pixels, y down** (as EXR and the track store
   them); the plugin converts from OFX's canonical, y-up coordinates.
@@ -39,10 +39,10 @@ import numpy as np
 
 from engine.errors import DoppelError, InputError, MediaError, SettingsError
 from engine.geometry.track import Track
-from engine.host.params import BY_NAME, values_to_settings
 from engine.io.image import Geometry
 from engine.io.source import Frame, FrameSource
 from engine.shot.frame import FrameLayer
+from engine.swap.params import settings_from_values, values_to_settings
 from engine.swap.pipeline import FaceSwapper
 from engine.swap.settings import EngineConfig, SwapLook
 from engine.types import Box
@@ -278,13 +278,7 @@ class Node:
         if not target.parent.is_dir():
             raise SettingsError(f"Track file: folder {target.parent} does not exist; create "
                                 "it or pick another place")
-        settings = AnalyzeSettings(
-            detector=str(values.get("detector", BY_NAME["detector"].default)),
-            max_side=int(values.get("max_side", BY_NAME["max_side"].default)),
-            face_index=int(values.get("face_index", 0)),
-            reference=str(values.get("reference") or ""),
-            smooth=int(values.get("smooth", BY_NAME["smooth"].default)),
-            face_type=str(values.get("face_type") or ""))
+        settings = settings_from_values(AnalyzeSettings, values)
         source = HostClipSource(frames, fetch, display, pixel_aspect, "Source")
         errors: list[str] = []
         track = analyze_shot(source, settings, progress, cancel,

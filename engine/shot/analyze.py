@@ -11,7 +11,7 @@ Non-finite pixels follow the one rule of `engine.io.finite` (the count is report
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from engine.geometry.detect import DETECTORS
 from engine.geometry.track import Track, attach_plate, select_track, smooth_track
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.io.finite import finite_rgb
+from engine.swap.params import bounds
 from engine.types import Face
 
 ANALYSIS_SCHEMA = 1
@@ -117,12 +118,12 @@ class AnalyzeSettings:
         if self.detector not in DETECTORS:
             raise SettingsError(f"detector {self.detector!r} unknown; use one of "
                                 f"{', '.join(DETECTORS)}")
-        if self.max_side < 64:
-            raise SettingsError(f"max_side must be ≥ 64 px, got {self.max_side}")
-        if self.face_index < 0:
-            raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
-        if self.smooth < 0:
-            raise SettingsError(f"smooth must be ≥ 0 frames, got {self.smooth}")
+        for name in ("max_side", "face_index", "smooth"):  # ranges: the parameter table's
+            lo, hi = bounds(name)
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise SettingsError(f"--{name.replace('_', '-')} must be within {lo:g}..{hi:g}, "
+                                    f"got {value!r}")
         if self.face_type:
             face_type(self.face_type)
 
@@ -130,6 +131,16 @@ class AnalyzeSettings:
         """What changes the per-frame results: a cache made with another key is recomputed."""
         return {"detector": self.detector, "max_side": self.max_side,
                 "describe": bool(self.reference), "nonfinite": "nan0-posinf1-neginf0"}
+
+
+def follow_face(per_frame: Mapping[int, Sequence[Face]], face_index: int = 0,
+                reference: np.ndarray | None = None, smooth: int = 0) -> Track:
+    """One identity through a shot's per-frame faces: start on the `face_index`-th largest
+    face (or the one nearest `reference`, an identity descriptor), follow it frame to frame,
+    smooth its landmarks over `smooth` frames (0 = off). The one selection rule of
+    `analyze_shot` and `doppel extract --select track`."""
+    track = select_track(per_frame, face_index, reference)
+    return smooth_track(track, smooth) if smooth else track
 
 
 def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
@@ -171,9 +182,7 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     per_frame = analyze_frames(frames, wanted, analyzer, Path(cache) if cache else None,
                                settings.cache_key(), [] if errors is None else errors,
                                [] if warnings is None else warnings, counted, cancel=cancel)
-    track = select_track(per_frame, settings.face_index, reference)
-    if settings.smooth:
-        track = smooth_track(track, settings.smooth)
+    track = follow_face(per_frame, settings.face_index, reference, settings.smooth)
     # Landmarks into display-window pixels, plate geometry recorded (render maps and checks).
     track = attach_plate(track, frames, frames.description)
     track.settings.update(source=frames.description, frames=format_frame_range(wanted),

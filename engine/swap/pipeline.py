@@ -45,7 +45,8 @@ from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
 from engine.swap.mask import combine_masks, hull_mask, refine_mask
-from engine.swap.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
+from engine.swap.params import OUTPUT_VIEWS
+from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
 from engine.types import Box
 
 __all__ = ["OUTPUT_VIEWS", "EngineConfig", "FaceSwapper", "SwapLook", "SwapResult",

@@ -21,13 +21,11 @@ from engine.runtime.onnxrt import DEVICES
 from engine.swap.blend import check_blend_mode
 from engine.swap.color_transfer import TRANSFERS
 from engine.swap.mask import parse_mask_mode
+from engine.swap.params import OUTPUT_VIEWS, bounds
 
-OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
-# Sane bounds (name, low, high): beyond them a knob only makes nonsense or exhausts memory
-# (an erode of 1e6 px asks for a 547 GB kernel); nan/inf are refused too. Plate pixels for
-# erode/blur.
-_LOOK_BOUNDS = (("erode", -1000.0, 1000.0), ("blur", 0.0, 1000.0), ("sharpen", 0.0, 10.0),
-                ("motion_blur", 0.0, 4.0), ("strength", 0.0, 1.0), ("face_index", 0, 99))
+# Numeric knobs are checked against the parameter table's ranges (engine/swap/params.py, the one
+# place they live): beyond them a knob only makes nonsense or exhausts memory (an erode of 1e6 px
+# asks for a 547 GB kernel); nan/inf are refused too.
 
 
 @dataclass(frozen=True)
@@ -50,8 +48,9 @@ class EngineConfig:
         if self.device not in DEVICES:
             raise SettingsError(f"device must be one of {', '.join(DEVICES)}, got "
                                 f"{self.device!r}")
-        if not 0 <= self.threads <= 1024:
-            raise SettingsError(f"--threads must be within 0..1024 (0 = default), got "
+        lo, hi = bounds("threads")
+        if not lo <= self.threads <= hi:
+            raise SettingsError(f"--threads must be within {lo:g}..{hi:g} (0 = default), got "
                                 f"{self.threads}")
 
 
@@ -76,10 +75,12 @@ class SwapLook:
         if self.color != "none" and self.color not in TRANSFERS:
             raise SettingsError(f"color {self.color!r} unknown; use none or "
                                 f"{', '.join(TRANSFERS)}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise SettingsError(f"strength must be within 0..1, got {self.strength}")
-        for name, lo, hi in _LOOK_BOUNDS:
-            value = getattr(self, name)
+        for f in fields(self):
+            if f.type not in ("float", "int"):
+                continue
+            value = getattr(self, f.name)
+            lo, hi = bounds(f.name)
+            name = f.name
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise SettingsError(f"--{name.replace('_', '-')} must be within {lo:g}..{hi:g}, "
                                     f"got {value!r}")

@@ -1,4 +1,4 @@
-"""The Nuke gizmo and the OFX parameters come from one table (engine/host/params.py), no drift."""
+"""The Nuke gizmo and the OFX parameters come from one table (engine/swap/params.py), no drift."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import types
 from pathlib import Path
 
-from engine.host.params import GROUPS, PARAMS, check_table
+from engine.host.table_check import check_table
+from engine.swap.params import GROUPS, PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 GIZMOS = ROOT / "gizmos"

@@ -44,7 +44,7 @@ def test_load_and_describe_start_no_python_and_export_two_symbols(host, build):
     assert "context=OfxImageEffectContextFilter" in run.stdout
     assert "context=OfxImageEffectContextGeneral" in run.stdout
     assert "clip=Mask optional=1" in run.stdout
-    from engine.host.params import PARAMS
+    from engine.swap.params import PARAMS
 
     for p in PARAMS:
         assert f"param={p.name} " in run.stdout

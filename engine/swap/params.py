@@ -16,15 +16,16 @@ dataclasses field for field; `tests/engine/test_params.py` fails if a field is a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.geometry.align import FACE_TYPES
 from engine.geometry.detect import DETECTORS
 from engine.runtime.onnxrt import DEVICES
 from engine.swap.color_transfer import TRANSFERS
-from engine.swap.settings import OUTPUT_VIEWS, EngineConfig, SwapLook
 
+OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 GROUPS = ("Model", "Tracking", "Mask", "Colour", "Blend", "Output", "Farm")
 # The DeepFaceLab mask modes, as a compositor picks them (any other combination of the terms
 # stays available from `doppel render --mask-mode`).
@@ -155,36 +156,49 @@ def help_text(name: str) -> str:
     return BY_NAME[name].hint
 
 
-def check_table() -> list[str]:
-    """Disagreements between the table and the settings dataclasses (empty: in step)."""
-    from engine.shot.analyze import AnalyzeSettings
-
-    problems = []
-    for cls, target in ((EngineConfig, "config"), (SwapLook, "look")):
-        for f in fields(cls):
-            p = BY_NAME.get(f.name)
-            if p is None:
-                problems.append(f"{cls.__name__}.{f.name} has no row in engine/host/params.py")
-            elif p.target != target:
-                problems.append(f"{f.name}: target {p.target!r}, expected {target!r}")
-            elif p.default != f.default:
-                problems.append(f"{f.name}: default {p.default!r} differs from {cls.__name__}'s "
-                                f"{f.default!r}")
-    for f in fields(AnalyzeSettings):
-        if f.name not in BY_NAME:
-            problems.append(f"AnalyzeSettings.{f.name} has no row in engine/host/params.py")
-    for p in PARAMS:
-        if p.kind == "choice" and p.default not in p.choices:
-            problems.append(f"{p.name}: default {p.default!r} is not one of its choices")
-        if p.group not in GROUPS:
-            problems.append(f"{p.name}: group {p.group!r} unknown")
-    return problems
+def bounds(name: str) -> tuple[float, float]:
+    """The values a numeric knob accepts (its row's `range`): the one place ranges live."""
+    row = BY_NAME[name].range
+    if row is None:
+        raise KeyError(f"{name} has no range in the parameter table")
+    return row
 
 
-def values_to_settings(values: dict[str, Any]) -> tuple[EngineConfig, SwapLook]:
-    """The engine's settings from a node's flat values (unknown keys refused by name)."""
-    from engine.swap.settings import SwapSettings
+T = TypeVar("T")
 
-    known = {p.name for p in PARAMS if p.target in ("config", "look")}
-    s = SwapSettings.from_dict({k: v for k, v in values.items() if k in known})
-    return s.config, s.look
+
+def settings_from_values(cls: type[T], values: Mapping[str, Any]) -> T:
+    """A settings dataclass (`EngineConfig`, `SwapLook`, `AnalyzeSettings`, …) from a node's
+    flat values: each field from `values` by its parameter name, else the table's default;
+    keys the class does not have are ignored (a node's values hold every knob)."""
+    kw = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        row = BY_NAME.get(f.name)
+        if f.name in values and values[f.name] is not None:
+            kw[f.name] = _coerce(row, values[f.name])
+        elif row is not None and row.default is not None:
+            kw[f.name] = row.default
+    return cls(**kw)
+
+
+def _coerce(row: Param | None, value: Any) -> Any:
+    """A host's value as the row's kind says (hosts hand ints as floats, paths as str)."""
+    if row is None:
+        return value
+    try:
+        if row.kind == "int" and not isinstance(value, bool):
+            return int(value) if float(value) == int(value) else value
+        if row.kind == "double":
+            return float(value)
+    except (TypeError, ValueError):
+        return value  # the dataclass names the bad value
+    if row.kind in ("string", "file", "choice"):
+        return str(value)
+    return value
+
+
+def values_to_settings(values: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The engine's settings `(EngineConfig, SwapLook)` from a node's flat values."""
+    from engine.swap.settings import EngineConfig, SwapLook
+
+    return settings_from_values(EngineConfig, values), settings_from_values(SwapLook, values)
