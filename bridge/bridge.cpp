@@ -113,14 +113,31 @@ void start_interpreter(const std::string& venv) {
   PyEval_SaveThread();  // release the GIL: every call takes it for itself
 }
 
-// The one-line message for the current Python exception (engine.host.node.one_line), else what().
-std::string message_of(py::error_already_set& e) {
+ErrorKind kind_named(const std::string& k) {
+  static const std::pair<const char*, ErrorKind> kinds[] = {
+      {"input", ErrorKind::kInput},         {"media", ErrorKind::kMedia},
+      {"settings", ErrorKind::kSettings},   {"output", ErrorKind::kOutput},
+      {"disk_full", ErrorKind::kDiskFull},  {"model", ErrorKind::kModel},
+      {"cancelled", ErrorKind::kCancelled}, {"memory", ErrorKind::kMemory}};
+  for (const auto& [name, kind] : kinds)
+    if (k == name) return kind;
+  return ErrorKind::kInternal;
+}
+
+// The current Python exception as a typed C++ error: its kind from its class and its one-line
+// message (engine.host.node.describe_error); a Cancelled as `Cancelled`.
+[[noreturn]] void rethrow_typed(py::error_already_set& e) {
+  ErrorKind kind = ErrorKind::kInternal;
+  std::string message;
   try {
-    py::object one_line = py::module_::import("engine.host.node").attr("one_line");
-    return one_line(e.value()).cast<std::string>();
+    py::tuple d = py::module_::import("engine.host.node").attr("describe_error")(e.value());
+    kind = kind_named(d[0].cast<std::string>());
+    message = d[1].cast<std::string>();
   } catch (...) {
-    return std::string("Doppel: ") + e.what();
+    message = std::string("Doppel: ") + e.what();
   }
+  if (kind == ErrorKind::kCancelled) throw Cancelled(message);
+  throw Error(message, kind);
 }
 
 py::array view(const ImageView& v) {
@@ -237,7 +254,7 @@ auto guarded(F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (py::error_already_set& e) {
-    throw Error(message_of(e));
+    rethrow_typed(e);
   } catch (py::cast_error& e) {
     throw Error(std::string("Doppel: internal error (bad value from the engine: ") + e.what() +
                 ")");
@@ -330,14 +347,10 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
       if (!progress(done, total)) cancelled = true;
     });
     py::cpp_function py_cancel([&cancelled] { return cancelled; });
-    py::dict r;
-    try {
-      r = impl_->node.attr("analyze")(to_dict(values), frames, py_fetch, display_tuple(display),
-                                      display.pixel_aspect, py_progress, py_cancel);
-    } catch (py::error_already_set& e) {
-      if (cancelled) throw Cancelled(message_of(e));
-      throw;
-    }
+    // A cancel ends as engine.errors.Cancelled, which `guarded` turns into `Cancelled`.
+    py::dict r = impl_->node.attr("analyze")(to_dict(values), frames, py_fetch,
+                                             display_tuple(display), display.pixel_aspect,
+                                             py_progress, py_cancel);
     AnalyzeResult res;
     res.digest = r["digest"].cast<std::string>();
     res.frames = r["frames"].cast<long>();

@@ -22,13 +22,29 @@
 
 namespace doppel::bridge {
 
+// What kind of failure an error is, decided by the engine's Python error class
+// (engine.host.node.ERROR_KINDS): the plugin chooses the OFX status and the words from it.
+enum class ErrorKind {
+  kInput,      // bad user input (a file, frame or value); InputError and DoppelError
+  kMedia,      // an image the host gave or a file that cannot be read; MediaError
+  kSettings,   // a parameter value out of range or of the wrong kind; SettingsError
+  kOutput,     // an output that cannot be written as asked; OutputError
+  kDiskFull,   // no space left; DiskFullError
+  kModel,      // a model file missing or unusable; ModelError
+  kCancelled,  // the user cancelled; engine.errors.Cancelled
+  kMemory,     // an allocation failed; MemoryError, std::bad_alloc
+  kInternal,   // anything else: a bug (the traceback is in the host's log)
+};
+
 // A failure the host should show: `what()` is one line naming what and how to fix it.
 struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& message, ErrorKind k = ErrorKind::kInternal)
+      : std::runtime_error(message), kind(k) {}
+  ErrorKind kind;
 };
 // The user cancelled (Analyze's progress bar): what was done is kept and the next run resumes.
 struct Cancelled : Error {
-  using Error::Error;
+  explicit Cancelled(const std::string& message) : Error(message, ErrorKind::kCancelled) {}
 };
 
 // Where the interpreter came from.

@@ -21,6 +21,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <map>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -752,6 +753,13 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   return kOfxStatReplyDefault;
 }
 
+// The OFX status of an engine failure, chosen by the Python error's class (through its kind):
+// an allocation failure is ErrMemory (the host may free caches and retry); everything else that
+// the user can fix, or a bug, is Failed with the message posted on the node.
+OfxStatus status_for(doppel::bridge::ErrorKind kind) {
+  return kind == doppel::bridge::ErrorKind::kMemory ? kOfxStatErrMemory : kOfxStatFailed;
+}
+
 // Every action runs here: no exception crosses into the host, every failure has a message.
 OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandle inArgs,
                      OfxPropertySetHandle outArgs) {
@@ -783,7 +791,10 @@ OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandl
     return f.status;
   } catch (const doppel::bridge::Error& e) {
     if (in) post(in, kOfxMessageError, e.what(), true);
-    return kOfxStatFailed;
+    return status_for(e.kind);
+  } catch (const std::bad_alloc&) {
+    if (in) post(in, kOfxMessageError, "Doppel FaceSwap: out of memory", true);
+    return kOfxStatErrMemory;
   } catch (const std::exception& e) {
     if (in) post(in, kOfxMessageError, std::string("Doppel FaceSwap: internal error: ") +
                                            e.what(), true);

@@ -18,7 +18,7 @@ import yaml
 from engine.errors import SettingsError
 from engine.io.atomic import atomic_write_text
 from engine.io.sequence import SequencePattern
-from engine.swap.params import values_to_settings
+from engine.swap.settings import values_to_settings
 
 
 def render_args(values: dict[str, Any]) -> list[str]:

@@ -37,17 +37,54 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import DoppelError, InputError, MediaError, SettingsError
+from engine.errors import (
+    Cancelled,
+    DiskFullError,
+    DoppelError,
+    InputError,
+    MediaError,
+    ModelError,
+    OutputError,
+    SettingsError,
+)
 from engine.geometry.track import Track
 from engine.io.image import Geometry
 from engine.io.source import Frame, FrameSource
 from engine.shot.frame import FrameLayer
-from engine.swap.params import settings_from_values, values_to_settings
+from engine.swap.params import settings_from_values
 from engine.swap.pipeline import FaceSwapper
-from engine.swap.settings import EngineConfig, SwapLook
+from engine.swap.settings import EngineConfig, SwapLook, values_to_settings
 from engine.types import Box
 
 log = logging.getLogger("doppel.node")
+
+
+# The error classes a host is told apart, most specific first: the bridge turns each kind into
+# its own C++ exception, and the plugin chooses the OFX status from it (docs/node.md).
+ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (Cancelled, "cancelled"),
+    (DiskFullError, "disk_full"),
+    (MediaError, "media"),
+    (SettingsError, "settings"),
+    (OutputError, "output"),
+    (InputError, "input"),
+    (ModelError, "model"),
+    (DoppelError, "input"),
+    (MemoryError, "memory"),
+)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The kind of `exc` the host acts on: one of ERROR_KINDS' names, else "internal" (a bug)."""
+    for cls, kind in ERROR_KINDS:
+        if isinstance(exc, cls):
+            return kind
+    return "internal"
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """`(kind, one-line message)` of `exc`, what the bridge hands the plugin."""
+    return error_kind(exc), one_line(exc)
 
 
 def one_line(exc: BaseException) -> str:
@@ -55,6 +92,9 @@ def one_line(exc: BaseException) -> str:
     reported as an internal error with its traceback in the log (stderr)."""
     if isinstance(exc, DoppelError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return ("out of memory (MemoryError); lower the plate's resolution or free memory "
+                "on this machine")
     log.error("internal error:\n%s", "".join(traceback.format_exception(exc)))
     first = (str(exc).splitlines() or [""])[0]
     return f"internal error ({type(exc).__name__}: {first}); the traceback is in the host's log"

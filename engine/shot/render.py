@@ -241,7 +241,7 @@ class ShotRenderer:
                 if self.already_done(target):
                     return (f, {"skipped": True})
                 frame = self.swap_plate(item, target)
-            except (MediaError, OutputError) as exc:
+            except InputError as exc:  # a frame's own problem (a rule, its file): the rest go on
                 return _frame_error(f, exc)
             return Later(lambda: write(f, frame))
 

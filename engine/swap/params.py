@@ -195,10 +195,3 @@ def _coerce(row: Param | None, value: Any) -> Any:
     if row.kind in ("string", "file", "choice"):
         return str(value)
     return value
-
-
-def values_to_settings(values: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The engine's settings `(EngineConfig, SwapLook)` from a node's flat values."""
-    from engine.swap.settings import EngineConfig, SwapLook
-
-    return settings_from_values(EngineConfig, values), settings_from_values(SwapLook, values)

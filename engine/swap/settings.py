@@ -21,7 +21,7 @@ from engine.runtime.onnxrt import DEVICES
 from engine.swap.blend import check_blend_mode
 from engine.swap.color_transfer import TRANSFERS
 from engine.swap.mask import parse_mask_mode
-from engine.swap.params import OUTPUT_VIEWS, bounds
+from engine.swap.params import OUTPUT_VIEWS, bounds, settings_from_values
 
 # Numeric knobs are checked against the parameter table's ranges (engine/swap/params.py, the one
 # place they live): beyond them a knob only makes nonsense or exhausts memory (an erode of 1e6 px
@@ -121,3 +121,9 @@ class SwapSettings:
 
     def with_look(self, look: SwapLook) -> SwapSettings:
         return replace(self, look=look)
+
+
+def values_to_settings(values: Mapping[str, Any]) -> tuple[EngineConfig, SwapLook]:
+    """The engine's settings from a node's flat values (the parameter table's names; missing
+    knobs take the table's defaults, keys of other targets are ignored)."""
+    return settings_from_values(EngineConfig, values), settings_from_values(SwapLook, values)

@@ -71,9 +71,21 @@ def test_cli_analyze_writes_what_the_library_returns(plate_pattern, shot_track, 
 
 def test_bad_analysis_settings_are_named():
     for kw, msg in [({"detector": "x"}, "detector 'x'"), ({"smooth": -1}, "smooth"),
-                    ({"face_type": "ears"}, "face type 'ears'"), ({"max_side": 8}, "max_side")]:
+                    ({"face_type": "ears"}, "face type 'ears'"), ({"max_side": 8}, "max-side"),
+                    ({"smooth": 51}, "smooth must be within 0..50")]:
         with pytest.raises(SettingsError, match=msg):
             AnalyzeSettings(**kw)
+
+
+def test_analysis_ranges_are_the_parameter_tables():
+    from engine.swap.params import BY_NAME
+
+    for name in ("max_side", "face_index", "smooth"):
+        lo, hi = BY_NAME[name].range
+        AnalyzeSettings(**{name: int(lo)})
+        AnalyzeSettings(**{name: int(hi)})
+        with pytest.raises(SettingsError, match=name.replace("_", "-")):
+            AnalyzeSettings(**{name: int(hi) + 1})
 
 
 def test_detection_sees_the_same_image_in_analysis_and_render(source, demo_model, tmp_path):

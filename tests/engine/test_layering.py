@@ -52,3 +52,71 @@ def test_importing_every_engine_module_in_a_fresh_interpreter_loads_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# The engine's packages from the bottom up: a module may import its own package and those
+# below it, never one above (docs/architecture.md draws it).
+LAYERS = ("errors", "types", "runtime", "io", "geometry", "swap", "shot", "faceset", "host",
+          "evaluate")
+
+
+def _engine_module_imports() -> dict[str, set[str]]:
+    """Engine modules each engine module imports (dotted names), lazily imported ones included."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "engine":
+                    names |= {f"engine.{a.name}" for a in node.names}
+                elif node.module.startswith("engine."):
+                    names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.startswith("engine.")}
+        found[name] = names
+    return found
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "errors"
+    return LAYERS.index(part) if part in LAYERS else 0  # engine/__init__: the version
+
+
+def test_no_engine_package_imports_one_above_it():
+    up = sorted(f"{m} -> {t}" for m, ts in _engine_module_imports().items() for t in ts
+                if _layer(t) > _layer(m))
+    assert not up, up
+
+
+def test_engine_modules_import_no_circle():
+    graph = {m: {t for t in ts if t in _engine_module_imports()} for m, ts in
+             _engine_module_imports().items()}
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(m: str, stack: list[str]) -> bool:
+        state[m] = 1
+        for t in sorted(graph.get(m, ())):
+            if t == m or t.startswith(m + "."):  # a package importing its own modules
+                continue
+            if state.get(t) == 1:
+                cycle.extend(stack[stack.index(t):] + [t] if t in stack else [m, t])
+                return True
+            if state.get(t) is None and visit(t, stack + [t]):
+                return True
+        state[m] = 2
+        return False
+
+    for m in sorted(graph):
+        if state.get(m) is None and visit(m, [m]):
+            break
+    assert not cycle, " -> ".join(cycle)
+
+
+def test_every_engine_module_sits_in_a_known_layer():
+    top = {p.name for p in (ROOT / "engine").iterdir()
+           if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"}
+    known = set(LAYERS) | {"errors.py", "types.py", "__init__.py"}
+    assert {t.removesuffix(".py") for t in top} <= {k.removesuffix(".py") for k in known}

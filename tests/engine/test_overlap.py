@@ -20,27 +20,38 @@ def test_results_come_in_item_order_with_writes_and_plain_results_mixed():
 
 
 def test_stages_overlap_and_memory_stays_bounded():
+    # Overlap is shown by what runs at the same time, not by a wall-clock figure (a loaded
+    # machine makes any timing fail; the speed-up is measured in benchmarks/render.py).
     live, peak, lock = [0], [0], threading.Lock()
+    busy = {"read": 0, "write": 0}
+    both = threading.Event()  # a read and a write were in progress at once
+
+    def stage(name, seconds):
+        with lock:
+            busy[name] += 1
+            if busy["read"] and busy["write"]:
+                both.set()
+        time.sleep(seconds)
+        with lock:
+            busy[name] -= 1
 
     def items():
         for i in range(12):
             with lock:
                 live[0] += 1
                 peak[0] = max(peak[0], live[0])
-            time.sleep(0.01)  # decode
+            stage("read", 0.01)  # decode
             yield i
 
     def write(i):
-        time.sleep(0.03)  # the slowest stage
+        stage("write", 0.03)  # the slowest stage
         with lock:
             live[0] -= 1
         return i
 
-    t = time.perf_counter()
     assert list(overlapped(items(), lambda i: Later(lambda: write(i)), read_ahead=2,
                            write_behind=1)) == list(range(12))
-    wall = time.perf_counter() - t
-    assert wall < 12 * (0.01 + 0.03) * 0.9  # faster than one after another
+    assert both.is_set()  # reading went on while a frame was being written
     # read-ahead 2 + the one being read + the one computed + 2 writes (1 running, 1 queued)
     assert peak[0] <= 2 + 1 + 1 + 2
 
