@@ -14,9 +14,11 @@ SAMPLES := samples/.complete
 TORCH := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
 PYTEST_ARGS ?=
 BUILD ?= build
+# Our C++ (the vendored OFX headers under host_plugin/ofx/ keep their own style).
+CXX_SOURCES := bridge/bridge.cpp bridge/bridge.h host_plugin/faceswap.cpp tests/ofx_host/host.cpp
 CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
-.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone
+.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone format
 all: test
 
 setup: $(STAMP)
@@ -44,8 +46,12 @@ plugin: $(STAMP)
 
 test: $(SAMPLES) plugin
 	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
+	$(VENV)/bin/clang-format --dry-run --Werror $(CXX_SOURCES)
 	$(PY) tools/gen_ofx_params.py --gizmo gizmos/FaceSwap.gizmo --check
 	$(PY) tools/run_pytest.py $(PYTEST_ARGS)
+
+format: $(STAMP)
+	$(VENV)/bin/clang-format -i $(CXX_SOURCES)
 
 bench: $(SAMPLES)
 	$(PY) benchmarks/extract.py

@@ -79,11 +79,14 @@ void promote_libpython() {
 
 void check_venv(const std::string& venv, const std::string& where) {
   if (venv.empty())
-    throw Error("Doppel: no Python environment configured; set DOPPEL_VENV to the venv "
-                "Doppel is installed in, or 'venv = PATH' in " + where);
+    throw Error(
+        "Doppel: no Python environment configured; set DOPPEL_VENV to the venv "
+        "Doppel is installed in, or 'venv = PATH' in " +
+        where);
   const std::string cfg = venv + "/pyvenv.cfg";
   if (!is_file(cfg))
-    throw Error("Doppel: " + venv + " (from " + where + ") is not a Python venv (no "
+    throw Error("Doppel: " + venv + " (from " + where +
+                ") is not a Python venv (no "
                 "pyvenv.cfg); point it at the venv Doppel is installed in (make setup)");
   std::string version = read_key(cfg, "version");
   if (version.empty()) version = read_key(cfg, "version_info");
@@ -150,8 +153,7 @@ py::array view(const ImageView& v) {
 
 py::dict to_dict(const Values& values) {
   py::dict d;
-  for (const auto& [k, v] : values)
-    std::visit([&](const auto& x) { d[py::str(k)] = x; }, v);
+  for (const auto& [k, v] : values) std::visit([&](const auto& x) { d[py::str(k)] = x; }, v);
   return d;
 }
 
@@ -165,9 +167,9 @@ struct KeptThreadState {
   bool kept = false;
   ~KeptThreadState() {
     if (!kept || !Py_IsInitialized() || PyGILState_GetThisThreadState() == nullptr) return;
-    PyGILState_Ensure();                     // GIL held, counter 2
-    PyGILState_Release(PyGILState_LOCKED);   // counter 1, GIL still held
-    PyGILState_Release(PyGILState_UNLOCKED); // counter 0: the thread state is deleted
+    PyGILState_Ensure();                      // GIL held, counter 2
+    PyGILState_Release(PyGILState_LOCKED);    // counter 1, GIL still held
+    PyGILState_Release(PyGILState_UNLOCKED);  // counter 0: the thread state is deleted
   }
 };
 thread_local KeptThreadState t_kept;
@@ -192,9 +194,7 @@ class Gil {
   PyGILState_STATE state_;
 };
 
-py::tuple display_tuple(const Display& d) {
-  return py::make_tuple(d.x, d.y, d.width, d.height);
-}
+py::tuple display_tuple(const Display& d) { return py::make_tuple(d.x, d.y, d.width, d.height); }
 
 }  // namespace
 
@@ -222,13 +222,15 @@ Status ensure_python(const std::string& module_path) {
     const std::string running = std::to_string(vi.attr("major").cast<int>()) + "." +
                                 std::to_string(vi.attr("minor").cast<int>());
     if (running != compiled_version())
-      throw Error("Doppel: the host runs Python " + running + " but this plugin was built "
-                  "for " + compiled_version() + "; rebuild it against the host's Python");
+      throw Error("Doppel: the host runs Python " + running +
+                  " but this plugin was built "
+                  "for " +
+                  compiled_version() + "; rebuild it against the host's Python");
     if (g_status.mode == Mode::kAttached && !venv.empty() && !g_site_added) {
       // The host's own interpreter: add the venv's packages (numpy, onnxruntime, engine).
       check_venv(venv, where);
-      py::module_::import("site").attr("addsitedir")(
-          venv + "/lib/python" + compiled_version() + "/site-packages");
+      py::module_::import("site").attr("addsitedir")(venv + "/lib/python" + compiled_version() +
+                                                     "/site-packages");
       g_site_added = true;
     }
     py::module_::import("engine.host.node");
@@ -236,7 +238,8 @@ Status ensure_python(const std::string& module_path) {
     throw Error("Doppel: cannot import the engine in Python " + compiled_version() +
                 (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
                               : " from venv " + venv) +
-                " (" + trim(e.what()).substr(0, 200) + "); install Doppel into it: "
+                " (" + trim(e.what()).substr(0, 200) +
+                "); install Doppel into it: "
                 "VENV/bin/pip install -e <doppel checkout>");
   }
   g_ready = true;
@@ -279,15 +282,14 @@ Node::~Node() {
 
 bool Node::is_identity(double frame, const Values& values) {
   return guarded([&] {
-    return impl_->node.attr("is_identity")(static_cast<int>(frame), to_dict(values))
-        .cast<bool>();
+    return impl_->node.attr("is_identity")(static_cast<int>(frame), to_dict(values)).cast<bool>();
   });
 }
 
 std::optional<Box> Node::roi(double frame, const Values& values, const Display& display) {
   return guarded([&]() -> std::optional<Box> {
-    py::object r = impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values),
-                                           display_tuple(display));
+    py::object r =
+        impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values), display_tuple(display));
     if (r.is_none()) return std::nullopt;
     auto t = r.cast<std::vector<int>>();
     return Box{t.at(0), t.at(1), t.at(2), t.at(3)};
@@ -300,10 +302,10 @@ RenderInfo Node::render(double frame, const Values& values, const ImageView& src
   return guarded([&] {
     py::object hold = holdout ? py::object(view(*holdout)) : py::object(py::none());
     if (holdout) hold = hold.attr("__getitem__")(py::make_tuple(py::ellipsis(), 0));
-    py::dict d = impl_->node.attr("render")(
-        static_cast<int>(frame), to_dict(values), view(src), py::make_tuple(src_x, src_y),
-        view(out), py::make_tuple(out_x, out_y), display_tuple(display), display.pixel_aspect,
-        hold);
+    py::dict d = impl_->node.attr("render")(static_cast<int>(frame), to_dict(values), view(src),
+                                            py::make_tuple(src_x, src_y), view(out),
+                                            py::make_tuple(out_x, out_y), display_tuple(display),
+                                            display.pixel_aspect, hold);
     RenderInfo info;
     info.swapped = d["swapped"].cast<bool>();
     info.reason = d["reason"].cast<std::string>();
@@ -348,9 +350,9 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     });
     py::cpp_function py_cancel([&cancelled] { return cancelled; });
     // A cancel ends as engine.errors.Cancelled, which `guarded` turns into `Cancelled`.
-    py::dict r = impl_->node.attr("analyze")(to_dict(values), frames, py_fetch,
-                                             display_tuple(display), display.pixel_aspect,
-                                             py_progress, py_cancel);
+    py::dict r =
+        impl_->node.attr("analyze")(to_dict(values), frames, py_fetch, display_tuple(display),
+                                    display.pixel_aspect, py_progress, py_cancel);
     AnalyzeResult res;
     res.digest = r["digest"].cast<std::string>();
     res.frames = r["frames"].cast<long>();

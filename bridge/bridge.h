@@ -88,7 +88,7 @@ struct Display {  // the display window (x, y, width, height) and pixel aspect
 struct RenderInfo {
   bool swapped = false;
   std::string reason;
-  long loads = 0;  // models built by this node so far (a look change must not add one)
+  long loads = 0;         // models built by this node so far (a look change must not add one)
   double process_ms = 0;  // time inside FaceSwapper.process (the node's overhead is the rest)
 };
 
@@ -115,9 +115,9 @@ class Node {
 
   bool is_identity(double frame, const Values& values);
   std::optional<Box> roi(double frame, const Values& values, const Display& display);
-  RenderInfo render(double frame, const Values& values, const ImageView& src, int src_x,
-                    int src_y, const ImageView& out, int out_x, int out_y,
-                    const Display& display, const ImageView* holdout);
+  RenderInfo render(double frame, const Values& values, const ImageView& src, int src_x, int src_y,
+                    const ImageView& out, int out_x, int out_y, const Display& display,
+                    const ImageView* holdout);
   AnalyzeResult analyze(const Values& values, const std::vector<int>& frames,
                         const std::function<HostFrame(int)>& fetch, const Display& display,
                         const std::function<bool(int, int)>& progress);  // false: cancel

@@ -15,15 +15,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cmath>
 #include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
-#include <new>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,8 +59,7 @@ struct Failure : std::runtime_error {
 
 std::string module_path() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&module_path), &info) && info.dli_fname)
-    return info.dli_fname;
+  if (dladdr(reinterpret_cast<void*>(&module_path), &info) && info.dli_fname) return info.dli_fname;
   return "";
 }
 
@@ -148,8 +147,8 @@ Values read_values(Instance* in, OfxTime t) {
         int v = 0;
         gParam->paramGetValueAtTime(h, t, &v);
         if (v < 0 || v >= p.nchoices)
-          throw Failure(kOfxStatErrValue, std::string("Doppel FaceSwap: ") + p.label +
-                                              ": option " + std::to_string(v) +
+          throw Failure(kOfxStatErrValue, std::string("Doppel FaceSwap: ") + p.label + ": option " +
+                                              std::to_string(v) +
                                               " out of range; pick one from the list");
         values.emplace_back(p.name, std::string(p.choices[v]));
         break;
@@ -208,7 +207,8 @@ Frame frame_geometry(Instance* in, OfxPointD scale) {
   OfxRectI fmt{};
   if (!clip_format(in->source, &fmt)) {
     // Canonical coordinates are pixels × render scale, x also × pixel aspect.
-    fmt.x2 = static_cast<int>(std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 0) / f.par));
+    fmt.x2 = static_cast<int>(
+        std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 0) / f.par));
     fmt.y2 = static_cast<int>(std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 1)));
   }
   f.x0 = static_cast<int>(std::lround(fmt.x1 * scale.x));
@@ -217,8 +217,9 @@ Frame frame_geometry(Instance* in, OfxPointD scale) {
   f.display.pixel_aspect = f.par;
   f.y_top = static_cast<int>(std::lround(fmt.y1 * scale.y)) + f.display.height - 1;
   if (f.display.width <= 0 || f.display.height <= 0)
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: the host reports no format for the Source "
-                                  "(empty project extent); set the project (root) format");
+    throw Failure(kOfxStatFailed,
+                  "Doppel FaceSwap: the host reports no format for the Source "
+                  "(empty project extent); set the project (root) format");
   return f;
 }
 
@@ -280,10 +281,11 @@ bool fetch(OfxImageClipHandle clip, OfxTime t, const OfxRectD* region, Image& im
     throw Failure(kOfxStatErrUnsupported, std::string("Doppel FaceSwap: ") + clip_name +
                                               " has components " + img.components +
                                               (is_mask ? "; give the mask an alpha (Alpha or "
-                                                         "RGBA)" : "; use RGBA or RGB"));
+                                                         "RGBA)"
+                                                       : "; use RGBA or RGB"));
   if (!img.data && img.width() > 0 && img.height() > 0)
-    throw Failure(kOfxStatFailed, std::string("Doppel FaceSwap: the host gave no pixels for ") +
-                                      clip_name);
+    throw Failure(kOfxStatFailed,
+                  std::string("Doppel FaceSwap: the host gave no pixels for ") + clip_name);
   return true;
 }
 
@@ -309,23 +311,23 @@ bool contains(const OfxRectI& outer, const OfxRectI& in) {
 
 // ----------------------------------------------------------------------------- actions
 OfxStatus on_load() {
-  gProp = static_cast<const OfxPropertySuiteV1*>(gHost->fetchSuite(gHost->host,
-                                                                   kOfxPropertySuite, 1));
+  gProp =
+      static_cast<const OfxPropertySuiteV1*>(gHost->fetchSuite(gHost->host, kOfxPropertySuite, 1));
   gEffect = static_cast<const OfxImageEffectSuiteV1*>(
       gHost->fetchSuite(gHost->host, kOfxImageEffectSuite, 1));
   gParam = static_cast<const OfxParameterSuiteV1*>(
       gHost->fetchSuite(gHost->host, kOfxParameterSuite, 1));
-  gMsg2 = static_cast<const OfxMessageSuiteV2*>(gHost->fetchSuite(gHost->host,
-                                                                  kOfxMessageSuite, 2));
-  gMsg1 = static_cast<const OfxMessageSuiteV1*>(gHost->fetchSuite(gHost->host,
-                                                                  kOfxMessageSuite, 1));
-  gProgress = static_cast<const OfxProgressSuiteV1*>(
-      gHost->fetchSuite(gHost->host, kOfxProgressSuite, 1));
+  gMsg2 =
+      static_cast<const OfxMessageSuiteV2*>(gHost->fetchSuite(gHost->host, kOfxMessageSuite, 2));
+  gMsg1 =
+      static_cast<const OfxMessageSuiteV1*>(gHost->fetchSuite(gHost->host, kOfxMessageSuite, 1));
+  gProgress =
+      static_cast<const OfxProgressSuiteV1*>(gHost->fetchSuite(gHost->host, kOfxProgressSuite, 1));
   if (!gProp || !gEffect || !gParam) return kOfxStatErrMissingHostFeature;
   int temporal = 0;
-  gHostTemporalAccess =
-      gProp->propGetInt(gHost->host, kOfxImageEffectPropTemporalClipAccess, 0, &temporal) ==
-          kOfxStatOK && temporal != 0;
+  gHostTemporalAccess = gProp->propGetInt(gHost->host, kOfxImageEffectPropTemporalClipAccess, 0,
+                                          &temporal) == kOfxStatOK &&
+                        temporal != 0;
   return kOfxStatOK;
 }
 
@@ -358,13 +360,12 @@ void define_clip(OfxImageEffectHandle effect, const char* name, bool optional, b
   OfxPropertySetHandle props = nullptr;
   gEffect->clipDefine(effect, name, &props);
   int i = 0;
-  if (mask) gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
-                                 kOfxImageComponentAlpha);
-  gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
-                       kOfxImageComponentRGBA);
-  if (!mask)  // a mask is its alpha: RGB has none
+  if (mask)
     gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++,
-                         kOfxImageComponentRGB);
+                         kOfxImageComponentAlpha);
+  gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++, kOfxImageComponentRGBA);
+  if (!mask)  // a mask is its alpha: RGB has none
+    gProp->propSetString(props, kOfxImageEffectPropSupportedComponents, i++, kOfxImageComponentRGB);
   gProp->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 1);
   if (std::strcmp(name, kOfxImageEffectSimpleSourceClipName) == 0)
     gProp->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1);
@@ -391,12 +392,24 @@ OfxStatus on_describe_in_context(OfxImageEffectHandle effect) {
     const char* type = nullptr;
     switch (p.kind) {
       case P::kString:
-      case P::kFile: type = kOfxParamTypeString; break;
-      case P::kChoice: type = kOfxParamTypeChoice; break;
-      case P::kDouble: type = kOfxParamTypeDouble; break;
-      case P::kInt: type = kOfxParamTypeInteger; break;
-      case P::kBool: type = kOfxParamTypeBoolean; break;
-      case P::kButton: type = kOfxParamTypePushButton; break;
+      case P::kFile:
+        type = kOfxParamTypeString;
+        break;
+      case P::kChoice:
+        type = kOfxParamTypeChoice;
+        break;
+      case P::kDouble:
+        type = kOfxParamTypeDouble;
+        break;
+      case P::kInt:
+        type = kOfxParamTypeInteger;
+        break;
+      case P::kBool:
+        type = kOfxParamTypeBoolean;
+        break;
+      case P::kButton:
+        type = kOfxParamTypePushButton;
+        break;
     }
     OfxPropertySetHandle props = nullptr;
     if (gParam->paramDefine(params, type, p.name, &props) != kOfxStatOK || !props)
@@ -404,8 +417,7 @@ OfxStatus on_describe_in_context(OfxImageEffectHandle effect) {
     gProp->propSetString(props, kOfxPropLabel, 0, p.label);
     gProp->propSetString(props, kOfxParamPropHint, 0, p.hint);
     gProp->propSetString(props, kOfxParamPropScriptName, 0, p.name);
-    gProp->propSetString(props, kOfxParamPropParent, 0,
-                         (std::string("group_") + p.group).c_str());
+    gProp->propSetString(props, kOfxParamPropParent, 0, (std::string("group_") + p.group).c_str());
     if (p.kind == P::kButton) continue;
     gProp->propSetInt(props, kOfxParamPropAnimates, 0, p.animates ? 1 : 0);
     switch (p.kind) {
@@ -452,8 +464,8 @@ OfxStatus on_describe_in_context(OfxImageEffectHandle effect) {
     if (p.node_only) {
       // Track and farm bookkeeping never change pixels by themselves (the track is read from
       // the file named here; its digest is checked at render).
-      gProp->propSetInt(props, kOfxParamPropEvaluateOnChange,
-                        0, std::strcmp(p.name, "track_file") == 0 ? 1 : 0);
+      gProp->propSetInt(props, kOfxParamPropEvaluateOnChange, 0,
+                        std::strcmp(p.name, "track_file") == 0 ? 1 : 0);
     }
     if (std::strcmp(p.name, "track_digest") == 0)
       gProp->propSetInt(props, kOfxParamPropEnabled, 0, 0);  // written by Analyze only
@@ -547,15 +559,16 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   OfxPointD scale{get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
                   get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)};
   if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: proxy render scale " +
-                                      std::to_string(scale.x) + " is not supported; render at "
+    throw Failure(kOfxStatFailed, "Doppel FaceSwap: proxy render scale " + std::to_string(scale.x) +
+                                      " is not supported; render at "
                                       "full resolution (the track is in full-size pixels)");
   Image out, src;
   if (!fetch(in->output, t, nullptr, out, "Output", false))
     throw Failure(kOfxStatFailed, "Doppel FaceSwap: the host gave no output image");
   if (!contains(out.bounds, window))
-    throw Failure(kOfxStatErrValue, "Doppel FaceSwap: render window lies outside the output "
-                                    "image; the host asked for pixels it did not allocate");
+    throw Failure(kOfxStatErrValue,
+                  "Doppel FaceSwap: render window lies outside the output "
+                  "image; the host asked for pixels it did not allocate");
   const Frame f = frame_geometry(in, scale);
   const Values values = read_values(in, t);
   const ImageView out_view = view_of(out, window, true);
@@ -571,9 +584,9 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
     return kOfxStatOK;
   }
   if (src.channels != out.channels)
-    throw Failure(kOfxStatErrUnsupported,
-                  "Doppel FaceSwap: Source is " + src.components + " but Output " +
-                      out.components + "; give both the same components (RGBA or RGB)");
+    throw Failure(kOfxStatErrUnsupported, "Doppel FaceSwap: Source is " + src.components +
+                                              " but Output " + out.components +
+                                              "; give both the same components (RGBA or RGB)");
   const ImageView src_view = view_of(src, src.bounds, false);
   const auto src_box = to_display(f, src.bounds);
 
@@ -591,8 +604,9 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
       char msg[320];
       std::snprintf(msg, sizeof msg,
                     "Doppel FaceSwap: Mask input is %dx%d but Source %dx%d; reformat the mask "
-                    "to the plate", mask_fmt.x2 - mask_fmt.x1, mask_fmt.y2 - mask_fmt.y1,
-                    src_fmt.x2 - src_fmt.x1, src_fmt.y2 - src_fmt.y1);
+                    "to the plate",
+                    mask_fmt.x2 - mask_fmt.x1, mask_fmt.y2 - mask_fmt.y1, src_fmt.x2 - src_fmt.x1,
+                    src_fmt.y2 - src_fmt.y1);
       throw Failure(kOfxStatFailed, msg);
     }
     Image mimg;
@@ -622,23 +636,27 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
     }
   }
   const auto t_engine = std::chrono::steady_clock::now();
-  const auto info = node_of(in).render(t, values, src_view, src_box.x0, src_box.y0, out_view,
-                                       out_box.x0, out_box.y0, f.display,
-                                       have_hold ? &hold_view : nullptr);
+  const auto info =
+      node_of(in).render(t, values, src_view, src_box.x0, src_box.y0, out_view, out_box.x0,
+                         out_box.y0, f.display, have_hold ? &hold_view : nullptr);
   long seen = in->loads_seen.load();
   while (info.loads > seen && !in->loads_seen.compare_exchange_weak(seen, info.loads)) {
   }
   if (info.loads > seen)
-    post(in, kOfxMessageLog, "Doppel FaceSwap: model loaded (load " +
-                                 std::to_string(info.loads) + " of this node)", false);
+    post(in, kOfxMessageLog,
+         "Doppel FaceSwap: model loaded (load " + std::to_string(info.loads) + " of this node)",
+         false);
   clear_persistent(in);
   if (kStats) {
-    const double ms = std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - t_start).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start)
+            .count();
     const double fetch_ms = std::chrono::duration<double, std::milli>(t_engine - t_start).count();
     char line[200];
-    std::snprintf(line, sizeof line, "Doppel FaceSwap stats: frame=%g render_ms=%.3f "
-                  "process_ms=%.3f fetch_ms=%.3f", t, ms, info.process_ms, fetch_ms);
+    std::snprintf(line, sizeof line,
+                  "Doppel FaceSwap stats: frame=%g render_ms=%.3f "
+                  "process_ms=%.3f fetch_ms=%.3f",
+                  t, ms, info.process_ms, fetch_ms);
     post(in, kOfxMessageLog, line, false);
   }
   return kOfxStatOK;
@@ -669,14 +687,16 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze: connect a plate to Source first");
   if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
     throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze at proxy scale " +
-                                      std::to_string(scale.x) + ": switch the viewer to full "
+                                      std::to_string(scale.x) +
+                                      ": switch the viewer to full "
                                       "resolution and press Analyze again (the track is in "
                                       "full-size pixels)");
   int first = 0, last = 0;
   frame_range(in, &first, &last);
   if (last < first)
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze: the Source clip has no frames; "
-                                  "connect a plate");
+    throw Failure(kOfxStatFailed,
+                  "Doppel FaceSwap: Analyze: the Source clip has no frames; "
+                  "connect a plate");
   std::vector<int> frames;
   for (int fr = first; fr <= last; ++fr) frames.push_back(fr);
   const Frame f = frame_geometry(in, {1, 1});
@@ -703,8 +723,8 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     }
     return hf;
   };
-  bool progress_on = gProgress && gProgress->progressStart(in->effect, "Doppel: Analyze") ==
-                                      kOfxStatOK;
+  bool progress_on =
+      gProgress && gProgress->progressStart(in->effect, "Doppel: Analyze") == kOfxStatOK;
   auto progress = [&](int done, int total) {  // cancel: the progress bar's, not abort() (render's)
     if (!progress_on) return true;
     return gProgress->progressUpdate(in->effect, total ? double(done) / total : 1.0) !=
@@ -717,8 +737,8 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     std::string note = "Doppel FaceSwap: Analyze tracked the face on " +
                        std::to_string(res.tracked) + " of " + std::to_string(res.frames) +
                        " frames";
-    if (!res.errors.empty()) note += " (" + std::to_string(res.errors.size()) +
-                                     " unreadable: " + res.errors.front() + ")";
+    if (!res.errors.empty())
+      note += " (" + std::to_string(res.errors.size()) + " unreadable: " + res.errors.front() + ")";
     post(in, kOfxMessageLog, note, false);
     clear_persistent(in);
   } catch (const doppel::bridge::Cancelled& e) {
@@ -737,17 +757,20 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   // Images may be fetched in instanceChanged only for a user edit (the specification).
   const bool user = get_string(inArgs, kOfxPropChangeReason) == kOfxChangeUserEdited;
   if (name == "analyze" && user) {
-    on_analyze(in, t, {get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
-                       get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)});
+    on_analyze(in, t,
+               {get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
+                get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)});
     return kOfxStatOK;
   }
   if (name == "send_to_farm" && user) {
     int first = 0, last = 0;
     frame_range(in, &first, &last);
     const std::string folder = node_of(in).send_to_farm(read_values(in, t), first, last);
-    post(in, kOfxMessageMessage, "Doppel FaceSwap: farm job written to " + folder +
-                                     " (submit with 'deadline bundle submit' or any OpenJD "
-                                     "runner)", false);
+    post(in, kOfxMessageMessage,
+         "Doppel FaceSwap: farm job written to " + folder +
+             " (submit with 'deadline bundle submit' or any OpenJD "
+             "runner)",
+         false);
     return kOfxStatOK;
   }
   return kOfxStatReplyDefault;
@@ -796,8 +819,8 @@ OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandl
     if (in) post(in, kOfxMessageError, "Doppel FaceSwap: out of memory", true);
     return kOfxStatErrMemory;
   } catch (const std::exception& e) {
-    if (in) post(in, kOfxMessageError, std::string("Doppel FaceSwap: internal error: ") +
-                                           e.what(), true);
+    if (in)
+      post(in, kOfxMessageError, std::string("Doppel FaceSwap: internal error: ") + e.what(), true);
     return kOfxStatErrUnknown;
   } catch (...) {
     if (in) post(in, kOfxMessageError, "Doppel FaceSwap: internal error", true);

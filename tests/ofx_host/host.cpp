@@ -66,13 +66,21 @@ OfxPropertySetHandle handle(PropSet* p) { return reinterpret_cast<OfxPropertySet
 template <class T>
 std::vector<T>& slot(Prop& p);
 template <>
-std::vector<std::string>& slot(Prop& p) { return p.s; }
+std::vector<std::string>& slot(Prop& p) {
+  return p.s;
+}
 template <>
-std::vector<double>& slot(Prop& p) { return p.d; }
+std::vector<double>& slot(Prop& p) {
+  return p.d;
+}
 template <>
-std::vector<int>& slot(Prop& p) { return p.i; }
+std::vector<int>& slot(Prop& p) {
+  return p.i;
+}
 template <>
-std::vector<void*>& slot(Prop& p) { return p.p; }
+std::vector<void*>& slot(Prop& p) {
+  return p.p;
+}
 
 template <class T>
 OfxStatus set_one(OfxPropertySetHandle h, const char* name, int index, T v, char type) {
@@ -171,16 +179,18 @@ OfxStatus propGetDimension(OfxPropertySetHandle h, const char* n, int* count) {
   auto it = ps(h)->props.find(n);
   if (it == ps(h)->props.end()) return kOfxStatErrUnknown;
   const Prop& p = it->second;
-  *count = static_cast<int>(p.type == 's' ? p.s.size() : p.type == 'd' ? p.d.size()
-                            : p.type == 'i' ? p.i.size() : p.p.size());
+  *count = static_cast<int>(p.type == 's'   ? p.s.size()
+                            : p.type == 'd' ? p.d.size()
+                            : p.type == 'i' ? p.i.size()
+                                            : p.p.size());
   return kOfxStatOK;
 }
 
 const OfxPropertySuiteV1 kPropSuite = {
-    propSetPointer,  propSetString,  propSetDouble,  propSetInt,     propSetPointerN,
-    propSetStringN,  propSetDoubleN, propSetIntN,    propGetPointer, propGetString,
-    propGetDouble,   propGetInt,     propGetPointerN, propGetStringN, propGetDoubleN,
-    propGetIntN,     propReset,      propGetDimension};
+    propSetPointer, propSetString,  propSetDouble,   propSetInt,     propSetPointerN,
+    propSetStringN, propSetDoubleN, propSetIntN,     propGetPointer, propGetString,
+    propGetDouble,  propGetInt,     propGetPointerN, propGetStringN, propGetDoubleN,
+    propGetIntN,    propReset,      propGetDimension};
 
 std::string sprop(PropSet& p, const char* n, int i = 0) {
   char* v = nullptr;
@@ -253,9 +263,8 @@ bool read_npy(const std::string& path, Array& a, std::string* err) {
 }
 
 bool write_npy(const std::string& path, const Array& a) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(a.h) + ", " + std::to_string(a.w) + ", " +
-                       std::to_string(a.c) + "), }";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(a.h) +
+                       ", " + std::to_string(a.w) + ", " + std::to_string(a.c) + "), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   const std::string tmp = path + ".tmp";
@@ -294,8 +303,10 @@ bool read_media(const std::string& path, Media& m) {
     std::stringstream ss(line);
     std::string key;
     ss >> key;
-    if (key == "display") ss >> m.width >> m.height;
-    else if (key == "par") ss >> m.par;
+    if (key == "display")
+      ss >> m.width >> m.height;
+    else if (key == "par")
+      ss >> m.par;
     else if (key == "frame") {
       int n;
       FrameFile f;
@@ -347,7 +358,10 @@ struct Options {
   int window_pad = 0;
   bool preload = false;
   bool clip_format = false;  // set kOfxImageClipPropFormat on clips (as Natron does)
-  int project_w = 0, project_h = 0;  // a project format other than the plate's (0: the plate's)  // keep source frames in memory (a host's cache): fetches are copies  // render windows this much larger than the output image (bad input)
+  int project_w = 0,
+      project_h = 0;  // a project format other than the plate's (0: the plate's)  // keep source
+                      // frames in memory (a host's cache): fetches are copies  // render windows
+                      // this much larger than the output image (bad input)
   double render_scale = 1.0;
 };
 
@@ -358,8 +372,8 @@ std::atomic<int> g_progress_updates{0};
 std::mutex g_msg_mutex;
 std::vector<std::pair<std::string, std::string>> g_messages;
 std::map<int, Array> g_preloaded;
-thread_local Image* t_output = nullptr;            // the render's output image (this thread)
-thread_local OfxRectD t_roi{0, 0, 0, 0};            // the RoI the plugin asked for (this thread)
+thread_local Image* t_output = nullptr;   // the render's output image (this thread)
+thread_local OfxRectD t_roi{0, 0, 0, 0};  // the RoI the plugin asked for (this thread)
 thread_local bool t_have_roi = false;
 OfxPlugin* g_plugin = nullptr;
 
@@ -370,8 +384,10 @@ void cp(ParamSet* from, ParamSet* to) {
     p->type = from->params[n]->type;
     p->props = from->params[n]->props;
     PropSet& pr = p->props;
-    if (p->type == kOfxParamTypeString) p->s = sprop(pr, kOfxParamPropDefault);
-    else if (p->type == kOfxParamTypeDouble) p->d = dprop(pr, kOfxParamPropDefault);
+    if (p->type == kOfxParamTypeString)
+      p->s = sprop(pr, kOfxParamPropDefault);
+    else if (p->type == kOfxParamTypeDouble)
+      p->d = dprop(pr, kOfxParamPropDefault);
     else if (p->type != kOfxParamTypeGroup && p->type != kOfxParamTypePushButton)
       p->i = iprop(pr, kOfxParamPropDefault);
     to->order.push_back(n);
@@ -464,8 +480,7 @@ float* row_ptr(Image* img, int y) {  // OFX row y (y up)
 }
 
 const char* components_for(int c) {
-  return c == 4 ? kOfxImageComponentRGBA : c == 3 ? kOfxImageComponentRGB
-                                                  : kOfxImageComponentAlpha;
+  return c == 4 ? kOfxImageComponentRGBA : c == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha;
 }
 
 OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
@@ -524,7 +539,8 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
   Image* img = new_image(b, a.c, components_for(a.c));
   for (int y = b.y1; y < b.y2; ++y) {
     const int row_top_down = full.y2 - 1 - y;  // the npy is top-down over the data window
-    const float* src = a.px.data() + (static_cast<size_t>(row_top_down) * a.w + (b.x1 - full.x1)) * a.c;
+    const float* src =
+        a.px.data() + (static_cast<size_t>(row_top_down) * a.w + (b.x1 - full.x1)) * a.c;
     std::memcpy(row_ptr(img, y), src, static_cast<size_t>(b.x2 - b.x1) * a.c * 4);
   }
   *h = handle(&img->props);
@@ -563,10 +579,19 @@ OfxStatus imageMemoryLock(OfxImageMemoryHandle h, void** p) {
 }
 OfxStatus imageMemoryUnlock(OfxImageMemoryHandle) { return kOfxStatOK; }
 
-const OfxImageEffectSuiteV1 kEffectSuite = {
-    getPropertySet, getParamSet,    clipDefine,      clipGetHandle,
-    clipGetPropertySet, clipGetImage, clipReleaseImage, clipGetRegionOfDefinition,
-    abortFn,        imageMemoryAlloc, imageMemoryFree, imageMemoryLock, imageMemoryUnlock};
+const OfxImageEffectSuiteV1 kEffectSuite = {getPropertySet,
+                                            getParamSet,
+                                            clipDefine,
+                                            clipGetHandle,
+                                            clipGetPropertySet,
+                                            clipGetImage,
+                                            clipReleaseImage,
+                                            clipGetRegionOfDefinition,
+                                            abortFn,
+                                            imageMemoryAlloc,
+                                            imageMemoryFree,
+                                            imageMemoryLock,
+                                            imageMemoryUnlock};
 
 // ------------------------------------------------------------------------------ parameter suite
 OfxStatus paramDefine(OfxParamSetHandle s, const char* type, const char* name,
@@ -591,12 +616,15 @@ OfxStatus paramGetPropertySet(OfxParamHandle p, OfxPropertySetHandle* h) {
 }
 OfxStatus get_value(Param* p, va_list ap) {
   std::lock_guard<std::mutex> l(p->m);
-  if (p->type == kOfxParamTypeString) *va_arg(ap, char**) = const_cast<char*>(p->s.c_str());
-  else if (p->type == kOfxParamTypeDouble) *va_arg(ap, double*) = p->d;
+  if (p->type == kOfxParamTypeString)
+    *va_arg(ap, char**) = const_cast<char*>(p->s.c_str());
+  else if (p->type == kOfxParamTypeDouble)
+    *va_arg(ap, double*) = p->d;
   else if (p->type == kOfxParamTypeInteger || p->type == kOfxParamTypeChoice ||
            p->type == kOfxParamTypeBoolean)
     *va_arg(ap, int*) = p->i;
-  else return kOfxStatErrBadHandle;
+  else
+    return kOfxStatErrBadHandle;
   return kOfxStatOK;
 }
 OfxStatus paramGetValue(OfxParamHandle h, ...) {
@@ -608,9 +636,12 @@ OfxStatus paramGetValue(OfxParamHandle h, ...) {
 }
 OfxStatus set_value(Param* p, va_list ap) {
   std::lock_guard<std::mutex> l(p->m);
-  if (p->type == kOfxParamTypeString) p->s = va_arg(ap, const char*);
-  else if (p->type == kOfxParamTypeDouble) p->d = va_arg(ap, double);
-  else p->i = va_arg(ap, int);
+  if (p->type == kOfxParamTypeString)
+    p->s = va_arg(ap, const char*);
+  else if (p->type == kOfxParamTypeDouble)
+    p->d = va_arg(ap, double);
+  else
+    p->i = va_arg(ap, int);
   return kOfxStatOK;
 }
 OfxStatus paramSetValue(OfxParamHandle h, ...) {
@@ -620,15 +651,23 @@ OfxStatus paramSetValue(OfxParamHandle h, ...) {
   va_end(ap);
   return s;
 }
-OfxStatus paramSetValueAtTime(OfxParamHandle h, OfxTime, ...) { (void)h; return kOfxStatErrUnsupported; }
+OfxStatus paramSetValueAtTime(OfxParamHandle h, OfxTime, ...) {
+  (void)h;
+  return kOfxStatErrUnsupported;
+}
 OfxStatus paramGetDerivative(OfxParamHandle, OfxTime, ...) { return kOfxStatErrUnsupported; }
 OfxStatus paramGetIntegral(OfxParamHandle, OfxTime, OfxTime, ...) { return kOfxStatErrUnsupported; }
-OfxStatus paramGetNumKeys(OfxParamHandle, unsigned int* n) { *n = 0; return kOfxStatOK; }
+OfxStatus paramGetNumKeys(OfxParamHandle, unsigned int* n) {
+  *n = 0;
+  return kOfxStatOK;
+}
 OfxStatus paramGetKeyTime(OfxParamHandle, unsigned int, OfxTime*) { return kOfxStatErrBadIndex; }
 OfxStatus paramGetKeyIndex(OfxParamHandle, OfxTime, int, int*) { return kOfxStatFailed; }
 OfxStatus paramDeleteKey(OfxParamHandle, OfxTime) { return kOfxStatErrBadIndex; }
 OfxStatus paramDeleteAllKeys(OfxParamHandle) { return kOfxStatOK; }
-OfxStatus paramCopy(OfxParamHandle, OfxParamHandle, OfxTime, const OfxRangeD*) { return kOfxStatErrUnsupported; }
+OfxStatus paramCopy(OfxParamHandle, OfxParamHandle, OfxTime, const OfxRangeD*) {
+  return kOfxStatErrUnsupported;
+}
 OfxStatus paramEditBegin(OfxParamSetHandle, const char*) { return kOfxStatOK; }
 OfxStatus paramEditEnd(OfxParamSetHandle) { return kOfxStatOK; }
 
@@ -643,11 +682,12 @@ OfxStatus paramGetValueAtTimeImpl(OfxParamHandle h, OfxTime t, ...) {
 }
 
 const OfxParameterSuiteV1 kParamSuite = {
-    paramDefine,      paramGetHandle,   paramSetGetPropertySet, paramGetPropertySet,
-    paramGetValue,    paramGetValueAtTimeImpl, paramGetDerivative, paramGetIntegral,
-    paramSetValue,    paramSetValueAtTime, paramGetNumKeys,    paramGetKeyTime,
-    paramGetKeyIndex, paramDeleteKey,   paramDeleteAllKeys,     paramCopy,
-    paramEditBegin,   paramEditEnd};
+    paramDefine,         paramGetHandle,   paramSetGetPropertySet,
+    paramGetPropertySet, paramGetValue,    paramGetValueAtTimeImpl,
+    paramGetDerivative,  paramGetIntegral, paramSetValue,
+    paramSetValueAtTime, paramGetNumKeys,  paramGetKeyTime,
+    paramGetKeyIndex,    paramDeleteKey,   paramDeleteAllKeys,
+    paramCopy,           paramEditBegin,   paramEditEnd};
 
 // ------------------------------------------------------------------------------ messages, progress
 OfxStatus record(const char* type, const char* fmt, va_list ap) {
@@ -742,15 +782,18 @@ bool set_param(Effect& inst, const std::string& kv) {
   }
   Param& p = *it->second;
   std::lock_guard<std::mutex> l(p.m);
-  if (p.type == kOfxParamTypeString) p.s = value;
-  else if (p.type == kOfxParamTypeDouble) p.d = std::atof(value.c_str());
+  if (p.type == kOfxParamTypeString)
+    p.s = value;
+  else if (p.type == kOfxParamTypeDouble)
+    p.d = std::atof(value.c_str());
   else if (p.type == kOfxParamTypeChoice) {
     const int n = dim(p.props, kOfxParamPropChoiceOption);
     int found = -1;
     for (int k = 0; k < n; ++k)
       if (sprop(p.props, kOfxParamPropChoiceOption, k) == value) found = k;
     p.i = found >= 0 ? found : std::atoi(value.c_str());
-  } else p.i = std::atoi(value.c_str());
+  } else
+    p.i = std::atoi(value.c_str());
   return true;
 }
 
@@ -790,8 +833,9 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
   bool ok = true;
   const auto t_id = std::chrono::steady_clock::now();
   const OfxStatus id_status = call(kOfxImageEffectActionIsIdentity, &inst, &in, &idout);
-  counts.pre_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::steady_clock::now() - t_id).count();
+  counts.pre_ns +=
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t_id)
+          .count();
   if (id_status == kOfxStatOK) {
     // The host copies the identity clip's frame itself.
     Array a;
@@ -818,7 +862,8 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       const OfxStatus roi_status =
           call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout);
       counts.pre_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now() - t_roi0).count();
+                           std::chrono::steady_clock::now() - t_roi0)
+                           .count();
       if (roi_status == kOfxStatOK && dim(rout, "OfxImageClipPropRoI_Source") == 4) {
         propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &t_roi.x1);
         t_have_roi = true;
@@ -847,8 +892,9 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       }
     }
   }
-  counts.ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now() - t0).count();
+  counts.ns +=
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   if (!ok) {
     ++counts.failed;
     return false;
@@ -868,8 +914,8 @@ bool press(Effect& inst, const std::string& name) {
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   const auto t0 = std::chrono::steady_clock::now();
   const OfxStatus st = call(kOfxActionInstanceChanged, &inst, &in, nullptr);
-  const double ms = std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - t0).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("press name=%s status=%d ms=%.1f\n", name.c_str(), st, ms);
   return st == kOfxStatOK;
 }
@@ -886,38 +932,59 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--bundle") o.bundle = next();
-    else if (a == "--describe") o.describe = true;
-    else if (a == "--source") o.source = next();
-    else if (a == "--mask") o.mask = next();
-    else if (a == "--out") o.out = next();
+    if (a == "--bundle")
+      o.bundle = next();
+    else if (a == "--describe")
+      o.describe = true;
+    else if (a == "--source")
+      o.source = next();
+    else if (a == "--mask")
+      o.mask = next();
+    else if (a == "--out")
+      o.out = next();
     else if (a == "--frames") {
       const std::string r = next();
       const auto d = r.find('-', 1);
       o.first = std::atoi(r.substr(0, d).c_str());
       o.last = d == std::string::npos ? o.first : std::atoi(r.substr(d + 1).c_str());
-    } else if (a == "--threads") o.threads = std::atoi(next().c_str());
-    else if (a == "--set") o.sets.push_back(next());
-    else if (a == "--phase") o.phases.push_back(next());
-    else if (a == "--press") o.presses.push_back(next());
-    else if (a == "--tile-rows") o.tile_rows = std::atoi(next().c_str());
-    else if (a == "--top-down") o.top_down = true;
-    else if (a == "--crop-to-roi") o.crop_to_roi = true;
-    else if (a == "--cancel-after") o.cancel_after = std::atoi(next().c_str());
-    else if (a == "--load-params") o.load_params = next();
-    else if (a == "--save-params") o.save_params = next();
-    else if (a == "--start-python") o.start_python = next();
-    else if (a == "--render-scale") o.render_scale = std::atof(next().c_str());
-    else if (a == "--label-depth") o.label_depth = next();
-    else if (a == "--preload") o.preload = true;
-    else if (a == "--clip-format") o.clip_format = true;
+    } else if (a == "--threads")
+      o.threads = std::atoi(next().c_str());
+    else if (a == "--set")
+      o.sets.push_back(next());
+    else if (a == "--phase")
+      o.phases.push_back(next());
+    else if (a == "--press")
+      o.presses.push_back(next());
+    else if (a == "--tile-rows")
+      o.tile_rows = std::atoi(next().c_str());
+    else if (a == "--top-down")
+      o.top_down = true;
+    else if (a == "--crop-to-roi")
+      o.crop_to_roi = true;
+    else if (a == "--cancel-after")
+      o.cancel_after = std::atoi(next().c_str());
+    else if (a == "--load-params")
+      o.load_params = next();
+    else if (a == "--save-params")
+      o.save_params = next();
+    else if (a == "--start-python")
+      o.start_python = next();
+    else if (a == "--render-scale")
+      o.render_scale = std::atof(next().c_str());
+    else if (a == "--label-depth")
+      o.label_depth = next();
+    else if (a == "--preload")
+      o.preload = true;
+    else if (a == "--clip-format")
+      o.clip_format = true;
     else if (a == "--project") {
       const std::string v = next();
       o.project_w = std::atoi(v.c_str());
       o.project_h = std::atoi(v.substr(v.find('x') + 1).c_str());
-    }
-    else if (a == "--window-pad") o.window_pad = std::atoi(next().c_str());
-    else return usage(("unknown argument " + a).c_str());
+    } else if (a == "--window-pad")
+      o.window_pad = std::atoi(next().c_str());
+    else
+      return usage(("unknown argument " + a).c_str());
   }
   if (o.bundle.empty()) return usage("--bundle is required");
 
@@ -958,31 +1025,36 @@ int main(int argc, char** argv) {
   propSetString(handle(&ctx_in), kOfxImageEffectPropContext, 0, kOfxImageEffectContextFilter);
   if (call(kOfxImageEffectActionDescribeInContext, &ctx, &ctx_in, nullptr) != kOfxStatOK)
     return usage("describe in context failed");
-  const double load_ms = std::chrono::duration<double, std::milli>(
-                             std::chrono::steady_clock::now() - t_load).count();
-  std::printf("plugin=%s version=%u.%u\n", g_plugin->pluginIdentifier,
-              g_plugin->pluginVersionMajor, g_plugin->pluginVersionMinor);
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+  std::printf("plugin=%s version=%u.%u\n", g_plugin->pluginIdentifier, g_plugin->pluginVersionMajor,
+              g_plugin->pluginVersionMinor);
   std::printf("load_describe_ms=%.2f\n", load_ms);
   std::printf("python_initialized_after_describe=%d\n", python_initialized());
 
   if (o.describe) {
     for (int k = 0; k < dim(desc.props, kOfxImageEffectPropSupportedContexts); ++k)
-      std::printf("context=%s\n", sprop(desc.props, kOfxImageEffectPropSupportedContexts, k).c_str());
-    std::printf("thread_safety=%s\n", sprop(desc.props, kOfxImageEffectPluginRenderThreadSafety).c_str());
+      std::printf("context=%s\n",
+                  sprop(desc.props, kOfxImageEffectPropSupportedContexts, k).c_str());
+    std::printf("thread_safety=%s\n",
+                sprop(desc.props, kOfxImageEffectPluginRenderThreadSafety).c_str());
     for (int k = 0; k < dim(desc.props, kOfxImageEffectPropSupportedPixelDepths); ++k)
-      std::printf("depth=%s\n", sprop(desc.props, kOfxImageEffectPropSupportedPixelDepths, k).c_str());
+      std::printf("depth=%s\n",
+                  sprop(desc.props, kOfxImageEffectPropSupportedPixelDepths, k).c_str());
     for (const auto& n : ctx.clip_order)
       std::printf("clip=%s optional=%d\n", n.c_str(),
                   iprop(ctx.clips[n]->props, kOfxImageClipPropOptional));
     for (const auto& n : ctx.params.order) {
       Param& p = *ctx.params.params[n];
       std::printf("param=%s type=%s parent=%s label=%s\n", n.c_str(), p.type.c_str(),
-                  sprop(p.props, kOfxParamPropParent).c_str(), sprop(p.props, kOfxPropLabel).c_str());
+                  sprop(p.props, kOfxParamPropParent).c_str(),
+                  sprop(p.props, kOfxPropLabel).c_str());
     }
     return 0;
   }
 
-  if (o.source.empty() || !read_media(o.source, g_source)) return usage("--source frames.txt needed");
+  if (o.source.empty() || !read_media(o.source, g_source))
+    return usage("--source frames.txt needed");
   if (!o.mask.empty() && !read_media(o.mask, g_mask)) return usage("bad --mask frames.txt");
   if (o.last < o.first) {
     o.first = g_source.frames.begin()->first;
@@ -1017,7 +1089,8 @@ int main(int argc, char** argv) {
     c->props = ctx.clips[n]->props;
     const bool is_mask = n == "Mask";
     c->media = n == kOfxImageEffectSimpleSourceClipName ? &g_source
-               : (is_mask && g_mask.ok()) ? &g_mask : nullptr;
+               : (is_mask && g_mask.ok())               ? &g_mask
+                                                        : nullptr;
     const bool connected = n == kOfxImageEffectOutputClipName || c->media != nullptr;
     propSetInt(handle(&c->props), kOfxImageClipPropConnected, 0, connected ? 1 : 0);
     propSetDoubleN(handle(&c->props), kOfxImageEffectPropFrameRange, 2, range);
@@ -1086,13 +1159,14 @@ int main(int argc, char** argv) {
     std::vector<std::thread> pool;
     for (int k = 0; k < std::max(1, o.threads); ++k) pool.emplace_back(worker);
     for (auto& th : pool) th.join();
-    const double wall = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const int n = counts.ok + counts.failed;
-    std::printf("phase=%zu ok=%d failed=%d identity=%d wall_ms=%.1f ms_per_frame=%.2f "
-                "ask_ms_per_frame=%.3f\n", ph, counts.ok.load(), counts.failed.load(),
-                counts.identity.load(), wall, n ? counts.ns.load() / 1e6 / n : 0.0,
-                n ? counts.pre_ns.load() / 1e6 / n : 0.0);
+    std::printf(
+        "phase=%zu ok=%d failed=%d identity=%d wall_ms=%.1f ms_per_frame=%.2f "
+        "ask_ms_per_frame=%.3f\n",
+        ph, counts.ok.load(), counts.failed.load(), counts.identity.load(), wall,
+        n ? counts.ns.load() / 1e6 / n : 0.0, n ? counts.pre_ns.load() / 1e6 / n : 0.0);
     if (!rss_at.empty()) {
       const size_t q = rss_at.size() / 5;
       std::printf("phase=%zu rss_kb_first=%ld rss_kb_fifth=%ld rss_kb_last=%ld\n", ph,
