@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from doppel_cli.config_file import add_config_options
 from engine.geometry.align import FACE_TYPES
 from engine.geometry.detect import DETECTORS
 
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-type", default="", choices=[""] + list(FACE_TYPES),
                    help="record the face type the track is meant for (render checks it)")
     p.add_argument("--quiet", action="store_true")
+    add_config_options(p)
     p.set_defaults(run=run)
 
 

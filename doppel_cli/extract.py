@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from doppel_cli.config_file import add_config_options
 from engine.geometry.align import FACE_TYPES
 from engine.geometry.detect import DETECTORS
 
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="into an existing faceset: remove faces of the analysed frames that this "
                         "run does not extract again (default: keep every face, merge)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_options(p)
     p.set_defaults(run=run)
 
 

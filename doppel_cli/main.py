@@ -50,7 +50,9 @@ _register("quality", "doppel_cli.quality",
           "quality study of a model on a shot (every colour mode, baselines) -> docs/quality.md")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(subparsers: dict[str, argparse.ArgumentParser] | None = None
+                 ) -> argparse.ArgumentParser:
+    """The `doppel` parser; `subparsers` (if given) receives each command's own parser."""
     parser = argparse.ArgumentParser(prog="doppel", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
@@ -59,7 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         add(p)
+        if subparsers is not None:
+            subparsers[name] = p
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, subs: dict[str, argparse.ArgumentParser],
+           argv: list[str]) -> argparse.Namespace:
+    """Parse, with a command's `--config` file applied as its defaults first."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    sub = subs.get(name or "")
+    if sub is not None and any(a == "--config" or a.startswith("--config=") for a in argv):
+        from doppel_cli.config_file import parse_with_config
+
+        return parse_with_config(parser, sub, argv[argv.index(name):] if name else argv)
+    return parser.parse_args(argv)
 
 
 def _version() -> str:
@@ -108,12 +124,23 @@ def _os_error_line(exc: OSError) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    subs: dict[str, argparse.ArgumentParser] = {}
+    parser = build_parser(subs)
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    try:
+        args = _parse(parser, subs, argv)
+    except DoppelError as exc:  # a bad --config file
+        name = next((a for a in argv if not a.startswith("-")), "")
+        print(f"doppel {name}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     cmd = args.command
     try:
-        return int(args.run(args) or 0)
+        rc = int(args.run(args) or 0)
+        if getattr(args, "save_config", None) and rc in (0, 1):
+            from doppel_cli.config_file import resolved, save_config
+
+            save_config(args.save_config, resolved(subs[cmd], args), cmd)
+        return rc
     except DoppelError as exc:
         print(f"doppel {cmd}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
+from doppel_cli.config_file import add_config_options
 from engine.io.image import EXR_COMPRESSIONS
 from engine.shot.render import REGIONS
 from engine.swap.params import BY_NAME, PARAMS
@@ -61,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        default=defaults[f.name], choices=_CHOICES.get(f.name),
                        help=_HELP.get(f.name, ""),
                        required=f.name == "model")
+    add_config_options(p)
     p.set_defaults(run=run)
 
 

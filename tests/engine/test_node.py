@@ -81,3 +81,25 @@ def test_farm_job_bakes_every_setting_and_refuses_a_node_without_a_track(tmp_pat
         write_node_job({**values, "track_file": ""}, 1001, 1010)
     with pytest.raises(SettingsError, match="no frame number"):
         write_node_job({**values, "farm_output": "/o/swap.exr"}, 1001, 1010)
+
+
+def test_the_error_kind_the_host_sees_follows_the_python_class():
+    from engine.errors import (
+        Cancelled,
+        DiskFullError,
+        MediaError,
+        ModelError,
+        OutputError,
+    )
+    from engine.host.node import describe_error
+
+    cases = [(Cancelled("stop"), "cancelled"), (DiskFullError("full"), "disk_full"),
+             (MediaError("bad exr"), "media"), (SettingsError("blur"), "settings"),
+             (OutputError("exists"), "output"), (InputError("x"), "input"),
+             (ModelError("m.onnx"), "model"), (MemoryError(), "memory"),
+             (KeyError("bug"), "internal")]
+    for exc, kind in cases:
+        got, line = describe_error(exc)
+        assert got == kind, (exc, got)
+        assert line and "\n" not in line
+    assert describe_error(MemoryError())[1].startswith("out of memory")

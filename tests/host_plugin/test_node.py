@@ -122,6 +122,10 @@ def test_engine_errors_become_host_messages_and_the_next_render_works(
     assert "corrupt.json: not valid JSON" in errors
     assert "changed since Analyze" in errors
     assert "Traceback" not in errors
+    # Bad input (the Python error's class) is kOfxStatFailed, the status render may return.
+    statuses = {ln.split("status=")[1] for ln in run.stdout.splitlines()
+                if ln.startswith("render_failed")}
+    assert statuses == {"1"}, statuses
 
 
 @pytest.mark.parametrize("args, expected", [
