@@ -120,3 +120,9 @@ def test_every_engine_module_sits_in_a_known_layer():
            if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"}
     known = set(LAYERS) | {"errors.py", "types.py", "__init__.py"}
     assert {t.removesuffix(".py") for t in top} <= {k.removesuffix(".py") for k in known}
+
+
+def test_the_architecture_drawing_is_current():
+    done = subprocess.run([sys.executable, "tools/draw_layout.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
