@@ -59,8 +59,8 @@ def _p(name: str, kind: str, group: str, label: str, hint: str, target: str, **k
 
 PARAMS: tuple[Param, ...] = (
     # Model
-    _p("model", "file", "Model", "Model", "Exported swap model (.onnx) from 'doppel export'.",
-       "config", default=""),
+    _p("model", "file", "Model", "Model",
+       "Swap model: .onnx from 'doppel export', or a DeepFaceLive .dfm.", "config", default=""),
     _p("face_type", "choice", "Model", "Face type",
        "Expected face type; (model) takes the model's. A model of another type is refused.",
        "config", default="", choices=("", *FACE_TYPES)),
@@ -72,6 +72,10 @@ PARAMS: tuple[Param, ...] = (
     _p("threads", "int", "Model", "Threads",
        "ONNX Runtime threads per session (0 = its default).", "config", default=0,
        range=(0, 1024), display=(0, 64)),
+    _p("morph", "double", "Model", "Morph",
+       "AMP .dfm models (DeepFaceLab): how far the face morphs towards the source identity; "
+       "other models ignore it.", "look", default=0.75, range=(0.0, 1.0), display=(0.0, 1.0),
+       animates=True),
     # Tracking
     _p("track_file", "file", "Tracking", "Track file",
        "Where Analyze stores the track (a .json beside the comp); the farm render reads the "

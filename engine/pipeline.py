@@ -42,7 +42,7 @@ from engine.color import color_transfer, hist_match
 from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
 from engine.finite import finite_rgb
-from engine.infer import MaskModel, SwapModel
+from engine.infer import MaskModel, SwapModel, load_swap_model
 from engine.mask import combine_masks, hull_mask, refine_mask
 from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
 from engine.track import Track
@@ -85,7 +85,8 @@ class FaceSwapper:
         if model is None:
             if not config.model:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
-            model = SwapModel(config.model, config.device, config.threads, spinning)
+            model = load_swap_model(config.model, config.device, config.threads, spinning,
+                                    config.face_type)
         self.model = model
         if config.face_type and config.face_type != model.info.face_type:
             raise ModelError(f"{model.info.path}: model is face type {model.info.face_type!r} "
@@ -270,7 +271,7 @@ class FaceSwapper:
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
-        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None]))
+        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None], morph=look.morph))
         t = lap("infer", t)
 
         lm_crop = transform_points(lm, m)

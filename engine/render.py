@@ -114,6 +114,8 @@ def render_record(job: RenderJob, swapper: FaceSwapper, track_sha: str) -> dict[
     the track's digest, output options and engine version. Two runs that agree on this write
     the same pixels; resume compares it, key by key."""
     settings = {k: v for k, v in job.settings.to_dict().items() if k not in _NOT_RECORDED}
+    if not getattr(swapper.model, "takes_morph", False):
+        settings.pop("morph", None)  # no effect without an AMP .dfm: older renders resume
     return {
         "engine": __version__,
         "model": swapper.model.info.digest,

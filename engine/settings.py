@@ -27,7 +27,8 @@ OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 # (an erode of 1e6 px asks for a 547 GB kernel); nan/inf are refused too. Plate pixels for
 # erode/blur.
 _LOOK_BOUNDS = (("erode", -1000.0, 1000.0), ("blur", 0.0, 1000.0), ("sharpen", 0.0, 10.0),
-                ("motion_blur", 0.0, 4.0), ("strength", 0.0, 1.0), ("face_index", 0, 99))
+                ("motion_blur", 0.0, 4.0), ("strength", 0.0, 1.0), ("face_index", 0, 99),
+                ("morph", 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SwapLook:
     sharpen: float = 0.0  # unsharp amount on the swapped face
     motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
     output: str = "comp"  # comp | face | mask | landmarks
+    morph: float = 0.75  # AMP .dfm models: morph towards the source (DeepFaceLive's default)
 
     def __post_init__(self) -> None:
         parse_mask_mode(self.mask_mode)
