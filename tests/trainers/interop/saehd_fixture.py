@@ -20,7 +20,8 @@ DFL_FACE = {"half": "h", "mid-full": "mf", "full": "f", "whole": "wf", "head": "
 
 def saehd_options(arch: str, resolution: int = 64, face_type: str = "full", **extra: Any
                   ) -> dict[str, Any]:
-    opts = {"resolution": resolution, "face_type": DFL_FACE[face_type], "archi": arch,
+    opts = {"resolution": resolution, "face_type": DFL_FACE.get(face_type, face_type),
+            "archi": arch,
             "ae_dims": TINY["ae_dims"], "e_dims": TINY["e_dims"], "d_dims": TINY["d_dims"],
             "d_mask_dims": TINY["mask_dims"], "models_opt_on_gpu": True, "masked_training": True,
             "eyes_mouth_prio": True, "uniform_yaw": False, "blur_out_mask": False,
