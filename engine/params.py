@@ -72,10 +72,6 @@ PARAMS: tuple[Param, ...] = (
     _p("threads", "int", "Model", "Threads",
        "ONNX Runtime threads per session (0 = its default).", "config", default=0,
        range=(0, 1024), display=(0, 64)),
-    _p("morph", "double", "Model", "Morph",
-       "AMP .dfm models (DeepFaceLab): how far the face morphs towards the source identity; "
-       "other models ignore it.", "look", default=0.75, range=(0.0, 1.0), display=(0.0, 1.0),
-       animates=True),
     # Tracking
     _p("track_file", "file", "Tracking", "Track file",
        "Where Analyze stores the track (a .json beside the comp); the farm render reads the "
@@ -126,6 +122,10 @@ PARAMS: tuple[Param, ...] = (
        "look", default="overlay", choices=("overlay", "seamless", "hist-overlay")),
     _p("strength", "double", "Blend", "Mix", "Mix of the swap over the plate (0 = the plate).",
        "look", default=1.0, range=(0.0, 1.0), display=(0.0, 1.0), animates=True),
+    _p("morph", "double", "Blend", "Morph",
+       "AMP .dfm models (DeepFaceLab): how far the face morphs towards the source identity; "
+       "other models ignore it.", "look", default=0.75, range=(0.0, 1.0), display=(0.0, 1.0),
+       animates=True),
     _p("sharpen", "double", "Blend", "Sharpen", "Unsharp amount on the swapped face.", "look",
        default=0.0, range=(0.0, 10.0), display=(0.0, 2.0), animates=True),
     _p("motion_blur", "double", "Blend", "Motion blur",

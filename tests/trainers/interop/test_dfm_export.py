@@ -11,7 +11,8 @@ from engine.interop.dfm import OUTPUTS, DfmModel, check_dfm_graph
 from trainers.export import export_checkpoint
 from trainers.interop.dfm_export import DFM_OPSET, export_dfm
 
-# Measured on the CPU (ORT 1.x, torch 2.x): ~1e-7; the bound leaves room for other CPUs.
+# Measured on the CPU (ORT 1.32, torch 2.13): 0, bit-identical; the bound leaves room for other
+# CPUs and execution providers.
 ROUND_TRIP_TOL = 2e-6
 
 
@@ -63,6 +64,7 @@ def test_the_engine_renders_the_same_frame_from_both_exports(checkpoint, tmp_pat
         plate.pixels, 1010, look=look, track=track, channels=plate.channels)
         for name in ("m.onnx", "m.dfm")]
     assert out[0].diagnostics["swapped"] and out[1].diagnostics["swapped"]
+    # measured: identical (0); bounds for other CPUs / execution providers
     assert np.abs(out[0].mask - out[1].mask).max() <= 1e-5
     assert np.abs(out[0].image - out[1].image).max() <= 1e-4
 

@@ -271,3 +271,11 @@ def test_train_cli_takes_the_network_shape_from_the_dfl_options(facesets, tmp_pa
     ckpt = load_checkpoint(checkpoints(out)[-1])
     assert ckpt["spec"]["arch"] == "liae-ud" and ckpt["spec"]["ae_dims"] == TINY["ae_dims"]
     assert ckpt["config"]["init_from_dfl"] == str(folder)
+
+
+def test_quick96_maps_to_its_fixed_layout():
+    from trainers.interop.saehd_import import spec_from_options
+
+    spec, face_type = spec_from_options({}, "Quick96", "q")
+    assert (spec.arch, spec.resolution, spec.ae_dims, spec.e_dims, spec.d_dims,
+            spec.mask_dims, face_type) == ("df-ud", 96, 128, 64, 64, 16, "full")
