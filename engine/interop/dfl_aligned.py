@@ -211,15 +211,21 @@ def read_dfl_meta(data: bytes, where: str, max_bytes: int = MAX_META_BYTES) -> d
     return safe_loads(found[0], f"{where} (APP15 metadata)", max_bytes)
 
 
-def read_dfl_face(path: str | Path, max_meta_bytes: int = MAX_META_BYTES
-                  ) -> tuple[DflFace, np.ndarray]:
-    """A DFL aligned face: (metadata, crop as sRGB uint8 `S×S×3` RGB)."""
+def read_aligned_bytes(path: str | Path) -> bytes:
+    """The bytes of an aligned JPEG, refusing files larger than any aligned face unread."""
     path = Path(path)
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise DflFormatError(f"{path}: {size:,} bytes, larger than any aligned face "
                              f"({MAX_FILE_BYTES:,}); refused unread")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def read_dfl_face(path: str | Path, max_meta_bytes: int = MAX_META_BYTES
+                  ) -> tuple[DflFace, np.ndarray]:
+    """A DFL aligned face: (metadata, crop as sRGB uint8 `S×S×3` RGB)."""
+    path = Path(path)
+    data = read_aligned_bytes(path)
     meta = read_dfl_meta(data, str(path), max_meta_bytes)
     face = DflFace(path=path, **parse_meta(meta, str(path)))
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

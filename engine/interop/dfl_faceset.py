@@ -32,7 +32,14 @@ import numpy as np
 
 from engine.errors import FacesetError, OutputError
 from engine.faceset import FaceEntry, Faceset, crop_name, load_faceset
-from engine.interop.dfl_aligned import DflFace, DflPolygon, parse_meta, read_dfl_face, read_dfl_meta
+from engine.interop.dfl_aligned import (
+    DflFace,
+    DflPolygon,
+    parse_meta,
+    read_aligned_bytes,
+    read_dfl_face,
+    read_dfl_meta,
+)
 from engine.io import write_image
 from engine.pose import estimate_pose
 
@@ -133,7 +140,7 @@ def _write_all(aligned: Path, jpgs: list[Path], tmp: Path, summary: DflImportSum
     # Metadata first (small): types, sizes and frame numbering are known before any pixel.
     metas: list[DflFace] = []
     for p in jpgs:
-        meta = read_dfl_meta(p.read_bytes(), str(p))
+        meta = read_dfl_meta(read_aligned_bytes(p), str(p))
         metas.append(DflFace(path=p, **parse_meta(meta, str(p))))
     types = {f.face_type for f in metas}
     if len(types) > 1:

@@ -31,7 +31,10 @@ over: training continues with a fresh Adam state.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -446,6 +449,16 @@ def import_saehd(model_dir: str | Path, out: str | Path) -> tuple[SaehdImport, P
         raise OutputError(f"{out}: already exists and is not an empty folder; choose a new one")
     imp = read_saehd(model_dir)  # every check before the first write
     state = saehd_checkpoint(imp)
-    path = save_checkpoint(out, state, keep=1)
-    save_resolved(TrainConfig(**imp.config), out / "config.yaml")
-    return imp, path
+    # Written beside `out` and renamed into place: a failure leaves nothing behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        path = save_checkpoint(tmp, state, keep=1)
+        save_resolved(TrainConfig(**imp.config), tmp / "config.yaml")
+        if out.exists():
+            out.rmdir()  # checked empty above
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return imp, out / path.relative_to(tmp)
