@@ -70,3 +70,26 @@ def test_not_an_aligned_folder_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no .jpg aligned faces" in err[0] and "not a folder" in err[1]
     assert not (tmp_path / "fs").exists()
+
+
+def test_render_runs_a_dfm_and_records_morph_only_for_amp_models(tmp_path, plate_pattern,
+                                                                 capsys):
+    import json
+
+    from engine.io import read_image
+    from tests.engine.interop.dfm_graphs import probe_dfm
+
+    records = {}
+    for name, amp in (("plain", False), ("amp", True)):
+        model = probe_dfm(tmp_path / f"{name}.dfm", res=64, morph=amp)
+        out = tmp_path / name / "swap.####.exr"
+        rc = main(["render", plate_pattern, "-o", str(out), "--frames", "1010", "--model",
+                   str(model), "--face-type", "full", "--morph", "0.5", "--device", "cpu",
+                   "--quiet"])
+        assert rc == 0, capsys.readouterr().err
+        meta = read_image(str(out).replace("####", "1010")).metadata
+        assert meta["doppel/face"] == "swapped"
+        records[name] = json.loads(meta["doppel/record"])
+        assert json.loads(meta["doppel/model_meta"])["format"] == "dfm"
+    assert "morph" not in records["plain"]["settings"]  # no effect: not recorded
+    assert records["amp"]["settings"]["morph"] == 0.5
