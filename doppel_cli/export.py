@@ -1,5 +1,5 @@
-"""`doppel export`: checkpoint -> ONNX, thin over trainers.export (torch is imported only when
-this command runs)."""
+"""`doppel export`: checkpoint -> ONNX (trainers.export) or DeepFaceLive's .dfm
+(trainers.interop.dfm_export); torch is imported only when this command runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint file, or a model folder (its latest)")
-    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("-o", "--output", required=True, help="the .onnx (or .dfm) file to write")
+    p.add_argument("--format", default="onnx", choices=("onnx", "dfm"),
+                   help="onnx: the engine's model; dfm: DeepFaceLive's model (also runs in "
+                        "Doppel, DeepFaceLive, FaceFusion, ...)")
     p.add_argument("--src-name", default="src", help="name of the src identity (metadata)")
     p.add_argument("--dst-name", default="dst", help="name of the dst identity (metadata)")
     p.add_argument("--tolerance", type=float, default=1e-4,
@@ -27,7 +30,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--tolerance must be within 0..1, got {args.tolerance}")
     if Path(args.output).is_dir():
         raise InputError(f"{args.output}: is a folder; give the .onnx file to write")
+    suffix = Path(args.output).suffix.lower()
+    # The engine and DeepFaceLive tell the formats apart by the extension.
+    if args.format == "dfm" and suffix != ".dfm":
+        raise InputError(f"{args.output}: --format dfm writes a .dfm file; name it *.dfm")
+    if args.format == "onnx" and suffix == ".dfm":
+        raise InputError(f"{args.output}: a .dfm file holds DeepFaceLive's format; pass "
+                         "--format dfm, or name the ONNX export *.onnx")
     ckpt = resolve_checkpoint(args.checkpoint)
-    report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
+    if args.format == "dfm":
+        from trainers.interop.dfm_export import export_dfm
+
+        report = export_dfm(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
+    else:
+        report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name,
+                                   args.tolerance)
     print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
     return 0

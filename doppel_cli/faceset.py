@@ -1,10 +1,12 @@
-"""`doppel faceset sort|prune|coverage`: a TD's faceset clean-up, thin over engine.faceset.sort
-and engine.faceset.coverage. Nothing here edits a faceset: sort writes a listing and a
-sheet, prune writes a new faceset, coverage writes a plot and a report.
+"""`doppel faceset sort|prune|coverage|import-dfl`: a TD's faceset clean-up, thin over
+engine.faceset.sort and engine.faceset.coverage, and DeepFaceLab imports
+(engine.interop.dfl_faceset). Nothing here edits a faceset: sort writes a listing and a sheet,
+prune writes a new faceset, coverage writes a plot and a report, import-dfl writes a new faceset.
 
     doppel faceset sort FACESET --by sharpness --csv sort.csv --sheet sort.png
     doppel faceset prune FACESET -o CLEAN [--blur-fraction 0.1 --max-identity 0.6 ...]
     doppel faceset coverage SRC DST -o coverage.png [--report coverage.md]
+    doppel faceset import-dfl workspace/data_src/aligned -o FACESET
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     co.add_argument("--require", type=float, default=0.0, metavar="FRACTION",
                     help="exit 1 when less than this fraction of destination faces is covered")
     co.set_defaults(run=run_coverage)
+
+    # DeepFaceLab interop (issue 25): aligned JPEGs -> a new faceset.
+    im = sub.add_parser("import-dfl", formatter_class=fmt,
+                        help="DeepFaceLab aligned faces (JPEGs with DFL metadata) -> a new "
+                             "faceset with its XSeg masks and polygon labels")
+    im.add_argument("aligned", help="DeepFaceLab's aligned folder (e.g. data_src/aligned); "
+                                    "only read")
+    im.add_argument("-o", "--output", required=True, help="new faceset folder to write")
+    im.set_defaults(run=run_import_dfl)
 
 
 def _measure(fs, identity: bool, quiet: bool = False):
@@ -179,3 +190,14 @@ def run_coverage(args: argparse.Namespace) -> int:
               f"angles (within ±{args.tolerance:g}°); add source footage at those angles",
               file=sys.stderr)
     return 1 if cov.fraction < args.require or cov.covered == 0 else 0
+
+
+def run_import_dfl(args: argparse.Namespace) -> int:
+    from engine.interop.dfl_faceset import import_dfl_faceset
+    from trainers.interop.dfl_labels import write_dfl_labels
+
+    summary = import_dfl_faceset(args.aligned, args.output, write_dfl_labels)
+    print(f"imported {args.aligned} -> {summary.faceset}")
+    for line in summary.lines():
+        print(f"  {line}")
+    return 0

@@ -38,7 +38,10 @@ _register("analyze", "doppel_cli.analyze", "track the face over a shot into a tr
 _register("render", "doppel_cli.render",
           "swap faces on plate frames -> EXR (farm chunks, resume)")
 _register("train", "doppel_cli.train", "train a DF/LIAE face model from two facesets")
-_register("export", "doppel_cli.export", "export a checkpoint to the engine's ONNX format")
+_register("export", "doppel_cli.export",
+          "export a checkpoint to the engine's ONNX format or DeepFaceLive's .dfm")
+_register("import-dfl-model", "doppel_cli.dfl_model",
+          "DeepFaceLab SAEHD/Quick96 model -> a Doppel model folder (train on, export)")
 _register("faceset", "doppel_cli.faceset",
           "sort, prune (new faceset) and pose-coverage reports for facesets")
 _register("xseg", "doppel_cli.xseg",

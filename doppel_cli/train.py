@@ -24,6 +24,8 @@ _HELP = {
                "auto = device on CUDA",
     "workers": "loader processes; unset = chosen from the cores and augment (printed at start)",
     "compile_mode": "torch.compile mode when compile is on",
+    "init_from_dfl": "DeepFaceLab SAEHD/Quick96 model folder (or its NAME_SAEHD_data.dat) to "
+                     "start from; its arch, resolution, dims and face type become the defaults",
 }
 
 
@@ -58,6 +60,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if f.name != "shots" and getattr(args, f.name, None) is not None}
+    if overrides.get("init_from_dfl"):  # the weights fix the network's shape (issue 25)
+        from trainers.interop.saehd_import import dfl_shape_config
+
+        for key, value in dfl_shape_config(overrides["init_from_dfl"]).items():
+            overrides.setdefault(key, value)
     configs = load_configs(args.config, overrides)
     rank, world = distributed_context()
     for i, cfg in enumerate(configs):

@@ -19,9 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = [  # top to bottom; a package imports only packages in rows below it, or its own
     [("host", "the node's Python half, farm jobs"), ("evaluate", "metrics, reports, studies")],
+    [("interop", "DeepFaceLab: safe unpickler, aligned JPEGs, faceset import")],
     [("faceset", "extract, store, sort, coverage")],
     [("shot", "analyze, frame layer, render, resume, layers, workers")],
-    [("swap", "infer, mask, colour, blend, pipeline, params, settings")],
+    [("swap", "infer, dfm, mask, colour, blend, pipeline, params, settings")],
     [("geometry", "detect, landmarks, align, pose, smooth, track")],
     [("io", "EXR, video, sequences, colour space, sheets"), ("runtime", "ONNX Runtime, assets")],
     [("errors · types", "one error hierarchy, value types")],

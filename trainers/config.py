@@ -71,6 +71,9 @@ class TrainConfig:
     tensorboard: bool = False
     pretrain: bool = False  # train on one generic faceset (src) as both identities
     init_from: str = ""  # checkpoint whose model weights start a fine-tune (e.g. a pretrain)
+    # DeepFaceLab SAEHD/Quick96 model folder (or its NAME_SAEHD_data.dat) whose weights start
+    # the run (trainers/interop/saehd_import.py; issue 25)
+    init_from_dfl: str = ""
     shots: list[dict[str, Any]] = field(default_factory=list)
 
     def validate(self) -> TrainConfig:
@@ -110,6 +113,9 @@ class TrainConfig:
         if self.threads is not None and not 1 <= self.threads <= 256:
             raise SettingsError(f"threads must be 1..256 (or unset for automatic), got "
                                 f"{self.threads}")
+        if self.init_from and self.init_from_dfl:
+            raise SettingsError("give init_from (a Doppel checkpoint) or init_from_dfl (a "
+                                "DeepFaceLab model), not both")
         if self.gan_power < 0 or self.true_face_power < 0:
             raise SettingsError("gan_power and true_face_power must be ≥ 0")
         self.model_spec()  # validates arch, resolution and dims
@@ -189,7 +195,7 @@ def load_configs(path: str | None, overrides: dict[str, Any]) -> list[TrainConfi
             raise SettingsError(f"{where}: shots[{i}] must be a mapping")
         _check_keys(shot, f"{where} shots[{i}]")
         merged = {**data, **shot, **{k: v for k, v in overrides.items() if v is not None}}
-        for key in ("src", "dst", "out", "init_from"):
+        for key in ("src", "dst", "out", "init_from", "init_from_dfl"):
             if merged.get(key) and path and not Path(merged[key]).is_absolute():
                 merged[key] = str(base / merged[key])
         cfg = TrainConfig(**_coerce(merged, where))

@@ -180,6 +180,8 @@ class Trainer:
             self._check_spec(ckpt, Path(cfg.init_from))
             self.model.load_state_dict(ckpt["model"])
             self.log(f"fine-tuning from {cfg.init_from} (iteration {ckpt['iteration']})")
+        elif cfg.init_from_dfl:  # DeepFaceLab SAEHD weights (issue 25)
+            self._init_from_dfl(cfg.init_from_dfl)
         self.train_model: nn.Module = self.model
         if world > 1:
             self.train_model = nn.parallel.DistributedDataParallel(
@@ -221,10 +223,25 @@ class Trainer:
                                 f"{self.spec.resolution} px (dims {self.spec.ae_dims}/"
                                 f"{self.spec.e_dims}/{self.spec.d_dims}/{self.spec.mask_dims})")
 
+    def _init_from_dfl(self, model: str) -> None:
+        from trainers.interop.saehd_import import read_saehd
+
+        imp = read_saehd(model)
+        self._check_spec({"spec": asdict(imp.spec)}, imp.files.data)
+        if imp.face_type != self.cfg.face_type:
+            raise SettingsError(f"{imp.files.data}: the DeepFaceLab model is face type "
+                                f"{imp.face_type!r}, the config trains {self.cfg.face_type!r}; "
+                                f"use facesets of face type {imp.face_type}")
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in imp.state.items()})
+        self.log(f"starting from DeepFaceLab {imp.files.prefix} (its iteration {imp.iteration})")
+
     def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
         self._check_spec(ckpt, path)
         self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["opt"])
+        if "opt" in ckpt:
+            self.opt.load_state_dict(ckpt["opt"])
+        else:  # an imported model (doppel import-dfl-model): Adam starts fresh
+            self.log(f"{path}: no optimiser state (an imported model); Adam starts fresh")
         for key, mod, opt in (("disc", self.disc, self.disc_opt),
                               ("code_disc", self.code_disc, self.code_opt)):
             if mod is not None and key in ckpt:

@@ -33,7 +33,8 @@ from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
 from engine.shot.workers import run_batches
-from engine.swap.infer import read_mask_info, read_model_info
+from engine.swap.infer import read_mask_info
+from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
 
 __all__ = ["REGIONS", "RenderJob", "RenderSummary", "ShotRenderer", "render"]
@@ -84,9 +85,10 @@ class RenderJob:
         """This render's resume record (`engine.shot.resume.render_record`); reads only the
         models' metadata and digests, no session."""
         config = self.settings.config
-        model, _ = read_model_info(config.model)
+        model, morph = read_swap_info(config.model, config.face_type)
         xseg = read_mask_info(config.xseg)[0] if config.xseg else None
-        return render_record(self.settings, self.format.record(), model, xseg, track_sha)
+        return render_record(self.settings, self.format.record(), model, xseg, track_sha,
+                             morph)
 
 
 def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> SequencePattern:
@@ -277,7 +279,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     track = Track.load(job.track) if job.track else None
     if track is not None:
         check_track_covers(track, job, present)
-    model, _ = read_model_info(job.settings.config.model)
+    model, _ = read_swap_info(job.settings.config.model, job.settings.config.face_type)
     check_face_types(job.settings.config, model, track)
     pool = workers > 1
     layer = None

@@ -40,11 +40,16 @@ def track_digest(path: str | None) -> str:
 
 
 def render_record(settings: SwapSettings, output: dict[str, Any], model: ModelInfo,
-                  xseg: ModelInfo | None, track_sha: str) -> dict[str, Any]:
+                  xseg: ModelInfo | None, track_sha: str, takes_morph: bool = False
+                  ) -> dict[str, Any]:
     """What a frame is made from: model and XSeg content digests, the pixel-affecting settings,
     the track's digest, output options (`output`) and the engine version. Two runs that agree
-    on this write the same pixels; resume compares it, key by key."""
+    on this write the same pixels; resume compares it, key by key. `morph` counts only for a
+    model that takes it (an AMP .dfm): elsewhere it changes no pixel, and renders made before
+    the knob existed keep resuming."""
     recorded = {k: v for k, v in settings.to_dict().items() if k not in NOT_RECORDED}
+    if not takes_morph:
+        recorded.pop("morph", None)
     return {"engine": __version__, "model": model.digest,
             "xseg": xseg.digest if xseg is not None else "", "track": track_sha,
             "settings": recorded, "output": output}

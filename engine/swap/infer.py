@@ -4,6 +4,7 @@ Model contract (DESIGN.md §4, written by trainers/export.py): input `face` `N×
 [0, 1], RGB in the model's colour space; outputs `swap` (`N×3×R×R`), `mask` and `dst_mask`
 (`N×1×R×R`). Metadata: `doppel.schema`, `arch`, `resolution`, `face_type`, `colorspace`, names
 and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's convention.
+`load_swap_model` also opens DeepFaceLive's `.dfm` models (engine/swap/dfm.py).
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def read_mask_info(path: str | Path) -> tuple[ModelInfo, bytes]:
 class SwapModel:
     """One ONNX Runtime session for a swap model; `run` takes and returns channels-last faces."""
 
+    takes_morph = False  # Doppel models have no morph input (DeepFaceLab AMP .dfm models do)
+
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True):
         self.info, data = read_model_info(path)
@@ -116,8 +119,10 @@ class SwapModel:
     def resolution(self) -> int:
         return self.info.resolution
 
-    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`faces` `N×R×R×3` float32 in [0, 1] → (swap `N×R×R×3`, mask `N×R×R`, dst_mask)."""
+    def run(self, faces: np.ndarray, morph: float | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`faces` `N×R×R×3` float32 in [0, 1] → (swap `N×R×R×3`, mask `N×R×R`, dst_mask).
+        `morph` is for AMP `.dfm` models (engine.swap.dfm) and unused here."""
         r = self.info.resolution
         if faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
             raise ModelError(f"{self.info.path}: expects faces N×{r}×{r}×3, got {faces.shape}")

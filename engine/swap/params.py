@@ -60,8 +60,8 @@ def _p(name: str, kind: str, group: str, label: str, hint: str, target: str, **k
 
 PARAMS: tuple[Param, ...] = (
     # Model
-    _p("model", "file", "Model", "Model", "Exported swap model (.onnx) from 'doppel export'.",
-       "config", default=""),
+    _p("model", "file", "Model", "Model",
+       "Swap model: .onnx from 'doppel export', or a DeepFaceLive .dfm.", "config", default=""),
     _p("face_type", "choice", "Model", "Face type",
        "Expected face type; (model) takes the model's. A model of another type is refused.",
        "config", default="", choices=("", *FACE_TYPES)),
@@ -123,6 +123,10 @@ PARAMS: tuple[Param, ...] = (
        "look", default="overlay", choices=("overlay", "seamless", "hist-overlay")),
     _p("strength", "double", "Blend", "Mix", "Mix of the swap over the plate (0 = the plate).",
        "look", default=1.0, range=(0.0, 1.0), display=(0.0, 1.0), animates=True),
+    _p("morph", "double", "Blend", "Morph",
+       "AMP .dfm models (DeepFaceLab): how far the face morphs towards the source identity; "
+       "other models ignore it.", "look", default=0.75, range=(0.0, 1.0), display=(0.0, 1.0),
+       animates=True),
     _p("sharpen", "double", "Blend", "Sharpen", "Unsharp amount on the swapped face.", "look",
        default=0.0, range=(0.0, 10.0), display=(0.0, 2.0), animates=True),
     _p("motion_blur", "double", "Blend", "Motion blur",

@@ -45,6 +45,7 @@ from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
 from engine.swap.mask import combine_masks, hull_mask, refine_mask
+from engine.swap.models import load_swap_model
 from engine.swap.params import OUTPUT_VIEWS
 from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
 from engine.types import Box
@@ -125,7 +126,8 @@ class FaceSwapper:
         if model is None:
             if not config.model:
                 raise SettingsError("no model given; set the model path (an exported .onnx)")
-            model = SwapModel(config.model, config.device, config.threads, spinning)
+            model = load_swap_model(config.model, config.device, config.threads, spinning,
+                                    config.face_type)
         self.model = model
         check_face_types(config, model.info, None)
         self.ftype = face_type(model.info.face_type)
@@ -299,7 +301,7 @@ class FaceSwapper:
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
-        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None]))
+        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None], morph=look.morph))
         t = lap("infer", t)
 
         lm_crop = transform_points(lm, m)

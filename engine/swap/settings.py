@@ -68,6 +68,7 @@ class SwapLook:
     sharpen: float = 0.0  # unsharp amount on the swapped face
     motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
     output: str = "comp"  # comp | face | mask | landmarks
+    morph: float = 0.75  # AMP .dfm models: morph towards the source (DeepFaceLive's default)
 
     def __post_init__(self) -> None:
         parse_mask_mode(self.mask_mode)

@@ -56,8 +56,8 @@ def test_importing_every_engine_module_in_a_fresh_interpreter_loads_no_torch():
 
 # The engine's packages from the bottom up: a module may import its own package and those
 # below it, never one above (docs/architecture.md draws it).
-LAYERS = ("errors", "types", "runtime", "io", "geometry", "swap", "shot", "faceset", "host",
-          "evaluate")
+LAYERS = ("errors", "types", "runtime", "io", "geometry", "swap", "shot", "faceset", "interop",
+          "host", "evaluate")
 
 
 def _engine_module_imports() -> dict[str, set[str]]:
