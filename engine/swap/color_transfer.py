@@ -27,7 +27,33 @@ def _stats(lab: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.nda
 
 def rct(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Reinhard colour transfer: match per-channel mean and std in CIE L*a*b*."""
+    """Reinhard colour transfer: match per-channel mean and std in CIE L*a*b*.
+
+    Example:
+        Two 8×8 RGB crops (float32, sRGB-encoded, [0, 1]); the result keeps `source`'s shape and
+        dtype and takes `target`'s mean colour:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> np.round(src.mean(axis=(0, 1)), 2), np.round(tgt.mean(axis=(0, 1)), 2)
+        (array([0.4 , 0.41, 0.4 ], dtype=float32), array([0.65, 0.5 , 0.4 ], dtype=float32))
+        >>> out = rct(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+
+        Masks (`H×W`, > 0.5 counts) choose where the statistics are measured, e.g. the face
+        but not the blue background beside it:
+
+        >>> bg = tgt.copy()
+        >>> bg[:, 4:] = [0.1, 0.2, 0.8]  # right half of the target is background
+        >>> face = np.zeros((8, 8), np.float32)
+        >>> face[:, :4] = 1.0
+        >>> np.round(rct(src, bg).mean(axis=(0, 1)), 2)  # pulled towards blue
+        array([0.4 , 0.34, 0.6 ], dtype=float32)
+        >>> np.round(rct(src, bg, target_mask=face).mean(axis=(0, 1)), 2)
+        array([0.65, 0.5 , 0.4 ], dtype=float32)
+    """
     if source.shape[-1] != 3 or target.shape[-1] != 3:
         raise SettingsError(f"rct needs RGB images, got {source.shape} and {target.shape}")
     src_lab = cv2.cvtColor(np.clip(source, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
@@ -53,7 +79,16 @@ def rct_local(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | 
 
     A global transfer keeps the model's own regional colour errors (the teal brows and eye
     sockets of docs/color-transfer.md); this removes those at the scale of brows and cheeks while
-    leaving lightness and fine chroma detail (skin texture, lips) to the swap."""
+    leaving lightness and fine chroma detail (skin texture, lips) to the swap.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = rct_local(src, tgt, sigma=0.08)  # σ = 0.08 × 8 px, clamped to ≥ 1 px
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+    """
     out = rct(source, target, source_mask, target_mask)
     h = source.shape[0]
     ones = np.ones(source.shape[:2], np.float32)
@@ -90,7 +125,19 @@ def _apply_linear(source: np.ndarray, a: np.ndarray, mu_s: np.ndarray, mu_t: np.
 
 def lct(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Linear colour transfer: match mean and full RGB covariance (principal-axes mapping)."""
+    """Linear colour transfer: match mean and full RGB covariance (principal-axes mapping).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = lct(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+        >>> cov = lambda img: np.cov(img.reshape(-1, 3).T)  # 3×3 RGB covariance
+        >>> bool(np.allclose(cov(out), cov(tgt), atol=1e-6))
+        True
+    """
     xs, xt = _masked_pixels(source, source_mask), _masked_pixels(target, target_mask)
     cs, ct = np.cov(xs.T) + 1e-6 * np.eye(3), np.cov(xt.T) + 1e-6 * np.eye(3)
     a = _sqrtm(ct) @ np.linalg.inv(_sqrtm(cs))
@@ -99,7 +146,21 @@ def lct(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None =
 
 def mkl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Monge-Kantorovich linear transfer: the optimal-transport linear map between Gaussians."""
+    """Monge-Kantorovich linear transfer: the optimal-transport linear map between Gaussians.
+
+    Example:
+        Same mean and covariance as `lct`'s result, reached by the map that moves colours least:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = mkl(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+        >>> cov = lambda img: np.cov(img.reshape(-1, 3).T)
+        >>> bool(np.allclose(cov(out), cov(tgt), atol=1e-6))
+        True
+    """
     xs, xt = _masked_pixels(source, source_mask), _masked_pixels(target, target_mask)
     cs, ct = np.cov(xs.T) + 1e-6 * np.eye(3), np.cov(xt.T) + 1e-6 * np.eye(3)
     rs = _sqrtm(cs)
@@ -116,7 +177,23 @@ def _match_1d(values: np.ndarray, ref: np.ndarray, points: np.ndarray) -> np.nda
 
 def hist_match(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
                target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Per-channel histogram matching (quantile mapping) of RGB."""
+    """Per-channel histogram matching (quantile mapping) of RGB.
+
+    Example:
+        Each channel of the result has (nearly) the target's values, sorted the source's way:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = hist_match(src, tgt)
+        >>> out.shape, out.dtype
+        ((8, 8, 3), dtype('float32'))
+        >>> np.array_equal(out.min(axis=(0, 1)), tgt.min(axis=(0, 1)))
+        True
+        >>> ranked = lambda img: np.sort(img.reshape(-1, 3), axis=0)
+        >>> bool(np.allclose(ranked(out), ranked(tgt), atol=1e-3))
+        True
+    """
     xs, xt = _masked_pixels(source, source_mask), _masked_pixels(target, target_mask)
     flat = source.reshape(-1, 3).astype(np.float64)
     out = np.stack([_match_1d(xs[:, c], xt[:, c], flat[:, c]) for c in range(3)], axis=1)
@@ -144,19 +221,52 @@ def _sliced(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | No
 
 def idt(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Iterative distribution transfer (Pitié et al.): full steps on random rotations."""
+    """Iterative distribution transfer (Pitié et al.): full steps on random rotations.
+
+    Example:
+        The rotations come from a fixed seed, so the result is the same on every call:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = idt(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+        >>> np.array_equal(out, idt(src, tgt))
+        True
+    """
     return _sliced(source, target, source_mask, target_mask, iterations=10, step=1.0, seed=0)
 
 
 def sot(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Sliced optimal transport: many small steps on random projections (smoother than idt)."""
+    """Sliced optimal transport: many small steps on random projections (smoother than idt).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = sot(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+        >>> np.array_equal(out, sot(src, tgt))  # seeded: deterministic
+        True
+    """
     return _sliced(source, target, source_mask, target_mask, iterations=20, step=0.5, seed=0)
 
 
 def mix(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Luminance from rct (keeps local contrast), chroma from lct (full covariance)."""
+    """Luminance from rct (keeps local contrast), chroma from lct (full covariance).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = mix(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+    """
     a = cv2.cvtColor(rct(source, target, source_mask, target_mask), cv2.COLOR_RGB2LAB)
     b = cv2.cvtColor(lct(source, target, source_mask, target_mask), cv2.COLOR_RGB2LAB)
     a[..., 1:] = b[..., 1:]
@@ -177,7 +287,26 @@ def _zero_filled(img: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 def rct_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
             target_mask: np.ndarray | None = None) -> np.ndarray:
-    """DFL's masked rct: Lab statistics over the whole crop with Lab zeroed where mask < 0.5."""
+    """DFL's masked rct: Lab statistics over the whole crop with Lab zeroed where mask < 0.5.
+
+    Example:
+        Unmasked it equals `rct`; masked, the zeroed pixels take part in the statistics, so the
+        result misses the target face's colour that `rct` reaches (`rct` example's setup):
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> bool(np.allclose(rct_dfl(src, tgt), rct(src, tgt), atol=1e-5))
+        True
+        >>> bg = tgt.copy()
+        >>> bg[:, 4:] = [0.1, 0.2, 0.8]
+        >>> face = np.zeros((8, 8), np.float32)
+        >>> face[:, :4] = 1.0
+        >>> np.round(rct_dfl(src, bg, face, face)[:, :4].mean(axis=(0, 1)), 2)
+        array([0.59, 0.51, 0.45], dtype=float32)
+        >>> np.round(rct(src, bg, face, face)[:, :4].mean(axis=(0, 1)), 2)
+        array([0.65, 0.5 , 0.4 ], dtype=float32)
+    """
     src_lab = cv2.cvtColor(np.clip(source, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
     tgt_lab = cv2.cvtColor(np.clip(target, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
     s_in, t_in = src_lab.copy(), tgt_lab.copy()
@@ -217,7 +346,18 @@ def _idt_relaxed(x0: np.ndarray, x1: np.ndarray, rotations: int, bins: int,
 def idt_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
             target_mask: np.ndarray | None = None) -> np.ndarray:
     """DFL's idt-m: 20 random rotations with relaxation 1/20, 256-bin CDF matching, over the
-    mask-multiplied crops."""
+    mask-multiplied crops.
+
+    Example:
+        The relaxed steps move the colours only part of the way on a tiny crop:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = idt_dfl(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.56, 0.46, 0.4 ], dtype=float32))
+    """
     xs = _zero_filled(source, source_mask).reshape(-1, 3)
     xt = _zero_filled(target, target_mask).reshape(-1, 3)
     out = _idt_relaxed(xs, xt, 20, 256, np.random.default_rng(0))
@@ -251,7 +391,16 @@ def _sot_regularised(src: np.ndarray, trg: np.ndarray, steps: int, batch: int,
 def sot_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
             target_mask: np.ndarray | None = None) -> np.ndarray:
     """DFL's sot-m: 10 steps of 30 random slices on the mask-multiplied crops, the change
-    regularised by a bilateral filter (σ_xy 16 px, σ_v 5)."""
+    regularised by a bilateral filter (σ_xy 16 px, σ_v 5).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = sot_dfl(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.65, 0.5 , 0.4 ], dtype=float32))
+    """
     src = _zero_filled(source, source_mask).astype(np.float32)
     trg = _zero_filled(target, target_mask).astype(np.float32)
     out = _sot_regularised(src, trg, 10, 30, 16.0, 5.0, np.random.default_rng(0))
@@ -272,7 +421,20 @@ def _lct_pca(source: np.ndarray, target: np.ndarray, eps: float = 1e-5) -> np.nd
 def mix_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | None = None,
             target_mask: np.ndarray | None = None) -> np.ndarray:
     """DFL's mix-m, in 8-bit Lab: lightness by a linear transfer of L alone, chroma by sot
-    between the two images with their lightness set to a constant, on mask-multiplied crops."""
+    between the two images with their lightness set to a constant, on mask-multiplied crops.
+
+    Example:
+        Computed in 8 bits, so the result is quantised to multiples of 1/255:
+
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> out = mix_dfl(src, tgt)
+        >>> out.shape, out.dtype, np.round(out.mean(axis=(0, 1)), 2)
+        ((8, 8, 3), dtype('float32'), array([0.64, 0.5 , 0.4 ], dtype=float32))
+        >>> bool(np.allclose(out * 255, np.rint(out * 255), atol=1e-4))
+        True
+    """
     s8 = np.rint(np.clip(_zero_filled(source, source_mask), 0, 1) * 255).astype(np.uint8)
     t8 = np.rint(np.clip(_zero_filled(target, target_mask), 0, 1) * 255).astype(np.uint8)
     s_lab, t_lab = cv2.cvtColor(s8, cv2.COLOR_RGB2LAB), cv2.cvtColor(t8, cv2.COLOR_RGB2LAB)
@@ -296,7 +458,23 @@ TRANSFERS = {"rct": rct, "lct": lct, "mkl": mkl, "idt": idt, "sot": sot, "mix": 
 def color_transfer(mode: str, source: np.ndarray, target: np.ndarray,
                    source_mask: np.ndarray | None = None,
                    target_mask: np.ndarray | None = None) -> np.ndarray:
-    """Apply a named transfer (`none` returns `source` unchanged)."""
+    """Apply a named transfer (`none` returns `source` unchanged).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> src = (0.35 + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # grey-ish, mean ≈ 0.4
+        >>> tgt = ([0.6, 0.45, 0.35] + 0.1 * rng.random((8, 8, 3))).astype(np.float32)  # warm
+        >>> color_transfer("none", src, tgt) is src
+        True
+        >>> np.array_equal(color_transfer("rct", src, tgt), rct(src, tgt))
+        True
+        >>> sorted(TRANSFERS)[:4]
+        ['hist', 'idt', 'idt-dfl', 'lct']
+        >>> color_transfer("reinhard", src, tgt)
+        Traceback (most recent call last):
+        ...
+        engine.errors.SettingsError: colour transfer 'reinhard' unknown; use none or rct, lct, ...
+    """
     if mode == "none":
         return source
     try:

@@ -27,7 +27,17 @@ def _fill(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
 
 def hull_points(landmarks: np.ndarray) -> np.ndarray:
     """Convex hull of the face: jaw, plus the brows raised by 1/4 of the brow-to-chin height so
-    the forehead skin above the brows is covered (as a compositor would roto it)."""
+    the forehead skin above the brows is covered (as a compositor would roto it).
+
+    Example:
+        >>> from engine.geometry.align import mean_face
+        >>> lm = mean_face() * 6 + [2.5, 2]  # a tiny face: (68, 2) (x, y) in a 12×12 image
+        >>> pts = hull_points(lm)  # (K, 2) float32 hull vertices
+        >>> pts.shape, pts.dtype
+        ((25, 2), dtype('float32'))
+        >>> bool(pts[:, 1].min() < lm[17:27, 1].min())  # reaches above the brows (y is down)
+        True
+    """
     lm = np.asarray(landmarks, dtype=np.float64)
     brows = lm[17:27].copy()
     up = lm[8] - lm[27]  # chin minus nose bridge: the face's "down" direction
@@ -37,18 +47,61 @@ def hull_points(landmarks: np.ndarray) -> np.ndarray:
 
 
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Filled face hull, `shape = (H, W)`."""
+    """Filled face hull, `shape = (H, W)`.
+
+    Example:
+        >>> from engine.geometry.align import mean_face
+        >>> lm = mean_face() * 6 + [2.5, 2]  # a tiny face: (68, 2) (x, y) in a 12×12 image
+        >>> m = hull_mask(lm, (12, 12))
+        >>> m.shape, m.dtype, float(m.min()), float(m.max())  # anti-aliased edges in between
+        ((12, 12), dtype('float32'), 0.0, 1.0)
+        >>> (m > 0.5).astype(np.uint8)
+        array([[0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+               [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+               [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0],
+               [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=uint8)
+    """
     return _fill(shape, [hull_points(landmarks)])
 
 
 def eyes_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Both eye regions (convex hulls of each eye's 6 points)."""
+    """Both eye regions (convex hulls of each eye's 6 points).
+
+    Example:
+        >>> from engine.geometry.align import mean_face
+        >>> lm = mean_face() * 6 + [2.5, 2]  # a tiny face: (68, 2) (x, y) in a 12×12 image
+        >>> m = eyes_mask(lm, (12, 12))
+        >>> m.shape, m.dtype
+        ((12, 12), dtype('float32'))
+        >>> (m[3:5] > 0.5).astype(np.uint8)  # rows 3-4; all other rows are 0
+        array([[0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+               [0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0]], dtype=uint8)
+    """
     lm = np.asarray(landmarks, dtype=np.float32)
     return _fill(shape, [cv2.convexHull(lm[i]).reshape(-1, 2) for i in (_EYE_L, _EYE_R)])
 
 
 def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Mouth region (convex hull of the outer lip points)."""
+    """Mouth region (convex hull of the outer lip points).
+
+    Example:
+        >>> from engine.geometry.align import mean_face
+        >>> lm = mean_face() * 6 + [2.5, 2]  # a tiny face: (68, 2) (x, y) in a 12×12 image
+        >>> m = mouth_mask(lm, (12, 12))
+        >>> m.shape, m.dtype
+        ((12, 12), dtype('float32'))
+        >>> (m[7:9] > 0.5).astype(np.uint8)  # rows 7-8; all other rows are 0
+        array([[0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0],
+               [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]], dtype=uint8)
+    """
     lm = np.asarray(landmarks, dtype=np.float32)
     return _fill(shape, [cv2.convexHull(lm[_MOUTH]).reshape(-1, 2)])
 
@@ -59,7 +112,18 @@ MASK_TERMS = ("learned-prd", "learned-dst", "hull", "xseg-prd", "xseg-dst", "ful
 
 def parse_mask_mode(mode: str) -> tuple[str, list[str]]:
     """A mode is terms joined by `*` (product) or `+` (union, clipped sum), e.g.
-    `learned-prd*learned-dst`, `learned-prd+learned-dst`, `hull`, `xseg-prd*xseg-dst`."""
+    `learned-prd*learned-dst`, `learned-prd+learned-dst`, `hull`, `xseg-prd*xseg-dst`.
+
+    Example:
+        >>> parse_mask_mode("learned-prd*learned-dst")
+        ('*', ['learned-prd', 'learned-dst'])
+        >>> parse_mask_mode("hull")  # a single term is a one-term union
+        ('+', ['hull'])
+        >>> parse_mask_mode("hull*learned-prd+full")  # * and + cannot be mixed
+        Traceback (most recent call last):
+        ...
+        engine.errors.SettingsError: mask mode 'hull*learned-prd+full': unknown term(s) ...
+    """
     op = "*" if "*" in mode else "+"
     terms = [t.strip() for t in mode.split(op)]
     bad = [t for t in terms if t not in MASK_TERMS]
@@ -70,7 +134,23 @@ def parse_mask_mode(mode: str) -> tuple[str, list[str]]:
 
 
 def combine_masks(mode: str, sources: dict[str, np.ndarray]) -> np.ndarray:
-    """Combine named `H×W` masks per `mode` (see `parse_mask_mode`); `full` is all ones."""
+    """Combine named `H×W` masks per `mode` (see `parse_mask_mode`); `full` is all ones.
+
+    Example:
+        >>> prd = np.array([[0.0, 0.5, 1.0]], np.float32)  # 1×3 masks
+        >>> dst = np.array([[0.5, 0.25, 0.0]], np.float32)
+        >>> masks = {"learned-prd": prd, "learned-dst": dst}
+        >>> combine_masks("learned-prd*learned-dst", masks)  # product: where both agree
+        array([[0.   , 0.125, 0.   ]], dtype=float32)
+        >>> combine_masks("learned-prd+learned-dst", masks)  # union: sum clipped to [0, 1]
+        array([[0.5 , 0.75, 1.  ]], dtype=float32)
+        >>> combine_masks("learned-prd*full", masks)
+        array([[0. , 0.5, 1. ]], dtype=float32)
+        >>> combine_masks("xseg-prd", masks)
+        Traceback (most recent call last):
+        ...
+        engine.errors.SettingsError: mask mode 'xseg-prd' needs 'xseg-prd', which is not ...
+    """
     op, terms = parse_mask_mode(mode)
     shape = next(iter(sources.values())).shape
     out = None
@@ -93,6 +173,20 @@ def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: flo
     `px_scale` is how many mask pixels one plate pixel spans (the crop's scale, √det of the
     image→crop matrix), so an erode of 10 plate pixels means 10 plate pixels whether the model
     crop is 96 or 512 px. Blur is a Gaussian whose ±2σ span is `blur_px`.
+
+    Example:
+        A 5×5 square in a 9×9 mask; eroding 1 plate pixel at 1 mask px per plate px leaves the
+        3×3 centre, at 2 mask px per plate px (a crop twice as dense) only the middle pixel:
+
+        >>> square = np.zeros((9, 9), np.float32)
+        >>> square[2:7, 2:7] = 1.0
+        >>> out = refine_mask(square, erode_px=1, blur_px=0, px_scale=1.0)
+        >>> out.dtype, float(out.sum()), float(refine_mask(square, 1, 0, px_scale=2.0).sum())
+        (dtype('float32'), 9.0, 1.0)
+        >>> float(refine_mask(square, erode_px=-1, blur_px=0, px_scale=1.0).sum())  # dilate
+        45.0
+        >>> np.round(refine_mask(square, erode_px=0, blur_px=4, px_scale=1.0)[4], 2)  # feather
+        array([0.06, 0.3 , 0.69, 0.93, 0.98, 0.93, 0.69, 0.3 , 0.06], dtype=float32)
     """
     out = np.asarray(mask, np.float32)
     er = erode_px * px_scale
