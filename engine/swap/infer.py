@@ -4,7 +4,7 @@ Model contract (DESIGN.md §4, written by trainers/export.py): input `face` `N×
 [0, 1], RGB in the model's colour space; outputs `swap` (`N×3×R×R`), `mask` and `dst_mask`
 (`N×1×R×R`). Metadata: `doppel.schema`, `arch`, `resolution`, `face_type`, `colorspace`, names
 and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's convention.
-`load_swap_model` also opens DeepFaceLive's `.dfm` models (engine/swap/dfm.py).
+DeepFaceLive's `.dfm` models open through `engine.swap.models.load_swap_model` (engine/swap/dfm.py).
 """
 
 from __future__ import annotations
