@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.analyze import FaceAnalyzer
+    from engine.evaluate.acceptance import signoff_checks
     from engine.evaluate.identity import source_identity
     from engine.evaluate.report import checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     for note in results[-1].notes:
         print(f"  note: {note}")
     for line in checks(results[-1]):
+        print(f"  check: {line}")
+    for line in signoff_checks(results[-1]):  # issue 21: what a compositor sees
         print(f"  check: {line}")
     errors = [e for r in results for e in r.errors]
     for e in errors[:10]:
