@@ -29,10 +29,12 @@ import cv2
 import numpy as np
 
 from engine.align import (
+    FaceType,
     align_matrix,
     crop_read_box,
     crop_roi,
     face_type,
+    mean_face,
     transform_points,
     warp_from_crop,
     warp_to_crop,
@@ -43,7 +45,7 @@ from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
 from engine.finite import finite_rgb
 from engine.infer import MaskModel, SwapModel
-from engine.mask import combine_masks, hull_mask, refine_mask
+from engine.mask import combine_masks, edge_ring, hull_mask, refine_mask
 from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
 from engine.track import Track
 
@@ -51,6 +53,7 @@ __all__ = ["OUTPUT_VIEWS", "EngineConfig", "FaceSwapper", "SwapLook", "SwapResul
            "SwapSettings"]
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), plate pixels, exclusive ends
+STATS_RING = 0.1  # colour statistics: the mask's inner ring, this fraction of the crop wide
 
 
 def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
@@ -58,6 +61,21 @@ def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
     ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / (fade * size),
                    0.0, 1.0).astype(np.float32)
     return np.minimum.outer(ramp, ramp)
+
+
+def forehead_lift(ftype: FaceType, fade: float = 0.04) -> float:
+    """How far the swap's hull mask lifts the brows (`engine.mask.hull_points`) for a model of
+    face type `ftype`: the compositor's 1/4 of the brow-to-chin height where the crop holds that
+    much forehead, else only as far as keeps the hull's top two border fades (`fade` of the
+    crop each) inside the crop. A mask reaching the crop's top is cut straight by the border
+    window, exactly where the model paints the source's hairline: the band across the forehead
+    (issue 21). `full` crops hold 0.21 of the half-face above the brows: lift 0.08."""
+    extent = 1.0 + 2.0 * ftype.padding
+    above_brows = ftype.padding + ftype.shift * extent  # unit frame, the mean face's brows at 0
+    mf = mean_face()
+    chin_below_bridge = float(mf[8, 1] - mf[27, 1])
+    room = above_brows - 2.0 * fade * extent
+    return float(np.clip(room / chin_below_bridge, 0.0, 0.25))
 
 
 @dataclass
@@ -92,6 +110,7 @@ class FaceSwapper:
                              f"but settings ask {config.face_type!r}; use a matching model")
         self.ftype = face_type(model.info.face_type)
         self._border = _border_window(model.resolution)
+        self._lift = forehead_lift(self.ftype)
         self._analyzer = analyzer
         self._detect_lock = threading.Lock()
         self.xseg = MaskModel(config.xseg, config.device, config.threads, spinning) \
@@ -274,7 +293,8 @@ class FaceSwapper:
         t = lap("infer", t)
 
         lm_crop = transform_points(lm, m)
-        sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
+        sources = {"learned-prd": prd, "learned-dst": dst_mask,
+                   "hull": hull_mask(lm_crop, (r, r), self._lift)}
         if self.xseg is not None:
             sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
         mask = combine_masks(look.mask_mode, sources)
@@ -283,7 +303,11 @@ class FaceSwapper:
         t = lap("mask", t)
 
         if look.color != "none":
-            swap = color_transfer(look.color, swap, dst_srgb, mask, mask)
+            # Statistics along the mask's inner edge, where swap and plate meet and must match;
+            # the face's middle (eyes, brows, mouth, beard) differs between two people and
+            # biased the match (issue 21: the seam; docs/evaluation.md).
+            stats = edge_ring(mask, STATS_RING * r)
+            swap = color_transfer(look.color, swap, dst_srgb, stats, stats)
         t = lap("color", t)
 
         if look.blend == "hist-overlay":
@@ -310,6 +334,11 @@ class FaceSwapper:
         plate_roi = plate_roi[y0 - roi0[1]:y1 - roi0[1], x0 - roi0[0]:x1 - roi0[0]]
         back = warp_from_crop(np.dstack([swap_lin, mask]), m, roi)
         face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
+        # The cubic warp overshoots beside dark and bright edges: the face is bounded to the
+        # range it had in linear light before the warp (the clip above is in model space and
+        # comes before it; issue 21: negative linear values in the comp).
+        flat = swap_lin.reshape(-1, 3)
+        np.clip(face_roi, flat.min(0), flat.max(0), out=face_roi)
         if holdout is not None:
             mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
         mask_roi *= look.strength
