@@ -44,6 +44,7 @@ from engine.color import color_transfer, hist_match
 from engine.colorspace import OcioTransfer, SrgbTransfer
 from engine.errors import ModelError, SettingsError
 from engine.finite import finite_rgb
+from engine.fit import fit_region, reconstruction_error
 from engine.infer import MaskModel, SwapModel
 from engine.mask import combine_masks, edge_ring, hull_mask, refine_mask
 from engine.settings import OUTPUT_VIEWS, EngineConfig, SwapLook, SwapSettings
@@ -289,10 +290,13 @@ class FaceSwapper:
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
-        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None]))
+        swap, prd, dst_mask, dst_face = (None if a is None else a[0]
+                                         for a in self.model.run_all(dst_srgb[None]))
         t = lap("infer", t)
 
         lm_crop = transform_points(lm, m)
+        if dst_face is not None:  # issue 21: how well the model knows this face (engine/fit.py)
+            diag["fit_error"] = reconstruction_error(dst_srgb, dst_face, fit_region(lm_crop, r))
         sources = {"learned-prd": prd, "learned-dst": dst_mask,
                    "hull": hull_mask(lm_crop, (r, r), self._lift)}
         if self.xseg is not None:

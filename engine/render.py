@@ -36,6 +36,7 @@ import OpenImageIO as oiio
 
 from engine import __version__
 from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
+from engine.fit import ShotFit
 from engine.io import (
     SequencePattern,
     format_frame_range,
@@ -60,6 +61,7 @@ class RenderSummary:
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
+    fit: ShotFit | None = None  # model–plate fit of the rendered frames (issue 21)
 
     def lines(self) -> list[str]:
         from engine.io import format_frame_range as fr
@@ -72,7 +74,10 @@ class RenderSummary:
                f"no face (passed through): {len(self.no_face)}"
                + (f" ({fr(self.no_face)})" if self.no_face else ""),
                f"errors: {len(self.errors) + len(self.missing)}"]
-        return out + [f"  error: {e}" for e in summarise_messages(errors)]
+        out += [f"  error: {e}" for e in summarise_messages(errors)]
+        if self.fit is not None:  # issue 21: the model–plate fit check
+            out.append(self.fit.summary())
+        return out
 
 
 @dataclass(frozen=True)
@@ -546,6 +551,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
             todo.append(f)
     prog = progress or (lambda it, total: it)
     sums: dict[str, float] = {}
+    fit_errors: dict[int, float] = {}
 
     def note(f: int, diag: dict[str, Any] | str) -> None:
         if isinstance(diag, str):
@@ -557,6 +563,8 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         summary.done.append(f)
         if not diag.get("swapped"):
             summary.no_face.append(f)
+        if "fit_error" in diag:
+            fit_errors[f] = float(diag["fit_error"])
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
@@ -588,4 +596,6 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         pool.shutdown(wait=True)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
+    if summary.done:
+        summary.fit = ShotFit.for_model(swapper.model, fit_errors)
     return summary

@@ -280,8 +280,9 @@ def worst_text(result: ShotResult, k: int = 5) -> str:
 
 
 def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "Evaluation",
-                 plots: bool = True) -> Path:
-    """Write every file of the module doc into `out`; returns the Markdown table's path."""
+                 plots: bool = True, extra_checks: Sequence[str] = ()) -> Path:
+    """Write every file of the module doc into `out`; returns the Markdown table's path.
+    `extra_checks` (e.g. the model–plate fit line) follow the last render's sign-off checks."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.csv", summary_csv(results))
@@ -309,6 +310,7 @@ def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "E
     for res in results:  # the plate against itself too: it must pass them all
         md += ["", f"Sign-off checks, {res.name} (close-ups: signoff_{slug(res.name)}.png):"]
         md += [f"- {c}" for c in signoff_checks(res)]
+    md += [f"- {c}" for c in extra_checks]
     for res in results:
         worst = worst_text(res)
         if worst:
