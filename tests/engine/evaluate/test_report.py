@@ -75,6 +75,8 @@ def test_quality_doc_compares_our_modes_with_dfls_and_lists_the_cast(tmp_path):
     assert "| rct | 0.800 / 0.600" in text  # ours vs DFL's, SSIM first
     assert "| ours, rct | -1.00 | -0.50 |" in text
     assert (tmp_path / "quality" / "curves_ssim.png").is_file()
+    assert "## Sign-off checks" in text and "- **no swap (plate)**:" in text
+    assert "  - sharpness: not measured" in text  # the constructed rows carry no sign-off values
 
 
 def _checked(ssim, id_source, id_plate, mouth_render):
