@@ -124,7 +124,8 @@ def rings(mask: np.ndarray, width: float) -> Rings:
 
 
 def seam(plate_lab: np.ndarray, render_lab: np.ndarray, mask: np.ndarray,
-         landmarks: np.ndarray, width: float) -> dict[str, np.ndarray]:
+         landmarks: np.ndarray, width: float, *, ring: Rings | None = None,
+         seg: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per segment, the render's Lab step across the mask edge minus the plate's own step at the
     same pixels: `(ΔL*, Δa*, Δb*)` float64, where step = mean(inside ring) − mean(outside ring).
 
@@ -132,8 +133,8 @@ def seam(plate_lab: np.ndarray, render_lab: np.ndarray, mask: np.ndarray,
     swap inside the mask's top gives a negative ΔL* on `top`. Segments whose rings hold fewer
     than MIN_PIXELS pixels on either side are left out."""
     _check("seam", plate_lab, render_lab, mask)
-    r = rings(mask, width)
-    seg = segment_map(landmarks, mask.shape)
+    r = ring if ring is not None else rings(mask, width)
+    seg = seg if seg is not None else segment_map(landmarks, mask.shape)
     out = {}
     for i, name in enumerate(SEGMENTS):
         a, b = r.inside & (seg == i), r.outside & (seg == i)
@@ -146,10 +147,12 @@ def seam(plate_lab: np.ndarray, render_lab: np.ndarray, mask: np.ndarray,
 
 
 def plate_step(plate_lab: np.ndarray, mask: np.ndarray, landmarks: np.ndarray, width: float,
-               segment: str) -> float:
+               segment: str, *, ring: Rings | None = None, seg: np.ndarray | None = None
+               ) -> float:
     """The plate's own L* step (inside − outside ring) on one segment, for reports."""
-    r = rings(mask, width)
-    sel = segment_map(landmarks, mask.shape) == SEGMENTS.index(segment)
+    r = ring if ring is not None else rings(mask, width)
+    seg = seg if seg is not None else segment_map(landmarks, mask.shape)
+    sel = seg == SEGMENTS.index(segment)
     a, b = r.inside & sel, r.outside & sel
     if a.sum() < MIN_PIXELS or b.sum() < MIN_PIXELS:
         return float("nan")
@@ -157,12 +160,12 @@ def plate_step(plate_lab: np.ndarray, mask: np.ndarray, landmarks: np.ndarray, w
 
 
 def fringe(plate_lab: np.ndarray, render_lab: np.ndarray, mask: np.ndarray,
-           landmarks: np.ndarray) -> dict[str, np.ndarray]:
+           landmarks: np.ndarray, *, seg: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per segment, mean `(Δa*, Δb*)` (render − plate) over the mask's feathered ring: a colour
     the edge gains that neither side has (violet: Δa* > 0, Δb* < 0)."""
     _check("fringe", plate_lab, render_lab, mask)
-    ring = rings(mask, 1.0).feather
-    seg = segment_map(landmarks, mask.shape)
+    ring = (mask > FEATHER[0]) & (mask < FEATHER[1])
+    seg = seg if seg is not None else segment_map(landmarks, mask.shape)
     out = {}
     for i, name in enumerate(SEGMENTS):
         sel = ring & (seg == i)
@@ -338,20 +341,21 @@ def measure_frame(plate_linear: np.ndarray, render_linear: np.ndarray, mask: np.
         ys, xs = np.nonzero(sel)
         return (float(xs.mean()), float(ys.mean())) if xs.size else tuple(lm[30])
 
-    steps = seam(pl, rl, mask, lm, width)
+    steps = seam(pl, rl, mask, lm, width, ring=r, seg=seg)
     worst, worst_seg = nan, None
     for name in SEGMENTS:
         d = steps.get(name, np.full(3, nan))
         for k, c in enumerate("Lab"):
             v[f"seam_{name}_{c}"] = float(d[k])
-        v[f"step_{name}_L"] = plate_step(pl, mask, lm, width, name) if name in steps else nan
+        v[f"step_{name}_L"] = (plate_step(pl, mask, lm, width, name, ring=r, seg=seg)
+                               if name in steps else nan)
         de = float(np.linalg.norm(d))
         if np.isfinite(de) and not de <= worst:
             worst, worst_seg = de, name
     v["seam"] = worst
     if worst_seg is not None:
         focus["seam"] = centre(r.inside & (seg == SEGMENTS.index(worst_seg)))
-    chroma = fringe(pl, rl, mask, lm)
+    chroma = fringe(pl, rl, mask, lm, seg=seg)
     worst, worst_seg = nan, None
     for name in SEGMENTS:
         d = chroma.get(name, np.full(2, nan))
