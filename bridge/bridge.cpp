@@ -358,6 +358,7 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     res.frames = r["frames"].cast<long>();
     res.tracked = r["tracked"].cast<long>();
     res.errors = r["errors"].cast<std::vector<std::string>>();
+    if (r.contains("fit")) res.fit = r["fit"].cast<std::string>();  // issue 21
     return res;
   });
 }

@@ -103,6 +103,7 @@ struct AnalyzeResult {
   std::string digest;
   long frames = 0, tracked = 0;
   std::vector<std::string> errors;
+  std::string fit;  // the model–plate fit line (issue 21); empty without a model
 };
 
 // One OFX instance's engine state (engine.host.node.Node).

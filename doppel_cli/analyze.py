@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="smoothing radius in frames (0 = off)")
     p.add_argument("--face-type", default="", choices=[""] + list(FACE_TYPES),
                    help="record the face type the track is meant for (render checks it)")
+    p.add_argument("--model", help="swap model (.onnx): also check that it knows this plate's "
+                   "face (model–plate fit, reconstruction error vs its training error)")
     p.add_argument("--quiet", action="store_true")
     add_config_options(p)
     p.set_defaults(run=run)
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from engine.io.source import present_frames
     from engine.shot.analyze import AnalyzeSettings, analyze_shot
 
+    model = None
+    if args.model:  # issue 21: validated before the analysis, measured after it
+        from engine.swap.infer import SwapModel
+
+        model = SwapModel(args.model, "cpu")
     settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
                                face_index=args.face_index, reference=args.reference or "",
                                smooth=args.smooth, face_type=args.face_type)
@@ -82,4 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  error: {e}")
     for w in summarise_messages(warnings):
         print(f"  warning: {w}")
+    if model is not None:  # issue 21: the model–plate fit check
+        from engine.swap.fit import shot_fit
+
+        tracked = [f for f in present if f in track.faces]
+        print(f"  fit: {shot_fit(model, source.read(tracked), track).summary()}")
     return 1 if errors or absent else 0

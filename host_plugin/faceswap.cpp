@@ -741,6 +741,10 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
       note += " (" + std::to_string(res.errors.size()) + " unreadable: " + res.errors.front() + ")";
     post(in, kOfxMessageLog, note, false);
     clear_persistent(in);
+    if (!res.fit.empty()) {  // issue 21: does the model know this plate's face?
+      const bool warn = res.fit.find("warning") != std::string::npos;
+      post(in, warn ? kOfxMessageWarning : kOfxMessageLog, "Doppel FaceSwap: " + res.fit, false);
+    }
   } catch (const doppel::bridge::Cancelled& e) {
     if (progress_on) gProgress->progressEnd(in->effect);
     post(in, kOfxMessageWarning, std::string(e.what()), false);

@@ -329,8 +329,17 @@ class Node:
         track.save(target)
         with self._lock:
             self._tracks.pop(path, None)
-        return {"digest": file_digest(target), "frames": len(frames),
-                "tracked": len(track.faces), "errors": errors}
+        result = {"digest": file_digest(target), "frames": len(frames),
+                  "tracked": len(track.faces), "errors": errors}
+        # Issue 21: does the model know this plate's face? (frames fetched again, tracked only)
+        config, _look = self.settings(values)
+        if config.model and Path(config.model).is_file():
+            from engine.swap.fit import shot_fit
+
+            swapper = self.swapper(config)
+            result["fit"] = shot_fit(swapper.model, source.read(sorted(track.faces)), track,
+                                     transfer=swapper.transfer).summary()
+        return result
 
     # -- farm -------------------------------------------------------------------------------
     def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:

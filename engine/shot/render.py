@@ -33,6 +33,7 @@ from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
 from engine.shot.workers import run_batches
+from engine.swap.fit import ShotFit
 from engine.swap.infer import read_mask_info
 from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
@@ -48,6 +49,7 @@ class RenderSummary:
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
+    fit: ShotFit | None = None  # model–plate fit of the rendered frames (engine.swap.fit)
 
     def lines(self) -> list[str]:
         from engine.io import format_frame_range as fr
@@ -60,7 +62,10 @@ class RenderSummary:
                f"no face (passed through): {len(self.no_face)}"
                + (f" ({fr(self.no_face)})" if self.no_face else ""),
                f"errors: {len(self.errors) + len(self.missing)}"]
-        return out + [f"  error: {e}" for e in summarise_messages(errors)]
+        out += [f"  error: {e}" for e in summarise_messages(errors)]
+        if self.fit is not None:
+            out.append(self.fit.summary())
+        return out
 
 
 @dataclass(frozen=True)
@@ -307,6 +312,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
             todo.append(f)
     prog = progress or (lambda it, total: it)
     sums: dict[str, float] = {}
+    fit_errors: dict[int, float] = {}
 
     def note(f: int, diag: dict[str, Any] | str) -> None:
         if isinstance(diag, str):
@@ -318,6 +324,8 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         summary.done.append(f)
         if not diag.get("swapped"):
             summary.no_face.append(f)
+        if "fit_error" in diag:
+            fit_errors[f] = float(diag["fit_error"])
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
@@ -338,4 +346,6 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
                 note(frame, diag)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
+    if summary.done:
+        summary.fit = ShotFit.for_info(model, fit_errors)
     return summary

@@ -29,9 +29,9 @@ OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 GROUPS = ("Model", "Tracking", "Mask", "Colour", "Blend", "Output", "Farm")
 # The DeepFaceLab mask modes, as a compositor picks them (any other combination of the terms
 # stays available from `doppel render --mask-mode`).
-MASK_MODES = ("learned-prd*learned-dst", "learned-prd", "learned-dst", "learned-prd+learned-dst",
-              "hull", "full", "xseg-prd", "xseg-dst", "xseg-prd*xseg-dst",
-              "learned-prd*learned-dst*xseg-prd*xseg-dst")
+MASK_MODES = ("learned-prd*learned-dst*hull", "learned-prd*learned-dst", "learned-prd",
+              "learned-dst", "learned-prd+learned-dst", "hull", "full", "xseg-prd", "xseg-dst",
+              "xseg-prd*xseg-dst", "learned-prd*learned-dst*xseg-prd*xseg-dst")
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,9 @@ PARAMS: tuple[Param, ...] = (
     # Mask
     _p("mask_mode", "choice", "Mask", "Mask",
        "Which masks shape the blend: the model's learned masks, the landmark hull, XSeg.",
-       "look", default="learned-prd*learned-dst", choices=MASK_MODES),
+       "look", default="learned-prd*learned-dst*hull", choices=MASK_MODES),
     _p("erode", "double", "Mask", "Erode", "Shrink the mask by this many plate pixels "
-       "(negative grows it).", "look", default=0.0, range=(-1000.0, 1000.0),
+       "(negative grows it).", "look", default=4.0, range=(-1000.0, 1000.0),
        display=(-50.0, 50.0), animates=True),
     _p("blur", "double", "Mask", "Blur", "Feather the mask edge over this many plate pixels.",
        "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True),

@@ -59,8 +59,11 @@ class SwapLook:
     """The per-frame knobs (cheap to change between calls; validated once when built)."""
 
     face_index: int = 0  # without a track: which detected face, largest first
-    mask_mode: str = "learned-prd*learned-dst"
-    erode: float = 0.0  # plate pixels; negative dilates
+    # The model's masks bounded by the plate face's own outline (hull), the feather inside it
+    # (erode = half the blur): a model's learned masks run past the face into the background it
+    # was trained on (issue 21: the violet jaw fringe).
+    mask_mode: str = "learned-prd*learned-dst*hull"
+    erode: float = 4.0  # plate pixels; negative dilates
     blur: float = 8.0  # plate pixels of feather
     color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
     blend: str = "overlay"  # overlay | seamless | hist-overlay
