@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.faceset.store.store import load_faceset
+    from engine.faceset.store import load_faceset
     from tqdm import tqdm
 
     from engine.evaluate.acceptance import signoff_checks
