@@ -131,3 +131,26 @@ def test_a_frame_without_a_tracked_face_passes_through_with_no_rectangle(
     res = layer.swap(99999, px.copy())
     assert res.roi is None and layer.roi(99999) is None
     assert np.array_equal(res.image, px) and not res.mask.any()
+
+
+def test_a_worker_pool_loads_the_model_only_in_the_workers(tmp_path, monkeypatch, plate_pattern,
+                                                           demo_model, track_file):
+    import engine.shot.render as render_mod
+
+    loads: list[int] = []
+    real = render_mod.FaceSwapper
+
+    class Counting(real):  # the parent's loads; each worker process builds its own
+        def __init__(self, *a, **kw):
+            loads.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(render_mod, "FaceSwapper", Counting)
+    job = RenderJob(plate_pattern, str(tmp_path / "w" / "s.####.exr"),
+                    SwapSettings.from_dict({"model": str(demo_model)}), str(track_file))
+    summary = render(job, [1001, 1002, 1003, 1004], workers=2)
+    assert sorted(summary.done) == [1001, 1002, 1003, 1004] and not summary.errors
+    assert not loads
+    render(RenderJob(plate_pattern, str(tmp_path / "s" / "s.####.exr"), job.settings,
+                     str(track_file)), [1001], workers=1)
+    assert loads == [1]  # the serial render: one load, in this process
