@@ -1,7 +1,8 @@
 """`doppel analyze`: the tracking pre-pass over a shot, written as a track cache (JSON).
 
 Renders then read landmarks from the cache and do no detection, so every farm chunk sees the
-same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted (removed when it ends).
+same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted
+(removed when an analysis runs to its end).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,7 @@ from engine.errors import (
     SettingsError,
 )
 from engine.geometry.track import Track
-from engine.io.image import Geometry
-from engine.io.source import Frame, FrameSource
+from engine.io.geometry import Geometry
 from engine.shot.frame import FrameLayer, check_frame
 from engine.swap.params import settings_from_values
 from engine.swap.pipeline import FaceSwapper
@@ -109,46 +108,6 @@ def one_line(exc: BaseException) -> str:
 
 def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-class HostClipSource(FrameSource):
-    """A host's clip as a `FrameSource`, for `analyze_shot`: `fetch(frame)` returns
-    `(pixels H×W×C float32 top-down, (x, y) origin in the display window)` or raises."""
-
-    def __init__(self, frames: Iterable[int], fetch: Callable[[int], tuple[np.ndarray, Any]],
-                 display: tuple[int, int, int, int], pixel_aspect: float, description: str):
-        self.frames = list(frames)
-        self._fetch = fetch
-        self._display = tuple(int(v) for v in display)
-        self._aspect = float(pixel_aspect)
-        self._origins: dict[int, tuple[int, int, int, int]] = {}
-        self.description = description
-
-    def geometry(self, frame: int) -> Geometry | None:
-        data = self._origins.get(frame)
-        if data is None:
-            return None
-        return Geometry(data, self._display, self._aspect)  # type: ignore[arg-type]
-
-    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
-        for f in self._check_requested(frames):
-            try:
-                pixels, origin = self._fetch(f)
-            except DoppelError as exc:
-                yield MediaError(f"{self.description}: frame {f}: {exc}")
-                continue
-            pixels = np.asarray(pixels, np.float32)
-            if pixels.ndim != 3 or pixels.shape[2] < 3:
-                yield MediaError(f"{self.description}: frame {f} has shape {pixels.shape}; "
-                                 "need RGB or RGBA")
-                continue
-            h, w = pixels.shape[:2]
-            self._origins[f] = (int(origin[0]), int(origin[1]), w, h)
-            rgb = np.ascontiguousarray(pixels[..., :3])
-            alpha = np.ascontiguousarray(pixels[..., 3]) if pixels.shape[2] > 3 else None
-            nonfinite = int(rgb.size - np.count_nonzero(np.isfinite(rgb)))
-            yield Frame(f, rgb, alpha, f"{self.description} frame {f}", nonfinite,
-                        self.geometry(f))
 
 
 class Node:
@@ -367,6 +326,8 @@ class Node:
         if not target.parent.is_dir():
             raise SettingsError(f"Track file: folder {target.parent} does not exist; create "
                                 "it or pick another place")
+        from engine.host.clip_source import HostClipSource
+
         settings = settings_from_values(AnalyzeSettings, values)
         source = HostClipSource(frames, fetch, display, pixel_aspect, "Source")
         errors: list[str] = []

@@ -30,7 +30,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.geometry.track import Track
 from engine.io.frames import format_frame_range
-from engine.io.image import Geometry
+from engine.io.geometry import Geometry
 from engine.swap.pipeline import FaceSwapper, SwapResult, check_face_types
 from engine.swap.settings import SwapLook
 from engine.types import Box

@@ -20,7 +20,7 @@
 //                              every get, as OpenFX's reference host does per parameter)
 //   [--log-actions]  (an "action name=... status=..." line for every call into the plugin)
 //   [--print-roi]    (a "roi frame=... x1= y1= x2= y2=" line per regions-of-interest answer)
-//   [--fail-alloc BYTES]  (from phase 1 on, and in presses: operator new of BYTES or more throws
+//   [--fail-alloc BYTES]  (in phase 1 and in presses: operator new of BYTES or more throws
 //                          std::bad_alloc while the plugin runs, outside host callbacks)
 //   [--maps]  (the shared objects the process loaded after the plugin, from /proc/self/maps)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
@@ -1295,7 +1295,7 @@ int main(int argc, char** argv) {
     std::string kv;
     while (std::getline(ss, kv, ';'))
       if (!kv.empty()) all_ok &= set_param(inst, kv);
-    g_fail_armed = o.fail_alloc > 0 && ph >= 1;  // phase 0 loads the model unarmed
+    g_fail_armed = o.fail_alloc > 0 && ph == 1;  // phase 0 loads the model, 2 recovers
     Counts counts;
     std::atomic<int> next{o.first};
     std::vector<long> rss_at;
