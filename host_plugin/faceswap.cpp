@@ -298,6 +298,12 @@ bool clip_format(OfxImageClipHandle clip, OfxRectI* r) {
          r->x2 > r->x1 && r->y2 > r->y1;
 }
 
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
 // The render scale of an action's inArgs. One number: the engine scales a similarity (the face's
 // alignment), which a scale different in x and y is not; hosts scale both alike (pixel aspect is
 // separate).
@@ -305,10 +311,10 @@ OfxPointD render_scale(OfxPropertySetHandle args) {
   const OfxPointD s{get_double(args, kOfxImageEffectPropRenderScale, 0, 1),
                     get_double(args, kOfxImageEffectPropRenderScale, 1, 1)};
   if (!(s.x > 0 && s.y > 0 && std::isfinite(s.x) && std::isfinite(s.y)))
-    fail(ErrorKind::kInput, "the host asked for render scale " + std::to_string(s.x) + " x " +
-                                std::to_string(s.y) + "; a render scale must be above 0");
+    fail(ErrorKind::kInput, "the host asked for render scale " + num(s.x) + " x " + num(s.y) +
+                                "; a render scale must be above 0");
   if (std::fabs(s.x - s.y) > 1e-9 * std::max(s.x, s.y))
-    fail(ErrorKind::kInput, "render scale " + std::to_string(s.x) + " x " + std::to_string(s.y) +
+    fail(ErrorKind::kInput, "render scale " + num(s.x) + " x " + num(s.y) +
                                 " differs in x and y; render with the same scale in both "
                                 "(the face's alignment is a similarity)");
   return s;
@@ -815,7 +821,7 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
   // The track is made at full resolution (the farm renders from it): a proxy would track on
   // scaled-down frames, so Analyze asks for the full-resolution images.
   if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
-    fail(ErrorKind::kInput, "Analyze at proxy scale " + std::to_string(scale.x) +
+    fail(ErrorKind::kInput, "Analyze at proxy scale " + num(scale.x) +
                                 ": switch the viewer to full resolution and press Analyze again "
                                 "(the track is made on full-size frames; renders at any scale "
                                 "use it)");

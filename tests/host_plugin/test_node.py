@@ -131,8 +131,8 @@ def test_engine_errors_become_host_messages_and_the_next_render_works(
 @pytest.mark.parametrize("args, expected", [
     (["--label-depth", "OfxBitDepthHalf"], "only 32-bit float images are supported"),
     (["--window-pad", "8"], "render window lies outside the output image"),
-    (["--render-scale", "0.5"], "proxy render scale"),
-], ids=["half-depth", "window-outside", "proxy-scale"])
+    (["--render-scale", "0.5", "--render-scale-y", "0.25"], "differs in x and y"),
+], ids=["half-depth", "window-outside", "anisotropic-scale"])
 def test_unsupported_input_is_a_clear_failure_not_a_crash(host, plate_npy, demo_model,
                                                           shot_track, args, expected):
     run = host("--source", str(plate_npy), "--frames", "1001", *_node(demo_model, shot_track),
@@ -140,6 +140,7 @@ def test_unsupported_input_is_a_clear_failure_not_a_crash(host, plate_npy, demo_
     assert run.rc == 1, run.stderr
     assert run.phases[0]["failed"] == "1"
     assert any(expected in e for e in run.errors()), run.stderr
+    assert "render_failed frame=1001 status=1" in run.stdout  # Failed: a status render may return
 
 
 def test_mask_input_holds_out_the_swap_and_another_size_is_refused(
@@ -221,6 +222,7 @@ def test_host_started_python_mode_gives_the_same_pixels(host, tmp_path, plate_np
 def test_analyze_tracks_saves_with_the_comp_and_cancel_resumes(
         host, tmp_path, plate_npy, demo_model, plate_pattern):
     from engine.geometry.track import Track
+    from engine.shot.analyze import analysis_cache_path
 
     small = tmp_path / "plate"
     lines = plate_npy.read_text().splitlines()
@@ -230,14 +232,18 @@ def test_analyze_tracks_saves_with_the_comp_and_cancel_resumes(
     track = tmp_path / "comp" / "face.track.json"
     track.parent.mkdir()
     comp = tmp_path / "comp" / "shot.params"
-    # Cancelled after 2 frames: no track yet, the analysis so far kept beside it.
+    # Cancelled after 2 frames: no track yet, the analysis so far kept beside it, under the one
+    # name doppel analyze uses too (face.track.json -> face.track.analysis.json).
+    cache = tmp_path / "comp" / "face.track.analysis.json"
+    assert analysis_cache_path(track) == cache
     run = host("--source", str(sub), "--set", f"track_file={track}", "--set",
                f"model={demo_model}", "--press", "analyze", "--cancel-after", "2")
-    assert not track.exists() and track.with_name(track.name + ".analysis").exists()
+    assert not track.exists() and cache.exists()
     assert "cancel" in run.stderr.lower()
     run = host("--source", str(sub), "--set", f"track_file={track}", "--set",
                f"model={demo_model}", "--press", "analyze", "--save-params", str(comp))
     assert run.rc == 0, run.stderr
+    assert not cache.exists()  # a finished analysis removes it
     saved = dict(ln.split("=", 1) for ln in comp.read_text().splitlines())
     assert len(saved["track_digest"]) == 64
     assert sorted(Track.load(track).faces) == list(range(1001, 1007))

@@ -23,6 +23,8 @@
 //   [--fail-alloc BYTES]  (in phase 1 and in presses: operator new of BYTES or more throws
 //                          std::bad_alloc while the plugin runs, outside host callbacks)
 //   [--maps]  (the shared objects the process loaded after the plugin, from /proc/self/maps)
+//   [--hide-suite NAME]  (fetchSuite answers NULL for it: a host without that suite)
+//   [--render-scale-y S]  (a different y render scale in the actions' arguments: bad input)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
 // window: x, y from the display window's top-left, y down).
 // Prints key=value lines; exit 0 when every render and press succeeded, 1 otherwise, 2 on
@@ -426,6 +428,8 @@ struct Options {
   double render_scale = 1.0;
   bool shared_string_buffer = false, log_actions = false, print_roi = false, maps = false;
   long fail_alloc = 0;  // 0: off
+  std::string hide_suite;
+  double render_scale_y = 0;  // 0: the same as x
 };
 
 Options g_opt;
@@ -823,6 +827,7 @@ const OfxProgressSuiteV1 kProgress = {progressStart, progressUpdate, progressEnd
 PropSet g_host_props;
 const void* fetchSuite(OfxPropertySetHandle, const char* name, int version) {
   const std::string n = name;
+  if (n == g_opt.hide_suite) return nullptr;
   if (n == kOfxPropertySuite && version == 1) return &kPropSuite;
   if (n == kOfxImageEffectSuite && version == 1) return &kEffectSuite;
   if (n == kOfxParameterSuite && version == 1) return &kParamSuite;
@@ -946,7 +951,7 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
   propSetDouble(handle(&in), kOfxPropTime, 0, f);
   propSetString(handle(&in), kOfxImageEffectPropFieldToRender, 0, kOfxImageFieldNone);
   propSetIntN(handle(&in), kOfxImageEffectPropRenderWindow, 4, &full.x1);
-  const double scale[2] = {s, s};
+  const double scale[2] = {s, g_opt.render_scale_y > 0 ? g_opt.render_scale_y : s};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   PropSet idout;
   Array result;
@@ -1053,7 +1058,8 @@ bool press(Effect& inst, const std::string& name) {
   propSetString(handle(&in), kOfxPropName, 0, name.c_str());
   propSetString(handle(&in), kOfxPropChangeReason, 0, kOfxChangeUserEdited);
   propSetDouble(handle(&in), kOfxPropTime, 0, g_opt.first);
-  const double scale[2] = {g_opt.render_scale, g_opt.render_scale};
+  const double scale[2] = {g_opt.render_scale,
+                          g_opt.render_scale_y > 0 ? g_opt.render_scale_y : g_opt.render_scale};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   const auto t0 = std::chrono::steady_clock::now();
   const OfxStatus st = call(kOfxActionInstanceChanged, &inst, &in, nullptr);
@@ -1136,6 +1142,10 @@ int main(int argc, char** argv) {
       o.fail_alloc = std::atol(next().c_str());
     else if (a == "--maps")
       o.maps = true;
+    else if (a == "--hide-suite")
+      o.hide_suite = next();
+    else if (a == "--render-scale-y")
+      o.render_scale_y = std::atof(next().c_str());
     else
       return usage(("unknown argument " + a).c_str());
   }
