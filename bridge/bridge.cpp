@@ -45,6 +45,9 @@ std::string read_key(const std::string& path, const std::string& key) {
   return "";
 }
 
+// A message is one line: Python's errors carry a traceback after the first.
+std::string first_line(const std::string& s) { return trim(s.substr(0, s.find('\n'))); }
+
 std::string dirname(const std::string& p) {
   const auto s = p.find_last_of('/');
   return s == std::string::npos ? "." : p.substr(0, s);
@@ -142,7 +145,7 @@ ErrorKind kind_named(const std::string& k) {
     kind = kind_named(d[0].cast<std::string>());
     message = d[1].cast<std::string>();
   } catch (...) {
-    message = std::string("Doppel: ") + e.what();
+    message = std::string("Doppel: ") + first_line(e.what());
   }
   if (kind == ErrorKind::kCancelled) throw Cancelled(message);
   throw Error(message, kind);
@@ -250,7 +253,7 @@ Status ensure_python(const std::string& module_path) {
     throw Error("Doppel: cannot import the engine in Python " + compiled_version() +
                     (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
                                   : " from venv " + venv) +
-                    " (" + trim(e.what()).substr(0, 200) +
+                    " (" + first_line(e.what()).substr(0, 200) +
                     "); install Doppel into it: "
                     "VENV/bin/pip install -e <doppel checkout>",
                 ErrorKind::kInput);

@@ -144,6 +144,7 @@ OfxStatus conform(const std::string& action, OfxStatus st) {
 
 // The message a user sees: kPrefix once, then the engine's (or our) one line.
 std::string with_prefix(std::string text) {
+  text = text.substr(0, text.find('\n'));  // one line, whatever came (tracebacks go to logs)
   for (const char* old : {kPrefix, "Doppel: "})
     if (text.rfind(old, 0) == 0) text.erase(0, std::strlen(old));
   return kPrefix + text;

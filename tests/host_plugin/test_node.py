@@ -346,8 +346,15 @@ def test_tracks_of_another_plate_or_empty_and_alpha_only_input_are_refused(
                "--phase", f"track_file={shot_track}")
     assert [p["ok"] for p in run.phases] == ["0", "0", "1"], run.stdout
     errors = "\n".join(run.errors())
-    assert "but the track was made on" in errors, errors
+    # The display window came from the project extent (no clip format): the project's to fix.
+    assert "the project (root) format is 880×720 but the track" in errors, errors
     assert "holds no tracked face" in errors
+    # With the Source clip's own format (OFX 1.5 hosts) it is another plate: analyse it.
+    run = host("--source", str(plate_npy), "--frames", "1001", "--set", f"model={demo_model}",
+               "--set", f"track_file={other}", "--clip-format")
+    assert run.rc == 1
+    assert any("but the track was made on 1920×1080 at (0, 0); run 'doppel analyze' on this "
+               "plate" in e for e in run.errors()), run.stderr
     grey = np.load(plate_npy.parent / "frames.txt.1001.npy")[..., :1]
     txt = write_frames(tmp_path / "grey", {1001: grey}, {1001: (0, 0, 880, 720)}, (880, 720))
     run = host("--source", str(txt), "--frames", "1001", *_node(demo_model, shot_track))
