@@ -119,7 +119,7 @@ void start_interpreter(const std::string& venv) {
   PyConfig_Clear(&config);
   if (PyStatus_Exception(st))
     throw Error(std::string("Doppel: Python failed to start from ") + venv + ": " +
-                (st.err_msg ? st.err_msg : "unknown error"),
+                    (st.err_msg ? st.err_msg : "unknown error"),
                 ErrorKind::kInput);
   PyEval_SaveThread();  // release the GIL: every call takes it for itself
 }
@@ -304,9 +304,9 @@ bool Node::is_identity(double frame, const Values& values) {
 
 std::optional<Box> Node::roi(double frame, const Values& values, const Display& display) {
   return guarded([&]() -> std::optional<Box> {
-    py::object r = impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values),
-                                           display_tuple(display), display.pixel_aspect,
-                                           **display_kwargs(display));
+    py::object r =
+        impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values), display_tuple(display),
+                                display.pixel_aspect, **display_kwargs(display));
     if (r.is_none()) return std::nullopt;
     auto t = r.cast<std::vector<int>>();
     return Box{t.at(0), t.at(1), t.at(2), t.at(3)};
@@ -319,10 +319,10 @@ RenderInfo Node::render(double frame, const Values& values, const ImageView& src
   return guarded([&] {
     py::object hold = holdout ? py::object(view(*holdout)) : py::object(py::none());
     if (holdout) hold = hold.attr("__getitem__")(py::make_tuple(py::ellipsis(), 0));
-    py::dict d = impl_->node.attr("render")(
-        static_cast<int>(frame), to_dict(values), view(src), py::make_tuple(src_x, src_y),
-        view(out), py::make_tuple(out_x, out_y), display_tuple(display), display.pixel_aspect,
-        hold, **display_kwargs(display));
+    py::dict d = impl_->node.attr("render")(static_cast<int>(frame), to_dict(values), view(src),
+                                            py::make_tuple(src_x, src_y), view(out),
+                                            py::make_tuple(out_x, out_y), display_tuple(display),
+                                            display.pixel_aspect, hold, **display_kwargs(display));
     RenderInfo info;
     info.swapped = d["swapped"].cast<bool>();
     info.reason = d["reason"].cast<std::string>();

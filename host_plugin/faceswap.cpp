@@ -776,8 +776,7 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   while (info.loads > seen && !in->loads_seen.compare_exchange_weak(seen, info.loads)) {
   }
   if (info.loads > seen)
-    post(in, kOfxMessageLog,
-         "model loaded (load " + std::to_string(info.loads) + " of this node)",
+    post(in, kOfxMessageLog, "model loaded (load " + std::to_string(info.loads) + " of this node)",
          false);
   clear_persistent(in);
   if (kStats) {
@@ -828,7 +827,8 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
                                 "use it)");
   int first = 0, last = 0;
   frame_range(in, &first, &last);
-  if (last < first) fail(ErrorKind::kInput, "Analyze: the Source clip has no frames; connect a plate");
+  if (last < first)
+    fail(ErrorKind::kInput, "Analyze: the Source clip has no frames; connect a plate");
   std::vector<int> frames;
   for (int fr = first; fr <= last; ++fr) frames.push_back(fr);
   const Frame f = frame_geometry(in, {1, 1});
@@ -866,9 +866,8 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     const auto res = node.analyze(read_values(in, t), frames, fetch_frame, f.display, progress);
     if (progress_on) gProgress->progressEnd(in->effect);
     gParam->paramSetValue(in->handles.at("track_digest"), res.digest.c_str());
-    std::string note = "Analyze tracked the face on " +
-                       std::to_string(res.tracked) + " of " + std::to_string(res.frames) +
-                       " frames";
+    std::string note = "Analyze tracked the face on " + std::to_string(res.tracked) + " of " +
+                       std::to_string(res.frames) + " frames";
     if (!res.errors.empty())
       note += " (" + std::to_string(res.errors.size()) + " unreadable: " + res.errors.front() + ")";
     post(in, kOfxMessageLog, note, false);
@@ -908,29 +907,29 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
 
 OfxStatus dispatch(const std::string& a, OfxImageEffectHandle effect, OfxPropertySetHandle inArgs,
                    OfxPropertySetHandle outArgs, Instance*& in) {
-    if (a == kOfxActionLoad) return on_load();
-    if (a == kOfxActionUnload) return kOfxStatOK;  // Python is never finalised
-    if (a == kOfxActionDescribe) return on_describe(effect);
-    if (a == kOfxImageEffectActionDescribeInContext) return on_describe_in_context(effect);
-    if (a == kOfxActionCreateInstance) return on_create_instance(effect);
-    if (a == kOfxActionDestroyInstance) return on_destroy_instance(effect);
-    if (a == kOfxImageEffectActionIsIdentity) {
-      in = instance_of(effect);
-      return on_is_identity(in, inArgs, outArgs);
-    }
-    if (a == kOfxImageEffectActionGetRegionsOfInterest) {
-      in = instance_of(effect);
-      return on_regions_of_interest(in, inArgs, outArgs);
-    }
-    if (a == kOfxImageEffectActionRender) {
-      in = instance_of(effect);
-      return on_render(in, inArgs);
-    }
-    if (a == kOfxActionInstanceChanged) {
-      in = instance_of(effect);
-      return on_instance_changed(in, inArgs);
-    }
-    return kOfxStatReplyDefault;
+  if (a == kOfxActionLoad) return on_load();
+  if (a == kOfxActionUnload) return kOfxStatOK;  // Python is never finalised
+  if (a == kOfxActionDescribe) return on_describe(effect);
+  if (a == kOfxImageEffectActionDescribeInContext) return on_describe_in_context(effect);
+  if (a == kOfxActionCreateInstance) return on_create_instance(effect);
+  if (a == kOfxActionDestroyInstance) return on_destroy_instance(effect);
+  if (a == kOfxImageEffectActionIsIdentity) {
+    in = instance_of(effect);
+    return on_is_identity(in, inArgs, outArgs);
+  }
+  if (a == kOfxImageEffectActionGetRegionsOfInterest) {
+    in = instance_of(effect);
+    return on_regions_of_interest(in, inArgs, outArgs);
+  }
+  if (a == kOfxImageEffectActionRender) {
+    in = instance_of(effect);
+    return on_render(in, inArgs);
+  }
+  if (a == kOfxActionInstanceChanged) {
+    in = instance_of(effect);
+    return on_instance_changed(in, inArgs);
+  }
+  return kOfxStatReplyDefault;
 }
 
 // Every action runs here: no exception crosses into the host, every failure has a message and a
@@ -949,8 +948,9 @@ OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandl
     message = e.what();
   } catch (const std::bad_alloc&) {
     kind = ErrorKind::kMemory;
-    message = "out of memory (an allocation of the plugin failed); free memory or lower the "
-              "resolution, then render again";
+    message =
+        "out of memory (an allocation of the plugin failed); free memory or lower the "
+        "resolution, then render again";
   } catch (const std::exception& e) {
     message = std::string("internal error (") + e.what() + ")";
   } catch (...) {

@@ -349,14 +349,13 @@ bool load_frame(const Media& m, int f, double scale, Loaded& out, std::string* e
       int n = 0;
       for (int y = std::max(Y * k, b.y1); y < std::min(Y * k + k, b.y2); ++y)
         for (int x = std::max(X * k, b.x1); x < std::min(X * k + k, b.x2); ++x) {
-          const float* p = full.px.data() +
-                           (static_cast<size_t>(b.y2 - 1 - y) * full.w + (x - b.x1)) * full.c;
+          const float* p =
+              full.px.data() + (static_cast<size_t>(b.y2 - 1 - y) * full.w + (x - b.x1)) * full.c;
           for (int c = 0; c < a.c; ++c) sum[c] += p[c];
           ++n;
         }
-      float* q =
-          a.px.data() + (static_cast<size_t>(out.bounds.y2 - 1 - Y) * a.w + (X - out.bounds.x1)) *
-                            a.c;
+      float* q = a.px.data() +
+                 (static_cast<size_t>(out.bounds.y2 - 1 - Y) * a.w + (X - out.bounds.x1)) * a.c;
       for (int c = 0; c < a.c; ++c) q[c] = n ? static_cast<float>(sum[c] / n) : 0.0f;
     }
   return true;
@@ -421,8 +420,8 @@ struct Options {
   int first = 0, last = -1, threads = 1, tile_rows = 0, cancel_after = -1;
   bool describe = false, top_down = false, crop_to_roi = false;
   std::string label_depth = kOfxBitDepthFloat;  // what images claim to be (bad-input tests)
-  int window_pad = 0;  // render windows this much larger than the output image (bad input)
-  bool preload = false;  // keep source frames in memory (a host's cache): no copy on fetch
+  int window_pad = 0;        // render windows this much larger than the output image (bad input)
+  bool preload = false;      // keep source frames in memory (a host's cache): no copy on fetch
   bool clip_format = false;  // set kOfxImageClipPropFormat on clips (as Natron does)
   int project_w = 0, project_h = 0;  // a project format other than the plate's (0: the plate's)
   double render_scale = 1.0;
@@ -961,8 +960,7 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
   if (g_opt.print_roi) {
     // The face box the plugin reads, from two probes: the RoI of a one-unit region at the
     // frame's bottom-left corner reaches the face's far edges, at the top-right its near ones.
-    const double x2 = full.x2 * par / s, y2 = full.y2 / s, x1 = full.x1 * par / s,
-                 y1 = full.y1 / s;
+    const double x2 = full.x2 * par / s, y2 = full.y2 / s, x1 = full.x1 * par / s, y1 = full.y1 / s;
     const OfxRectD probes[2] = {{x1, y1, x1 + 1, y1 + 1}, {x2 - 1, y2 - 1, x2, y2}};
     OfxRectD got[2];
     bool have = true;
@@ -971,9 +969,9 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       propSetDouble(handle(&rin), kOfxPropTime, 0, f);
       propSetDoubleN(handle(&rin), kOfxImageEffectPropRegionOfInterest, 4, &probes[k].x1);
       propSetDoubleN(handle(&rin), kOfxImageEffectPropRenderScale, 2, scale);
-      have &= call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout) == kOfxStatOK &&
-              propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &got[k].x1) ==
-                  kOfxStatOK;
+      have &=
+          call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout) == kOfxStatOK &&
+          propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &got[k].x1) == kOfxStatOK;
     }
     if (have)
       std::printf("roi_face frame=%d x1=%.6g y1=%.6g x2=%.6g y2=%.6g\n", f, got[1].x1, got[1].y1,
@@ -1059,7 +1057,7 @@ bool press(Effect& inst, const std::string& name) {
   propSetString(handle(&in), kOfxPropChangeReason, 0, kOfxChangeUserEdited);
   propSetDouble(handle(&in), kOfxPropTime, 0, g_opt.first);
   const double scale[2] = {g_opt.render_scale,
-                          g_opt.render_scale_y > 0 ? g_opt.render_scale_y : g_opt.render_scale};
+                           g_opt.render_scale_y > 0 ? g_opt.render_scale_y : g_opt.render_scale};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   const auto t0 = std::chrono::steady_clock::now();
   const OfxStatus st = call(kOfxActionInstanceChanged, &inst, &in, nullptr);
@@ -1228,8 +1226,8 @@ int main(int argc, char** argv) {
   if (o.preload)
     for (const auto& [f, ff] : g_source.frames) {
       std::string err;
-      if (f >= o.first && f <= o.last && !load_frame(g_source, f, o.render_scale, g_preloaded[f],
-                                                     &err))
+      if (f >= o.first && f <= o.last &&
+          !load_frame(g_source, f, o.render_scale, g_preloaded[f], &err))
         return usage(err.c_str());
     }
 
