@@ -1,7 +1,8 @@
 """`doppel analyze`: the tracking pre-pass over a shot, written as a track cache (JSON).
 
 Renders then read landmarks from the cache and do no detection, so every farm chunk sees the
-same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted.
+same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted
+(removed when an analysis runs to its end).
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.io.atomic import remove_stale_temps
     from engine.io.frames import summarise_messages
     from engine.io.source import present_frames
-    from engine.shot.analyze import AnalyzeSettings, analyze_shot
+    from engine.shot.analyze import (
+        AnalyzeSettings,
+        analysis_cache_path,
+        analyze_shot,
+        finish_analysis,
+        write_track,
+    )
 
     model = None
     if args.model:  # issue 21: validated before the analysis, measured after it
@@ -65,20 +72,18 @@ def run(args: argparse.Namespace) -> int:
     frames = source.frames if frames is None else frames
     present, absent = present_frames(source, frames, "analyse", "plate")
     remove_stale_temps(out.parent, out.stem)
-    cache = out.with_suffix(".analysis.json")
-    had_cache = cache.exists()
+    cache = analysis_cache_path(out)
     errors: list[str] = []
     warnings: list[str] = []
     ticks = iter(progress(iter(int, 1), len(present), "analyse", quiet=args.quiet))
     track = analyze_shot(source, settings, lambda done, total: next(ticks, None),
                          numbers=present, cache=cache, errors=errors, warnings=warnings)
     if not track.faces:
-        if not had_cache:
-            cache.unlink(missing_ok=True)
+        finish_analysis(out)  # ran to its end: nothing to resume
         first = f" ({len(errors)} frame errors, first: {errors[0]})" if errors else ""
         raise NoFaceError(f"the face was found on no frame of {source.description} "
                           f"{format_frame_range(frames)}{first}; {out} was not written")
-    track.save(out)
+    write_track(track, out)
     missing = [f for f in present if f not in track.faces]
     print(f"analyze {source.description} -> {out}")
     print(f"  frames: {len(frames)}, tracked: {len(track.faces)}, without the face: "

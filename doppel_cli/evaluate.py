@@ -31,13 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.faceset.store import load_faceset
     from tqdm import tqdm
 
     from engine.evaluate.acceptance import signoff_checks
     from engine.evaluate.identity import source_identity
     from engine.evaluate.report import checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
+    from engine.faceset.store import load_faceset
     from engine.geometry.analyzer import FaceAnalyzer
     from engine.io import format_frame_range, open_source, parse_frame_range
 

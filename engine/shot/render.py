@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,9 +22,16 @@ from typing import Any
 
 import OpenImageIO as oiio
 
-from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
+from engine.errors import (
+    DiskFullError,
+    DoppelError,
+    InputError,
+    MediaError,
+    OutputError,
+    SettingsError,
+)
 from engine.geometry.track import Track
-from engine.io import SequencePattern, format_frame_range, open_source, parse_frame_range
+from engine.io import SequencePattern, format_frame_range, open_source
 from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
 from engine.io.source import FrameSource, Plate, present_frames
@@ -48,6 +56,8 @@ class RenderSummary:
     missing: list[int] = field(default_factory=list)  # requested but not in the plate
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Frames a bug failed on (also in `errors`): their tracebacks, for the log (exit 3).
+    internal: dict[int, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
     fit: ShotFit | None = None  # model–plate fit of the rendered frames (engine.swap.fit)
 
@@ -124,20 +134,34 @@ def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> 
 
 
 def check_track_covers(track: Track, job: RenderJob, frames: list[int]) -> None:
-    """Refuse a track that was not analysed over the frames to render (another shot's track
-    would pass every frame through and write untouched plates)."""
-    text = track.settings.get("frames")
-    if isinstance(text, str) and text:
-        analysed = set(parse_frame_range(text))
-        outside = [f for f in frames if f not in analysed]
-    else:  # an older track without its range: refuse only one that shares no frame at all
-        analysed = set(range(min(track.faces), max(track.faces) + 1)) if track.faces else set()
-        outside = frames if not analysed.intersection(frames) else []
-    if outside:
-        have = format_frame_range(analysed) or "no frames"
+    """Refuse, before any work, a track analysed over none of the frames to render (another
+    shot's track). Frames outside a track that covers some of them are each refused by the
+    frame layer's rule (`engine.shot.frame.refuse_unanalysed`): the others are rendered, so a
+    farm chunk never loses good frames because of an untracked one."""
+    analysed = track.analysed()
+    if frames and not analysed.intersection(frames):
+        have = format_frame_range(sorted(analysed)) or "no frames"
         raise InputError(f"{job.track}: track covers frames {have}; frames "
-                         f"{format_frame_range(outside)} were never analysed (another shot's "
+                         f"{format_frame_range(frames)} were never analysed (another shot's "
                          "track?); run 'doppel analyze' over them or narrow --frames")
+
+
+def check_plate_size(track: Track, source: FrameSource, frames: list[int], where: str) -> None:
+    """Refuse, before any work, a plate of another frame size than the track's. One frame is
+    read for it; only when that frame is refused are the others asked, so one odd frame is that
+    frame's error (the frame layer refuses it) and the rest of a chunk is still rendered."""
+    first_error: InputError | None = None
+    for f in frames:
+        try:
+            track.for_plate(source.geometry(f), f, where)
+            return
+        except MediaError:
+            if first_error is None:
+                return  # an unreadable frame is that frame's error, reported when rendered
+        except InputError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
 
 
 def check_region(job: RenderJob) -> None:
@@ -166,6 +190,12 @@ FrameResult = tuple[int, "dict[str, Any] | str"]  # diagnostics, or the frame's 
 def _frame_error(f: int, exc: Exception) -> FrameResult:
     if isinstance(exc, DiskFullError):  # the run's error, not the frame's: every write fails
         raise exc
+    if not isinstance(exc, DoppelError):
+        # A bug that showed on this frame: the frame's error with its traceback (the CLI
+        # writes it to a log and exits 3 once the other frames are done).
+        tb = "".join(traceback.format_exception(exc))
+        return (f, {"internal": f"frame {f}: internal error ({type(exc).__name__}: "
+                                f"{(str(exc).splitlines() or [''])[0]})", "traceback": tb})
     return (f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc))
 
 
@@ -235,7 +265,7 @@ class ShotRenderer:
         def write(f: int, frame: layers_mod.FrameWrite) -> FrameResult:
             try:
                 return (f, layers_mod.write_frame(fmt, frame))
-            except (MediaError, OutputError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one frame's failure; the rest go on
                 return _frame_error(f, exc)
 
         def compute(pair: tuple[Plate | MediaError, int]
@@ -248,7 +278,9 @@ class ShotRenderer:
                 if self.already_done(target):
                     return (f, {"skipped": True})
                 frame = self.swap_plate(item, target)
-            except InputError as exc:  # a frame's own problem (a rule, its file): the rest go on
+            except Exception as exc:  # noqa: BLE001 - a frame's own problem (a rule, its file,
+                # a bug that shows on it): that frame's error, the rest go on (a full disk is
+                # the run's: _frame_error raises it)
                 return _frame_error(f, exc)
             return Later(lambda: write(f, frame))
 
@@ -292,10 +324,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         swapper = FaceSwapper(job.settings.config, spinning=not overlap)
         layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
     if track is not None:  # a plate of another frame size: refused before any frame is written
-        try:
-            track.for_plate(source.geometry(present[0]), present[0], job.track or "track")
-        except MediaError:
-            pass  # an unreadable frame is that frame's error, reported when it is rendered
+        check_plate_size(track, source, present, job.track or "track")
     record = job.record(track_digest(job.track))
     pattern = check_output(job, source, wanted)
     summary = RenderSummary(missing=sorted(absent))
@@ -317,6 +346,10 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     def note(f: int, diag: dict[str, Any] | str) -> None:
         if isinstance(diag, str):
             summary.errors.append(diag)
+            return
+        if "internal" in diag:
+            summary.errors.append(diag["internal"])
+            summary.internal[f] = diag["traceback"]
             return
         if diag.get("skipped"):
             summary.skipped.append(f)

@@ -39,6 +39,8 @@ class Param:
     """One knob. `kind`: string | file | choice | double | int | bool | button.
 
     `range`: the values accepted (the engine refuses others); `display`: the slider's span.
+    `unit`: "px" for a length in plate pixels at full resolution (a host rendering at a proxy
+    scale gets it scaled: `SwapLook.at_scale`); "" for anything else.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Param:
     range: tuple[float, float] | None = None
     display: tuple[float, float] | None = None
     animates: bool = False  # per-frame curves make sense (look knobs); files and modes do not
+    unit: str = ""  # "px": plate pixels at full resolution (scaled with the render scale)
 
 
 def _p(name: str, kind: str, group: str, label: str, hint: str, target: str, **kw: Any) -> Param:
@@ -103,9 +106,10 @@ PARAMS: tuple[Param, ...] = (
        "look", default="learned-prd*learned-dst*hull", choices=MASK_MODES),
     _p("erode", "double", "Mask", "Erode", "Shrink the mask by this many plate pixels "
        "(negative grows it).", "look", default=4.0, range=(-1000.0, 1000.0),
-       display=(-50.0, 50.0), animates=True),
+       display=(-50.0, 50.0), animates=True, unit="px"),
     _p("blur", "double", "Mask", "Blur", "Feather the mask edge over this many plate pixels.",
-       "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True),
+       "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True,
+       unit="px"),
     # Colour
     _p("color", "choice", "Colour", "Colour transfer",
        "Match the swapped face's colour to the plate's face (in the model's colour space).",
@@ -152,6 +156,8 @@ PARAMS: tuple[Param, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
+# Knobs that are lengths in full-resolution plate pixels (scaled at a proxy render scale).
+PLATE_PIXEL_KNOBS = tuple(p.name for p in PARAMS if p.unit == "px")
 # Node value keys that are not engine knobs (the farm job and track bookkeeping).
 NODE_KEYS = tuple(p.name for p in PARAMS if p.target == "node" and p.kind != "button")
 
