@@ -11,6 +11,15 @@ landmarks per frame, serialisable to JSON (`schema` versioned; readers reject un
 A saved track records the plate geometry it was made on (`settings["plate"]`: display window,
 pixel aspect) and holds landmarks in display-window pixels, so a render maps them onto a plate
 whose data window moved (overscan, offset crops) and refuses a plate of another frame size.
+
+A track proves it belongs to its plate: each analysed frame's entry holds a `fingerprint`
+(`engine.geometry.fingerprint`: the frame number it was made on, a thumbnail of the frame and one
+of the face's landmark box). `check_entry` (no pixels) refuses an entry moved to another frame
+and landmarks that are not face-shaped, lie outside the plate or wander from the detection;
+`check_pixels` refuses a plate frame that does not match (another shot, renumbered frames,
+landmarks moved or scaled by hand). Both run as frame rules (engine/shot/frame.py) in render,
+node and farm alike. A track made before fingerprints (no `settings["fingerprint"]`) still
+renders, with a note (`verified` is False): only the pixel check needs them.
 """
 
 from __future__ import annotations
@@ -24,16 +33,28 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
+from engine.geometry import fingerprint as fp
 from engine.geometry.smooth import smooth_landmarks
 from engine.io import Geometry, atomic_write_text
+from engine.io.ownership import json_mark
 from engine.types import Detection, Face
 
 TRACK_SCHEMA = 1
+TRACK_MARK = json_mark("track", "settings", "frames")  # what makes a file Doppel's track
+# Landmarks are a face when the best similarity onto the mean face leaves at most this RMS
+# distance (mean-face units: the inner points span 1). Tracked faces measure 0.03-0.05 on the
+# sample plates, two swapped points 0.05-0.23, shuffled points 2.7 and more.
+FACE_SHAPE_LIMIT = 0.35
+MIN_FACE_PX = 4.0  # landmarks spanning less than this are no face
+SMOOTH_DRIFT = 0.25  # smoothed landmarks stay within this fraction of the face's size of raw
 
 
 def _win(w: Any) -> str:
     x, y, width, height = w
     return f"{width}×{height} at ({x}, {y})"
+
+
+window_text = _win  # a window in words, for messages elsewhere
 
 
 def by_size(faces: Sequence[Face]) -> list[Face]:
@@ -70,6 +91,8 @@ class Track:
     # A view, never saved: subtracted from every landmark, to map display-window coordinates
     # onto a plate whose data window starts elsewhere (`for_plate`).
     origin: tuple[float, float] = (0.0, 0.0)
+    # frame -> {"frame": int, "plate": hex, "face": hex} (module doc); empty for old tracks
+    fingerprints: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def frames(self) -> list[int]:
@@ -97,7 +120,7 @@ class Track:
             faces[f] = Face(det, face.landmarks + d, face.landmarker, face.pose, face.descriptor)
             if f in smoothed:
                 smoothed[f] = smoothed[f] + d
-        return Track(faces, smoothed, dict(self.settings))
+        return Track(faces, smoothed, dict(self.settings), fingerprints=dict(self.fingerprints))
 
     def for_plate(self, geometry: Geometry | None, frame: int, where: str) -> Track:
         """This track as seen on a plate frame of `geometry`: refuses another frame size (the
@@ -124,16 +147,98 @@ class Track:
             return self
         return replace(self, origin=(float(offset[0]), float(offset[1])))
 
+    @property
+    def verified(self) -> bool:
+        """True when the track holds plate fingerprints (made by a Doppel that records them)."""
+        return self.settings.get("fingerprint") == fp.METHOD
+
+    def check_entry(self, frame: int, geometry: Geometry | None, where: str) -> None:
+        """Refuse `frame`'s entry when it cannot be this plate's face (InputError naming the
+        frame): its fingerprint was made on another frame (entries moved by hand), or its
+        landmarks (raw or smoothed) are not face-shaped, lie outside the plate, or the smoothed
+        ones wander from the raw ones. Reads no pixels."""
+        if frame not in self.faces:
+            return
+        here = f"{where}: frame {frame}"
+        made_on = self.fingerprints.get(frame, {}).get("frame", frame)
+        if made_on != frame:
+            raise InputError(f"{here}: the entry was analysed on frame {made_on} (entries moved "
+                             "or renumbered by hand?); re-run 'doppel analyze'")
+        raw = self.faces[frame].landmarks
+        smooth = self.smoothed.get(frame)
+        display = geometry.display if geometry is not None else \
+            tuple(self.settings.get("plate", {}).get("display_window", ()))
+        for name, lm in (("landmarks", raw), ("smoothed landmarks", smooth)):
+            if lm is None:
+                continue
+            error, size = face_shape(lm)
+            if size < MIN_FACE_PX or error > FACE_SHAPE_LIMIT:
+                raise InputError(f"{here}: {name} are not face-shaped (distance {error:.2f} from "
+                                 f"the mean face, at most {FACE_SHAPE_LIMIT:g}; face size "
+                                 f"{size:.1f} px); re-run 'doppel analyze'")
+            if len(display) == 4:
+                w, h = display[2], display[3]
+                lo, hi = lm.min(axis=0), lm.max(axis=0)
+                margin = float(max(hi - lo))  # a face may leave the frame, by its size at most
+                if lo[0] < -margin or lo[1] < -margin or hi[0] > w + margin \
+                        or hi[1] > h + margin:
+                    raise InputError(
+                        f"{here}: {name} lie outside the plate ({w}×{h}): box "
+                        f"({lo[0]:.0f}, {lo[1]:.0f})-({hi[0]:.0f}, {hi[1]:.0f}) (scaled or moved "
+                        "by hand?); re-run 'doppel analyze'")
+        if smooth is not None:
+            size = float(max(raw.max(axis=0) - raw.min(axis=0)))
+            drift = float(np.linalg.norm(smooth - raw, axis=1).mean())
+            if drift > SMOOTH_DRIFT * size:
+                raise InputError(f"{here}: smoothed landmarks lie {drift:.0f} px from the "
+                                 f"detected ones (face size {size:.0f} px; edited by hand?); "
+                                 "re-run 'doppel analyze'")
+
+    def check_pixels(self, frame: int, pixels: np.ndarray, geometry: Geometry | None,
+                     where: str, rows: tuple[int, int] | None = None) -> None:
+        """Refuse a plate frame that does not match `frame`'s fingerprint (InputError naming
+        the frame and the difference): the whole frame's thumbnail, then the face box's, each
+        over the cells the pixels cover (`rows`: the only array rows that hold the plate, for
+        a partial read). No-op for a frame without a fingerprint (an old track)."""
+        prints = self.fingerprints.get(frame)
+        if prints is None:
+            return
+        origin = geometry.offset if geometry is not None else (0, 0)
+        if rows is not None:
+            pixels = pixels[rows[0]:rows[1]]
+            origin = (origin[0], origin[1] + rows[0])
+        if geometry is not None:
+            w, h = geometry.display[2], geometry.display[3]
+        else:
+            h, w = pixels.shape[:2]
+        boxes = (("plate", (0.0, 0.0, float(w), float(h))),
+                 ("face", fp.landmark_box(self.faces[frame].landmarks)))
+        for name, box in boxes:
+            cells = fp.covered(box, origin, pixels.shape)
+            if cells.sum() < fp.GRID * fp.GRID // 4:  # too little of it at hand to judge
+                continue
+            want = fp.decode(prints[name], f"{where}: frame {frame}")
+            diff = fp.distance(fp.thumbnail(pixels, box, origin), want, cells)
+            if diff > fp.TOLERANCE:
+                what = "the plate" if name == "plate" else "the plate under the face's landmarks"
+                raise InputError(
+                    f"{where}: frame {frame}: {what} does not match the track (fingerprint "
+                    f"differs by {diff:.1f} of 255, at most {fp.TOLERANCE:g}): another shot, "
+                    "renumbered or changed plate frames, or landmarks moved by hand; run "
+                    "'doppel analyze' on this plate")
+
     def to_json(self) -> dict[str, Any]:
+        def entry(f: int, face: Face) -> dict[str, Any]:
+            out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
+                   if f in self.smoothed else None}
+            if f in self.fingerprints:
+                out["fingerprint"] = self.fingerprints[f]
+            return out
+
         return {
             "schema": TRACK_SCHEMA,
             "settings": self.settings,
-            "frames": {
-                str(f): {**face.to_json(),
-                         "smoothed": np.round(self.smoothed[f], 3).tolist()
-                         if f in self.smoothed else None}
-                for f, face in sorted(self.faces.items())
-            },
+            "frames": {str(f): entry(f, face) for f, face in sorted(self.faces.items())},
         }
 
     def save(self, path: str | Path) -> None:
@@ -151,6 +256,7 @@ class Track:
             )
         faces: dict[int, Face] = {}
         smoothed: dict[int, np.ndarray] = {}
+        prints: dict[int, dict[str, Any]] = {}
         frames = data.get("frames")
         if not isinstance(frames, dict):
             raise InputError(f"{where}: track has no 'frames' object; re-run 'doppel analyze'")
@@ -167,6 +273,10 @@ class Track:
             except ValueError:
                 raise InputError(f"{here}: frame key is not a frame number") from None
             faces[f] = Face.from_json(e, here)
+            if not np.isfinite(faces[f].landmarks).all():
+                raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
+            if e.get("fingerprint") is not None:
+                prints[f] = _fingerprint(e["fingerprint"], here)
             if e.get("smoothed") is not None:
                 try:
                     sm = np.asarray(e["smoothed"], np.float32)
@@ -176,7 +286,7 @@ class Track:
                     raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
                                      "'doppel analyze'")
                 smoothed[f] = sm
-        return cls(faces, smoothed, dict(settings))
+        return cls(faces, smoothed, dict(settings), fingerprints=prints)
 
     @classmethod
     def load(cls, path: str | Path) -> Track:
@@ -191,6 +301,34 @@ class Track:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
         return cls.from_json(data, str(path))
+
+
+def _fingerprint(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("frame"), int):
+        raise InputError(f"{where}: fingerprint must be an object with the frame number; "
+                         "re-run 'doppel analyze'")
+    try:
+        for key in ("plate", "face"):
+            fp.decode(value.get(key), f"{where}: fingerprint.{key}")
+    except ValueError as exc:
+        raise InputError(f"{exc}; re-run 'doppel analyze'") from None
+    return {"frame": value["frame"], "plate": value["plate"], "face": value["face"]}
+
+
+def face_shape(landmarks: np.ndarray) -> tuple[float, float]:
+    """How far `landmarks` (68×2 pixels) are from a face: `(error, size)`, the RMS distance to
+    the mean face after the best similarity (mean-face units, see FACE_SHAPE_LIMIT) and the
+    similarity's scale in pixels (the face's size)."""
+    from engine.geometry.align import mean_face, transform_points, umeyama
+
+    mean = mean_face()
+    lm = np.asarray(landmarks, np.float64)
+    m = umeyama(mean, lm)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 1e-6:
+        return float("inf"), scale
+    rms = float(np.sqrt(((transform_points(mean, m) - lm) ** 2).sum(axis=1).mean()))
+    return rms / scale, scale
 
 
 def select_track(faces_per_frame: Mapping[int, Sequence[Face]], face_index: int = 0,
@@ -215,7 +353,8 @@ def smooth_track(track: Track, radius: int = 3, motion_sigma: float = 0.08) -> T
     stacked = np.stack([track.faces[f].landmarks for f in frames])
     smoothed = smooth_landmarks(frames, stacked, radius, motion_sigma)
     settings = dict(track.settings, smooth_radius=radius, smooth_motion_sigma=motion_sigma)
-    return Track(dict(track.faces), {f: smoothed[i] for i, f in enumerate(frames)}, settings)
+    return Track(dict(track.faces), {f: smoothed[i] for i, f in enumerate(frames)}, settings,
+                 fingerprints=dict(track.fingerprints))
 
 
 def attach_plate(track: Track, source: Any, where: str) -> Track:

@@ -29,19 +29,55 @@ from engine.types import Box
 @dataclass(frozen=True)
 class FrameContext:
     """What a per-frame rule sees: the frame number, where its pixels sit, the shot's track
-    (None without one) and the file it came from (for messages)."""
+    (None without one) and the file it came from (for messages); at the swap also the plate's
+    `pixels` (None when a host only asks for a region of interest, or a render validates its
+    frames before the first write), of which only array rows `rows` hold the plate when the
+    read was partial (a face-region render)."""
 
     number: int
     geometry: Geometry | None
     track: Track | None
     track_name: str
+    pixels: np.ndarray | None = None
+    rows: tuple[int, int] | None = None
 
 
 FrameRule = Callable[[FrameContext], None]
 """A check every front end runs on every frame before the swap: raise a DoppelError (one line,
 naming the frame) to refuse the frame; return None to let it through."""
 
-FRAME_RULES: list[FrameRule] = []
+
+def landmarks_are_a_face_on_the_plate(ctx: FrameContext) -> None:
+    """The track's entry for this frame was made on this frame, and its landmarks are
+    face-shaped and on the plate (`Track.check_entry`): a hand-scaled, moved or garbled track
+    is refused by name instead of swapping the wrong place."""
+    if ctx.track is not None:
+        ctx.track.check_entry(ctx.number, ctx.geometry, ctx.track_name)
+
+
+def plate_matches_the_track(ctx: FrameContext) -> None:
+    """The plate frame is the one the track was analysed on (`Track.check_pixels`, the
+    fingerprints): another shot's or a renumbered track is refused, frame by frame."""
+    if ctx.track is not None and ctx.pixels is not None and ctx.number in ctx.track.faces:
+        ctx.track.check_pixels(ctx.number, ctx.pixels, ctx.geometry, ctx.track_name, ctx.rows)
+
+
+FRAME_RULES: list[FrameRule] = [landmarks_are_a_face_on_the_plate, plate_matches_the_track]
+
+
+def check_frame(number: int, geometry: Geometry | None, track: Track | None,
+                track_name: str = "track", pixels: np.ndarray | None = None,
+                rows: tuple[int, int] | None = None) -> Track | None:
+    """Run every rule of `FRAME_RULES` on one frame (raises the first rule's error), then map
+    the track onto the frame's data window (`Track.for_plate`, which refuses another frame
+    size). What `FrameLayer` does before each swap, and what a render runs over all its frames
+    before the first write (no swapper needed)."""
+    ctx = FrameContext(number, geometry, track, track_name, pixels, rows)
+    for rule in FRAME_RULES:
+        rule(ctx)
+    if track is None:
+        return None
+    return track.for_plate(geometry, number, track_name)
 
 
 class FrameLayer:
@@ -52,16 +88,13 @@ class FrameLayer:
         check_face_types(swapper.config, swapper.model.info, track)
         self.swapper, self.look, self.track, self.track_name = swapper, look, track, track_name
 
-    def track_for(self, number: int, geometry: Geometry | None) -> Track | None:
+    def track_for(self, number: int, geometry: Geometry | None,
+                  pixels: np.ndarray | None = None, rows: tuple[int, int] | None = None
+                  ) -> Track | None:
         """The track as seen on this frame, after every rule in `FRAME_RULES` (raises the
         rule's error): landmarks mapped onto the frame's data window, its display window
-        checked against the track's plate."""
-        ctx = FrameContext(number, geometry, self.track, self.track_name)
-        for rule in FRAME_RULES:
-            rule(ctx)
-        if self.track is None:
-            return None
-        return self.track.for_plate(geometry, number, self.track_name)
+        checked against the track's plate (`check_frame`)."""
+        return check_frame(number, geometry, self.track, self.track_name, pixels, rows)
 
     def roi(self, number: int, geometry: Geometry | None = None,
             shape: tuple[int, ...] | None = None) -> Box | None:
@@ -71,9 +104,10 @@ class FrameLayer:
 
     def swap(self, number: int, pixels: np.ndarray, *, channels: tuple[str, ...] | None = None,
              geometry: Geometry | None = None, out: np.ndarray | None = None,
-             holdout: np.ndarray | None = None) -> SwapResult:
+             holdout: np.ndarray | None = None, rows: tuple[int, int] | None = None
+             ) -> SwapResult:
         """Swap one frame: the rules, the track lookup, `process`. `out` may be `pixels`
-        itself (in place)."""
-        track = self.track_for(number, geometry)
+        itself (in place). `rows`: the only array rows that hold the plate (a partial read)."""
+        track = self.track_for(number, geometry, pixels, rows)
         return self.swapper.process(pixels, number, look=self.look, track=track,
                                     holdout=holdout, out=out, channels=channels)

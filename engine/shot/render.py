@@ -26,9 +26,11 @@ from engine.geometry.track import Track
 from engine.io import SequencePattern, format_frame_range, open_source, parse_frame_range
 from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
+from engine.io.ownership import Claims
 from engine.io.source import FrameSource, Plate, present_frames
 from engine.shot import layers as layers_mod
-from engine.shot.frame import FrameLayer
+from engine.shot.claim import SequenceClaim
+from engine.shot.frame import FrameLayer, check_frame
 from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
@@ -47,6 +49,7 @@ class RenderSummary:
     missing: list[int] = field(default_factory=list)  # requested but not in the plate
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know, not errors
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
 
     def lines(self) -> list[str]:
@@ -60,7 +63,8 @@ class RenderSummary:
                f"no face (passed through): {len(self.no_face)}"
                + (f" ({fr(self.no_face)})" if self.no_face else ""),
                f"errors: {len(self.errors) + len(self.missing)}"]
-        return out + [f"  error: {e}" for e in summarise_messages(errors)]
+        return (out + [f"  error: {e}" for e in summarise_messages(errors)]
+                + [f"note: {n}" for n in self.notes])
 
 
 @dataclass(frozen=True)
@@ -92,17 +96,18 @@ class RenderJob:
 
 
 def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> SequencePattern:
-    """Refuse outputs that would overwrite the input or cannot be written; one line each."""
+    """Refuse outputs that would overwrite an input (plate, track, models: the ownership rule,
+    engine.io.ownership) or cannot be written; one line each."""
     pattern = SequencePattern.parse(job.output)
     folder = Path(pattern.prefix).parent
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"cannot write to output folder {folder}: it is a file; choose "
                           "another --output")
+    config = job.settings.config
+    claims = Claims(source.inputs() + [Path(p) for p in (job.track, config.model, config.xseg)
+                                       if p])
     for f in frames:
-        src = source.path_of(f)
-        if src is not None and src.resolve() == pattern.path(f).resolve():
-            raise InputError(f"output {job.output} would overwrite the input frame {src}; "
-                             "write to another file pattern")
+        claims.not_an_input(pattern.path(f), "render frame")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".doppel-write-test-{os.getpid()}"
@@ -200,9 +205,12 @@ class ShotRenderer:
             raise MediaError(f"frame {plate.number}: plate has data window {geo.data} and "
                              f"display window {geo.display}; only an EXR output keeps them "
                              "(use .exr)")
-        # In place (out is the source): the plate array is this frame's own, read whole.
+        rows = None
+        if self.job.region == "face" and self.layer.track is not None and geo is not None:
+            rows = self.face_rows()(plate.number, geo) or (0, 0)  # what the reader decoded
+        # In place (out is the source): the plate array is this frame's own.
         result = self.layer.swap(plate.number, plate.pixels, channels=plate.channels,
-                                 geometry=geo, out=plate.pixels)
+                                 geometry=geo, out=plate.pixels, rows=rows)
         meta = frame_metadata(self.layer.swapper.model.info, plate.number, result.diagnostics,
                               self.record)
         return layers_mod.frame_write(self.format, result, plate.channels, geo, plate.header,
@@ -262,6 +270,25 @@ def _render_batch(renderer: ShotRenderer, frames: list[int]) -> list[FrameResult
     return list(renderer.results(frames))
 
 
+def check_frames(source: FrameSource, track: Track, where: str, frames: list[int]) -> None:
+    """Before the first write: every frame's geometry against the track and every rule of
+    the frame layer that needs no pixels (headers only), then the first tracked frame's pixels
+    against its fingerprint, so a wrong track or a mixed plate is refused whole (exit 2,
+    nothing written); the per-frame rules stay as the second line."""
+    for f in frames:
+        try:
+            geo = source.geometry(f)
+        except MediaError:
+            continue  # an unreadable frame is that frame's error, reported when it is rendered
+        check_frame(f, geo, track, where)
+    first = next((f for f in frames if f in track.faces), None)
+    if first is None or not track.verified:
+        return
+    for plate in source.read_plates([first]):
+        if not isinstance(plate, MediaError):
+            check_frame(first, plate.geometry, track, where, plate.pixels)
+
+
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
            overwrite: bool = False,
            progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
@@ -281,19 +308,31 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         check_track_covers(track, job, present)
     model, _ = read_swap_info(job.settings.config.model, job.settings.config.face_type)
     check_face_types(job.settings.config, model, track)
-    pool = workers > 1
-    layer = None
-    if not pool:  # the one model load of this process (a pool's workers load their own)
-        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
-    if track is not None:  # a plate of another frame size: refused before any frame is written
-        try:
-            track.for_plate(source.geometry(present[0]), present[0], job.track or "track")
-        except MediaError:
-            pass  # an unreadable frame is that frame's error, reported when it is rendered
+    notes = []
+    if track is not None:  # a plate of another frame size, a damaged or another shot's track
+        check_frames(source, track, job.track or "track", present)
+        if not track.verified:
+            notes.append(f"{job.track}: made before tracks held plate fingerprints, so its "
+                         "frames are not checked against the plate; run 'doppel analyze' again "
+                         "to add them")
     record = job.record(track_digest(job.track))
     pattern = check_output(job, source, wanted)
-    summary = RenderSummary(missing=sorted(absent))
+    with SequenceClaim(pattern, record):  # one writer per sequence: other settings refused
+        summary = _render_claimed(job, source, track, present, record, pattern, workers,
+                                  overwrite, progress, overlap)
+    summary.missing = sorted(absent)
+    summary.notes = notes
+    return summary
+
+
+def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
+                    present: list[int], record: dict[str, Any], pattern: SequencePattern,
+                    workers: int, overwrite: bool,
+                    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
+                    overlap: bool) -> RenderSummary:
+    """`render` once its output is claimed: resume check, then the frames."""
+    pool = workers > 1
+    summary = RenderSummary()
     todo = []
     for f in present:
         if overwrite:
@@ -321,10 +360,9 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
-    if not pool or len(todo) <= 1:
-        if layer is None:
-            swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-            layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
+    if not pool or len(todo) <= 1:  # the one model load of this process
+        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
+        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
         renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
         for frame, diag in prog(renderer.results(todo), len(todo)):
             note(frame, diag)
