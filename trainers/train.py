@@ -31,6 +31,7 @@ from trainers.checkpoint import (
     CKPT_SCHEMA,
     checkpoints,
     load_checkpoint,
+    remove_stale_writes,
     resume_point,
     save_checkpoint,
 )
@@ -485,6 +486,7 @@ class Trainer:
         main = self.rank == 0
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale_writes(self.out)  # temps of a killed save: never left to pile up
             save_resolved(cfg, self.out / "config.yaml")
             self._trim_log()
         remaining = cfg.target_iters - self.iteration

@@ -17,6 +17,7 @@ writing is whole or absent.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -79,6 +80,21 @@ def _rebuild(kind: str, name: str, text: str) -> BaseException:
     return RuntimeError(f"render worker failed:\n{text}")
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while children are started, so they inherit SIG_IGN from birth: a Ctrl-C
+    reaches the whole process group, and a child still importing (before `_serve` runs) would
+    print a KeyboardInterrupt traceback. Only the main thread can change signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _serve(init: Callable[..., Any], init_args: tuple[Any, ...],
            work: Callable[[Any, Any], Any], tasks: Any, results: Any) -> None:
     """A worker process's whole life: its state, then batches until the sentinel."""
@@ -112,8 +128,9 @@ def run_batches(batches: Sequence[Any], workers: int, init: Callable[..., Any],
                          name=f"doppel-worker-{k}", daemon=True) for k in range(workers)]
     for _ in procs:
         tasks.put(None)
-    for p in procs:
-        p.start()
+    with _sigint_ignored():  # a child is born ignoring Ctrl-C: no traceback from its imports
+        for p in procs:
+            p.start()
     waiting: dict[int, Any] = {}
     next_index = 0
     try:

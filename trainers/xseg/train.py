@@ -30,6 +30,7 @@ from trainers.checkpoint import (
     CKPT_SCHEMA,
     checkpoints,
     load_checkpoint,
+    remove_stale_writes,
     resolve_checkpoint,
     resume_point,
     save_checkpoint,
@@ -168,6 +169,7 @@ class XSegTrainer:
     def run(self, progress: bool = False) -> dict[str, Any]:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_writes(self.out)  # temps of a killed save: never left to pile up
         atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
         self._trim_log()
         if self.iteration >= cfg.target_iters:
