@@ -41,6 +41,8 @@ from engine.types import Detection, Face
 
 TRACK_SCHEMA = 1
 TRACK_MARK = json_mark("track", "settings", "frames")  # what makes a file Doppel's track
+# ... and its per-frame analysis cache (engine.shot.analyze.AnalysisCache; extract's too)
+ANALYSIS_MARK = json_mark("analysis cache", "key", "source", "frames")
 # Landmarks are a face when the best similarity onto the mean face leaves at most this RMS
 # distance (mean-face units: the inner points span 1). Tracked faces measure 0.03-0.05 on the
 # sample plates, two swapped points 0.05-0.23, shuffled points 2.7 and more.
@@ -295,12 +297,19 @@ class Track:
             raise InputError(f"{path}: is a folder; give the track file (.json) "
                              "'doppel analyze' wrote")
         try:
-            data = json.loads(path.read_text())
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise InputError(f"{path}: track file not found; run 'doppel analyze' first") from None
+        return cls.loads(raw, str(path))
+
+    @classmethod
+    def loads(cls, raw: bytes, where: str) -> Track:
+        """A track from the bytes of its file (`where` names it in errors)."""
+        try:
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
-        return cls.from_json(data, str(path))
+            raise InputError(f"{where}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
+        return cls.from_json(data, where)
 
 
 def _fingerprint(value: Any, where: str) -> dict[str, Any]:

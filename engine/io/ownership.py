@@ -188,8 +188,8 @@ class Claims:
         path = Path(path)
         self.not_an_input(path, mark.kind)
         if path.exists() and not path.is_dir():
-            raise OutputError(f"{path}: is a file, expected the {mark.kind} folder; choose "
-                              "another output")
+            raise OutputError(f"{path}: is a file, not a folder (expected the {mark.kind} "
+                              "folder); choose another output")
         if path.is_dir() and not self.overwrite and any(path.iterdir()) \
                 and not mark.owns(path):
             raise OutputError(f"{path}: folder holds files but no {mark.kind} Doppel wrote "

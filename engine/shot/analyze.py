@@ -23,10 +23,15 @@ from engine.geometry import fingerprint as fp
 from engine.geometry.align import face_type
 from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
 from engine.geometry.detect import DETECTORS
-from engine.geometry.track import Track, attach_plate, select_track, smooth_track, window_text
+from engine.geometry.track import (
+    Track,
+    attach_plate,
+    select_track,
+    smooth_track,
+    window_text,
+)
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.io.finite import finite_rgb
-from engine.io.ownership import json_mark
 from engine.swap.params import bounds
 from engine.types import Face
 
@@ -62,9 +67,6 @@ class AnalysisCache:
         if self.prints:
             data["fingerprints"] = {str(k): v for k, v in sorted(self.prints.items())}
         atomic_write_text(self.path, json.dumps(data))
-
-
-ANALYSIS_MARK = json_mark("analysis cache", "key", "source", "frames")
 
 
 def frame_prints(frame: Frame, rgb: np.ndarray, faces: Sequence[Face]) -> dict[str, Any]:
