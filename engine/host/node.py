@@ -19,8 +19,9 @@ the builds (the node's test checks it). Tracks are cached by the file's content 
 and checked on every call (an edit that keeps the size and restores the mtime is still seen:
 node and farm read the same track), and checked against the digest Analyze stored in the node,
 so a track file changed behind the comp's back is refused by name instead of silently swapping
-another face. The node's Track file follows the ownership rule (engine.io.ownership): Analyze writes a new file or
-replaces a track Doppel wrote, never a comp, notes or other file; Send to farm likewise.
+another face. The node's Track file follows the ownership rule (engine.io.ownership): Analyze
+writes a new file or replaces a track Doppel wrote, never a comp, notes or other file; Send to
+farm likewise.
 
 Thread safety: one `Node` serves every render thread of its OFX instance. The caches are
 guarded by a lock; `FaceSwapper.process` is thread-safe (see engine/swap/pipeline.py).
