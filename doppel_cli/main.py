@@ -142,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     cmd = args.command
     try:
+        if getattr(args, "save_config", None):  # refused before the run, not after it
+            from doppel_cli.config_file import claim_save_config
+
+            claim_save_config(args.save_config)
         rc = int(args.run(args) or 0)
         if getattr(args, "save_config", None) and rc in (0, 1):
             from doppel_cli.config_file import resolved, save_config

@@ -18,6 +18,7 @@ import torch
 from engine.errors import DiskFullError, SettingsError, TrainingError
 from engine.io import atomic_path
 from engine.io.atomic import remove_stale_temps
+from engine.io.ownership import Claims, FolderMark
 
 CKPT_SCHEMA = 1
 
@@ -41,6 +42,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("schema") != CKPT_SCHEMA:
         raise SettingsError(f"{path}: checkpoint schema not supported (expected {CKPT_SCHEMA})")
     return ckpt
+
+
+def claim_model_folder(model_dir: Path, mark: FolderMark, inputs: list[str | Path]) -> Path:
+    """The ownership rule (engine.io.ownership) for a training run's model folder, before any
+    work: new, empty, or one this kind of run wrote (its resolved config); never inside an
+    input (the facesets)."""
+    return Claims([Path(p) for p in inputs if p], hint="choose another --out").folder(
+        model_dir, mark)
 
 
 def remove_stale_writes(model_dir: Path) -> None:
