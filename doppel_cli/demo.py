@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.evaluate.face_geometry import mouth_opening
     from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK
     from engine.io import open_source, parse_frame_range, read_image, write_image
-    from engine.io.ownership import Claims, FolderMark, image_mark, image_metadata
     from engine.io.colorspace import to_display_uint8
+    from engine.io.ownership import Claims, FolderMark, image_mark, image_metadata
     from engine.io.sheets import contact_sheet, face_window, sheet_frames
     from engine.shot.analyze import AnalyzeSettings, analyze_shot
     from engine.shot.render import RenderJob, render
