@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.errors import InputError
     from engine.evaluate.quality_doc import DOC_MARK, images_folder, write_quality_doc
-    from engine.evaluate.study import Study, run_study
+    from engine.evaluate.study import Study, claim_outputs, run_study
     from engine.faceset.extract import ExtractSettings, extract
+    from engine.faceset.store import FACESET_FOLDER
     from engine.io import open_source, parse_frame_range
     from engine.io.ownership import Claims, Mark
     from engine.swap.infer import SwapModel
@@ -94,13 +95,19 @@ def run(args: argparse.Namespace) -> int:
     for p in sources:  # a copy of the sample photo, or nothing, is ours to (re)write there
         claims.file(out / "src_photos" / p.name,
                     Mark("copy of a sample photo", lambda q, p=p: q.read_bytes() == p.read_bytes()))
-    faceset = args.faceset
-    if faceset is None:
+    modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
+                  .split(",") if m.strip())
+    faceset = args.faceset or str(out / "faceset_src")
+    study = Study(plate, model, faceset, str(out),
+                  tuple(parse_frame_range(args.frames or default_frames)), modes,
+                  overwrite=args.overwrite)
+    claim_outputs(study, open_source(plate))  # the working folder's track, report, baseline
+    if args.faceset is None:
+        claims.folder(faceset, FACESET_FOLDER)
         photos = out / "src_photos"
         photos.mkdir(parents=True, exist_ok=True)
         for p in sources:
             shutil.copyfile(p, photos / p.name)
-        faceset = str(out / "faceset_src")
         if not (Path(faceset) / "faceset.json").is_file():
             extract(open_source(str(photos)), faceset, ExtractSettings(size=128),
                     overwrite=args.overwrite)
@@ -108,11 +115,6 @@ def run(args: argparse.Namespace) -> int:
     def progress(it, total, desc):
         return tqdm(it, total=total, desc=desc, disable=args.quiet, file=sys.stderr)
 
-    modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
-                  .split(",") if m.strip())
-    study = Study(plate, model, faceset, str(out),
-                  tuple(parse_frame_range(args.frames or default_frames)), modes,
-                  overwrite=args.overwrite)
     results, identity = run_study(study, log=lambda m: print(m, file=sys.stderr),
                                   progress=progress)
     meta = SwapModel(model, "cpu", 1).info.metadata

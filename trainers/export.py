@@ -49,7 +49,7 @@ def _has_doppel_metadata(path: Path) -> bool:
 
 # A model file Doppel exported (ONNX or .dfm: `doppel.schema` in its metadata), for the
 # ownership rule (engine.io.ownership): another file at -o is replaced only with --overwrite.
-MODEL_MARK = Mark("model Doppel exported", _has_doppel_metadata)
+MODEL_MARK = Mark("exported model", _has_doppel_metadata)
 
 
 def claim_model_output(output: str | Path, inputs: list[Path], overwrite: bool) -> Path:

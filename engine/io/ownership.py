@@ -45,7 +45,7 @@ class Mark:
     def matches(self, path: Path) -> bool:
         try:
             return bool(self.test(path))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except Exception:  # noqa: BLE001 - any reader's failure: a file we cannot read as ours
             return False
 
 
@@ -178,8 +178,8 @@ class Claims:
             raise OutputError(f"{path}: {path.parent} is a file, not a folder; choose another "
                               "output")
         if path.exists() and not self.overwrite and not mark.matches(path):
-            raise OutputError(f"{path}: exists and is not a {mark.kind} Doppel wrote; refusing "
-                              f"to replace it ({self.hint})")
+            raise OutputError(f"{path}: exists and is not Doppel's {mark.kind}; refusing to "
+                              f"replace it ({self.hint})")
         return path
 
     def folder(self, path: str | os.PathLike[str], mark: FolderMark) -> Path:
@@ -192,7 +192,7 @@ class Claims:
                               "folder); choose another output")
         if path.is_dir() and not self.overwrite and any(path.iterdir()) \
                 and not mark.owns(path):
-            raise OutputError(f"{path}: folder holds files but no {mark.kind} Doppel wrote "
-                              f"(no {mark.index}); refusing to write into it "
+            raise OutputError(f"{path}: folder holds files but is not Doppel's {mark.kind} (no "
+                              f"{mark.index} of it); refusing to write into it "
                               f"({self.hint.replace('replace it', 'write into it')})")
         return path

@@ -30,7 +30,7 @@ from engine.io.ownership import Claims
 from engine.io.source import FrameSource, Plate, present_frames
 from engine.shot import layers as layers_mod
 from engine.shot.claim import SequenceClaim
-from engine.shot.frame import FrameLayer, check_frame
+from engine.shot.frame import FrameLayer
 from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
@@ -270,23 +270,36 @@ def _render_batch(renderer: ShotRenderer, frames: list[int]) -> list[FrameResult
     return list(renderer.results(frames))
 
 
-def check_frames(source: FrameSource, track: Track, where: str, frames: list[int]) -> None:
-    """Before the first write: every frame's geometry against the track and every rule of
-    the frame layer that needs no pixels (headers only), then the first tracked frame's pixels
-    against its fingerprint, so a wrong track or a mixed plate is refused whole (exit 2,
-    nothing written); the per-frame rules stay as the second line."""
+def check_track(source: FrameSource, track: Track, where: str, frames: list[int],
+                region: str) -> None:
+    """The track validated as input, before the first write: every frame's geometry (headers
+    only) and entry (`Track.check_entry`), then the first tracked frame's pixels against its
+    fingerprint (`Track.check_pixels`; for a face-region render only the face's rows are
+    decoded), so a damaged or another shot's track, or a mixed plate, is refused whole (exit
+    2, nothing written). The frame layer's rules check every frame again as it is rendered."""
     for f in frames:
         try:
             geo = source.geometry(f)
         except MediaError:
             continue  # an unreadable frame is that frame's error, reported when it is rendered
-        check_frame(f, geo, track, where)
+        track.for_plate(geo, f, where)
+        track.check_entry(f, geo, where)
     first = next((f for f in frames if f in track.faces), None)
     if first is None or not track.verified:
         return
-    for plate in source.read_plates([first]):
-        if not isinstance(plate, MediaError):
-            check_frame(first, plate.geometry, track, where, plate.pixels)
+
+    def face_rows(frame: int, geo: Geometry) -> tuple[int, int]:
+        lm = track.faces[first].landmarks
+        top = geo.offset[1]
+        return (int(lm[:, 1].min()) - top - 1, int(lm[:, 1].max()) - top + 2)
+    rows = face_rows if region == "face" else None
+    for plate in source.read_plates([first], rows):
+        if isinstance(plate, MediaError) or plate.geometry is None:
+            continue
+        span = rows(first, plate.geometry) if rows is not None else None
+        if span is not None:
+            span = (max(0, span[0]), max(0, min(plate.pixels.shape[0], span[1])))
+        track.check_pixels(first, plate.pixels, plate.geometry, where, span)
 
 
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
@@ -310,7 +323,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     check_face_types(job.settings.config, model, track)
     notes = []
     if track is not None:  # a plate of another frame size, a damaged or another shot's track
-        check_frames(source, track, job.track or "track", present)
+        check_track(source, track, job.track or "track", present, job.region)
         if not track.verified:
             notes.append(f"{job.track}: made before tracks held plate fingerprints, so its "
                          "frames are not checked against the plate; run 'doppel analyze' again "
@@ -371,9 +384,13 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
         results = run_batches(batches, workers, ShotRenderer.open,
                               (job, threads, record, overwrite, overlap), _render_batch)
-        for batch in prog(results, len(batches)):
-            for frame, diag in batch:
-                note(frame, diag)
+        try:
+            for batch in prog(results, len(batches)):
+                for frame, diag in batch:
+                    note(frame, diag)
+        finally:  # workers stopped mid-write (an error, Ctrl-C) leave temps of dead processes
+            results.close()
+            remove_stale_temps(Path(pattern.prefix).parent, Path(pattern.prefix).name)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
     return summary

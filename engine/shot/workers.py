@@ -84,15 +84,21 @@ def _rebuild(kind: str, name: str, text: str) -> BaseException:
 def _sigint_ignored() -> Iterator[None]:
     """SIGINT ignored while children are started, so they inherit SIG_IGN from birth: a Ctrl-C
     reaches the whole process group, and a child still importing (before `_serve` runs) would
-    print a KeyboardInterrupt traceback. Only the main thread can change signal handlers."""
+    print a KeyboardInterrupt traceback. The parent blocks SIGINT meanwhile, so a Ctrl-C in
+    that moment stays pending (Linux keeps a blocked signal even while ignored) and reaches it
+    as KeyboardInterrupt once the children are started. Only the main thread can do this."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    block = hasattr(signal, "pthread_sigmask")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _serve(init: Callable[..., Any], init_args: tuple[Any, ...],
