@@ -40,7 +40,8 @@ def test_a_file_with_the_kinds_mark_is_ours_another_file_is_refused_by_name(tmp_
                                                      "frames": {}}))]:
         p = tmp_path / name
         p.write_text(content)
-        with pytest.raises(OutputError, match=f"{name}: exists and is not Doppel's track.*--overwrite"):
+        with pytest.raises(OutputError,
+                           match=f"{name}: exists and is not Doppel's track.*--overwrite"):
             Claims().file(p, TRACK_MARK)
     Claims().file(tmp_path / "cache.json", ANALYSIS_MARK)  # the same file, its own kind
 

@@ -93,7 +93,8 @@ def test_prune_into_a_users_folder_keeps_every_file(tmp_path, faceset8, fails):
 def test_prune_report_over_a_users_file_is_refused(tmp_path, faceset8, fails):
     (tmp_path / "notes.md").write_text("# my notes\n")
     snap = Snapshot(tmp_path)
-    fails(2, ["notes.md", "is not Doppel's prune report", "--overwrite"], "faceset", "prune", faceset8,
+    fails(2, ["notes.md", "is not Doppel's prune report", "--overwrite"], "faceset", "prune",
+          faceset8,
           "-o", tmp_path / "clean", "--report", tmp_path / "notes.md", "--no-identity",
           "--quiet")
     snap.assert_unchanged()
@@ -107,7 +108,8 @@ def test_sort_outputs_are_replaced_by_the_next_sort_not_a_users_csv(tmp_path, fa
                    "--no-identity").rc == 0
     (tmp_path / "budget.csv").write_text("shot,cost\n010,4\n")
     snap = Snapshot(tmp_path)
-    fails(2, ["budget.csv", "is not Doppel's face metrics CSV"], "faceset", "sort", faceset8, "--csv",
+    fails(2, ["budget.csv", "is not Doppel's face metrics CSV"], "faceset", "sort", faceset8,
+          "--csv",
           tmp_path / "budget.csv", "--no-identity")
     snap.assert_unchanged()
 
@@ -167,7 +169,8 @@ def test_quality_doc_over_a_users_file_is_refused(tmp_path, plate8, faceset8, de
                                                   fails):
     (tmp_path / "README.md").write_text("# My project\n")
     snap = Snapshot(tmp_path)
-    fails(2, ["README.md", "is not Doppel's quality report"], "quality", "--plate", plate8 / PATTERN,
+    fails(2, ["README.md", "is not Doppel's quality report"], "quality", "--plate",
+          plate8 / PATTERN,
           "--model", demo_model, "--faceset", faceset8, "--out", tmp_path / "work", "--doc",
           tmp_path / "README.md", "--quiet")
     snap.assert_unchanged()
@@ -209,7 +212,8 @@ def test_send_to_farm_never_replaces_the_users_job_files(tmp_path, track8, demo_
 def test_save_config_over_a_users_file_is_refused_before_the_run(tmp_path, plate8, fails):
     (tmp_path / "opts.yaml").write_text("mine: true\n")
     snap = Snapshot(tmp_path)
-    fails(2, ["--save-config", "opts.yaml", "is not Doppel's options file"], "analyze", plate8 / PATTERN,
+    fails(2, ["--save-config", "opts.yaml", "is not Doppel's options file"], "analyze",
+          plate8 / PATTERN,
           "-o", tmp_path / "t.json", "--save-config", tmp_path / "opts.yaml", "--quiet")
     snap.assert_unchanged()
 
