@@ -81,24 +81,29 @@ def _rebuild(kind: str, name: str, text: str) -> BaseException:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while children are started, so they inherit SIG_IGN from birth: a Ctrl-C
-    reaches the whole process group, and a child still importing (before `_serve` runs) would
-    print a KeyboardInterrupt traceback. The parent blocks SIGINT meanwhile, so a Ctrl-C in
-    that moment stays pending (Linux keeps a blocked signal even while ignored) and reaches it
-    as KeyboardInterrupt once the children are started. Only the main thread can do this."""
+def _sigint_deferred() -> Iterator[None]:
+    """Ctrl-C held back while children are started. A terminal sends SIGINT to the whole
+    process group: a child still importing (before `_serve` ignores it) would print a
+    KeyboardInterrupt traceback, and a parent interrupted inside `Process.start` leaves a
+    half-started child printing an EOFError. So SIGINT is blocked in this thread (a child
+    inherits the mask: it is born deaf to Ctrl-C), and one arriving meanwhile is noted by a
+    handler and raised in the parent once every child is started (the pool then stops them).
+    Only the main thread handles signals; elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    block = hasattr(signal, "pthread_sigmask")
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, frame: noted.append(sig))
+    mask = (signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            if hasattr(signal, "pthread_sigmask") else None)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+        if noted and callable(previous):
+            previous(signal.SIGINT, None)  # default_int_handler: KeyboardInterrupt
 
 
 def _serve(init: Callable[..., Any], init_args: tuple[Any, ...],
@@ -134,7 +139,7 @@ def run_batches(batches: Sequence[Any], workers: int, init: Callable[..., Any],
                          name=f"doppel-worker-{k}", daemon=True) for k in range(workers)]
     for _ in procs:
         tasks.put(None)
-    with _sigint_ignored():  # a child is born ignoring Ctrl-C: no traceback from its imports
+    with _sigint_deferred():  # children born deaf to Ctrl-C; one now reaches us after starts
         for p in procs:
             p.start()
     waiting: dict[int, Any] = {}

@@ -174,7 +174,20 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, plate8, track8, de
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.decode().strip().splitlines() == [
-        "doppel render: interrupted; run the same command again to resume"]
+        "doppel render: interrupted; run the same command again to resume"], err.decode()
+
+
+def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path, plate8, track8, demo_model):
+    proc = subprocess.Popen([sys.executable, "-m", "doppel_cli",
+                             *render_args(plate8, tmp_path / "o", demo_model, track8)],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    time.sleep(0.5)  # importing the commands' modules (seconds on a cold farm node)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("doppel render: interrupted"), err.decode()
 
 
 def _dead_temp(folder: Path, stem: str, suffix: str) -> Path:
