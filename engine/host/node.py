@@ -160,7 +160,7 @@ class Node:
         # Hosts ask for identity and regions of interest before every render (and per tile):
         # settings parsed once per distinct value set, face boxes once per track and config.
         self._settings: dict[tuple[Any, ...], tuple[EngineConfig, SwapLook]] = {}
-        self._boxes: dict[tuple[Any, ...], tuple[Track, dict[int, Box | None]]] = {}
+        self._boxes: dict[tuple[Any, ...], tuple[Track, dict[int, Box | None | InputError]]] = {}
 
     # -- settings -------------------------------------------------------------------------
     def swapper(self, config: EngineConfig) -> FaceSwapper:
@@ -259,13 +259,15 @@ class Node:
         key = (path, id(track), layer.swapper.config, layer.look.output == "landmarks")
         hit = self._boxes.get(key)  # the entry holds the track: its id() stays unique
         if hit is None:  # every frame of the track at once (~0.3 ms a frame, once)
-            hit = (track, {f: layer.roi(f) for f in track.faces})
+            hit = (track, {f: _roi_or_error(layer, f) for f in track.faces})
             with self._lock:
                 if len(self._boxes) >= 4:
                     self._boxes.clear()
                 self._boxes[key] = hit
         boxes = hit[1]
         box = boxes.get(frame)
+        if isinstance(box, InputError):  # that frame's entry is refused (a frame rule)
+            raise box
         if box is None:
             return None
         return tuple(int(v) for v in box)  # type: ignore[return-value]
@@ -354,6 +356,15 @@ class Node:
         from engine.host.farm import write_node_job
 
         return str(write_node_job(values, first, last))
+
+
+def _roi_or_error(layer: FrameLayer, frame: int) -> Box | None | InputError:
+    """A frame's box, or the error of its frame rule: one bad entry refuses its own frame,
+    not every frame of the shot."""
+    try:
+        return layer.roi(frame)
+    except InputError as exc:
+        return exc
 
 
 def _diag(d: dict[str, Any], process_s: float) -> dict[str, Any]:

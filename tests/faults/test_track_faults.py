@@ -205,3 +205,20 @@ def test_farm_chunks_refuse_a_changed_frame_as_the_render_does(plate8, track8, d
                          "--chunk-size", "2"))
     assert r.rc == 1 and "frame 1008" in r.out and "does not match the track" in r.out
     assert sorted(p.name for p in (tmp_path / "out").glob("*.exr")) == ["swap.1007.exr"]
+
+
+def test_the_node_refuses_only_the_frame_whose_entry_is_refused(plate8, track8, demo_model,
+                                                                copy_of):
+    from engine.errors import InputError
+    from engine.host.node import Node
+
+    track = copy_of(track8)
+    edit_json(track, _shuffle("1003"))
+    values = {"model": str(demo_model), "track_file": str(track)}
+    node, display = Node(), (0, 0, 880, 720)
+    assert node.roi(1001, values, display) is not None  # the shot's other frames still work
+    with pytest.raises(InputError, match="frame 1003: landmarks are not face-shaped"):
+        node.roi(1003, values, display)
+    src = read_image(plate8 / "plate.1003.exr").pixels
+    with pytest.raises(InputError, match="frame 1003: landmarks are not face-shaped"):
+        node.render(1003, values, src, (0, 0), np.zeros_like(src), (0, 0), display)
