@@ -27,6 +27,7 @@ GRID = 8
 TOLERANCE = 6.0  # mean |difference| of the cells, in 8-bit sRGB steps
 METHOD = "luma8x8-srgb8"  # recorded in a track's settings: what its fingerprints are
 _LUMA = np.asarray([0.2126, 0.7152, 0.0722], np.float64)
+_ONE = np.ones(1, np.float64)
 SAMPLES = 160  # samples along the box's shorter side at most
 
 
@@ -76,6 +77,8 @@ def thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float],
     cx0, nx, xin, xcount = _axis(x0, x1, origin[0], w, step)
     cy0, ny, yin, ycount = _axis(y0, y1, origin[1], h, step)
     sums = np.zeros((GRID, GRID), np.float64)
+    # RGB first; a one- or two-channel plate (Y, YA) is its first channel, as analysis sees it
+    chans, weights = (slice(0, 3), _LUMA) if pixels.shape[2] >= 3 else (slice(0, 1), _ONE)
     if nx > 0 and ny > 0:
         cols = slice(cx0, cx0 + (nx - 1) * step + 1, step)
         for i in range(GRID):
@@ -83,10 +86,11 @@ def thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float],
             if r1 <= r0:
                 continue
             rows = slice(cy0 + r0 * step, cy0 + (r1 - 1) * step + 1, step)
-            band = pixels[rows, cols, :3].sum(axis=0, dtype=np.float64) @ _LUMA  # (nx,)
+            band = pixels[rows, cols, chans].sum(axis=0, dtype=np.float64) @ weights  # (nx,)
             if not np.isfinite(band).all():  # the one NaN/Inf rule (engine.io.finite)
-                part = np.nan_to_num(pixels[rows, cols, :3], nan=0.0, posinf=1.0, neginf=0.0)
-                band = part.sum(axis=0, dtype=np.float64) @ _LUMA
+                part = np.nan_to_num(pixels[rows, cols, chans], nan=0.0, posinf=1.0,
+                                     neginf=0.0)
+                band = part.sum(axis=0, dtype=np.float64) @ weights
             cum = np.concatenate([[0.0], np.cumsum(band)])
             sums[i] = cum[xin[1:]] - cum[xin[:-1]]
     area = np.maximum(np.outer(ycount, xcount), 1)

@@ -168,8 +168,11 @@ class Track:
                              "or renumbered by hand?); re-run 'doppel analyze'")
         raw = self.faces[frame].landmarks
         smooth = self.smoothed.get(frame)
+        plate = self.settings.get("plate")
         display = geometry.display if geometry is not None else \
-            tuple(self.settings.get("plate", {}).get("display_window", ()))
+            tuple(plate.get("display_window") or ()) if isinstance(plate, dict) else ()
+        if not (len(display) == 4 and all(isinstance(v, (int, float)) for v in display)):
+            display = ()  # no plate to hold the landmarks against (an old or odd track)
         for name, lm in (("landmarks", raw), ("smoothed landmarks", smooth)):
             if lm is None:
                 continue

@@ -90,3 +90,18 @@ def test_detected_faces_are_face_shaped_shuffled_points_are_not(plate_pattern, a
         assert face_shape(lm[rng.permutation(68)])[0] > FACE_SHAPE_LIMIT
     assert face_shape(np.zeros((68, 2)))[1] < 1e-6  # collapsed: no face at all
     assert face_shape(mean_face() * 100)[0] < 1e-6
+
+
+def test_a_one_channel_plate_is_its_luma(frame):
+    grey = np.ascontiguousarray(frame[..., 1:2])
+    assert fp.distance(_thumb(grey), _thumb(np.repeat(grey, 3, axis=2))) == 0
+
+
+def test_an_odd_plate_record_never_crashes_the_landmark_rules():
+    from engine.geometry.track import Track
+    from engine.types import Detection, Face
+
+    lm = (mean_face() * 100 + 50).astype(np.float32)
+    face = Face(Detection((40, 40, 160, 180), 0.9, "test"), lm, "test", (0.0, 0.0, 0.0))
+    for plate in ("x", {"display_window": "abc"}, {"display_window": [0, 0, "a", 1]}, None):
+        Track({1: face}, settings={"plate": plate}).check_entry(1, None, "t.json")
