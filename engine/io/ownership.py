@@ -107,7 +107,7 @@ def image_metadata(kind: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class FolderMark:
     """A folder of outputs: Doppel's when empty or when `index` (a path inside it) carries
-    `mark` (a faceset's `faceset.json`, an evaluation's `table.md`); `also` are further index
+    `mark` (a faceset's `faceset.json`, an evaluation's `summary.csv`); `also` are further index
     files any one of which marks it (an interrupted run's cache)."""
 
     kind: str
