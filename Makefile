@@ -18,7 +18,7 @@ BUILD ?= build
 CXX_SOURCES := bridge/bridge.cpp bridge/bridge.h host_plugin/faceswap.cpp tests/ofx_host/host.cpp
 CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
-.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone format
+.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone format tsan
 all: test
 
 setup: $(STAMP)
@@ -44,6 +44,18 @@ plugin: $(STAMP)
 	    -DPython3_EXECUTABLE=$(abspath $(PY))
 	cmake --build $(BUILD) --parallel 2
 
+# The plugin, the bridge and the test host built with ThreadSanitizer (build-tsan/), and the
+# plugin's threading test under it (tests/host_plugin/test_tsan.py; suppressions for the
+# uninstrumented OpenCV and ONNX Runtime thread pools in tests/host_plugin/tsan.supp). A few
+# minutes on 2 cores.
+TSAN_BUILD ?= build-tsan
+tsan: $(SAMPLES)
+	cmake -S . -B $(TSAN_BUILD) $(CMAKE_GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DDOPPEL_TSAN=ON -DPython3_EXECUTABLE=$(abspath $(PY))
+	cmake --build $(TSAN_BUILD) --parallel 2
+	DOPPEL_TSAN_BUILD=$(abspath $(TSAN_BUILD)) $(PY) tools/run_pytest.py -m slow \
+	    tests/host_plugin/test_tsan.py
+
 test: $(SAMPLES) plugin
 	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
 	$(VENV)/bin/clang-format --dry-run --Werror $(CXX_SOURCES)
@@ -60,7 +72,7 @@ bench: $(SAMPLES)
 	$(PY) benchmarks/train.py
 
 clean:
-	rm -rf out build .pytest_cache .ruff_cache
+	rm -rf out build $(TSAN_BUILD) .pytest_cache .ruff_cache
 
 # Rebuild the main demo model (franck's face for the cap12 plate; about 100 min on a 2-core
 # CPU, most of it training): extract every second frame of franck.mp4 (consecutive frames at 24 fps

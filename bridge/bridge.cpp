@@ -45,6 +45,9 @@ std::string read_key(const std::string& path, const std::string& key) {
   return "";
 }
 
+// A message is one line: Python's errors carry a traceback after the first.
+std::string first_line(const std::string& s) { return trim(s.substr(0, s.find('\n'))); }
+
 std::string dirname(const std::string& p) {
   const auto s = p.find_last_of('/');
   return s == std::string::npos ? "." : p.substr(0, s);
@@ -82,21 +85,25 @@ void check_venv(const std::string& venv, const std::string& where) {
     throw Error(
         "Doppel: no Python environment configured; set DOPPEL_VENV to the venv "
         "Doppel is installed in, or 'venv = PATH' in " +
-        where);
+            where,
+        ErrorKind::kInput);
   const std::string cfg = venv + "/pyvenv.cfg";
   if (!is_file(cfg))
     throw Error("Doppel: " + venv + " (from " + where +
-                ") is not a Python venv (no "
-                "pyvenv.cfg); point it at the venv Doppel is installed in (make setup)");
+                    ") is not a Python venv (no "
+                    "pyvenv.cfg); point it at the venv Doppel is installed in (make setup)",
+                ErrorKind::kInput);
   std::string version = read_key(cfg, "version");
   if (version.empty()) version = read_key(cfg, "version_info");
   const std::string want = compiled_version();
   if (version.rfind(want + ".", 0) != 0 && version != want)
     throw Error("Doppel: venv " + venv + " is Python " + (version.empty() ? "?" : version) +
-                " but this plugin was built for Python " + want + "; use a " + want +
-                " venv or rebuild the plugin with that Python (make plugin PYTHON=...)");
+                    " but this plugin was built for Python " + want + "; use a " + want +
+                    " venv or rebuild the plugin with that Python (make plugin PYTHON=...)",
+                ErrorKind::kInput);
   if (!is_file(venv + "/bin/python"))
-    throw Error("Doppel: venv " + venv + " has no bin/python; recreate it (make setup)");
+    throw Error("Doppel: venv " + venv + " has no bin/python; recreate it (make setup)",
+                ErrorKind::kInput);
 }
 
 void start_interpreter(const std::string& venv) {
@@ -112,7 +119,8 @@ void start_interpreter(const std::string& venv) {
   PyConfig_Clear(&config);
   if (PyStatus_Exception(st))
     throw Error(std::string("Doppel: Python failed to start from ") + venv + ": " +
-                (st.err_msg ? st.err_msg : "unknown error"));
+                    (st.err_msg ? st.err_msg : "unknown error"),
+                ErrorKind::kInput);
   PyEval_SaveThread();  // release the GIL: every call takes it for itself
 }
 
@@ -137,7 +145,7 @@ ErrorKind kind_named(const std::string& k) {
     kind = kind_named(d[0].cast<std::string>());
     message = d[1].cast<std::string>();
   } catch (...) {
-    message = std::string("Doppel: ") + e.what();
+    message = std::string("Doppel: ") + first_line(e.what());
   }
   if (kind == ErrorKind::kCancelled) throw Cancelled(message);
   throw Error(message, kind);
@@ -196,6 +204,14 @@ class Gil {
 
 py::tuple display_tuple(const Display& d) { return py::make_tuple(d.x, d.y, d.width, d.height); }
 
+// The frame's scale and format source, as keyword arguments of the engine's node calls.
+py::dict display_kwargs(const Display& d) {
+  py::dict kw;
+  kw["scale"] = d.scale;
+  kw["format_from"] = d.from_project ? "project" : "clip";
+  return kw;
+}
+
 }  // namespace
 
 bool python_initialized() { return Py_IsInitialized() != 0; }
@@ -222,10 +238,9 @@ Status ensure_python(const std::string& module_path) {
     const std::string running = std::to_string(vi.attr("major").cast<int>()) + "." +
                                 std::to_string(vi.attr("minor").cast<int>());
     if (running != compiled_version())
-      throw Error("Doppel: the host runs Python " + running +
-                  " but this plugin was built "
-                  "for " +
-                  compiled_version() + "; rebuild it against the host's Python");
+      throw Error("Doppel: the host runs Python " + running + " but this plugin was built for " +
+                      compiled_version() + "; rebuild it against the host's Python",
+                  ErrorKind::kInput);
     if (g_status.mode == Mode::kAttached && !venv.empty() && !g_site_added) {
       // The host's own interpreter: add the venv's packages (numpy, onnxruntime, engine).
       check_venv(venv, where);
@@ -236,11 +251,12 @@ Status ensure_python(const std::string& module_path) {
     py::module_::import("engine.host.node");
   } catch (py::error_already_set& e) {
     throw Error("Doppel: cannot import the engine in Python " + compiled_version() +
-                (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
-                              : " from venv " + venv) +
-                " (" + trim(e.what()).substr(0, 200) +
-                "); install Doppel into it: "
-                "VENV/bin/pip install -e <doppel checkout>");
+                    (venv.empty() ? std::string(" (no venv configured: set DOPPEL_VENV)")
+                                  : " from venv " + venv) +
+                    " (" + first_line(e.what()).substr(0, 200) +
+                    "); install Doppel into it: "
+                    "VENV/bin/pip install -e <doppel checkout>",
+                ErrorKind::kInput);
   }
   g_ready = true;
   return g_status;
@@ -289,7 +305,8 @@ bool Node::is_identity(double frame, const Values& values) {
 std::optional<Box> Node::roi(double frame, const Values& values, const Display& display) {
   return guarded([&]() -> std::optional<Box> {
     py::object r =
-        impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values), display_tuple(display));
+        impl_->node.attr("roi")(static_cast<int>(frame), to_dict(values), display_tuple(display),
+                                display.pixel_aspect, **display_kwargs(display));
     if (r.is_none()) return std::nullopt;
     auto t = r.cast<std::vector<int>>();
     return Box{t.at(0), t.at(1), t.at(2), t.at(3)};
@@ -305,7 +322,7 @@ RenderInfo Node::render(double frame, const Values& values, const ImageView& src
     py::dict d = impl_->node.attr("render")(static_cast<int>(frame), to_dict(values), view(src),
                                             py::make_tuple(src_x, src_y), view(out),
                                             py::make_tuple(out_x, out_y), display_tuple(display),
-                                            display.pixel_aspect, hold);
+                                            display.pixel_aspect, hold, **display_kwargs(display));
     RenderInfo info;
     info.swapped = d["swapped"].cast<bool>();
     info.reason = d["reason"].cast<std::string>();
@@ -323,13 +340,20 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     py::cpp_function py_fetch([&fetch](int f) {
       HostFrame hf;
       std::string failure;
+      bool no_memory = false;
       {
         py::gil_scoped_release release;  // the host may render upstream on other threads
         try {
           hf = fetch(f);
+        } catch (const std::bad_alloc&) {
+          no_memory = true;
         } catch (const std::exception& e) {
           failure = e.what();
         }
+      }
+      if (no_memory) {  // not this frame's problem: the analysis stops, as a MemoryError
+        PyErr_NoMemory();
+        throw py::error_already_set();
       }
       if (!failure.empty()) {  // a frame the host cannot give: the analysis skips it
         py::object media_error = py::module_::import("engine.errors").attr("MediaError");
@@ -358,6 +382,7 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     res.frames = r["frames"].cast<long>();
     res.tracked = r["tracked"].cast<long>();
     res.errors = r["errors"].cast<std::vector<std::string>>();
+    if (r.contains("fit")) res.fit = r["fit"].cast<std::string>();  // issue 21
     return res;
   });
 }

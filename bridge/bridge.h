@@ -80,9 +80,15 @@ using Values = std::vector<std::pair<std::string, Value>>;
 struct Box {  // display-window pixels, y down, exclusive ends
   int x0, y0, x1, y1;
 };
-struct Display {  // the display window (x, y, width, height) and pixel aspect
+// The display window (x, y, width, height) in pixels at the render `scale` (the full-resolution
+// window scaled, lround per value), its pixel aspect, and where the plugin took it from: the
+// Source clip's format, or the project extent (`from_project`: then a track of another plate
+// size means the project's format is wrong, not the track).
+struct Display {
   int x = 0, y = 0, width = 0, height = 0;
   double pixel_aspect = 1.0;
+  double scale = 1.0;
+  bool from_project = false;
 };
 
 struct RenderInfo {
@@ -103,6 +109,7 @@ struct AnalyzeResult {
   std::string digest;
   long frames = 0, tracked = 0;
   std::vector<std::string> errors;
+  std::string fit;  // the model–plate fit line (issue 21); empty without a model
 };
 
 // One OFX instance's engine state (engine.host.node.Node).

@@ -1,7 +1,8 @@
 """`doppel analyze`: the tracking pre-pass over a shot, written as a track cache (JSON).
 
 Renders then read landmarks from the cache and do no detection, so every farm chunk sees the
-same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted.
+same smoothed landmarks. The analysis itself resumes from `TRACK.analysis.json` if interrupted
+(removed when an analysis runs to its end).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="smoothing radius in frames (0 = off)")
     p.add_argument("--face-type", default="", choices=[""] + list(FACE_TYPES),
                    help="record the face type the track is meant for (render checks it)")
+    p.add_argument("--model", help="swap model (.onnx): also check that it knows this plate's "
+                   "face (model–plate fit, reconstruction error vs its training error)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file at -o (or its .analysis.json) that Doppel did not write")
     p.add_argument("--quiet", action="store_true")
@@ -49,8 +52,19 @@ def run(args: argparse.Namespace) -> int:
     from engine.io.frames import summarise_messages
     from engine.io.ownership import Claims
     from engine.io.source import present_frames
-    from engine.shot.analyze import AnalyzeSettings, analyze_shot
+    from engine.shot.analyze import (
+        AnalyzeSettings,
+        analysis_cache_path,
+        analyze_shot,
+        finish_analysis,
+        write_track,
+    )
 
+    model = None
+    if args.model:  # issue 21: validated before the analysis, measured after it
+        from engine.swap.infer import SwapModel
+
+        model = SwapModel(args.model, "cpu")
     settings = AnalyzeSettings(detector=args.detector, max_side=args.max_side,
                                face_index=args.face_index, reference=args.reference or "",
                                smooth=args.smooth, face_type=args.face_type)
@@ -59,26 +73,24 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.input, args.first_frame)
     frames = source.frames if frames is None else frames
     present, absent = present_frames(source, frames, "analyse", "plate")
-    cache = out.with_suffix(".analysis.json")
+    cache = analysis_cache_path(out)
     # The ownership rule, before any work: a new file or a track (cache) Doppel wrote.
-    claims = Claims(source.inputs() + ([Path(args.reference)] if args.reference else []),
-                    args.overwrite)
+    claims = Claims(source.inputs() + ([Path(args.reference)] if args.reference else [])
+                    + ([Path(args.model)] if args.model else []), args.overwrite)
     claims.file(out, TRACK_MARK)
     claims.file(cache, ANALYSIS_MARK)
     remove_stale_temps(out.parent, out.stem)
-    had_cache = cache.exists()
     errors: list[str] = []
     warnings: list[str] = []
     ticks = iter(progress(iter(int, 1), len(present), "analyse", quiet=args.quiet))
     track = analyze_shot(source, settings, lambda done, total: next(ticks, None),
                          numbers=present, cache=cache, errors=errors, warnings=warnings)
     if not track.faces:
-        if not had_cache:
-            cache.unlink(missing_ok=True)
+        finish_analysis(out)  # ran to its end: nothing to resume
         first = f" ({len(errors)} frame errors, first: {errors[0]})" if errors else ""
         raise NoFaceError(f"the face was found on no frame of {source.description} "
                           f"{format_frame_range(frames)}{first}; {out} was not written")
-    track.save(out)
+    write_track(track, out)
     missing = [f for f in present if f not in track.faces]
     print(f"analyze {source.description} -> {out}")
     print(f"  frames: {len(frames)}, tracked: {len(track.faces)}, without the face: "
@@ -89,4 +101,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  error: {e}")
     for w in summarise_messages(warnings):
         print(f"  warning: {w}")
+    if model is not None:  # issue 21: the model–plate fit check
+        from engine.swap.fit import shot_fit
+
+        tracked = [f for f in present if f in track.faces]
+        print(f"  fit: {shot_fit(model, source.read(tracked), track).summary()}")
     return 1 if errors or absent else 0

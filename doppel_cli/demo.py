@@ -50,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.io.colorspace import to_display_uint8
     from engine.io.ownership import Claims, FolderMark, image_mark, image_metadata
     from engine.io.sheets import contact_sheet, face_window, sheet_frames
-    from engine.shot.analyze import AnalyzeSettings, analyze_shot
+    from engine.shot.analyze import (
+        AnalyzeSettings,
+        analysis_cache_path,
+        analyze_shot,
+        write_track,
+    )
     from engine.shot.render import RenderJob, render
     from engine.swap.settings import EngineConfig, SwapSettings
 
@@ -81,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     errors: list[str] = []
     with tqdm(total=len(frames), desc="analyse", file=sys.stderr) as bar:
         track = analyze_shot(source, AnalyzeSettings(), lambda done, total: bar.update(1),
-                             numbers=frames, cache=out / "track.analysis.json", errors=errors)
-    track.save(out / "track.json")
+                             numbers=frames, cache=analysis_cache_path(out / "track.json"),
+                             errors=errors)
+    write_track(track, out / "track.json")  # and the finished analysis's resume file goes
     t1 = time.perf_counter()
 
     # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="add the plate itself (no swap) as a row of the table")
     p.add_argument("--detector", default="centerface", choices=("centerface", "hog"),
                    help="face detector for plate and render")
+    p.add_argument("--model", help="the swap model (.onnx) the render was made with: adds the "
+                   "model–plate fit check (does the model know the plate's face?)")
     p.add_argument("--no-plots", action="store_true", help="tables and CSVs only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true",
@@ -33,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.evaluate.acceptance import signoff_checks
     from engine.evaluate.identity import source_identity
     from engine.evaluate.report import REPORT_FOLDER, checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
@@ -45,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         return tqdm(it, total=total, desc=desc, disable=args.quiet, file=sys.stderr)
 
     faceset = load_faceset(args.faceset)  # bad input first, before any slow work
+    model = None
+    if args.model:
+        from engine.swap.infer import SwapModel
+
+        model = SwapModel(args.model, "cpu")
     plate, render = open_source(args.plate), open_source(args.render)
     Claims(plate.inputs() + render.inputs() + [faceset.root], args.overwrite).folder(
         args.output, REPORT_FOLDER)  # the ownership rule, before the slow work
@@ -63,8 +71,16 @@ def run(args: argparse.Namespace) -> int:
                                        analyzer, progress))
     results.append(evaluate_render(args.name, plate_frames, render, identity, analyzer,
                                    progress, notes))
+    extra = []
+    if model is not None:  # issue 21: the model–plate fit check on the plate's own faces
+        from engine.io import read_image
+        from engine.swap.fit import fit_of
+
+        fit = fit_of(model, ((f, read_image(pf.path).rgb(), pf.face.landmarks)
+                             for f, pf in sorted(plate_frames.items()) if pf.face is not None))
+        extra.append(f"fit (model–plate): {fit.summary()}")
     table = write_report(results, args.output, title=f"Evaluation of {args.render}",
-                         plots=not args.no_plots)
+                         plots=not args.no_plots, extra_checks=extra)
     s = results[-1].summary()
     print(f"evaluate {args.render} against {args.plate}: frames {format_frame_range(frames)}")
     for key, (mean, sd, n) in s.items():
@@ -72,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     for note in results[-1].notes:
         print(f"  note: {note}")
     for line in checks(results[-1]):
+        print(f"  check: {line}")
+    for line in signoff_checks(results[-1]) + extra:  # issue 21: what a compositor sees
         print(f"  check: {line}")
     errors = [e for r in results for e in r.errors]
     for e in errors[:10]:

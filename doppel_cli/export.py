@@ -14,6 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "Doppel, DeepFaceLive, FaceFusion, ...)")
     p.add_argument("--src-name", default="src", help="name of the src identity (metadata)")
     p.add_argument("--dst-name", default="dst", help="name of the dst identity (metadata)")
+    p.add_argument("--dst-faceset",
+                   help="the training dst faceset, for the fit statistics (metadata dst_fit; "
+                        "default: the dst the checkpoint was trained on, if still there)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="max abs torch vs ONNX Runtime difference accepted")
     p.add_argument("--overwrite", action="store_true",
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         report = export_dfm(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
     else:
         report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name,
-                                   args.tolerance)
+                                   args.tolerance, args.dst_faceset)
     print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
+    if getattr(report, "fit_note", ""):  # a .dfm carries no dst decoder output: no fit check
+        print(f"  {report.fit_note}")
     return 0

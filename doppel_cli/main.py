@@ -97,9 +97,15 @@ def _log_dir() -> Path:
 
 
 def _write_traceback(command: str, argv: Sequence[str]) -> Path | None:
+    return write_log(command, traceback.format_exc(), f"doppel {command} {' '.join(argv)}")
+
+
+def write_log(command: str, text: str, title: str = "") -> Path | None:
+    """Write an internal error's `text` (tracebacks) to a new log file under `_log_dir()`;
+    its path, or None when no folder is writable."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    text = (f"doppel {command} {' '.join(argv)}\n{_version()}, Python {sys.version.split()[0]}\n\n"
-            + traceback.format_exc())
+    text = (f"{title or 'doppel ' + command}\n{_version()}, Python {sys.version.split()[0]}\n\n"
+            + text)
     for folder in (_log_dir(), Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)

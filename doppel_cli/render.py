@@ -101,4 +101,17 @@ def run(args: argparse.Namespace) -> int:
     if summary.timings_ms:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.timings_ms.items())
         print(f"  mean ms per frame: {stages}")
+    if summary.internal:  # a bug on some frames; every other frame was rendered
+        import sys
+
+        from doppel_cli.main import write_log
+        from engine.io import format_frame_range
+
+        log = write_log("render", "\n".join(f"frame {f}:\n{tb}"
+                                             for f, tb in sorted(summary.internal.items())))
+        where = f"traceback in {log}" if log else "no log could be written"
+        print(f"doppel render: internal error on frames "
+              f"{format_frame_range(sorted(summary.internal))} ({where}; please report it); "
+              "the other frames were rendered", file=sys.stderr)
+        return 3
     return 1 if summary.errors or summary.missing else 0

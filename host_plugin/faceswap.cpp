@@ -8,6 +8,15 @@
 // converting a row: y_down = (display_y0 + H - 1) - y_up. Buffers are handed over as strided
 // views (a bottom-up buffer is a negative row stride), never repacked.
 //
+// Render scale: any the host asks (proxy renders). Images and windows are in pixels at that
+// scale; the display window handed to the engine is the full one scaled (lround, as
+// engine.geometry.track.scale_window), and the engine scales the track and the plate-pixel knobs.
+//
+// Statuses: every action returns only what the specification lists for it (kSpecStatuses; the
+// OpenFX headers' @returns: ofxCore.h, ofxImageEffect.h). A failure is a typed error
+// (bridge::Error with an ErrorKind, chosen on the Python side by the error's class); status_for()
+// turns (action, kind) into the status, and every message the user sees starts with kPrefix.
+//
 // Python: nothing at load or describe. The interpreter is started (or the host's attached) on the
 // first action that needs the engine (regions of interest, identity, render, Analyze).
 #include <dlfcn.h>
@@ -35,12 +44,15 @@
 namespace {
 
 using doppel::bridge::Display;
+using doppel::bridge::ErrorKind;
 using doppel::bridge::ImageView;
 using doppel::bridge::Values;
 namespace P = doppel_params;
 
 constexpr const char* kPluginId = "io.doppel.FaceSwap";
 constexpr const char* kMaskClip = "Mask";
+// Every message this plugin posts starts with this (one prefix, whatever the error's origin).
+constexpr const char* kPrefix = "Doppel FaceSwap: ";
 
 OfxHost* gHost = nullptr;
 const OfxPropertySuiteV1* gProp = nullptr;
@@ -51,11 +63,92 @@ const OfxMessageSuiteV2* gMsg2 = nullptr;
 const OfxProgressSuiteV1* gProgress = nullptr;
 bool gHostTemporalAccess = false;  // the host lets us fetch other frames (Analyze needs it)
 
-// A failure with a status for the host and a message for the user.
-struct Failure : std::runtime_error {
-  Failure(OfxStatus st, const std::string& message) : std::runtime_error(message), status(st) {}
-  OfxStatus status;
-};
+// A failure found on the C++ side: a typed error like the engine's (the kind chooses the status).
+[[noreturn]] void fail(ErrorKind kind, const std::string& message) {
+  throw doppel::bridge::Error(message, kind);
+}
+
+// The statuses each action may return, from the specification (OpenFX 1.4 / 1.5 headers, the
+// @returns list of each action: ofxCore.h for the generic actions, ofxImageEffect.h for the
+// image effect ones). Anything else is never returned (conform()).
+const std::map<std::string, std::vector<OfxStatus>>& spec_statuses() {
+  static const std::map<std::string, std::vector<OfxStatus>> table = {
+      {kOfxActionLoad, {kOfxStatOK, kOfxStatReplyDefault, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxActionUnload, {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal}},
+      {kOfxActionDescribe,
+       {kOfxStatOK, kOfxStatErrMissingHostFeature, kOfxStatErrMemory, kOfxStatFailed,
+        kOfxStatErrFatal}},
+      {kOfxImageEffectActionDescribeInContext,
+       {kOfxStatOK, kOfxStatErrMissingHostFeature, kOfxStatErrMemory, kOfxStatFailed,
+        kOfxStatErrFatal}},
+      {kOfxActionCreateInstance,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatErrMemory, kOfxStatFailed}},
+      {kOfxActionDestroyInstance,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionInstanceChanged,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionBeginInstanceChanged,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionEndInstanceChanged,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionPurgeCaches, {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionSyncPrivateData,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionBeginInstanceEdit,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxActionEndInstanceEdit,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrFatal, kOfxStatFailed}},
+      {kOfxImageEffectActionGetRegionOfDefinition,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionGetRegionsOfInterest,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionGetTimeDomain,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionGetFramesNeeded,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionGetClipPreferences,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionIsIdentity,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionRender,
+       {kOfxStatOK, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionBeginSequenceRender,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+      {kOfxImageEffectActionEndSequenceRender,
+       {kOfxStatOK, kOfxStatReplyDefault, kOfxStatErrMemory, kOfxStatFailed, kOfxStatErrFatal}},
+  };
+  return table;
+}
+
+bool allowed(const std::string& action, OfxStatus st) {
+  const auto& table = spec_statuses();
+  const auto it = table.find(action);
+  if (it == table.end()) return st == kOfxStatReplyDefault;  // an action we do not know
+  return std::find(it->second.begin(), it->second.end(), st) != it->second.end();
+}
+
+// The status an engine failure of `kind` gets in `action`: ErrMemory for an allocation failure
+// where the action allows it (the host may free caches and call again), else Failed (with the
+// message posted): the one failure status every action that can fail lists.
+OfxStatus status_for(const std::string& action, ErrorKind kind) {
+  if (kind == ErrorKind::kMemory && allowed(action, kOfxStatErrMemory)) return kOfxStatErrMemory;
+  if (allowed(action, kOfxStatFailed)) return kOfxStatFailed;
+  return kOfxStatErrFatal;  // unload: nothing of ours fails there
+}
+
+// A last guard: a status the specification does not list for `action` is never returned.
+OfxStatus conform(const std::string& action, OfxStatus st) {
+  if (allowed(action, st)) return st;
+  return status_for(action, ErrorKind::kInternal);
+}
+
+// The message a user sees: kPrefix once, then the engine's (or our) one line.
+std::string with_prefix(std::string text) {
+  text = text.substr(0, text.find('\n'));  // one line, whatever came (tracebacks go to logs)
+  for (const char* old : {kPrefix, "Doppel: "})
+    if (text.rfind(old, 0) == 0) text.erase(0, std::strlen(old));
+  return kPrefix + text;
+}
 
 std::string module_path() {
   Dl_info info{};
@@ -94,16 +187,17 @@ Instance* instance_of(OfxImageEffectHandle effect) {
   gEffect->getPropertySet(effect, &props);
   void* p = nullptr;
   gProp->propGetPointer(props, kOfxPropInstanceData, 0, &p);
-  if (!p) throw Failure(kOfxStatErrBadHandle, "Doppel FaceSwap: instance has no data");
+  if (!p) fail(ErrorKind::kInternal, "the host gave an instance without its data");
   return static_cast<Instance*>(p);
 }
 
 // ----------------------------------------------------------------------------- messages
 // `persistent`: a render failure, shown on the node (message suite V2). A host with only V1 gets
 // it at log level: V1 errors are often modal dialogs, one per failing frame from render threads.
-void post(Instance* in, const char* type, const std::string& text, bool persistent) noexcept {
+void post(Instance* in, const char* type, const std::string& message, bool persistent) noexcept {
   try {
     void* h = in->effect;
+    const std::string text = with_prefix(message);
     if (persistent && gMsg2) {
       gMsg2->setPersistentMessage(h, type, "", "%s", text.c_str());
       in->has_persistent = true;
@@ -130,6 +224,18 @@ doppel::bridge::Node& node_of(Instance* in) {
   return *in->node;
 }
 
+// String parameters: the specification lets a host return them in a buffer it owns and reuses
+// (OpenFX's reference host, HostSupport, keeps one per parameter and rewrites it on every get), so
+// a get and the copy of its result must not overlap another get on any thread, of any instance.
+std::mutex gStringParamMutex;
+
+std::string read_string_param(OfxParamHandle h, OfxTime t) {
+  std::lock_guard<std::mutex> lock(gStringParamMutex);
+  char* v = nullptr;
+  if (gParam->paramGetValueAtTime(h, t, &v) != kOfxStatOK || !v) return "";
+  return std::string(v);
+}
+
 Values read_values(Instance* in, OfxTime t) {
   Values values;
   for (int i = 0; i < P::kNumParams; ++i) {
@@ -138,18 +244,15 @@ Values read_values(Instance* in, OfxTime t) {
     switch (p.kind) {
       case P::kString:
       case P::kFile: {
-        char* v = nullptr;
-        gParam->paramGetValueAtTime(h, t, &v);
-        values.emplace_back(p.name, std::string(v ? v : ""));
+        values.emplace_back(p.name, read_string_param(h, t));
         break;
       }
       case P::kChoice: {
         int v = 0;
         gParam->paramGetValueAtTime(h, t, &v);
         if (v < 0 || v >= p.nchoices)
-          throw Failure(kOfxStatErrValue, std::string("Doppel FaceSwap: ") + p.label + ": option " +
-                                              std::to_string(v) +
-                                              " out of range; pick one from the list");
+          fail(ErrorKind::kSettings, std::string(p.label) + ": option " + std::to_string(v) +
+                                         " out of range; pick one from the list");
         values.emplace_back(p.name, std::string(p.choices[v]));
         break;
       }
@@ -196,16 +299,40 @@ bool clip_format(OfxImageClipHandle clip, OfxRectI* r) {
          r->x2 > r->x1 && r->y2 > r->y1;
 }
 
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+// The render scale of an action's inArgs. One number: the engine scales a similarity (the face's
+// alignment), which a scale different in x and y is not; hosts scale both alike (pixel aspect is
+// separate).
+OfxPointD render_scale(OfxPropertySetHandle args) {
+  const OfxPointD s{get_double(args, kOfxImageEffectPropRenderScale, 0, 1),
+                    get_double(args, kOfxImageEffectPropRenderScale, 1, 1)};
+  if (!(s.x > 0 && s.y > 0 && std::isfinite(s.x) && std::isfinite(s.y)))
+    fail(ErrorKind::kInput, "the host asked for render scale " + num(s.x) + " x " + num(s.y) +
+                                "; a render scale must be above 0");
+  if (std::fabs(s.x - s.y) > 1e-9 * std::max(s.x, s.y))
+    fail(ErrorKind::kInput, "render scale " + num(s.x) + " x " + num(s.y) +
+                                " differs in x and y; render with the same scale in both "
+                                "(the face's alignment is a similarity)");
+  return s;
+}
+
 Frame frame_geometry(Instance* in, OfxPointD scale) {
   OfxPropertySetHandle props = nullptr, cprops = nullptr;
   gEffect->getPropertySet(in->effect, &props);
   gEffect->clipGetPropertySet(in->source, &cprops);
   Frame f;
   f.scale = scale;
+  f.display.scale = scale.x;
   f.par = get_double(cprops, kOfxImagePropPixelAspectRatio, 0, 1.0);
   if (!(f.par > 0)) f.par = 1.0;
   OfxRectI fmt{};
-  if (!clip_format(in->source, &fmt)) {
+  f.display.from_project = !clip_format(in->source, &fmt);
+  if (f.display.from_project) {
     // Canonical coordinates are pixels × render scale, x also × pixel aspect.
     fmt.x2 = static_cast<int>(
         std::lround(get_double(props, kOfxImageEffectPropProjectExtent, 0) / f.par));
@@ -217,9 +344,9 @@ Frame frame_geometry(Instance* in, OfxPointD scale) {
   f.display.pixel_aspect = f.par;
   f.y_top = static_cast<int>(std::lround(fmt.y1 * scale.y)) + f.display.height - 1;
   if (f.display.width <= 0 || f.display.height <= 0)
-    throw Failure(kOfxStatFailed,
-                  "Doppel FaceSwap: the host reports no format for the Source "
-                  "(empty project extent); set the project (root) format");
+    fail(ErrorKind::kInput,
+         "the host reports no format for the Source (empty project extent); set the project "
+         "(root) format");
   return f;
 }
 
@@ -273,19 +400,15 @@ bool fetch(OfxImageClipHandle clip, OfxTime t, const OfxRectD* region, Image& im
   img.components = get_string(img.handle, kOfxImageEffectPropComponents);
   img.channels = channels_of(img.components);
   if (img.depth != kOfxBitDepthFloat)
-    throw Failure(kOfxStatErrUnsupported,
-                  std::string("Doppel FaceSwap: ") + clip_name + " is " + img.depth +
-                      "; only 32-bit float images are supported (the host converts when told; "
-                      "check the input's bit depth)");
+    fail(ErrorKind::kMedia, std::string(clip_name) + " is " + img.depth +
+                                "; only 32-bit float images are supported (the host converts "
+                                "when told; check the input's bit depth)");
   if (img.channels == 0 || (img.channels == 1 && !is_mask) || (img.channels == 3 && is_mask))
-    throw Failure(kOfxStatErrUnsupported, std::string("Doppel FaceSwap: ") + clip_name +
-                                              " has components " + img.components +
-                                              (is_mask ? "; give the mask an alpha (Alpha or "
-                                                         "RGBA)"
-                                                       : "; use RGBA or RGB"));
+    fail(ErrorKind::kMedia,
+         std::string(clip_name) + " has components " + img.components +
+             (is_mask ? "; give the mask an alpha (Alpha or RGBA)" : "; use RGBA or RGB"));
   if (!img.data && img.width() > 0 && img.height() > 0)
-    throw Failure(kOfxStatFailed,
-                  std::string("Doppel FaceSwap: the host gave no pixels for ") + clip_name);
+    fail(ErrorKind::kMedia, std::string("the host gave no pixels for ") + clip_name);
   return true;
 }
 
@@ -323,7 +446,9 @@ OfxStatus on_load() {
       static_cast<const OfxMessageSuiteV1*>(gHost->fetchSuite(gHost->host, kOfxMessageSuite, 1));
   gProgress =
       static_cast<const OfxProgressSuiteV1*>(gHost->fetchSuite(gHost->host, kOfxProgressSuite, 1));
-  if (!gProp || !gEffect || !gParam) return kOfxStatErrMissingHostFeature;
+  // Without these suites nothing works: Failed is load's way to say "do not load me" (ofxCore.h;
+  // load may not return ErrMissingHostFeature).
+  if (!gProp || !gEffect || !gParam) return kOfxStatFailed;
   int temporal = 0;
   gHostTemporalAccess = gProp->propGetInt(gHost->host, kOfxImageEffectPropTemporalClipAccess, 0,
                                           &temporal) == kOfxStatOK &&
@@ -508,11 +633,27 @@ bool mask_connected(Instance* in) {
   return get_int(props, kOfxImageClipPropConnected) != 0;
 }
 
+// isIdentity and regions of interest come before every render: a problem there (a bad track, a
+// refused frame) is left for render to report, where the host shows it; only an allocation
+// failure is theirs (ErrMemory: the host may purge and call again).
+bool memory_failure(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::bad_alloc&) {
+    return true;
+  } catch (const doppel::bridge::Error& err) {
+    return err.kind == ErrorKind::kMemory;
+  } catch (...) {
+    return false;
+  }
+}
+
 OfxStatus on_is_identity(Instance* in, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
   const OfxTime t = get_double(inArgs, kOfxPropTime);
   try {
     if (!node_of(in).is_identity(t, read_values(in, t))) return kOfxStatReplyDefault;
   } catch (...) {
+    if (memory_failure(std::current_exception())) throw;
     return kOfxStatReplyDefault;  // render reports the problem
   }
   gProp->propSetString(outArgs, kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName);
@@ -525,14 +666,13 @@ OfxStatus on_regions_of_interest(Instance* in, OfxPropertySetHandle inArgs,
   const OfxTime t = get_double(inArgs, kOfxPropTime);
   OfxRectD region{};
   gProp->propGetDoubleN(inArgs, kOfxImageEffectPropRegionOfInterest, 4, &region.x1);
-  OfxPointD scale{get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
-                  get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)};
   std::optional<doppel::bridge::Box> box;
   Frame f;
   try {
-    f = frame_geometry(in, scale);
+    f = frame_geometry(in, render_scale(inArgs));
     box = node_of(in).roi(t, read_values(in, t), f.display);
   } catch (...) {
+    if (memory_failure(std::current_exception())) throw;
     return kOfxStatReplyDefault;  // render reports the problem
   }
   if (!box) return kOfxStatReplyDefault;
@@ -556,19 +696,14 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   const OfxTime t = get_double(inArgs, kOfxPropTime);
   OfxRectI window{};
   gProp->propGetIntN(inArgs, kOfxImageEffectPropRenderWindow, 4, &window.x1);
-  OfxPointD scale{get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
-                  get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)};
-  if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: proxy render scale " + std::to_string(scale.x) +
-                                      " is not supported; render at "
-                                      "full resolution (the track is in full-size pixels)");
+  const OfxPointD scale = render_scale(inArgs);  // any the host asks (proxy renders)
   Image out, src;
   if (!fetch(in->output, t, nullptr, out, "Output", false))
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: the host gave no output image");
+    fail(ErrorKind::kMedia, "the host gave no output image");
   if (!contains(out.bounds, window))
-    throw Failure(kOfxStatErrValue,
-                  "Doppel FaceSwap: render window lies outside the output "
-                  "image; the host asked for pixels it did not allocate");
+    fail(ErrorKind::kMedia,
+         "render window lies outside the output image; the host asked for pixels it did not "
+         "allocate");
   const Frame f = frame_geometry(in, scale);
   const Values values = read_values(in, t);
   const ImageView out_view = view_of(out, window, true);
@@ -584,9 +719,8 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
     return kOfxStatOK;
   }
   if (src.channels != out.channels)
-    throw Failure(kOfxStatErrUnsupported, "Doppel FaceSwap: Source is " + src.components +
-                                              " but Output " + out.components +
-                                              "; give both the same components (RGBA or RGB)");
+    fail(ErrorKind::kMedia, "Source is " + src.components + " but Output " + out.components +
+                                "; give both the same components (RGBA or RGB)");
   const ImageView src_view = view_of(src, src.bounds, false);
   const auto src_box = to_display(f, src.bounds);
 
@@ -603,11 +737,10 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
          src_fmt.y2 != mask_fmt.y2)) {
       char msg[320];
       std::snprintf(msg, sizeof msg,
-                    "Doppel FaceSwap: Mask input is %dx%d but Source %dx%d; reformat the mask "
-                    "to the plate",
+                    "Mask input is %dx%d but Source %dx%d; reformat the mask to the plate",
                     mask_fmt.x2 - mask_fmt.x1, mask_fmt.y2 - mask_fmt.y1, src_fmt.x2 - src_fmt.x1,
                     src_fmt.y2 - src_fmt.y1);
-      throw Failure(kOfxStatFailed, msg);
+      fail(ErrorKind::kInput, msg);
     }
     Image mimg;
     // No region: the host gives at least the mask's region of interest we returned.
@@ -643,8 +776,7 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
   while (info.loads > seen && !in->loads_seen.compare_exchange_weak(seen, info.loads)) {
   }
   if (info.loads > seen)
-    post(in, kOfxMessageLog,
-         "Doppel FaceSwap: model loaded (load " + std::to_string(info.loads) + " of this node)",
+    post(in, kOfxMessageLog, "model loaded (load " + std::to_string(info.loads) + " of this node)",
          false);
   clear_persistent(in);
   if (kStats) {
@@ -654,7 +786,7 @@ OfxStatus on_render(Instance* in, OfxPropertySetHandle inArgs) {
     const double fetch_ms = std::chrono::duration<double, std::milli>(t_engine - t_start).count();
     char line[200];
     std::snprintf(line, sizeof line,
-                  "Doppel FaceSwap stats: frame=%g render_ms=%.3f "
+                  "stats: frame=%g render_ms=%.3f "
                   "process_ms=%.3f fetch_ms=%.3f",
                   t, ms, info.process_ms, fetch_ms);
     post(in, kOfxMessageLog, line, false);
@@ -676,27 +808,27 @@ void frame_range(Instance* in, int* first, int* last) {
 }
 
 void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
+  // A host without temporal clip access is missing a feature, but instanceChanged may only
+  // return Failed (ofxCore.h): the message says what to do instead.
   if (!gHostTemporalAccess)
-    throw Failure(kOfxStatErrMissingHostFeature,
-                  "Doppel FaceSwap: Analyze: this host does not let plugins read other frames "
-                  "(temporal clip access); track with 'doppel analyze' and point Track file at "
-                  "its output");
+    fail(ErrorKind::kInput,
+         "Analyze: this host does not let plugins read other frames (temporal clip access); "
+         "track with 'doppel analyze' and point Track file at its output");
   OfxPropertySetHandle sprops = nullptr;
   gEffect->clipGetPropertySet(in->source, &sprops);
   if (!get_int(sprops, kOfxImageClipPropConnected))
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze: connect a plate to Source first");
+    fail(ErrorKind::kInput, "Analyze: connect a plate to Source first");
+  // The track is made at full resolution (the farm renders from it): a proxy would track on
+  // scaled-down frames, so Analyze asks for the full-resolution images.
   if (std::fabs(scale.x - 1.0) > 1e-9 || std::fabs(scale.y - 1.0) > 1e-9)
-    throw Failure(kOfxStatFailed, "Doppel FaceSwap: Analyze at proxy scale " +
-                                      std::to_string(scale.x) +
-                                      ": switch the viewer to full "
-                                      "resolution and press Analyze again (the track is in "
-                                      "full-size pixels)");
+    fail(ErrorKind::kInput, "Analyze at proxy scale " + num(scale.x) +
+                                ": switch the viewer to full resolution and press Analyze again "
+                                "(the track is made on full-size frames; renders at any scale "
+                                "use it)");
   int first = 0, last = 0;
   frame_range(in, &first, &last);
   if (last < first)
-    throw Failure(kOfxStatFailed,
-                  "Doppel FaceSwap: Analyze: the Source clip has no frames; "
-                  "connect a plate");
+    fail(ErrorKind::kInput, "Analyze: the Source clip has no frames; connect a plate");
   std::vector<int> frames;
   for (int fr = first; fr <= last; ++fr) frames.push_back(fr);
   const Frame f = frame_geometry(in, {1, 1});
@@ -724,7 +856,7 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     return hf;
   };
   bool progress_on =
-      gProgress && gProgress->progressStart(in->effect, "Doppel: Analyze") == kOfxStatOK;
+      gProgress && gProgress->progressStart(in->effect, "Doppel FaceSwap: Analyze") == kOfxStatOK;
   auto progress = [&](int done, int total) {  // cancel: the progress bar's, not abort() (render's)
     if (!progress_on) return true;
     return gProgress->progressUpdate(in->effect, total ? double(done) / total : 1.0) !=
@@ -734,13 +866,16 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     const auto res = node.analyze(read_values(in, t), frames, fetch_frame, f.display, progress);
     if (progress_on) gProgress->progressEnd(in->effect);
     gParam->paramSetValue(in->handles.at("track_digest"), res.digest.c_str());
-    std::string note = "Doppel FaceSwap: Analyze tracked the face on " +
-                       std::to_string(res.tracked) + " of " + std::to_string(res.frames) +
-                       " frames";
+    std::string note = "Analyze tracked the face on " + std::to_string(res.tracked) + " of " +
+                       std::to_string(res.frames) + " frames";
     if (!res.errors.empty())
       note += " (" + std::to_string(res.errors.size()) + " unreadable: " + res.errors.front() + ")";
     post(in, kOfxMessageLog, note, false);
     clear_persistent(in);
+    if (!res.fit.empty()) {  // issue 21: does the model know this plate's face?
+      const bool warn = res.fit.find("warning") != std::string::npos;
+      post(in, warn ? kOfxMessageWarning : kOfxMessageLog, "Doppel FaceSwap: " + res.fit, false);
+    }
   } catch (const doppel::bridge::Cancelled& e) {
     if (progress_on) gProgress->progressEnd(in->effect);
     post(in, kOfxMessageWarning, std::string(e.what()), false);
@@ -757,9 +892,7 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   // Images may be fetched in instanceChanged only for a user edit (the specification).
   const bool user = get_string(inArgs, kOfxPropChangeReason) == kOfxChangeUserEdited;
   if (name == "analyze" && user) {
-    on_analyze(in, t,
-               {get_double(inArgs, kOfxImageEffectPropRenderScale, 0, 1),
-                get_double(inArgs, kOfxImageEffectPropRenderScale, 1, 1)});
+    on_analyze(in, t, render_scale(inArgs));
     return kOfxStatOK;
   }
   if (name == "send_to_farm" && user) {
@@ -767,7 +900,7 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
     frame_range(in, &first, &last);
     const std::string folder = node_of(in).send_to_farm(read_values(in, t), first, last);
     post(in, kOfxMessageMessage,
-         "Doppel FaceSwap: farm job written to " + folder +
+         "farm job written to " + folder +
              " (submit with 'deadline bundle submit' or any OpenJD "
              "runner)",
          false);
@@ -776,56 +909,59 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   return kOfxStatReplyDefault;
 }
 
-// The OFX status of an engine failure, chosen by the Python error's class (through its kind):
-// an allocation failure is ErrMemory (the host may free caches and retry); everything else that
-// the user can fix, or a bug, is Failed with the message posted on the node.
-OfxStatus status_for(doppel::bridge::ErrorKind kind) {
-  return kind == doppel::bridge::ErrorKind::kMemory ? kOfxStatErrMemory : kOfxStatFailed;
+OfxStatus dispatch(const std::string& a, OfxImageEffectHandle effect, OfxPropertySetHandle inArgs,
+                   OfxPropertySetHandle outArgs, Instance*& in) {
+  if (a == kOfxActionLoad) return on_load();
+  if (a == kOfxActionUnload) return kOfxStatOK;  // Python is never finalised
+  if (a == kOfxActionDescribe) return on_describe(effect);
+  if (a == kOfxImageEffectActionDescribeInContext) return on_describe_in_context(effect);
+  if (a == kOfxActionCreateInstance) return on_create_instance(effect);
+  if (a == kOfxActionDestroyInstance) return on_destroy_instance(effect);
+  if (a == kOfxImageEffectActionIsIdentity) {
+    in = instance_of(effect);
+    return on_is_identity(in, inArgs, outArgs);
+  }
+  if (a == kOfxImageEffectActionGetRegionsOfInterest) {
+    in = instance_of(effect);
+    return on_regions_of_interest(in, inArgs, outArgs);
+  }
+  if (a == kOfxImageEffectActionRender) {
+    in = instance_of(effect);
+    return on_render(in, inArgs);
+  }
+  if (a == kOfxActionInstanceChanged) {
+    in = instance_of(effect);
+    return on_instance_changed(in, inArgs);
+  }
+  return kOfxStatReplyDefault;
 }
 
-// Every action runs here: no exception crosses into the host, every failure has a message.
+// Every action runs here: no exception crosses into the host, every failure has a message and a
+// status the specification lists for the action (status_for, conform).
 OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandle inArgs,
                      OfxPropertySetHandle outArgs) {
   auto effect = static_cast<OfxImageEffectHandle>(const_cast<void*>(handle));
   Instance* in = nullptr;
+  const std::string a = action ? action : "";
+  ErrorKind kind = ErrorKind::kInternal;
+  std::string message;
   try {
-    const std::string a = action ? action : "";
-    if (a == kOfxActionLoad) return on_load();
-    if (a == kOfxActionUnload) return kOfxStatOK;  // Python is never finalised
-    if (a == kOfxActionDescribe) return on_describe(effect);
-    if (a == kOfxImageEffectActionDescribeInContext) return on_describe_in_context(effect);
-    if (a == kOfxActionCreateInstance) return on_create_instance(effect);
-    if (a == kOfxActionDestroyInstance) return on_destroy_instance(effect);
-    if (a == kOfxImageEffectActionIsIdentity)
-      return on_is_identity(instance_of(effect), inArgs, outArgs);
-    if (a == kOfxImageEffectActionGetRegionsOfInterest)
-      return on_regions_of_interest(instance_of(effect), inArgs, outArgs);
-    if (a == kOfxImageEffectActionRender) {
-      in = instance_of(effect);
-      return on_render(in, inArgs);
-    }
-    if (a == kOfxActionInstanceChanged) {
-      in = instance_of(effect);
-      return on_instance_changed(in, inArgs);
-    }
-    return kOfxStatReplyDefault;
-  } catch (const Failure& f) {
-    if (in) post(in, kOfxMessageError, f.what(), true);
-    return f.status;
+    return conform(a, dispatch(a, effect, inArgs, outArgs, in));
   } catch (const doppel::bridge::Error& e) {
-    if (in) post(in, kOfxMessageError, e.what(), true);
-    return status_for(e.kind);
+    kind = e.kind;
+    message = e.what();
   } catch (const std::bad_alloc&) {
-    if (in) post(in, kOfxMessageError, "Doppel FaceSwap: out of memory", true);
-    return kOfxStatErrMemory;
+    kind = ErrorKind::kMemory;
+    message =
+        "out of memory (an allocation of the plugin failed); free memory or lower the "
+        "resolution, then render again";
   } catch (const std::exception& e) {
-    if (in)
-      post(in, kOfxMessageError, std::string("Doppel FaceSwap: internal error: ") + e.what(), true);
-    return kOfxStatErrUnknown;
+    message = std::string("internal error (") + e.what() + ")";
   } catch (...) {
-    if (in) post(in, kOfxMessageError, "Doppel FaceSwap: internal error", true);
-    return kOfxStatErrUnknown;
+    message = "internal error (an unknown exception)";
   }
+  if (in) post(in, kOfxMessageError, message, true);
+  return status_for(a, kind);
 }
 
 void set_host(OfxHost* host) { gHost = host; }

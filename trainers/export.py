@@ -3,10 +3,12 @@
 The exported graph is the src→dst swap: input `face` `N×3×R×R` float32 in [0, 1] (the dst face,
 sRGB-encoded RGB), outputs `swap` (the face rendered by the src decoder; DESIGN.md called it
 `face` too, but an ONNX graph cannot give an input and an output the same name), `mask`
-(that decoder's mask, "learned-prd") and `dst_mask` (the dst decoder's mask of the input,
-"learned-dst"). Metadata carries what the engine needs instead of guessing. After export:
-`onnx.checker`, then a parity check of ONNX Runtime against torch on the same inputs (max abs
-difference ≤ `tolerance`).
+(that decoder's mask, "learned-prd"), `dst_mask` (the dst decoder's mask of the input,
+"learned-dst") and `dst_face` (the dst decoder's reconstruction of the input: how well the model
+knows a plate's face, engine/swap/fit.py). Metadata carries what the engine needs instead of
+guessing, and `dst_fit`: the reconstruction error over the training dst faces (when the dst
+faceset is at hand). After export: `onnx.checker`, then a parity check of ONNX Runtime against
+torch on the same inputs (max abs difference ≤ `tolerance`).
 
 This lives in trainers, not in engine: it builds the torch model (trainers.models) from a training
 checkpoint (trainers.checkpoint), so it needs torch, which the engine package never imports.
@@ -20,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 
-from engine.errors import ModelError
+from engine.errors import FacesetError, MediaError, ModelError
+from engine.faceset.store import load_faceset
 from engine.io import atomic_path
 from engine.io.ownership import Claims, Mark
+from engine.swap.fit import FIT_KEY, TrainingFit
 from trainers.checkpoint import load_checkpoint, resolve_checkpoint
 from trainers.models import ModelSpec, build_model
 
@@ -35,11 +40,16 @@ MODEL_SCHEMA = 1
 OPSET = 17
 
 
+OUTPUTS = ["swap", "mask", "dst_mask", "dst_face"]
+FIT_FACES = 256  # training dst faces the fit statistics are measured on, at most
+
+
 @dataclass(frozen=True)
 class ExportReport:
     path: Path
     max_abs_diff: float
     metadata: dict[str, str]
+    fit_note: str = ""  # how the fit statistics were measured, or why they are missing
 
 
 def _has_doppel_metadata(path: Path) -> bool:
@@ -64,15 +74,19 @@ def _swap_module(model: Any):
             self.inner = inner
 
         def forward(self, face: torch.Tensor):
-            return self.inner.swap(face)
+            return self.inner.swap_and_reconstruct(face)
 
     return Swap(model).eval()
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str = "src",
-                      dst_name: str = "dst", tolerance: float = 1e-4) -> ExportReport:
+                      dst_name: str = "dst", tolerance: float = 1e-4,
+                      dst_faceset: str | Path | None = None) -> ExportReport:
     """Export `checkpoint` (a file, or a model folder: its latest) to `output` (.onnx)
-    atomically; raises ModelError on parity failure."""
+    atomically; raises ModelError on parity failure.
+
+    `dst_faceset`: the training dst faces for the fit statistics (default: the `dst` the
+    checkpoint was trained on, when that folder still exists)."""
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     spec = ModelSpec(**ckpt["spec"])
     model = build_model(spec)
@@ -88,9 +102,53 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "dims": f"{spec.ae_dims}/{spec.e_dims}/{spec.d_dims}/{spec.mask_dims}",
     }
-    diff = write_onnx(module, example, output, ["swap", "mask", "dst_mask"], metadata,
-                      tolerance)
-    return ExportReport(Path(output), diff, metadata)
+    fit, note = _training_fit(module, spec, str(cfg.get("face_type", "full")),
+                              dst_faceset if dst_faceset is not None else cfg.get("dst"),
+                              dst_name)
+    if fit is not None:
+        metadata[FIT_KEY] = fit.to_json()
+    diff = write_onnx(module, example, output, OUTPUTS, metadata, tolerance)
+    return ExportReport(Path(output), diff, metadata, note)
+
+
+def _training_fit(module: Any, spec: ModelSpec, face_type: str, dst: str | Path | None,
+                  dst_name: str) -> tuple[TrainingFit | None, str]:
+    """The reconstruction error of the dst decoder over (up to FIT_FACES of) the training dst
+    faces, measured as the engine measures plate faces (engine.swap.fit); None and the reason when
+    the faceset is not at hand."""
+    from engine.swap.fit import fit_region, reconstruction_error
+
+    if not dst or not (Path(dst) / "faceset.json").is_file():
+        return None, (f"no fit statistics: the training dst faceset {dst or '(none recorded)'} "
+                      "is not at hand; give --dst-faceset to record them")
+    fs = load_faceset(dst)
+    if fs.face_type != face_type:
+        raise FacesetError(f"{dst}: faceset face type is {fs.face_type!r}, the model's "
+                           f"{face_type!r}; give the faceset the model was trained on")
+    res = spec.resolution
+    entries = fs.entries
+    if len(entries) > FIT_FACES:
+        entries = [entries[i] for i in np.linspace(0, len(entries) - 1, FIT_FACES).astype(int)]
+    faces, regions = [], []
+    scale = res / fs.size
+    for e in entries:
+        try:
+            img = fs.load_crop(e)
+        except (MediaError, FacesetError):
+            continue
+        faces.append(cv2.resize(np.clip(img, 0, 1), (res, res), interpolation=cv2.INTER_AREA))
+        regions.append(fit_region((fs.landmarks_crop(e) + 0.5) * scale - 0.5, res))
+    errors = []
+    with torch.inference_mode():
+        for i in range(0, len(faces), 32):
+            x = torch.from_numpy(np.ascontiguousarray(
+                np.stack(faces[i:i + 32]).transpose(0, 3, 1, 2), np.float32))
+            recon = module(x)[3].numpy().transpose(0, 2, 3, 1)
+            errors += [reconstruction_error(f, r, m) for f, r, m in
+                       zip(faces[i:i + 32], recon, regions[i:i + 32], strict=True)]
+    fit = TrainingFit.from_errors(errors, dst_name)
+    return fit, (f"fit statistics over {fit.faces} training dst faces of {dst}: median error "
+                 f"{fit.median:.4f}, p95 {fit.p95:.4f}")
 
 
 def write_onnx(module: Any, example: Any, output: str | Path, output_names: list[str],

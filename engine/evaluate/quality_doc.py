@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from engine import __version__
+from engine.evaluate.acceptance import signoff_checks
 from engine.evaluate.identity import SAME_PERSON, SourceIdentity
 from engine.evaluate.report import checks, markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
@@ -136,14 +137,15 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
     for r in results:
         if r.name not in SHEETS:
             continue
-        src = report_dir / f"worst_{slug(r.name)}.png"
-        if src.is_file():
-            name = f"worst_{slug(r.name)}.jpg"
-            data = cv2.imread(str(src), cv2.IMREAD_COLOR)
-            ok, jpg = cv2.imencode(".jpg", data, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                atomic_write_bytes(img_dir / name, jpg.tobytes())
-                images[name] = f"{img_dir.name}/{name}"
+        for kind in ("worst", "signoff"):  # signoff: 2× close-ups of the sign-off checks
+            src = report_dir / f"{kind}_{slug(r.name)}.png"
+            if src.is_file():
+                name = f"{kind}_{slug(r.name)}.jpg"
+                data = cv2.imread(str(src), cv2.IMREAD_COLOR)
+                ok, jpg = cv2.imencode(".jpg", data, [cv2.IMWRITE_JPEG_QUALITY, 85])
+                if ok:
+                    atomic_write_bytes(img_dir / name, jpg.tobytes())
+                    images[name] = f"{img_dir.name}/{name}"
     frames = sorted({f for r in results for f in r.frames})
     md = [
         "# Quality report: the demo model on the sample shot",
@@ -218,6 +220,20 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
     for r in results:
         if _mode(r):
             md += [f"- **{r.name}**: " + "; ".join(checks(r))]
+    md += ["", "## Sign-off checks (what a compositor sees at 2–3× zoom)", "",
+           "Seams across the mask edge, colour fringe in its feather, sharpness, the mouth "
+           "interior when the plate's mouth is open, eye detail, non-finite and negative "
+           "pixels, and the flicker of each; limits and why in "
+           "[evaluation.md](evaluation.md#sign-off-checks). The plate against itself passes "
+           "them all.", ""]
+    for r in results:
+        if _mode(r) or r.name.startswith("no swap"):
+            md += [f"- **{r.name}**:"] + [f"  - {c}" for c in signoff_checks(r)]
+    for r in results:
+        key = f"signoff_{slug(r.name)}.jpg"
+        if key in images:
+            md += ["", f"Sign-off close-ups at 2×, {r.name} (per row one check: plate | "
+                   "render, four worst frames):", "", f"![sign-off {r.name}]({images[key]})"]
     md.append("")
     notes = notes_text(results)
     if notes:

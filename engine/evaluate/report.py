@@ -21,7 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.evaluate.acceptance import CHECKS, signoff_checks
 from engine.evaluate.shot import METRICS, ShotResult
+from engine.evaluate.signoff import SEGMENTS
 from engine.evaluate.temporal import worst_frames
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
 from engine.io.ownership import FolderMark, text_mark
@@ -40,9 +42,16 @@ HEADERS = {
     "mouth_corr": "mouth r ↑", "eye_corr": "eyes r ↑", "jitter_landmarks": "lm jitter ↓",
     "jitter_color": "flicker ↓", "jitter_mask": "mask jitter ↓",
 }
+# The sign-off measures per frame (engine/evaluate/signoff.py: measure_frame).
+SIGNOFF_COLUMNS = (["seam", "fringe", "sharpness", "eye_contrast", "mouth_dark_plate",
+                    "mouth_dark_render", "teeth_plate", "teeth_render", "mouth_width_plate",
+                    "mouth_width_render", "bad_nonfinite", "bad_negative", "bad_min"]
+                   + [f"seam_{s}_{c}" for s in SEGMENTS for c in "Lab"]
+                   + [f"step_{s}_L" for s in SEGMENTS]
+                   + [f"fringe_{s}_{c}" for s in SEGMENTS for c in "ab"])
 PER_FRAME = ["ssim", "gmsd", "id_source", "id_plate", "landmarks", "pose", "mouth_plate",
              "mouth_render", "eye_plate", "eye_render", "jitter_landmarks", "jitter_color",
-             "jitter_mask", "brow_da", "brow_db"]
+             "jitter_mask", "brow_da", "brow_db"] + SIGNOFF_COLUMNS
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
             (0, 0, 0), (80, 80, 200), (255, 200, 0), (0, 120, 90), (170, 0, 90), (120, 200, 255)]
@@ -186,6 +195,26 @@ def worst_sheet(result: ShotResult, k: int = 4) -> np.ndarray | None:
     return contact_sheet(tiles, labels, columns=2 * k, tile=128) if tiles else None
 
 
+def signoff_sheet(result: ShotResult) -> np.ndarray | None:
+    """Per sign-off check, its worst frames as 2× close-ups (plate | render); None: nothing."""
+    if result.tiles is None:
+        return None
+    k = result.tiles.k
+    tiles, labels = [], []
+    for check in CHECKS:
+        worst = result.tiles.worst(check)
+        if not worst:
+            continue
+        for f, (plate, render) in worst:
+            tiles += [plate, render]
+            labels += [f"{f} plate", f"{f} {check}"]
+        while len(tiles) % (2 * k):
+            tiles.append(np.full_like(tiles[0], 24))
+            labels.append("")
+    # at the tiles' own size: the close-ups stay at 2× the plate's pixels
+    return contact_sheet(tiles, labels, columns=2 * k, tile=tiles[0].shape[1]) if tiles else None
+
+
 def png_bytes(rgb: np.ndarray) -> bytes:
     ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
@@ -256,8 +285,9 @@ def worst_text(result: ShotResult, k: int = 5) -> str:
 
 
 def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "Evaluation",
-                 plots: bool = True) -> Path:
-    """Write every file of the module doc into `out`; returns the Markdown table's path."""
+                 plots: bool = True, extra_checks: Sequence[str] = ()) -> Path:
+    """Write every file of the module doc into `out`; returns the Markdown table's path.
+    `extra_checks` (e.g. the model–plate fit line) follow the last render's sign-off checks."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.csv", summary_csv(results))
@@ -267,6 +297,9 @@ def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "E
             sheet = worst_sheet(res)
             if sheet is not None:
                 atomic_write_bytes(out / f"worst_{slug(res.name)}.png", png_bytes(sheet))
+            sheet = signoff_sheet(res)
+            if sheet is not None:
+                atomic_write_bytes(out / f"signoff_{slug(res.name)}.png", png_bytes(sheet))
     if plots:
         for key in METRICS:
             atomic_write_bytes(out / f"curves_{key}.png", png_bytes(plot_curves(results, key)))
@@ -279,6 +312,10 @@ def write_report(results: Sequence[ShotResult], out: str | Path, title: str = "E
         if res.name.startswith("no swap"):
             continue
         md += ["", f"Checks, {res.name}:"] + [f"- {c}" for c in checks(res)]
+    for res in results:  # the plate against itself too: it must pass them all
+        md += ["", f"Sign-off checks, {res.name} (close-ups: signoff_{slug(res.name)}.png):"]
+        md += [f"- {c}" for c in signoff_checks(res)]
+    md += [f"- {c}" for c in extra_checks]
     for res in results:
         worst = worst_text(res)
         if worst:

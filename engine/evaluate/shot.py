@@ -29,15 +29,16 @@ import numpy as np
 
 from engine.errors import InputError, MediaError
 from engine.evaluate import face_geometry as geo
-from engine.evaluate import temporal
+from engine.evaluate import signoff, temporal
+from engine.evaluate.acceptance import CHECKS, Limits, WorstTiles, badness
 from engine.evaluate.head_pose import pose_difference, rigid_pose
 from engine.evaluate.identity import SourceIdentity, distance
 from engine.evaluate.image_metrics import gmsd, ssim
 from engine.geometry.align import align_matrix, crop_roi, transform_points, warp_to_crop
 from engine.io import FrameSource, format_frame_range, read_image
-from engine.io.colorspace import linear_to_srgb
+from engine.io.colorspace import linear_to_srgb, srgb_to_linear
 from engine.io.image import ImageData
-from engine.swap.mask import hull_mask
+from engine.swap.mask import hull_mask, refine_mask
 from engine.types import Detection, Face
 
 CROP = 256  # aligned crop for image metrics and mask edges ("full" face type)
@@ -75,6 +76,7 @@ class PlateFrame:
     band_lab: np.ndarray | None = None  # mean Lab of the plate over `band`
     error: str | None = None  # the plate frame could not be read
     roi: tuple[int, int, int, int] | None = None  # plate region the measurements read
+    path: str = ""  # the plate frame's file: sign-off measures re-read its linear pixels
 
 
 def brow_band(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
@@ -114,6 +116,7 @@ class ShotResult:
     frames: list[int]
     rows: list[FrameResult]
     notes: list[str] = field(default_factory=list)
+    tiles: WorstTiles | None = None  # close-ups of each sign-off check's worst frames
 
     @property
     def errors(self) -> list[str]:
@@ -232,7 +235,8 @@ def analyze_plate(plate: FrameSource, frames: Iterable[int], analyzer,
             continue
         srgb = srgb_pixels(img)
         faces = analyzer.analyze_srgb(_uint8(srgb))
-        pf = PlateFrame(f, (img.width, img.height), None, faces[0] if faces else None)
+        pf = PlateFrame(f, (img.width, img.height), None, faces[0] if faces else None,
+                        path=str(img.path))
         if faces:
             # The largest face, then measured exactly as the render's face will be: same
             # region, same window, same fits.
@@ -302,7 +306,8 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
     frames = sorted(plate_frames)
     rows: list[FrameResult] = []
     notes = list(notes)
-    no_mask = 0
+    no_mask = no_plate_mask = 0
+    tiles = WorstTiles()
     for f in prog(frames, len(frames), name):
         pf = plate_frames[f]
         if pf.error is not None:
@@ -339,6 +344,9 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
             no_mask += 1
         plm = pf.face.landmarks
         v["mouth_plate"], v["eye_plate"] = geo.mouth_opening(plm), geo.eye_opening(plm)
+        # Sign-off measures (issue 21): plate pixels as they are, no resampling.
+        if not _signoff(row, pf, img, tiles):
+            no_plate_mask += 1
         face = _nearest(faces_near(analyzer, _uint8(srgb, pf.roi), pf.anchor), pf.face)
         if face is None:
             continue
@@ -348,6 +356,7 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
         v["pose"] = pose_difference(pf.pose, rigid_pose(face.landmarks, pf.size))
         v["mouth_render"] = geo.mouth_opening(face.landmarks)
         v["eye_render"] = geo.eye_opening(face.landmarks)
+        v["mouth_width_render"] = signoff.mouth_width(face.landmarks)
         if face.descriptor is not None:
             v["id_source"] = distance(face.descriptor, identity.centroid)
             if pf.face.descriptor is not None:
@@ -370,7 +379,85 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
                                            if r.plate_face and not r.render_face]))
     if no_mask and no_mask == n_plate:
         notes.append(f"the render has no {MASK_LAYER} layer: mask-edge jitter not measured")
-    return ShotResult(name, frames, rows, notes)
+    if no_plate_mask:
+        notes.append(f"{no_plate_mask} frame(s) without a {MASK_LAYER} layer: seam and fringe "
+                     "measured along the plate face's hull (feathered as the render's default)")
+    return ShotResult(name, frames, rows, notes, tiles)
+
+
+TILE = 0.7  # close-up side in inter-ocular distances (shown at 2×)
+
+
+def signoff_box(landmarks: np.ndarray, mask: np.ndarray | None, size: tuple[int, int]
+                ) -> tuple[int, int, int, int]:
+    """The plate region the sign-off measures read: the landmarks with 0.6 IOD around (the
+    forehead) and the mask's extent with its outside ring, clipped to the image `size` (w, h)."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = geo.inter_ocular(lm)
+    pad = 0.6 * iod
+    x0, y0 = lm.min(0) - pad
+    x1, y1 = lm.max(0) + pad
+    if mask is not None:
+        ys, xs = np.nonzero(mask > 0.002)
+        if xs.size:
+            ring = signoff.RING * iod + 3
+            x0, y0 = min(x0, xs.min() - ring), min(y0, ys.min() - ring)
+            x1, y1 = max(x1, xs.max() + 1 + ring), max(y1, ys.max() + 1 + ring)
+    w, h = size
+    return (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)), w),
+            min(int(np.ceil(y1)), h))
+
+
+def _linear_rgb(image: ImageData) -> np.ndarray:
+    rgb = image.rgb()
+    return rgb if image.colorspace == "linear" else srgb_to_linear(rgb)
+
+
+def _signoff(row: FrameResult, pf: PlateFrame, img: ImageData, tiles: WorstTiles) -> bool:
+    """Measure the sign-off values of one frame into `row.values` and offer its close-ups;
+    returns False when the render had no mask layer (the plate's hull stood in)."""
+    plate_img = read_image(pf.path)
+    lm = pf.face.landmarks
+    has_mask = MASK_LAYER in img.channels
+    full = img.channel(MASK_LAYER) if has_mask else None
+    x0, y0, x1, y1 = signoff_box(lm, full, pf.size)
+    local = lm - np.array([x0, y0], np.float32)
+    if full is not None:
+        mask = np.clip(np.nan_to_num(full[y0:y1, x0:x1]), 0.0, 1.0)
+    else:  # where a swap's default mask would lie: the hull, feathered as the render's default
+        mask = refine_mask(hull_mask(local, (y1 - y0, x1 - x0)), 0.0, 8.0, 1.0)
+    plate_lin = _linear_rgb(plate_img)[y0:y1, x0:x1]
+    render_lin = _linear_rgb(img)[y0:y1, x0:x1]
+    res = signoff.measure_frame(plate_lin, render_lin, mask, local)
+    row.values.update(res.values)
+    iod = geo.inter_ocular(lm)
+    limits = Limits()
+    for check in CHECKS:
+        centre = res.focus.get(check)
+        if centre is None:
+            continue
+        side = max(int(round(TILE * iod)), 8)
+
+        def crop(centre=centre, side=side) -> tuple[np.ndarray, np.ndarray]:
+            cx, cy = int(round(centre[0])), int(round(centre[1]))
+            box = (cx - side // 2, cy - side // 2, cx - side // 2 + side, cy - side // 2 + side)
+            return tuple(_closeup(a, box) for a in (plate_lin, render_lin))
+
+        tiles.offer(check, badness(check, row.values, limits), row.frame, crop)
+    return has_mask
+
+
+def _closeup(linear: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """sRGB uint8 of `box` (region pixels, padded with black outside), shown 2× (nearest)."""
+    x0, y0, x1, y1 = box
+    h, w = linear.shape[:2]
+    out = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        enc = linear_to_srgb(np.nan_to_num(linear[sy0:sy1, sx0:sx1], nan=0.0, posinf=1.0,
+                                           neginf=0.0))
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = np.rint(np.clip(enc, 0, 1) * 255)
+    return cv2.resize(out, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
 
 
 def _temporal(rows: list[FrameResult], plate_frames: dict[int, PlateFrame]) -> None:

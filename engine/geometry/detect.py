@@ -13,17 +13,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
-import dlib
 import numpy as np
-import onnx
 
 from engine.errors import ModelError, SettingsError
 from engine.runtime.assets import dlib_model, find_asset
 from engine.runtime.onnxrt import create_session
 from engine.types import Detection
+
+if TYPE_CHECKING:
+    import dlib
+
+# dlib and onnx are imported where a detector is built, not with this module: the parameter
+# table lists the detectors' names, and the node's render path (which imports the table) needs
+# neither library.
 
 
 class Detector(Protocol):
@@ -64,6 +69,8 @@ class DlibHogDetector:
         if upsample not in (0, 1, 2, 3):
             raise SettingsError(f"upsample must be 0..3, got {upsample}")
         self.max_side, self.upsample, self.threshold = max_side, upsample, threshold
+        import dlib
+
         self._detector = dlib.get_frontal_face_detector()
 
     def detect(self, image_srgb: np.ndarray) -> list[Detection]:
@@ -82,6 +89,8 @@ class DlibCnnDetector:
 
     def __init__(self, max_side: int = 640, upsample: int = 0):
         self.max_side, self.upsample = max_side, upsample
+        import dlib
+
         self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model("mmod")))
 
     def detect(self, image_srgb: np.ndarray) -> list[Detection]:
@@ -124,6 +133,8 @@ class OnnxDetector:
                  device: str = "auto", threads: int = 0):
         path = Path(model_path)
         try:
+            import onnx
+
             model = onnx.load(str(path))
         except Exception as exc:  # onnx raises several types for unreadable files
             raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc

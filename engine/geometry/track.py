@@ -25,6 +25,7 @@ renders, with a note (`verified` is False): only the pixel check needs them.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.geometry import fingerprint as fp
 from engine.geometry.smooth import smooth_landmarks
-from engine.io import Geometry, atomic_write_text
+from engine.io import Geometry, atomic_write_text, parse_frame_range
 from engine.io.ownership import json_mark
 from engine.types import Detection, Face
 
@@ -57,6 +58,16 @@ def _win(w: Any) -> str:
 
 
 window_text = _win  # a window in words, for messages elsewhere
+
+
+def scale_window(window: Sequence[int], scale: float) -> tuple[int, int, int, int]:
+    """A window `(x, y, width, height)` in full-resolution pixels at render `scale`: each
+    value times `scale`, rounded half away from zero (C's `lround`, as the OFX plugin rounds
+    the host's format), so the plugin and the engine agree on the proxy frame's size."""
+    if scale == 1.0:
+        return tuple(int(v) for v in window)  # type: ignore[return-value]
+    return tuple(int(math.copysign(math.floor(abs(v) * scale + 0.5), v))  # type: ignore
+                 for v in window)
 
 
 def by_size(faces: Sequence[Face]) -> list[Face]:
@@ -93,19 +104,49 @@ class Track:
     # A view, never saved: subtracted from every landmark, to map display-window coordinates
     # onto a plate whose data window starts elsewhere (`for_plate`).
     origin: tuple[float, float] = (0.0, 0.0)
+    # A view, never saved: the render scale of the plate the landmarks are seen on (a host's
+    # proxy; `for_plate`). Landmarks are stored at full resolution.
+    scale: float = 1.0
     # frame -> {"frame": int, "plate": hex, "face": hex} (module doc); empty for old tracks
     fingerprints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _analysed: tuple[str, frozenset[int]] | None = field(default=None, init=False, repr=False,
+                                                         compare=False)
 
     @property
     def frames(self) -> list[int]:
         return sorted(self.faces)
 
     def landmarks(self, frame: int) -> np.ndarray:
-        """Smoothed landmarks if the track was smoothed, else raw."""
+        """Smoothed landmarks if the track was smoothed, else raw; in the pixels of the plate
+        this view is for (`for_plate`: data-window origin, render scale).
+
+        Convention: pixel centres at integer coordinates (OpenCV's). At render scale `s` a
+        full-resolution coordinate `u` is `(u + 0.5) * s - 0.5` (pixel edges scale, centres
+        follow): the centre of a 2×2 block is the centre of its half-resolution pixel.
+        """
         lm = self.smoothed.get(frame, self.faces[frame].landmarks)
+        if self.scale != 1.0:
+            s = np.float32(self.scale)
+            lm = (lm + np.float32(0.5)) * s - np.float32(0.5)
         if self.origin != (0.0, 0.0):
             return lm - np.asarray(self.origin, np.float32)
         return lm
+
+    def analysed(self) -> frozenset[int]:
+        """The frames this track was analysed over: `settings["frames"]` (every track
+        `analyze_shot` makes records it), else, for an older track, its first to last tracked
+        frame. A frame outside it was never looked at (the track says nothing about it); a
+        frame inside it and absent from `faces` was looked at and showed no face."""
+        text = self.settings.get("frames")
+        key = text if isinstance(text, str) and text else ""
+        if self._analysed is None or self._analysed[0] != key or not key:
+            if key:
+                frames = frozenset(parse_frame_range(key))
+            else:
+                frames = (frozenset(range(min(self.faces), max(self.faces) + 1))
+                          if self.faces else frozenset())
+            self._analysed = (key, frames)
+        return self._analysed[1]
 
     def shifted(self, offsets: Mapping[int, tuple[int, int]]) -> Track:
         """A copy with every frame's landmarks and box moved by its `(dx, dy)` (frames absent
@@ -124,17 +165,35 @@ class Track:
                 smoothed[f] = smoothed[f] + d
         return Track(faces, smoothed, dict(self.settings), fingerprints=dict(self.fingerprints))
 
-    def for_plate(self, geometry: Geometry | None, frame: int, where: str) -> Track:
+    def plate_display(self, scale: float = 1.0) -> tuple[int, int, int, int] | None:
+        """The display window of the plate this track was made on (None if not recorded), at
+        render `scale` (`scale_window`)."""
+        plate = self.settings.get("plate")
+        want = tuple(plate.get("display_window", ())) if isinstance(plate, dict) else ()
+        if len(want) != 4:
+            return None
+        return scale_window(want, scale)  # type: ignore[arg-type]
+
+    def for_plate(self, geometry: Geometry | None, frame: int, where: str,
+                  scale: float = 1.0) -> Track:
         """This track as seen on a plate frame of `geometry`: refuses another frame size (the
-        display window) and maps landmarks onto a data window that moved (a view, O(1))."""
+        display window) and maps landmarks onto a data window that moved (a view, O(1)).
+
+        `scale`: the render scale the frame is at (a host's proxy; 1 = full resolution):
+        `geometry` is then in the scaled plate's pixels, its display window the track's plate
+        scaled by `scale_window`."""
+        if not (math.isfinite(scale) and scale > 0):
+            raise InputError(f"{where}: frame {frame}: render scale {scale!r} is not a positive "
+                             "number")
         plate = self.settings.get("plate")
         geo = geometry or None
         if isinstance(plate, dict) and geo is not None:
-            want = tuple(plate.get("display_window", ()))
+            want = self.plate_display(scale) or ()
             if want and want != geo.display:
+                at = f" at render scale {scale:g}" if scale != 1.0 else ""
                 raise InputError(
-                    f"{where}: frame {frame} has display window {_win(geo.display)} but the "
-                    f"track was made on {_win(want)}; run 'doppel analyze' on this plate")
+                    f"{where}: frame {frame} has display window {_win(geo.display)}{at} but "
+                    f"the track was made on {_win(want)}; run 'doppel analyze' on this plate")
             aspect = float(plate.get("pixel_aspect", 1.0))
             if abs(aspect - geo.pixel_aspect) > 1e-6:
                 raise InputError(
@@ -145,20 +204,22 @@ class Track:
                              f"than its display window {_win(geo.display)}, and the track records "
                              "no plate geometry; re-run 'doppel analyze' with this version")
         offset = geo.offset if geo is not None else (0, 0)
-        if offset == (0, 0) and self.origin == (0.0, 0.0):
+        if offset == (0, 0) and self.origin == (0.0, 0.0) and scale == self.scale:
             return self
-        return replace(self, origin=(float(offset[0]), float(offset[1])))
+        return replace(self, origin=(float(offset[0]), float(offset[1])), scale=float(scale))
 
     @property
     def verified(self) -> bool:
         """True when the track holds plate fingerprints (made by a Doppel that records them)."""
         return self.settings.get("fingerprint") == fp.METHOD
 
-    def check_entry(self, frame: int, geometry: Geometry | None, where: str) -> None:
+    def check_entry(self, frame: int, geometry: Geometry | None, where: str,
+                    scale: float = 1.0) -> None:
         """Refuse `frame`'s entry when it cannot be this plate's face (InputError naming the
         frame): its fingerprint was made on another frame (entries moved by hand), or its
         landmarks (raw or smoothed) are not face-shaped, lie outside the plate, or the smoothed
-        ones wander from the raw ones. Reads no pixels."""
+        ones wander from the raw ones. Reads no pixels. Landmarks are full-resolution: the
+        plate is the one the track records, else `geometry`'s display window at `scale`."""
         if frame not in self.faces:
             return
         here = f"{where}: frame {frame}"
@@ -168,11 +229,13 @@ class Track:
                              "or renumbered by hand?); re-run 'doppel analyze'")
         raw = self.faces[frame].landmarks
         smooth = self.smoothed.get(frame)
-        plate = self.settings.get("plate")
-        display = geometry.display if geometry is not None else \
-            tuple(plate.get("display_window") or ()) if isinstance(plate, dict) else ()
-        if not (len(display) == 4 and all(isinstance(v, (int, float)) for v in display)):
-            display = ()  # no plate to hold the landmarks against (an old or odd track)
+        try:
+            display: tuple[float, ...] = self.plate_display() or ()
+        except (TypeError, ValueError):  # an odd record: no plate to hold the landmarks against
+            display = ()
+        if not display and geometry is not None and scale > 0:
+            x, y, w, h = geometry.display
+            display = (x, y, w / scale, h / scale)
         for name, lm in (("landmarks", raw), ("smoothed landmarks", smooth)):
             if lm is None:
                 continue
@@ -200,11 +263,13 @@ class Track:
                                  "re-run 'doppel analyze'")
 
     def check_pixels(self, frame: int, pixels: np.ndarray, geometry: Geometry | None,
-                     where: str, rows: tuple[int, int] | None = None) -> None:
+                     where: str, rows: tuple[int, int] | None = None,
+                     scale: float = 1.0) -> None:
         """Refuse a plate frame that does not match `frame`'s fingerprint (InputError naming
         the frame and the difference): the whole frame's thumbnail, then the face box's, each
         over the cells the pixels cover (`rows`: the only array rows that hold the plate, for
-        a partial read). No-op for a frame without a fingerprint (an old track)."""
+        a partial read; `scale`: the pixels' render scale, `geometry` in its pixels). No-op for
+        a frame without a fingerprint (an old track)."""
         prints = self.fingerprints.get(frame)
         if prints is None:
             return
@@ -216,8 +281,9 @@ class Track:
             w, h = geometry.display[2], geometry.display[3]
         else:
             h, w = pixels.shape[:2]
+        face = fp.landmark_box(self.faces[frame].landmarks)  # full-resolution pixel edges
         boxes = (("plate", (0.0, 0.0, float(w), float(h))),
-                 ("face", fp.landmark_box(self.faces[frame].landmarks)))
+                 ("face", tuple(v * scale for v in face)))
         for name, box in boxes:
             cells = fp.covered(box, origin, pixels.shape)
             if cells.sum() < fp.GRID * fp.GRID // 4:  # too little of it at hand to judge

@@ -12,6 +12,13 @@ Conventions (the bridge's contract):
   bottom-up host buffers; read only), its top-left pixel at `origin` in the display window.
 - `out`: `h×w×C` float32 writable view of the host's output image over the render window,
   top-left at `out_origin`.
+- `scale`: the host's render scale (a proxy: 0.5 = half resolution). `display`, origins and
+  images are then in the scaled frame's pixels (the display window is the full one scaled by
+  `engine.geometry.track.scale_window`, as the plugin computes it); the frame layer scales the
+  track's landmarks and the plate-pixel knobs (erode, blur) to match.
+- `format_from`: where the plugin took the display window: "clip" (the Source clip's format,
+  OFX 1.5 hosts) or "project" (the project extent: Nuke's root format), which decides the
+  advice when it differs from the track's plate.
 
 Heavy state follows `EngineConfig`: a `FaceSwapper` is built once per distinct config and
 reused, so dragging a look knob (blur, mix, colour mode) never reloads a model; `loads` counts
@@ -35,7 +42,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +59,9 @@ from engine.errors import (
     SettingsError,
 )
 from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK, Track
-from engine.io.image import Geometry
+from engine.io.geometry import Geometry
 from engine.io.ownership import Claims
-from engine.io.source import Frame, FrameSource
-from engine.shot.frame import FrameLayer
+from engine.shot.frame import FrameLayer, check_frame
 from engine.swap.params import settings_from_values
 from engine.swap.pipeline import FaceSwapper
 from engine.swap.settings import EngineConfig, SwapLook, values_to_settings
@@ -109,46 +115,6 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-class HostClipSource(FrameSource):
-    """A host's clip as a `FrameSource`, for `analyze_shot`: `fetch(frame)` returns
-    `(pixels H×W×C float32 top-down, (x, y) origin in the display window)` or raises."""
-
-    def __init__(self, frames: Iterable[int], fetch: Callable[[int], tuple[np.ndarray, Any]],
-                 display: tuple[int, int, int, int], pixel_aspect: float, description: str):
-        self.frames = list(frames)
-        self._fetch = fetch
-        self._display = tuple(int(v) for v in display)
-        self._aspect = float(pixel_aspect)
-        self._origins: dict[int, tuple[int, int, int, int]] = {}
-        self.description = description
-
-    def geometry(self, frame: int) -> Geometry | None:
-        data = self._origins.get(frame)
-        if data is None:
-            return None
-        return Geometry(data, self._display, self._aspect)  # type: ignore[arg-type]
-
-    def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
-        for f in self._check_requested(frames):
-            try:
-                pixels, origin = self._fetch(f)
-            except DoppelError as exc:
-                yield MediaError(f"{self.description}: frame {f}: {exc}")
-                continue
-            pixels = np.asarray(pixels, np.float32)
-            if pixels.ndim != 3 or pixels.shape[2] < 3:
-                yield MediaError(f"{self.description}: frame {f} has shape {pixels.shape}; "
-                                 "need RGB or RGBA")
-                continue
-            h, w = pixels.shape[:2]
-            self._origins[f] = (int(origin[0]), int(origin[1]), w, h)
-            rgb = np.ascontiguousarray(pixels[..., :3])
-            alpha = np.ascontiguousarray(pixels[..., 3]) if pixels.shape[2] > 3 else None
-            nonfinite = int(rgb.size - np.count_nonzero(np.isfinite(rgb)))
-            yield Frame(f, rgb, alpha, f"{self.description} frame {f}", nonfinite,
-                        self.geometry(f))
-
-
 class Node:
     """One OFX instance's engine state: swappers by config, tracks by file."""
 
@@ -160,7 +126,7 @@ class Node:
         # Hosts ask for identity and regions of interest before every render (and per tile):
         # settings parsed once per distinct value set, face boxes once per track and config.
         self._settings: dict[tuple[Any, ...], tuple[EngineConfig, SwapLook]] = {}
-        self._boxes: dict[tuple[Any, ...], tuple[Track, dict[int, Box | None | InputError]]] = {}
+        self._boxes: dict[tuple[Any, ...], tuple[Track, dict[int, Box | None]]] = {}
 
     # -- settings -------------------------------------------------------------------------
     def swapper(self, config: EngineConfig) -> FaceSwapper:
@@ -196,8 +162,8 @@ class Node:
                              "file at the track this comp was analysed with)") from None
         with self._lock:
             hit = self._tracks.get(path)
-        # The same bytes as the cached track's: its digest holds (a compare costs a tenth of a
-        # hash: a 1,200-frame track is read and compared in about 0.3 ms).
+        # The same bytes as the cached track's: its digest holds (reading and comparing costs a
+        # third of hashing: 1.7 ms vs 5 ms for a 1,200-frame track, docs/benchmarks.md).
         digest = hit[1] if hit is not None and hit[0] == raw else hashlib.sha256(raw).hexdigest()
         want = str(values.get("track_digest") or "")
         if want and digest != want:
@@ -239,37 +205,66 @@ class Node:
     # -- per-frame actions ------------------------------------------------------------------
     def is_identity(self, frame: int, values: dict[str, Any]) -> bool:
         """True where the output is the Source unchanged: mix 0 on the comp view, or a frame
-        the track does not cover."""
+        the track was analysed over that showed no face. A frame the frame layer's rules refuse
+        (one the track never analysed) is not: render reports it, as the farm does."""
         config, look = self.settings(values)
+        track = self.track(values)
+        if track is not None:
+            try:
+                check_frame(frame, None, track, str(values.get("track_file")))
+            except DoppelError:
+                return False
         if look.output == "comp" and look.strength == 0.0:
             return True
-        track = self.track(values)
         return (track is not None and frame not in track.faces
                 and look.output in ("comp", "face", "landmarks"))
 
-    def roi(self, frame: int, values: dict[str, Any],
-            display: tuple[int, int, int, int]) -> Box | None:
-        """The display-window rectangle (x0, y0, x1, y1, y down, exclusive ends) the frame
-        reads and writes; None: nothing beyond the render window is needed (pass-through).
-        Without a track the whole display window (detection reads the frame)."""
+    def check_format(self, track: Track | None, display: tuple[int, int, int, int],
+                     scale: float, format_from: str, frame: int, path: str) -> None:
+        """Refuse a display window from the project extent (a host without clip formats) that
+        is not the track's plate: the fix is the project's format, not a new analysis."""
+        if track is None or format_from != "project":
+            return
+        want = track.plate_display(scale)
+        if want is not None and tuple(display) != want:
+            plate = track.plate_display() or want
+            w, h = (round(v / scale) for v in display[2:])  # the project at full resolution
+            raise InputError(
+                f"frame {frame}: the project (root) format is {w}×{h} but the track {path} was "
+                f"made on a {plate[2]}×{plate[3]} plate; set the project format to the plate's "
+                "(Nuke: Project Settings > full size format), or press Analyze if this is "
+                "another plate")
+
+    def roi(self, frame: int, values: dict[str, Any], display: tuple[int, int, int, int],
+            pixel_aspect: float = 1.0, scale: float = 1.0,
+            format_from: str = "clip") -> Box | None:
+        """The display-window rectangle (x0, y0, x1, y1, y down, exclusive ends, in the pixels
+        of the frame at `scale`) the frame reads and writes; None: nothing beyond the render
+        window is needed (pass-through). Without a track the whole display window (detection
+        reads the frame). Raises what render would raise for this frame (a rule, the
+        format)."""
         layer = self.layer(values)
         track = layer.track
         if track is None:
             x, y, w, h = display
             return (x, y, x + w, y + h)
         path = str(values.get("track_file"))
-        key = (path, id(track), layer.swapper.config, layer.look.output == "landmarks")
+        display = tuple(int(v) for v in display)  # type: ignore[assignment]
+        self.check_format(track, display, scale, format_from, frame, path)
+        geo = Geometry(display, display, float(pixel_aspect))
+        layer.track_for(frame, geo, scale)  # the rules and the plate check, as render
+        key = (path, id(track), layer.swapper.config, layer.look.output == "landmarks",
+               display, float(pixel_aspect), float(scale))
         hit = self._boxes.get(key)  # the entry holds the track: its id() stays unique
         if hit is None:  # every frame of the track at once (~0.3 ms a frame, once)
-            hit = (track, {f: _roi_or_error(layer, f) for f in track.faces})
+            view = track.for_plate(geo, frame, path, scale)
+            hit = (track, {f: layer.swapper.roi(f, view, layer.look) for f in track.faces})
             with self._lock:
                 if len(self._boxes) >= 4:
                     self._boxes.clear()
                 self._boxes[key] = hit
         boxes = hit[1]
         box = boxes.get(frame)
-        if isinstance(box, InputError):  # that frame's entry is refused (a frame rule)
-            raise box
         if box is None:
             return None
         return tuple(int(v) for v in box)  # type: ignore[return-value]
@@ -277,11 +272,14 @@ class Node:
     def render(self, frame: int, values: dict[str, Any], src: np.ndarray,
                origin: tuple[int, int], out: np.ndarray, out_origin: tuple[int, int],
                display: tuple[int, int, int, int], pixel_aspect: float = 1.0,
-               holdout: np.ndarray | None = None) -> dict[str, Any]:
-        """Render `frame` into `out`. Pixels of the render window outside the source image
-        are transparent black (as every OFX filter leaves them)."""
+               holdout: np.ndarray | None = None, scale: float = 1.0,
+               format_from: str = "clip") -> dict[str, Any]:
+        """Render `frame` into `out` (at render `scale`). Pixels of the render window outside
+        the source image are transparent black (as every OFX filter leaves them)."""
         layer = self.layer(values)
         h, w = src.shape[:2]
+        self.check_format(layer.track, tuple(display), scale, format_from, frame,
+                          str(values.get("track_file")))
         geo = Geometry((int(origin[0]), int(origin[1]), w, h), tuple(display),  # type: ignore
                        float(pixel_aspect))
         if holdout is not None and holdout.shape[:2] != src.shape[:2]:
@@ -298,9 +296,10 @@ class Node:
         if (dx, dy) == (0, 0) and (oh, ow) == (h, w):
             # The render window is the source image (a whole frame): write in place, no copy.
             result = layer.swap(frame, src, channels=channels, geometry=geo, out=out,
-                                holdout=holdout)
+                                holdout=holdout, scale=scale)
             return _diag(result.diagnostics, time.perf_counter() - t0)
-        result = layer.swap(frame, src, channels=channels, geometry=geo, holdout=holdout)
+        result = layer.swap(frame, src, channels=channels, geometry=geo, holdout=holdout,
+                            scale=scale)
         process_s = time.perf_counter() - t0
         out[...] = 0.0
         # The overlap of the render window and the source image, in each array's pixels.
@@ -318,9 +317,16 @@ class Node:
                 cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Track the face over `frames` (pulled from the host by `fetch`), save the track to
         the node's track file atomically; returns {"digest", "frames", "tracked", "errors"}.
-        An interrupted (cancelled) analysis keeps its per-frame results beside the track and
-        resumes on the next Analyze."""
-        from engine.shot.analyze import AnalyzeSettings, analyze_shot
+        An interrupted (cancelled) analysis keeps its per-frame results beside the track
+        (`engine.shot.analyze.analysis_cache_path`, the name `doppel analyze` uses) and resumes
+        on the next Analyze; a finished one removes them."""
+        from engine.shot.analyze import (
+            AnalyzeSettings,
+            analysis_cache_path,
+            analyze_shot,
+            finish_analysis,
+            write_track,
+        )
 
         path = str(values.get("track_file") or "")
         if not path:
@@ -332,8 +338,10 @@ class Node:
         if not target.parent.is_dir():
             raise SettingsError(f"Track file: folder {target.parent} does not exist; create "
                                 "it or pick another place")
+        from engine.host.clip_source import HostClipSource
+
         settings = settings_from_values(AnalyzeSettings, values)
-        cache = target.with_name(target.name + ".analysis")
+        cache = analysis_cache_path(target)
         # The ownership rule, before any work: a new file or a track Doppel wrote.
         claims = Claims([Path(settings.reference)] if settings.reference else [],
                         hint="pick another Track file, or delete that file")
@@ -343,13 +351,23 @@ class Node:
         errors: list[str] = []
         track = analyze_shot(source, settings, progress, cancel, cache=cache, errors=errors)
         if not track.faces:
+            finish_analysis(target)  # ran to its end: nothing to resume
             raise InputError(f"Analyze: no face found on frames {frames[0]}-{frames[-1]} of the "
                              "Source; check the input, or lower Detection size for tiny faces")
-        track.save(target)
+        write_track(track, target)
         with self._lock:
             self._tracks.pop(path, None)
-        return {"digest": file_digest(target), "frames": len(frames),
-                "tracked": len(track.faces), "errors": errors}
+        result = {"digest": file_digest(target), "frames": len(frames),
+                  "tracked": len(track.faces), "errors": errors}
+        # Issue 21: does the model know this plate's face? (frames fetched again, tracked only)
+        config, _look = self.settings(values)
+        if config.model and Path(config.model).is_file():
+            from engine.swap.fit import shot_fit
+
+            swapper = self.swapper(config)
+            result["fit"] = shot_fit(swapper.model, source.read(sorted(track.faces)), track,
+                                     transfer=swapper.transfer).summary()
+        return result
 
     # -- farm -------------------------------------------------------------------------------
     def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:
@@ -358,15 +376,6 @@ class Node:
         from engine.host.farm import write_node_job
 
         return str(write_node_job(values, first, last))
-
-
-def _roi_or_error(layer: FrameLayer, frame: int) -> Box | None | InputError:
-    """A frame's box, or the error of its frame rule: one bad entry refuses its own frame,
-    not every frame of the shot."""
-    try:
-        return layer.roi(frame)
-    except InputError as exc:
-        return exc
 
 
 def _diag(d: dict[str, Any], process_s: float) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import OpenImageIO as oiio
 
 from engine.errors import DiskFullError, MediaError, SettingsError
 from engine.io.atomic import atomic_path
+from engine.io.geometry import Geometry  # noqa: F401 - where every reader and writer takes it
 
 EXR_COMPRESSIONS = ("none", "zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab")
 _FLOAT_FORMATS = {"half", "float", "double"}
@@ -29,51 +30,6 @@ _FLOAT_FORMATS = {"half", "float", "double"}
 _NOT_CARRIED = ("compression", "DateTime", "oiio:", "openexr:chunkCount", "openexr:lineOrder",
                 "openexr:version", "version", "doppel/", "Software", "tiles", "planarconfig",
                 "PixelAspectRatio")
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where the pixels sit: the data window (the array) inside the display window (the frame).
-
-    Windows are `(x, y, width, height)` in the file's pixel grid, as OpenEXR/OpenImageIO
-    store them (x, y of the top-left pixel; y down). An overscan plate has a data window larger
-    than the display window; a cropped or offset one a data window elsewhere in it. Pixel
-    `(col, row)` of the array is at frame pixel `(x + col, y + row)`.
-    """
-
-    data: tuple[int, int, int, int]
-    display: tuple[int, int, int, int]
-    pixel_aspect: float = 1.0
-
-    @classmethod
-    def full(cls, width: int, height: int) -> Geometry:
-        return cls((0, 0, width, height), (0, 0, width, height))
-
-    @property
-    def offset(self) -> tuple[int, int]:
-        """Data-window origin relative to the display window's (what to add to array pixel
-        coordinates to get display-window coordinates)."""
-        return (self.data[0] - self.display[0], self.data[1] - self.display[1])
-
-    @property
-    def is_simple(self) -> bool:
-        return self.data == self.display and self.display[:2] == (0, 0)
-
-    def to_json(self) -> dict[str, object]:
-        return {"data_window": list(self.data), "display_window": list(self.display),
-                "pixel_aspect": self.pixel_aspect}
-
-    @classmethod
-    def from_spec(cls, spec: oiio.ImageSpec) -> Geometry:
-        aspect = spec.getattribute("PixelAspectRatio")
-        return cls((spec.x, spec.y, spec.width, spec.height),
-                   (spec.full_x, spec.full_y, spec.full_width, spec.full_height),
-                   float(aspect) if aspect else 1.0)
-
-    def apply(self, spec: oiio.ImageSpec) -> None:
-        spec.x, spec.y = self.data[0], self.data[1]
-        spec.full_x, spec.full_y, spec.full_width, spec.full_height = self.display
-        spec.attribute("PixelAspectRatio", float(self.pixel_aspect))
 
 
 def carried(name: str) -> bool:

@@ -38,6 +38,31 @@ from engine.types import Face
 ANALYSIS_SCHEMA = 1
 
 
+def analysis_cache_path(track: str | Path) -> Path:
+    """The one name of a shot analysis's resume file, beside the track it makes:
+    `face.json` -> `face.analysis.json` (any other name gets `.analysis.json` appended). The
+    node's Analyze, `doppel analyze` and the demo use it alike.
+
+    Lifetime: it exists only while an analysis is unfinished (cancelled, interrupted, crashed)
+    and lets the next run resume; an analysis that runs to its end removes it (`write_track`,
+    `finish_analysis`)."""
+    track = Path(track)
+    stem = track.name[:-len(".json")] if track.name.lower().endswith(".json") else track.name
+    return track.with_name(stem + ".analysis.json")
+
+
+def finish_analysis(track: str | Path) -> None:
+    """An analysis for `track` ran to its end: its resume file goes."""
+    analysis_cache_path(track).unlink(missing_ok=True)
+
+
+def write_track(track: Track, path: str | Path) -> None:
+    """Save a finished analysis's track atomically, then remove its resume file (after the
+    save: a failed write keeps the per-frame work for the next run)."""
+    track.save(path)
+    finish_analysis(path)
+
+
 class AnalysisCache:
     """Per-frame analysis results, persisted atomically so a long analysis resumes after a crash.
 

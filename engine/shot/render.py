@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,9 +22,16 @@ from typing import Any
 
 import OpenImageIO as oiio
 
-from engine.errors import DiskFullError, InputError, MediaError, OutputError, SettingsError
+from engine.errors import (
+    DiskFullError,
+    DoppelError,
+    InputError,
+    MediaError,
+    OutputError,
+    SettingsError,
+)
 from engine.geometry.track import Track
-from engine.io import SequencePattern, format_frame_range, open_source, parse_frame_range
+from engine.io import SequencePattern, format_frame_range, open_source
 from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
 from engine.io.ownership import Claims
@@ -35,7 +43,8 @@ from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
 from engine.shot.workers import run_batches
-from engine.swap.infer import read_mask_info
+from engine.swap.fit import ShotFit
+from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
 
@@ -50,7 +59,10 @@ class RenderSummary:
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the user should know, not errors
+    # Frames a bug failed on (also in `errors`): their tracebacks, for the log (exit 3).
+    internal: dict[int, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
+    fit: ShotFit | None = None  # model–plate fit of the rendered frames (engine.swap.fit)
 
     def lines(self) -> list[str]:
         from engine.io import format_frame_range as fr
@@ -63,8 +75,10 @@ class RenderSummary:
                f"no face (passed through): {len(self.no_face)}"
                + (f" ({fr(self.no_face)})" if self.no_face else ""),
                f"errors: {len(self.errors) + len(self.missing)}"]
-        return (out + [f"  error: {e}" for e in summarise_messages(errors)]
-                + [f"note: {n}" for n in self.notes])
+        out += [f"  error: {e}" for e in summarise_messages(errors)]
+        if self.fit is not None:
+            out.append(self.fit.summary())
+        return out + [f"note: {n}" for n in self.notes]
 
 
 @dataclass(frozen=True)
@@ -124,20 +138,34 @@ def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> 
 
 
 def check_track_covers(track: Track, job: RenderJob, frames: list[int]) -> None:
-    """Refuse a track that was not analysed over the frames to render (another shot's track
-    would pass every frame through and write untouched plates)."""
-    text = track.settings.get("frames")
-    if isinstance(text, str) and text:
-        analysed = set(parse_frame_range(text))
-        outside = [f for f in frames if f not in analysed]
-    else:  # an older track without its range: refuse only one that shares no frame at all
-        analysed = set(range(min(track.faces), max(track.faces) + 1)) if track.faces else set()
-        outside = frames if not analysed.intersection(frames) else []
-    if outside:
-        have = format_frame_range(analysed) or "no frames"
+    """Refuse, before any work, a track analysed over none of the frames to render (another
+    shot's track). Frames outside a track that covers some of them are each refused by the
+    frame layer's rule (`engine.shot.frame.refuse_unanalysed`): the others are rendered, so a
+    farm chunk never loses good frames because of an untracked one."""
+    analysed = track.analysed()
+    if frames and not analysed.intersection(frames):
+        have = format_frame_range(sorted(analysed)) or "no frames"
         raise InputError(f"{job.track}: track covers frames {have}; frames "
-                         f"{format_frame_range(outside)} were never analysed (another shot's "
+                         f"{format_frame_range(frames)} were never analysed (another shot's "
                          "track?); run 'doppel analyze' over them or narrow --frames")
+
+
+def check_plate_size(track: Track, source: FrameSource, frames: list[int], where: str) -> None:
+    """Refuse, before any work, a plate of another frame size than the track's. One frame is
+    read for it; only when that frame is refused are the others asked, so one odd frame is that
+    frame's error (the frame layer refuses it) and the rest of a chunk is still rendered."""
+    first_error: InputError | None = None
+    for f in frames:
+        try:
+            track.for_plate(source.geometry(f), f, where)
+            return
+        except MediaError:
+            if first_error is None:
+                return  # an unreadable frame is that frame's error, reported when rendered
+        except InputError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
 
 
 def check_region(job: RenderJob) -> None:
@@ -166,6 +194,12 @@ FrameResult = tuple[int, "dict[str, Any] | str"]  # diagnostics, or the frame's 
 def _frame_error(f: int, exc: Exception) -> FrameResult:
     if isinstance(exc, DiskFullError):  # the run's error, not the frame's: every write fails
         raise exc
+    if not isinstance(exc, DoppelError):
+        # A bug that showed on this frame: the frame's error with its traceback (the CLI
+        # writes it to a log and exits 3 once the other frames are done).
+        tb = "".join(traceback.format_exception(exc))
+        return (f, {"internal": f"frame {f}: internal error ({type(exc).__name__}: "
+                                f"{(str(exc).splitlines() or [''])[0]})", "traceback": tb})
     return (f, f"frame {f}: {exc}" if f"frame {f}" not in str(exc) else str(exc))
 
 
@@ -238,7 +272,7 @@ class ShotRenderer:
         def write(f: int, frame: layers_mod.FrameWrite) -> FrameResult:
             try:
                 return (f, layers_mod.write_frame(fmt, frame))
-            except (MediaError, OutputError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one frame's failure; the rest go on
                 return _frame_error(f, exc)
 
         def compute(pair: tuple[Plate | MediaError, int]
@@ -251,7 +285,9 @@ class ShotRenderer:
                 if self.already_done(target):
                     return (f, {"skipped": True})
                 frame = self.swap_plate(item, target)
-            except InputError as exc:  # a frame's own problem (a rule, its file): the rest go on
+            except Exception as exc:  # noqa: BLE001 - a frame's own problem (a rule, its file,
+                # a bug that shows on it): that frame's error, the rest go on (a full disk is
+                # the run's: _frame_error raises it)
                 return _frame_error(f, exc)
             return Later(lambda: write(f, frame))
 
@@ -272,18 +308,13 @@ def _render_batch(renderer: ShotRenderer, frames: list[int]) -> list[FrameResult
 
 def check_track(source: FrameSource, track: Track, where: str, frames: list[int],
                 region: str) -> None:
-    """The track validated as input, before the first write: every frame's geometry (headers
-    only) and entry (`Track.check_entry`), then the first tracked frame's pixels against its
-    fingerprint (`Track.check_pixels`; for a face-region render only the face's rows are
-    decoded), so a damaged or another shot's track, or a mixed plate, is refused whole (exit
-    2, nothing written). The frame layer's rules check every frame again as it is rendered."""
+    """The track validated as input, before the first write: every frame's entry
+    (`Track.check_entry`: no pixels, no headers), then the first tracked frame's pixels against
+    its fingerprint (`Track.check_pixels`; for a face-region render only the face's rows are
+    decoded), so a damaged or another shot's track is refused whole (exit 2, nothing written).
+    The frame layer's rules check every frame again as it is rendered."""
     for f in frames:
-        try:
-            geo = source.geometry(f)
-        except MediaError:
-            continue  # an unreadable frame is that frame's error, reported when it is rendered
-        track.for_plate(geo, f, where)
-        track.check_entry(f, geo, where)
+        track.check_entry(f, None, where)
     first = next((f for f in frames if f in track.faces), None)
     if first is None or not track.verified:
         return
@@ -323,6 +354,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     check_face_types(job.settings.config, model, track)
     notes = []
     if track is not None:  # a plate of another frame size, a damaged or another shot's track
+        check_plate_size(track, source, present, job.track or "track")
         check_track(source, track, job.track or "track", present, job.region)
         if not track.verified:
             notes.append(f"{job.track}: made before tracks held plate fingerprints, so its "
@@ -332,7 +364,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     pattern = check_output(job, source, wanted)
     with SequenceClaim(pattern, record):  # one writer per sequence: other settings refused
         summary = _render_claimed(job, source, track, present, record, pattern, workers,
-                                  overwrite, progress, overlap)
+                                  overwrite, progress, overlap, model)
     summary.missing = sorted(absent)
     summary.notes = notes
     return summary
@@ -342,7 +374,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
                     present: list[int], record: dict[str, Any], pattern: SequencePattern,
                     workers: int, overwrite: bool,
                     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
-                    overlap: bool) -> RenderSummary:
+                    overlap: bool, model: ModelInfo) -> RenderSummary:
     """`render` once its output is claimed: resume check, then the frames."""
     pool = workers > 1
     summary = RenderSummary()
@@ -359,10 +391,15 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             todo.append(f)
     prog = progress or (lambda it, total: it)
     sums: dict[str, float] = {}
+    fit_errors: dict[int, float] = {}
 
     def note(f: int, diag: dict[str, Any] | str) -> None:
         if isinstance(diag, str):
             summary.errors.append(diag)
+            return
+        if "internal" in diag:
+            summary.errors.append(diag["internal"])
+            summary.internal[f] = diag["traceback"]
             return
         if diag.get("skipped"):
             summary.skipped.append(f)
@@ -370,6 +407,8 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
         summary.done.append(f)
         if not diag.get("swapped"):
             summary.no_face.append(f)
+        if "fit_error" in diag:
+            fit_errors[f] = float(diag["fit_error"])
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
@@ -393,4 +432,6 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             remove_stale_temps(Path(pattern.prefix).parent, Path(pattern.prefix).name)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
+    if summary.done:
+        summary.fit = ShotFit.for_info(model, fit_errors)
     return summary

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from engine.errors import SettingsError
 
@@ -84,6 +82,10 @@ def seamless(target: np.ndarray, face: np.ndarray, mask: np.ndarray) -> np.ndarr
                [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2],
                [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]], dtype=float32)
     """
+    # SciPy only for this blend mode: a host process loads it when a comp asks for seamless.
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
     region = mask > 0.5
     region[[0, -1], :] = False
     region[:, [0, -1]] = False  # the crop border is always boundary

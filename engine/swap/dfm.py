@@ -141,6 +141,7 @@ class DfmModel:
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True, face_type: str = ""):
         self.info, data, self.takes_morph = read_dfm_info(path, face_type)
+        self.has_fit = False  # a .dfm has no dst decoder reconstruction: no fit check
         self.session = create_session(data, device, threads, spinning)
         self.providers = self.session.get_providers()
         ins = self.session.get_inputs()
@@ -166,3 +167,8 @@ class DfmModel:
         return (np.ascontiguousarray(celeb[..., ::-1], dtype=np.float32),
                 np.ascontiguousarray(celeb_mask[..., 0], dtype=np.float32),
                 np.ascontiguousarray(face_mask[..., 0], dtype=np.float32))
+
+    def run_all(self, faces: np.ndarray, morph: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+        """As `run`, plus None where Doppel models give `dst_face` (a .dfm has none)."""
+        return (*self.run(faces, morph), None)

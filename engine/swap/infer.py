@@ -2,9 +2,12 @@
 
 Model contract (DESIGN.md §4, written by trainers/export.py): input `face` `N×3×R×R` float32 in
 [0, 1], RGB in the model's colour space; outputs `swap` (`N×3×R×R`), `mask` and `dst_mask`
-(`N×1×R×R`). Metadata: `doppel.schema`, `arch`, `resolution`, `face_type`, `colorspace`, names
-and iterations. Faces go in and out channels-last (`N×R×R×3`), the engine's convention.
-`load_swap_model` also opens DeepFaceLive's `.dfm` models (engine/swap/dfm.py).
+(`N×1×R×R`), and in models exported since issue 21 `dst_face` (`N×3×R×R`, the dst decoder's
+reconstruction of the input: the model–plate fit check, engine/swap/fit.py). Models without it keep
+working; their fit check is unavailable. Metadata: `doppel.schema`, `arch`, `resolution`,
+`face_type`, `colorspace`, names and iterations, `dst_fit` with `dst_face`. Faces go in and
+out channels-last (`N×R×R×3`), the engine's convention.
+DeepFaceLive's `.dfm` models open through `engine.swap.models.load_swap_model` (engine/swap/dfm.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ class ModelInfo:
     colorspace: str
     metadata: dict[str, str]
     digest: str = ""  # sha256 of the file's bytes: the model's identity, wherever it lies
+    outputs: tuple[str, ...] = ()  # the graph's output names, in order
+
+    @property
+    def has_fit(self) -> bool:
+        """The model reconstructs its input through the dst decoder (`dst_face`): the
+        model–plate fit check (engine/swap/fit.py) can run."""
+        return "dst_face" in self.outputs
 
 
 def _graph_dims(value_info: object) -> list[int | None]:
@@ -42,9 +52,10 @@ def _graph_dims(value_info: object) -> list[int | None]:
     return [d.dim_value if d.HasField("dim_value") else None for d in dims]
 
 
-def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[str, ...]
-               ) -> tuple[ModelInfo, bytes]:
-    """Validate a Doppel ONNX file (readable, metadata, schema, face type, I/O names)."""
+def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> tuple[ModelInfo, bytes]:
+    """Validate a Doppel ONNX file (readable, metadata, schema, face type, I/O names);
+    `optional` outputs may follow `outputs`, in that order."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: {kind} file not found")
@@ -76,11 +87,15 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
         raise ModelError(f"{path}: {kind} metadata resolution {res} outside 16..4096; "
                          "re-export the model")
     names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
-    if names != (["face"], outputs):
+    allowed = [outputs + list(optional[:k]) for k in range(len(optional) + 1)]
+    if names[0] != ["face"] or names[1] not in allowed:
         raise ModelError(f"{path}: {kind} needs input 'face' and output(s) "
-                         f"{', '.join(outputs)}; found {names}")
+                         f"{', '.join(outputs)}"
+                         + (f" (then optionally {', '.join(optional)})" if optional else "")
+                         + f"; found {names}")
     expect = {"face": [None, 3, res, res]}
-    expect.update({o: [None, 3 if o == "swap" else 1, res, res] for o in outputs})
+    expect.update({o: [None, 3 if o in ("swap", "dst_face") else 1, res, res]
+                   for o in outputs + list(optional)})
     for vi in list(proto.graph.input) + list(proto.graph.output):
         got = _graph_dims(vi)
         want = expect[vi.name]
@@ -90,13 +105,14 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
             raise ModelError(f"{path}: {kind} {vi.name!r} is {shown}, metadata says "
                              f"N×{want[1]}×{res}×{res}; re-export the model")
     info = ModelInfo(str(path), meta.get("arch", kind), res, meta["face_type"],
-                     meta["colorspace"], meta, hashlib.sha256(data).hexdigest())
+                     meta["colorspace"], meta, hashlib.sha256(data).hexdigest(),
+                     tuple(names[1]))
     return info, data
 
 
 def read_model_info(path: str | Path) -> tuple[ModelInfo, bytes]:
     """Validate a swap model file; returns its info and bytes (loaded once)."""
-    return _read_onnx(path, "model", ["swap", "mask", "dst_mask"], REQUIRED)
+    return _read_onnx(path, "model", ["swap", "mask", "dst_mask"], REQUIRED, ("dst_face",))
 
 
 def read_mask_info(path: str | Path) -> tuple[ModelInfo, bytes]:
@@ -114,6 +130,7 @@ class SwapModel:
         self.info, data = read_model_info(path)
         self.session = create_session(data, device, threads, spinning)
         self.providers = self.session.get_providers()
+        self.has_fit = self.info.has_fit
 
     @property
     def resolution(self) -> int:
@@ -123,12 +140,22 @@ class SwapModel:
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`faces` `N×R×R×3` float32 in [0, 1] → (swap `N×R×R×3`, mask `N×R×R`, dst_mask).
         `morph` is for AMP `.dfm` models (engine.swap.dfm) and unused here."""
+        return self.run_all(faces)[:3]  # type: ignore[return-value]
+
+    def run_all(self, faces: np.ndarray, morph: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """As `run`, plus `dst_face` `N×R×R×3` (the dst decoder's reconstruction of the input;
+        None for a model exported without it)."""
         r = self.info.resolution
         if faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
             raise ModelError(f"{self.info.path}: expects faces N×{r}×{r}×3, got {faces.shape}")
         x = np.ascontiguousarray(faces.transpose(0, 3, 1, 2), dtype=np.float32)
-        swap, mask, dst_mask = self.session.run(None, {"face": x})
-        return (np.ascontiguousarray(swap.transpose(0, 2, 3, 1)), mask[:, 0], dst_mask[:, 0])
+        outs = self.session.run(None, {"face": x})
+        swap, mask, dst_mask = outs[:3]
+        dst_face = (np.ascontiguousarray(outs[3].transpose(0, 2, 3, 1)) if len(outs) > 3
+                    else None)
+        return (np.ascontiguousarray(swap.transpose(0, 2, 3, 1)), mask[:, 0], dst_mask[:, 0],
+                dst_face)
 
 
 class MaskModel:

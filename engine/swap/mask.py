@@ -25,9 +25,10 @@ def _fill(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
     return canvas.astype(np.float32) / 255.0
 
 
-def hull_points(landmarks: np.ndarray) -> np.ndarray:
-    """Convex hull of the face: jaw, plus the brows raised by 1/4 of the brow-to-chin height so
-    the forehead skin above the brows is covered (as a compositor would roto it).
+def hull_points(landmarks: np.ndarray, lift: float = 0.25) -> np.ndarray:
+    """Convex hull of the face: jaw, plus the brows raised by `lift` (default 1/4) of the
+    brow-to-chin height so the forehead skin above the brows is covered (as a compositor would
+    roto it).
 
     Example:
         >>> from engine.geometry.align import mean_face
@@ -41,13 +42,13 @@ def hull_points(landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, dtype=np.float64)
     brows = lm[17:27].copy()
     up = lm[8] - lm[27]  # chin minus nose bridge: the face's "down" direction
-    brows -= up * 0.25
+    brows -= up * lift
     pts = np.vstack([lm[0:17], brows]).astype(np.float32)
     return cv2.convexHull(pts).reshape(-1, 2)
 
 
-def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Filled face hull, `shape = (H, W)`.
+def hull_mask(landmarks: np.ndarray, shape: tuple[int, int], lift: float = 0.25) -> np.ndarray:
+    """Filled face hull, `shape = (H, W)` (`lift`: see `hull_points`).
 
     Example:
         >>> from engine.geometry.align import mean_face
@@ -69,7 +70,17 @@ def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
                [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0],
                [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
-    return _fill(shape, [hull_points(landmarks)])
+    return _fill(shape, [hull_points(landmarks, lift)])
+
+
+def edge_ring(mask: np.ndarray, width: float) -> np.ndarray:
+    """The inner ring of a mask: pixels with mask ≥ 0.5 within `width` pixels of its 0.5 edge
+    (0/1 float32, same shape); the image's border counts as outside."""
+    inside = (np.asarray(mask) >= 0.5).astype(np.uint8)
+    if not inside.any():
+        return inside.astype(np.float32)
+    d = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    return ((inside > 0) & (d <= width)).astype(np.float32)
 
 
 def eyes_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -29,9 +29,9 @@ OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
 GROUPS = ("Model", "Tracking", "Mask", "Colour", "Blend", "Output", "Farm")
 # The DeepFaceLab mask modes, as a compositor picks them (any other combination of the terms
 # stays available from `doppel render --mask-mode`).
-MASK_MODES = ("learned-prd*learned-dst", "learned-prd", "learned-dst", "learned-prd+learned-dst",
-              "hull", "full", "xseg-prd", "xseg-dst", "xseg-prd*xseg-dst",
-              "learned-prd*learned-dst*xseg-prd*xseg-dst")
+MASK_MODES = ("learned-prd*learned-dst*hull", "learned-prd*learned-dst", "learned-prd",
+              "learned-dst", "learned-prd+learned-dst", "hull", "full", "xseg-prd", "xseg-dst",
+              "xseg-prd*xseg-dst", "learned-prd*learned-dst*xseg-prd*xseg-dst")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Param:
     """One knob. `kind`: string | file | choice | double | int | bool | button.
 
     `range`: the values accepted (the engine refuses others); `display`: the slider's span.
+    `unit`: "px" for a length in plate pixels at full resolution (a host rendering at a proxy
+    scale gets it scaled: `SwapLook.at_scale`); "" for anything else.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Param:
     range: tuple[float, float] | None = None
     display: tuple[float, float] | None = None
     animates: bool = False  # per-frame curves make sense (look knobs); files and modes do not
+    unit: str = ""  # "px": plate pixels at full resolution (scaled with the render scale)
 
 
 def _p(name: str, kind: str, group: str, label: str, hint: str, target: str, **kw: Any) -> Param:
@@ -100,12 +103,13 @@ PARAMS: tuple[Param, ...] = (
     # Mask
     _p("mask_mode", "choice", "Mask", "Mask",
        "Which masks shape the blend: the model's learned masks, the landmark hull, XSeg.",
-       "look", default="learned-prd*learned-dst", choices=MASK_MODES),
+       "look", default="learned-prd*learned-dst*hull", choices=MASK_MODES),
     _p("erode", "double", "Mask", "Erode", "Shrink the mask by this many plate pixels "
-       "(negative grows it).", "look", default=0.0, range=(-1000.0, 1000.0),
-       display=(-50.0, 50.0), animates=True),
+       "(negative grows it).", "look", default=4.0, range=(-1000.0, 1000.0),
+       display=(-50.0, 50.0), animates=True, unit="px"),
     _p("blur", "double", "Mask", "Blur", "Feather the mask edge over this many plate pixels.",
-       "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True),
+       "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True,
+       unit="px"),
     # Colour
     _p("color", "choice", "Colour", "Colour transfer",
        "Match the swapped face's colour to the plate's face (in the model's colour space).",
@@ -152,6 +156,8 @@ PARAMS: tuple[Param, ...] = (
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
+# Knobs that are lengths in full-resolution plate pixels (scaled at a proxy render scale).
+PLATE_PIXEL_KNOBS = tuple(p.name for p in PARAMS if p.unit == "px")
 # Node value keys that are not engine knobs (the farm job and track bookkeeping).
 NODE_KEYS = tuple(p.name for p in PARAMS if p.target == "node" and p.kind != "button")
 

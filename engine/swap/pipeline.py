@@ -30,10 +30,12 @@ import numpy as np
 
 from engine.errors import ModelError, SettingsError
 from engine.geometry.align import (
+    FaceType,
     align_matrix,
     crop_read_box,
     crop_roi,
     face_type,
+    mean_face,
     transform_points,
     warp_from_crop,
     warp_to_crop,
@@ -43,8 +45,9 @@ from engine.io.colorspace import OcioTransfer, SrgbTransfer
 from engine.io.finite import finite_rgb
 from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
+from engine.swap.fit import fit_region, reconstruction_error
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
-from engine.swap.mask import combine_masks, hull_mask, refine_mask
+from engine.swap.mask import combine_masks, edge_ring, hull_mask, refine_mask
 from engine.swap.models import load_swap_model
 from engine.swap.params import OUTPUT_VIEWS
 from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
@@ -53,6 +56,7 @@ from engine.types import Box
 __all__ = ["OUTPUT_VIEWS", "EngineConfig", "FaceSwapper", "SwapLook", "SwapResult",
            "SwapSettings"]
 
+STATS_RING = 0.1  # colour statistics: the mask's inner ring, this fraction of the crop wide
 
 
 def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
@@ -60,6 +64,21 @@ def _border_window(size: int, fade: float = 0.04) -> np.ndarray:
     ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / (fade * size),
                    0.0, 1.0).astype(np.float32)
     return np.minimum.outer(ramp, ramp)
+
+
+def forehead_lift(ftype: FaceType, fade: float = 0.04) -> float:
+    """How far the swap's hull mask lifts the brows (`swap.mask.hull_points`) for a model of
+    face type `ftype`: the compositor's 1/4 of the brow-to-chin height where the crop holds that
+    much forehead, else only as far as keeps the hull's top two border fades (`fade` of the
+    crop each) inside the crop. A mask reaching the crop's top is cut straight by the border
+    window, exactly where the model paints the source's hairline: the band across the forehead
+    (issue 21). `full` crops hold 0.21 of the half-face above the brows: lift 0.08."""
+    extent = 1.0 + 2.0 * ftype.padding
+    above_brows = ftype.padding + ftype.shift * extent  # unit frame, the mean face's brows at 0
+    mf = mean_face()
+    chin_below_bridge = float(mf[8, 1] - mf[27, 1])
+    room = above_brows - 2.0 * fade * extent
+    return float(np.clip(room / chin_below_bridge, 0.0, 0.25))
 
 
 @dataclass
@@ -132,6 +151,7 @@ class FaceSwapper:
         check_face_types(config, model.info, None)
         self.ftype = face_type(model.info.face_type)
         self._border = _border_window(model.resolution)
+        self._lift = forehead_lift(self.ftype)
         self._analyzer = analyzer
         self._detect_lock = threading.Lock()
         self.xseg = MaskModel(config.xseg, config.device, config.threads, spinning) \
@@ -301,11 +321,15 @@ class FaceSwapper:
         dst_srgb = np.clip(self.transfer.to_model(dst_lin), 0.0, 1.0)
         t = lap("align_crop", t)
 
-        swap, prd, dst_mask = (a[0] for a in self.model.run(dst_srgb[None], morph=look.morph))
+        swap, prd, dst_mask, dst_face = (None if a is None else a[0] for a in
+                                         self.model.run_all(dst_srgb[None], morph=look.morph))
         t = lap("infer", t)
 
         lm_crop = transform_points(lm, m)
-        sources = {"learned-prd": prd, "learned-dst": dst_mask, "hull": hull_mask(lm_crop, (r, r))}
+        if dst_face is not None:  # how well the model knows this face (engine/swap/fit.py)
+            diag["fit_error"] = reconstruction_error(dst_srgb, dst_face, fit_region(lm_crop, r))
+        sources = {"learned-prd": prd, "learned-dst": dst_mask,
+                   "hull": hull_mask(lm_crop, (r, r), self._lift)}
         if self.xseg is not None:
             sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
         mask = combine_masks(look.mask_mode, sources)
@@ -314,7 +338,11 @@ class FaceSwapper:
         t = lap("mask", t)
 
         if look.color != "none":
-            swap = color_transfer(look.color, swap, dst_srgb, mask, mask)
+            # Statistics along the mask's inner edge, where swap and plate meet and must match;
+            # the face's middle (eyes, brows, mouth, beard) differs between two people and
+            # biased the match (issue 21: the seam; docs/evaluation.md).
+            stats = edge_ring(mask, STATS_RING * r)
+            swap = color_transfer(look.color, swap, dst_srgb, stats, stats)
         t = lap("color", t)
 
         if look.blend == "hist-overlay":
@@ -341,6 +369,11 @@ class FaceSwapper:
         plate_roi = plate_roi[y0 - roi0[1]:y1 - roi0[1], x0 - roi0[0]:x1 - roi0[0]]
         back = warp_from_crop(np.dstack([swap_lin, mask]), m, roi)
         face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
+        # The cubic warp overshoots beside dark and bright edges: the face is bounded to the
+        # range it had in linear light before the warp (the clip above is in model space and
+        # comes before it; issue 21: negative linear values in the comp).
+        flat = swap_lin.reshape(-1, 3)
+        np.clip(face_roi, flat.min(0), flat.max(0), out=face_roi)
         if holdout is not None:
             mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
         mask_roi *= look.strength

@@ -21,7 +21,7 @@ from engine.runtime.onnxrt import DEVICES
 from engine.swap.blend import check_blend_mode
 from engine.swap.color_transfer import TRANSFERS
 from engine.swap.mask import parse_mask_mode
-from engine.swap.params import OUTPUT_VIEWS, bounds, settings_from_values
+from engine.swap.params import OUTPUT_VIEWS, PLATE_PIXEL_KNOBS, bounds, settings_from_values
 
 # Numeric knobs are checked against the parameter table's ranges (engine/swap/params.py, the one
 # place they live): beyond them a knob only makes nonsense or exhausts memory (an erode of 1e6 px
@@ -59,8 +59,11 @@ class SwapLook:
     """The per-frame knobs (cheap to change between calls; validated once when built)."""
 
     face_index: int = 0  # without a track: which detected face, largest first
-    mask_mode: str = "learned-prd*learned-dst"
-    erode: float = 0.0  # plate pixels; negative dilates
+    # The model's masks bounded by the plate face's own outline (hull), the feather inside it
+    # (erode = half the blur): a model's learned masks run past the face into the background it
+    # was trained on (issue 21: the violet jaw fringe).
+    mask_mode: str = "learned-prd*learned-dst*hull"
+    erode: float = 4.0  # plate pixels; negative dilates
     blur: float = 8.0  # plate pixels of feather
     color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
     blend: str = "overlay"  # overlay | seamless | hist-overlay
@@ -89,6 +92,15 @@ class SwapLook:
             raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
         if self.face_index < 0:
             raise SettingsError(f"face_index must be ≥ 0, got {self.face_index}")
+
+    def at_scale(self, scale: float) -> SwapLook:
+        """This look for a render at `scale` (a host's proxy: 0.5 = half resolution): every
+        knob that is a length in plate pixels (the parameter table's `unit="px"`: erode, blur)
+        scaled with it, so the mask covers the same part of the face at any scale. The same
+        object at scale 1."""
+        if scale == 1.0:
+            return self
+        return replace(self, **{k: getattr(self, k) * scale for k in PLATE_PIXEL_KNOBS})
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(EngineConfig))

@@ -66,6 +66,8 @@ typedef struct OfxPlugin {
 #define kOfxActionEndInstanceChanged "OfxActionEndInstanceChanged"
 #define kOfxActionPurgeCaches "OfxActionPurgeCaches"
 #define kOfxActionSyncPrivateData "OfxActionSyncPrivateData"
+#define kOfxActionBeginInstanceEdit "OfxActionBeginInstanceEdit"
+#define kOfxActionEndInstanceEdit "OfxActionEndInstanceEdit"
 
 #define kOfxPropAPIVersion "OfxPropAPIVersion"
 #define kOfxPropType "OfxPropType"

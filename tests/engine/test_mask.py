@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from engine.geometry.align import align_matrix, mean_face, transform_points
 from engine.swap.mask import eyes_mask, hull_mask, mouth_mask
@@ -28,3 +29,27 @@ def test_eyes_and_mouth_lie_inside_the_hull_and_apart():
     assert (eyes <= hull + 1e-6).all() and (mouth <= hull + 1e-6).all()
     assert (eyes * mouth).sum() == 0
     assert 0.2 < hull.mean() < 0.9
+
+
+def test_edge_ring_is_the_inside_band_along_the_masks_edge():
+    from engine.swap.mask import edge_ring
+
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 10:30] = 1.0
+    ring = edge_ring(mask, 3.0)
+    assert ring[10:30, 10:30].sum() == 20 * 20 - 14 * 14  # 3 px wide, inside only
+    assert ring.sum() == ring[10:30, 10:30].sum() and ring[20, 20] == 0
+    full = edge_ring(np.ones((8, 8), np.float32), 1.0)  # the image border counts as outside
+    assert full.sum() == 8 * 8 - 6 * 6
+
+
+def test_hull_lift_raises_only_the_brows():
+    from engine.geometry.align import mean_face
+    from engine.swap.mask import hull_points
+
+    lm = mean_face() * 100
+    low, high = hull_points(lm, 0.0), hull_points(lm, 0.25)
+    assert low[:, 1].min() == pytest.approx(lm[17:27, 1].min(), abs=1e-3)
+    assert high[:, 1].min() == pytest.approx(lm[17:27, 1].min() - 0.25 * (lm[8, 1] - lm[27, 1]),
+                                             abs=1e-3)
+    assert low[:, 1].max() == high[:, 1].max()  # the chin stays

@@ -49,7 +49,10 @@ def test_roi_is_the_face_box_and_identity_follows_the_track(shot, demo_model):
     assert 0 <= x0 < x1 <= 880 and 0 <= y0 < y1 <= 720 and (x1 - x0) < 880
     assert not node.is_identity(1001, values)
     assert node.is_identity(1001, {**values, "strength": 0.0})
-    assert node.is_identity(999, values)  # not in the track: the plate passes through
+    # Never analysed: not identity; render refuses it by name, as a farm chunk does.
+    assert not node.is_identity(999, values)
+    with pytest.raises(InputError, match="frame 999 was never analysed"):
+        node.render(999, values, plate, (0, 0), plate.copy(), (0, 0), (0, 0, 880, 720))
 
 
 def test_errors_name_the_parameter_and_bugs_say_internal(shot, tmp_path, demo_model):

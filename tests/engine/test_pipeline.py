@@ -208,3 +208,93 @@ def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, p
             plate_1010.pixels, 1010, look=xlook, track=plate_track, channels=plate_1010.channels)
     with pytest.raises(ModelError, match=r"XSeg model needs input 'face' and output\(s\) mask"):
         FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(demo_model)))
+
+
+def affine_swap_model(path, weight, offset, resolution=96, dst_face=False):
+    """A small real ONNX swap model: swap = face · weight + offset (`3×R×R` constants), both
+    learned masks 1; with `dst_face`, the reconstruction is the input itself."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    r = resolution
+    nodes = [helper.make_node("Mul", ["face", "weight"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "offset"], ["swap"]),
+             helper.make_node("ReduceMean", ["face", "axes"], ["mean"], keepdims=1),
+             helper.make_node("Mul", ["mean", "zero"], ["nil"]),
+             helper.make_node("Add", ["nil", "one"], ["mask"]),
+             helper.make_node("Identity", ["mask"], ["dst_mask"])]
+    outputs = ["swap", "mask", "dst_mask"]
+    if dst_face:
+        nodes.append(helper.make_node("Identity", ["face"], ["dst_face"]))
+        outputs.append("dst_face")
+    inits = [numpy_helper.from_array(np.asarray(weight, np.float32)[None], "weight"),
+             numpy_helper.from_array(np.asarray(offset, np.float32)[None], "offset"),
+             helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+             helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])]
+    graph = helper.make_graph(
+        nodes, "swap", [helper.make_tensor_value_info("face", TensorProto.FLOAT,
+                                                      ["N", 3, r, r])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT,
+                                       ["N", 1 if "mask" in o else 3, r, r]) for o in outputs],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    for k, v in {"doppel.schema": "1", "arch": "test", "resolution": str(r),
+                 "face_type": "full", "colorspace": "srgb"}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_swapped_face_keeps_its_linear_range_through_the_warp_back(tmp_path, plate_1010,
+                                                                       plate_track):
+    # A hard black/white checkerboard: a cubic resampling overshoots below 0 beside every edge.
+    yy, xx = np.mgrid[0:96, 0:96]
+    checker = np.broadcast_to((((yy // 3) + (xx // 3)) % 2).astype(np.float32), (3, 96, 96))
+    path = affine_swap_model(tmp_path / "checker.onnx", np.zeros((3, 96, 96)), checker)
+    sw = FaceSwapper(EngineConfig(model=str(path)))
+    res = sw.process(plate_1010.pixels, 1010, look=SwapLook(color="none", blur=0.0, erode=0.0),
+                     track=plate_track, channels=plate_1010.channels)
+    assert res.face_roi.min() >= 0.0 and res.face_roi.max() <= 1.0
+    assert res.image[..., :3].min() >= min(float(plate_1010.pixels[..., :3].min()), 0.0)
+
+
+def test_colour_statistics_come_from_the_masks_inner_edge(tmp_path, plate_1010, plate_track):
+    # The swap is the plate's own face with a dark patch in its middle (another person's
+    # eyes and brows): matched along the edge, the edge keeps the plate's colour exactly; a
+    # match over the whole mask would brighten the edge to make up for the patch.
+    weight = np.ones((3, 96, 96), np.float32)
+    weight[:, 30:66, 25:71] = 0.3
+    path = affine_swap_model(tmp_path / "patch.onnx", weight, np.zeros((3, 96, 96)))
+    sw = FaceSwapper(EngineConfig(model=str(path)))
+    look = SwapLook(color="rct", mask_mode="hull", erode=0.0, blur=0.0)
+    res = sw.process(plate_1010.pixels, 1010, look=look, track=plate_track,
+                     channels=plate_1010.channels)
+    import cv2
+
+    inside = (res.mask > 0.99).astype(np.uint8)
+    ring = (inside > 0) & (cv2.distanceTransform(inside, cv2.DIST_L2, 3) <= 8)
+    diff = np.abs(res.image[ring][:, :3] - plate_1010.pixels[ring][:, :3]).mean()
+    assert diff < 0.004, diff
+    centre = plate_track.landmarks(1010)[29].astype(int)  # in the patch: darker than the plate
+    assert res.image[centre[1], centre[0], 0] < 0.7 * plate_1010.pixels[centre[1], centre[0], 0]
+
+
+def test_the_default_mask_stays_inside_the_plate_face_and_a_full_face_crop():
+    from engine.geometry.align import FACE_TYPES, mean_face
+    from engine.swap.mask import hull_points
+    from engine.swap.pipeline import forehead_lift
+    from engine.swap.settings import SwapLook
+
+    assert SwapLook().mask_mode == "learned-prd*learned-dst*hull"
+    assert SwapLook().erode == SwapLook().blur / 2  # the feather inside the outline
+    assert forehead_lift(FACE_TYPES["whole"]) == forehead_lift(FACE_TYPES["head"]) == 0.25
+    for name in ("full", "whole", "head"):  # half, mid-full: the brows are the crop's top
+        ft = FACE_TYPES[name]
+        extent = 1 + 2 * ft.padding
+        top = hull_points(mean_face(), forehead_lift(ft))[:, 1].min()  # unit frame
+        crop_top = -ft.padding - ft.shift * extent
+        assert top >= crop_top + 2 * 0.04 * extent - 1e-9, name  # two border fades inside
+    assert forehead_lift(FACE_TYPES["full"]) == pytest.approx(0.08, abs=0.005)

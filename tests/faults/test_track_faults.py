@@ -144,16 +144,21 @@ def test_an_analysis_of_a_mixed_plate_writes_nothing(tmp_path, plate8, copy_of, 
     snap.assert_unchanged()
 
 
-def test_a_render_of_a_mixed_plate_writes_nothing(tmp_path, plate8, track8, demo_model, copy_of,
-                                                  fails):
+def test_a_render_of_a_mixed_plate_refuses_the_odd_frame_by_name(tmp_path, plate8, track8,
+                                                                 demo_model, copy_of, cli):
+    """The render's side of "exit 2 writes nothing, or say exit 1": one frame of another size
+    is that frame's error (exit 1, the frame named, nothing written for it; issue 24's rule),
+    a plate whose every frame differs is refused whole before any write (exit 2, tested in
+    test_render_faults)."""
     import cv2
 
     plate = copy_of(plate8, "plate")
     img = read_image(plate / "plate.1006.exr")
     write_exr(plate / "plate.1006.exr", cv2.resize(img.pixels, (440, 360)), img.channels)
-    fails(2, ["frame 1006", "display window 440×360"],
-          *render_args(plate, tmp_path / "out", demo_model, track8))
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    r = cli(*render_args(plate, tmp_path / "out", demo_model, track8))
+    assert r.rc == 1 and "frame 1006" in r.out and "display window 440×360" in r.out
+    assert not (tmp_path / "out" / "swap.1006.exr").exists()
+    assert len(list((tmp_path / "out").glob("swap.*.exr"))) == 7 and not temps(tmp_path / "out")
 
 
 def test_node_and_farm_read_the_same_track_after_an_in_place_edit(tmp_path, plate8, track8,

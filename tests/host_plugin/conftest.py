@@ -8,6 +8,7 @@ the sample EXRs with the engine's reader, and outputs are compared with `doppel 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMES = range(1001, 1051)  # 50 frames: the thread/leak test renders them all
 
 
+# Every message the plugin posts, and its progress label, starts with this (docs/node.md).
+PREFIX = "Doppel FaceSwap: "
+_MESSAGE = re.compile(r"^host: message (?:persistent )?(\w+): (.*)$")
+
+
 @dataclass
 class HostRun:
     rc: int
@@ -28,9 +34,17 @@ class HostRun:
     stdout: str
     stderr: str
 
+    def messages(self) -> list[tuple[str, str]]:
+        """(type, text) of every message the plugin posted."""
+        return [(m[1], m[2]) for ln in self.stderr.splitlines() if (m := _MESSAGE.match(ln))]
+
     def errors(self) -> list[str]:
-        return [ln.split(": ", 2)[-1] for ln in self.stderr.splitlines()
-                if "message" in ln and "Error" in ln]
+        return [text for kind, text in self.messages() if "Error" in kind]
+
+    def actions(self) -> list[tuple[str, int]]:
+        """(action, status) of every call into the plugin (with --log-actions)."""
+        return [(ln.split("name=")[1].split()[0], int(ln.split("status=")[1]))
+                for ln in self.stdout.splitlines() if ln.startswith("action name=")]
 
 
 def _parse(stdout: str) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -65,7 +79,13 @@ def host(build: Path):
         full_env = {**os.environ, **(env or {})}
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
         values, phases = _parse(p.stdout)
-        return HostRun(p.returncode, values, phases, p.stdout, p.stderr)
+        run = HostRun(p.returncode, values, phases, p.stdout, p.stderr)
+        # One prefix for every message, in every test that drives the plugin.
+        unprefixed = [t for _, t in run.messages() if not t.startswith(PREFIX)]
+        labels = [ln for ln in p.stderr.splitlines() if ln.startswith("host: progress start ")
+                  and not ln.startswith("host: progress start " + PREFIX)]
+        assert not unprefixed and not labels, unprefixed + labels
+        return run
 
     return run
 

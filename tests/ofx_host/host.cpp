@@ -9,11 +9,22 @@
 // Usage: ofx_test_host --bundle DIR [--describe] [--source frames.txt] [--mask frames.txt]
 //   [--frames A-B] [--threads N] [--set name=value]... [--phase "n=v;n=v"]... [--press NAME]...
 //   [--out DIR] [--tile-rows K] [--top-down] [--crop-to-roi] [--cancel-after N]
-//   [--load-params FILE] [--save-params FILE] [--start-python LIBPYTHON] [--render-scale S]
+//   [--load-params FILE] [--save-params FILE] [--start-python LIBPYTHON]
+//   [--render-scale S]  (a proxy render, S = 1/k: clips give images box-filtered k×k, windows,
+//                        bounds and outputs are in pixels at that scale, as a host's proxy)
 //   [--preload] (source frames held in memory, as a host's cache)
 //   [--clip-format] (clips carry kOfxImageClipPropFormat, as in Natron) [--project WxH]
 //   [--label-depth OfxBitDepthHalf] [--window-pad N]   (bad input: mislabelled images, windows
 //   larger than the output image)
+//   [--shared-string-buffer]  (string parameters returned from one buffer the host rewrites on
+//                              every get, as OpenFX's reference host does per parameter)
+//   [--log-actions]  (an "action name=... status=..." line for every call into the plugin)
+//   [--print-roi]    (a "roi frame=... x1= y1= x2= y2=" line per regions-of-interest answer)
+//   [--fail-alloc BYTES]  (in phase 1 and in presses: operator new of BYTES or more throws
+//                          std::bad_alloc while the plugin runs, outside host callbacks)
+//   [--maps]  (the shared objects the process loaded after the plugin, from /proc/self/maps)
+//   [--hide-suite NAME]  (fetchSuite answers NULL for it: a host without that suite)
+//   [--render-scale-y S]  (a different y render scale in the actions' arguments: bad input)
 // frames.txt: "display W H", optional "par P", then "frame N x y w h path" per frame (EXR data
 // window: x, y from the display window's top-left, y down).
 // Prints key=value lines; exit 0 when every render and press succeeded, 1 otherwise, 2 on
@@ -31,6 +42,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -296,6 +309,58 @@ struct Media {
   }
 };
 
+// The proxy factor k of a render scale 1/k (this host renders integer reductions only).
+int scale_factor(double scale) {
+  if (!(scale > 0)) return 0;
+  const int k = static_cast<int>(std::lround(1.0 / scale));
+  return k >= 1 && std::fabs(k * scale - 1.0) < 1e-9 ? k : 0;
+}
+int floor_div(int a, int k) { return a >= 0 ? a / k : -((-a + k - 1) / k); }
+int ceil_div(int a, int k) { return -floor_div(-a, k); }
+
+// A frame of a clip at a render scale: top-down pixels over `bounds` (OFX pixels at that scale,
+// y up). At scale 1/k each pixel is the mean of the k×k full-resolution pixels it covers that lie
+// in the data window (a box filter, as a proxy made from the full frame).
+struct Loaded {
+  Array a;
+  OfxRectI bounds{};
+};
+
+bool load_frame(const Media& m, int f, double scale, Loaded& out, std::string* err) {
+  Array full;
+  if (!read_npy(m.frames.at(f).path, full, err)) return false;
+  const OfxRectI b = m.bounds(f);
+  const int k = scale_factor(scale);
+  if (k == 1) {
+    out.a = std::move(full);
+    out.bounds = b;
+    return true;
+  }
+  out.bounds = {floor_div(b.x1, k), floor_div(b.y1, k), ceil_div(b.x2, k), ceil_div(b.y2, k)};
+  Array& a = out.a;
+  a.w = out.bounds.x2 - out.bounds.x1;
+  a.h = out.bounds.y2 - out.bounds.y1;
+  a.c = full.c;
+  a.px.assign(static_cast<size_t>(a.w) * a.h * a.c, 0.0f);
+  std::vector<double> sum(a.c);
+  for (int Y = out.bounds.y1; Y < out.bounds.y2; ++Y)
+    for (int X = out.bounds.x1; X < out.bounds.x2; ++X) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      int n = 0;
+      for (int y = std::max(Y * k, b.y1); y < std::min(Y * k + k, b.y2); ++y)
+        for (int x = std::max(X * k, b.x1); x < std::min(X * k + k, b.x2); ++x) {
+          const float* p =
+              full.px.data() + (static_cast<size_t>(b.y2 - 1 - y) * full.w + (x - b.x1)) * full.c;
+          for (int c = 0; c < a.c; ++c) sum[c] += p[c];
+          ++n;
+        }
+      float* q = a.px.data() +
+                 (static_cast<size_t>(out.bounds.y2 - 1 - Y) * a.w + (X - out.bounds.x1)) * a.c;
+      for (int c = 0; c < a.c; ++c) q[c] = n ? static_cast<float>(sum[c] / n) : 0.0f;
+    }
+  return true;
+}
+
 bool read_media(const std::string& path, Media& m) {
   std::ifstream in(path);
   std::string line;
@@ -355,14 +420,15 @@ struct Options {
   int first = 0, last = -1, threads = 1, tile_rows = 0, cancel_after = -1;
   bool describe = false, top_down = false, crop_to_roi = false;
   std::string label_depth = kOfxBitDepthFloat;  // what images claim to be (bad-input tests)
-  int window_pad = 0;
-  bool preload = false;
+  int window_pad = 0;        // render windows this much larger than the output image (bad input)
+  bool preload = false;      // keep source frames in memory (a host's cache): no copy on fetch
   bool clip_format = false;  // set kOfxImageClipPropFormat on clips (as Natron does)
-  int project_w = 0,
-      project_h = 0;  // a project format other than the plate's (0: the plate's)  // keep source
-                      // frames in memory (a host's cache): fetches are copies  // render windows
-                      // this much larger than the output image (bad input)
+  int project_w = 0, project_h = 0;  // a project format other than the plate's (0: the plate's)
   double render_scale = 1.0;
+  bool shared_string_buffer = false, log_actions = false, print_roi = false, maps = false;
+  long fail_alloc = 0;  // 0: off
+  std::string hide_suite;
+  double render_scale_y = 0;  // 0: the same as x
 };
 
 Options g_opt;
@@ -371,7 +437,17 @@ std::atomic<long> g_images_live{0};
 std::atomic<int> g_progress_updates{0};
 std::mutex g_msg_mutex;
 std::vector<std::pair<std::string, std::string>> g_messages;
-std::map<int, Array> g_preloaded;
+std::map<int, Loaded> g_preloaded;  // source frames at the render scale
+std::string g_string_buffer;        // --shared-string-buffer: every string get returns this
+
+// --fail-alloc: armed while the plugin runs an action (not inside our callbacks), from phase 1 on
+// and for presses; the plugin then sees std::bad_alloc from its own allocations.
+std::atomic<bool> g_fail_armed{false};
+thread_local int t_in_plugin = 0;  // > 0 while this thread runs the plugin's code
+struct HostCallback {              // our own allocations inside callbacks never fail
+  HostCallback() { --t_in_plugin; }
+  ~HostCallback() { ++t_in_plugin; }
+};
 thread_local Image* t_output = nullptr;   // the render's output image (this thread)
 thread_local OfxRectD t_roi{0, 0, 0, 0};  // the RoI the plugin asked for (this thread)
 thread_local bool t_have_roi = false;
@@ -464,7 +540,7 @@ Image* new_image(const OfxRectI& b, int channels, const char* components) {
   propSetDouble(handle(&p), kOfxImagePropPixelAspectRatio, 0, 1.0);
   propSetString(handle(&p), kOfxImagePropField, 0, kOfxImageFieldNone);
   propSetString(handle(&p), kOfxImagePropUniqueIdentifier, 0, "img");
-  double scale[2] = {1, 1};
+  const double scale[2] = {g_opt.render_scale, g_opt.render_scale};
   propSetDoubleN(handle(&p), kOfxImageEffectPropRenderScale, 2, scale);
   ++g_images_live;
   return img;
@@ -483,8 +559,17 @@ const char* components_for(int c) {
   return c == 4 ? kOfxImageComponentRGBA : c == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha;
 }
 
+// A canonical rectangle (full-resolution units, x times the pixel aspect) in pixels at the
+// render scale, rounded outwards.
+OfxRectI to_pixels(const OfxRectD& r, double par) {
+  const double s = g_opt.render_scale;
+  return {static_cast<int>(std::floor(r.x1 * s / par)), static_cast<int>(std::floor(r.y1 * s)),
+          static_cast<int>(std::ceil(r.x2 * s / par)), static_cast<int>(std::ceil(r.y2 * s))};
+}
+
 OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
                        OfxPropertySetHandle* h) {
+  HostCallback guard;
   auto* clip = reinterpret_cast<Clip*>(c);
   if (clip->name == kOfxImageEffectOutputClipName) {
     if (!t_output) return kOfxStatFailed;
@@ -495,16 +580,17 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
   if (!clip->media) return kOfxStatFailed;
   const int f = static_cast<int>(std::lround(t));
   if (!clip->media->frames.count(f)) return kOfxStatFailed;
-  Array loaded;
+  Loaded loaded;
   std::string err;
-  const Array* cached = nullptr;
+  const Loaded* cached = nullptr;
   if (clip->media == &g_source && g_preloaded.count(f)) cached = &g_preloaded.at(f);
-  const Array& a = cached ? *cached : loaded;
-  if (!cached && !read_npy(clip->media->frames.at(f).path, loaded, &err)) {
+  if (!cached && !load_frame(*clip->media, f, g_opt.render_scale, loaded, &err)) {
     std::fprintf(stderr, "host: %s\n", err.c_str());
     return kOfxStatFailed;
   }
-  OfxRectI full = clip->media->bounds(f);
+  const Loaded& l = cached ? *cached : loaded;
+  const Array& a = l.a;
+  const OfxRectI full = l.bounds;
   OfxRectI b = full;
   OfxRectD want{};
   bool crop = false;
@@ -516,10 +602,11 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
     crop = true;
   }
   if (crop) {  // give what was asked (rounded out), within the data window
-    b.x1 = std::max(full.x1, static_cast<int>(std::floor(want.x1)));
-    b.y1 = std::max(full.y1, static_cast<int>(std::floor(want.y1)));
-    b.x2 = std::min(full.x2, static_cast<int>(std::ceil(want.x2)));
-    b.y2 = std::min(full.y2, static_cast<int>(std::ceil(want.y2)));
+    const OfxRectI px = to_pixels(want, clip->media->par);
+    b.x1 = std::max(full.x1, px.x1);
+    b.y1 = std::max(full.y1, px.y1);
+    b.x2 = std::min(full.x2, px.x2);
+    b.y2 = std::min(full.y2, px.y2);
     if (b.x2 < b.x1) b.x2 = b.x1;
     if (b.y2 < b.y1) b.y2 = b.y1;
   }
@@ -538,7 +625,7 @@ OfxStatus clipGetImage(OfxImageClipHandle c, OfxTime t, const OfxRectD* region,
   }
   Image* img = new_image(b, a.c, components_for(a.c));
   for (int y = b.y1; y < b.y2; ++y) {
-    const int row_top_down = full.y2 - 1 - y;  // the npy is top-down over the data window
+    const int row_top_down = full.y2 - 1 - y;  // the array is top-down over its bounds
     const float* src =
         a.px.data() + (static_cast<size_t>(row_top_down) * a.w + (b.x1 - full.x1)) * a.c;
     std::memcpy(row_ptr(img, y), src, static_cast<size_t>(b.x2 - b.x1) * a.c * 4);
@@ -553,6 +640,7 @@ OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
   return kOfxStatOK;
 }
 OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle c, OfxTime t, OfxRectD* r) {
+  HostCallback guard;
   auto* clip = reinterpret_cast<Clip*>(c);
   const Media* m = clip->media ? clip->media : &g_source;
   const int f = static_cast<int>(std::lround(t));
@@ -615,8 +703,14 @@ OfxStatus paramGetPropertySet(OfxParamHandle p, OfxPropertySetHandle* h) {
   return kOfxStatOK;
 }
 OfxStatus get_value(Param* p, va_list ap) {
+  HostCallback guard;
   std::lock_guard<std::mutex> l(p->m);
-  if (p->type == kOfxParamTypeString)
+  if (p->type == kOfxParamTypeString && g_opt.shared_string_buffer) {
+    // One buffer for every string parameter, rewritten by each get (the reference host keeps
+    // one per parameter): valid until the next get, on any thread. Deliberately unguarded.
+    g_string_buffer = p->s;
+    *va_arg(ap, char**) = const_cast<char*>(g_string_buffer.c_str());
+  } else if (p->type == kOfxParamTypeString)
     *va_arg(ap, char**) = const_cast<char*>(p->s.c_str());
   else if (p->type == kOfxParamTypeDouble)
     *va_arg(ap, double*) = p->d;
@@ -691,6 +785,7 @@ const OfxParameterSuiteV1 kParamSuite = {
 
 // ------------------------------------------------------------------------------ messages, progress
 OfxStatus record(const char* type, const char* fmt, va_list ap) {
+  HostCallback guard;
   char buf[4096];
   std::vsnprintf(buf, sizeof buf, fmt, ap);
   std::lock_guard<std::mutex> l(g_msg_mutex);
@@ -731,6 +826,7 @@ const OfxProgressSuiteV1 kProgress = {progressStart, progressUpdate, progressEnd
 PropSet g_host_props;
 const void* fetchSuite(OfxPropertySetHandle, const char* name, int version) {
   const std::string n = name;
+  if (n == g_opt.hide_suite) return nullptr;
   if (n == kOfxPropertySuite && version == 1) return &kPropSuite;
   if (n == kOfxImageEffectSuite && version == 1) return &kEffectSuite;
   if (n == kOfxParameterSuite && version == 1) return &kParamSuite;
@@ -743,7 +839,27 @@ OfxHost g_host = {nullptr, fetchSuite};
 
 // ------------------------------------------------------------------------------ driving
 OfxStatus call(const char* action, void* h, PropSet* in, PropSet* out) {
-  return g_plugin->mainEntry(action, h, in ? handle(in) : nullptr, out ? handle(out) : nullptr);
+  ++t_in_plugin;
+  const OfxStatus st =
+      g_plugin->mainEntry(action, h, in ? handle(in) : nullptr, out ? handle(out) : nullptr);
+  --t_in_plugin;
+  if (g_opt.log_actions) std::printf("action name=%s status=%d\n", action, st);
+  return st;
+}
+
+// The shared objects mapped into this process (paths from /proc/self/maps).
+std::set<std::string> loaded_libraries() {
+  std::set<std::string> libs;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto at = line.find('/');
+    if (at == std::string::npos) continue;
+    const std::string path = line.substr(at);
+    if (path.find(".so") != std::string::npos || path.find(".ofx") != std::string::npos)
+      libs.insert(path);
+  }
+  return libs;
 }
 
 long rss_kb() {
@@ -818,19 +934,51 @@ struct Counts {
 // One frame as a host renders it: identity?, regions of interest, render (in tiles if asked).
 bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& counts) {
   const auto t0 = std::chrono::steady_clock::now();
-  const OfxRectI full = g_source.bounds(f);
+  // The source frame at the render scale: its bounds are the frame's region to render (pixels at
+  // that scale), and an identity frame is a copy of it.
+  Loaded source;
+  std::string err;
+  if (!load_frame(g_source, f, g_opt.render_scale, source, &err)) {
+    std::fprintf(stderr, "host: %s\n", err.c_str());
+    ++counts.failed;
+    return false;
+  }
+  const OfxRectI full = source.bounds;
   const double s = g_opt.render_scale;
+  const double par = g_source.par;
   PropSet in;
   propSetDouble(handle(&in), kOfxPropTime, 0, f);
   propSetString(handle(&in), kOfxImageEffectPropFieldToRender, 0, kOfxImageFieldNone);
   propSetIntN(handle(&in), kOfxImageEffectPropRenderWindow, 4, &full.x1);
-  const double scale[2] = {s, s};
+  const double scale[2] = {s, g_opt.render_scale_y > 0 ? g_opt.render_scale_y : s};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   PropSet idout;
   Array result;
   result.h = full.y2 - full.y1;
   result.w = full.x2 - full.x1;
   bool ok = true;
+  if (g_opt.print_roi) {
+    // The face box the plugin reads, from two probes: the RoI of a one-unit region at the
+    // frame's bottom-left corner reaches the face's far edges, at the top-right its near ones.
+    const double x2 = full.x2 * par / s, y2 = full.y2 / s, x1 = full.x1 * par / s, y1 = full.y1 / s;
+    const OfxRectD probes[2] = {{x1, y1, x1 + 1, y1 + 1}, {x2 - 1, y2 - 1, x2, y2}};
+    OfxRectD got[2];
+    bool have = true;
+    for (int k = 0; k < 2; ++k) {
+      PropSet rin, rout;
+      propSetDouble(handle(&rin), kOfxPropTime, 0, f);
+      propSetDoubleN(handle(&rin), kOfxImageEffectPropRegionOfInterest, 4, &probes[k].x1);
+      propSetDoubleN(handle(&rin), kOfxImageEffectPropRenderScale, 2, scale);
+      have &=
+          call(kOfxImageEffectActionGetRegionsOfInterest, &inst, &rin, &rout) == kOfxStatOK &&
+          propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &got[k].x1) == kOfxStatOK;
+    }
+    if (have)
+      std::printf("roi_face frame=%d x1=%.6g y1=%.6g x2=%.6g y2=%.6g\n", f, got[1].x1, got[1].y1,
+                  got[0].x2, got[0].y2);
+    else
+      std::printf("roi_face frame=%d none\n", f);
+  }
   const auto t_id = std::chrono::steady_clock::now();
   const OfxStatus id_status = call(kOfxImageEffectActionIsIdentity, &inst, &in, &idout);
   counts.pre_ns +=
@@ -838,21 +986,16 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
           .count();
   if (id_status == kOfxStatOK) {
     // The host copies the identity clip's frame itself.
-    Array a;
-    std::string err;
-    read_npy(g_source.frames.at(f).path, a, &err);
-    result = a;
+    result = source.a;
     ++counts.identity;
   } else {
-    Array a;
-    std::string err;
-    read_npy(g_source.frames.at(f).path, a, &err);
-    result.c = a.c;
+    result.c = source.a.c;
     result.px.assign(static_cast<size_t>(result.h) * result.w * result.c, 0.0f);
     const int step = g_opt.tile_rows > 0 ? g_opt.tile_rows : result.h;
     for (int y1 = full.y1; y1 < full.y2 && ok; y1 += step) {
       const OfxRectI win{full.x1, y1, full.x2, std::min(y1 + step, full.y2)};
-      const OfxRectD rwin{double(win.x1), double(win.y1), double(win.x2), double(win.y2)};
+      // The region to render in canonical coordinates: pixels / scale, x times the pixel aspect.
+      const OfxRectD rwin{win.x1 * par / s, win.y1 / s, win.x2 * par / s, win.y2 / s};
       PropSet rin, rout;
       propSetDouble(handle(&rin), kOfxPropTime, 0, f);
       propSetDoubleN(handle(&rin), kOfxImageEffectPropRegionOfInterest, 4, &rwin.x1);
@@ -867,6 +1010,9 @@ bool render_frame(Effect& inst, int f, const std::string& out_path, Counts& coun
       if (roi_status == kOfxStatOK && dim(rout, "OfxImageClipPropRoI_Source") == 4) {
         propGetDoubleN(handle(&rout), "OfxImageClipPropRoI_Source", 4, &t_roi.x1);
         t_have_roi = true;
+        if (g_opt.print_roi)
+          std::printf("roi frame=%d window=%d,%d,%d,%d x1=%.6g y1=%.6g x2=%.6g y2=%.6g\n", f,
+                      win.x1, win.y1, win.x2, win.y2, t_roi.x1, t_roi.y1, t_roi.x2, t_roi.y2);
       } else if (g_opt.crop_to_roi) {
         t_roi = rwin;
         t_have_roi = true;
@@ -910,7 +1056,8 @@ bool press(Effect& inst, const std::string& name) {
   propSetString(handle(&in), kOfxPropName, 0, name.c_str());
   propSetString(handle(&in), kOfxPropChangeReason, 0, kOfxChangeUserEdited);
   propSetDouble(handle(&in), kOfxPropTime, 0, g_opt.first);
-  const double scale[2] = {g_opt.render_scale, g_opt.render_scale};
+  const double scale[2] = {g_opt.render_scale,
+                           g_opt.render_scale_y > 0 ? g_opt.render_scale_y : g_opt.render_scale};
   propSetDoubleN(handle(&in), kOfxImageEffectPropRenderScale, 2, scale);
   const auto t0 = std::chrono::steady_clock::now();
   const OfxStatus st = call(kOfxActionInstanceChanged, &inst, &in, nullptr);
@@ -983,10 +1130,25 @@ int main(int argc, char** argv) {
       o.project_h = std::atoi(v.substr(v.find('x') + 1).c_str());
     } else if (a == "--window-pad")
       o.window_pad = std::atoi(next().c_str());
+    else if (a == "--shared-string-buffer")
+      o.shared_string_buffer = true;
+    else if (a == "--log-actions")
+      o.log_actions = true;
+    else if (a == "--print-roi")
+      o.print_roi = true;
+    else if (a == "--fail-alloc")
+      o.fail_alloc = std::atol(next().c_str());
+    else if (a == "--maps")
+      o.maps = true;
+    else if (a == "--hide-suite")
+      o.hide_suite = next();
+    else if (a == "--render-scale-y")
+      o.render_scale_y = std::atof(next().c_str());
     else
       return usage(("unknown argument " + a).c_str());
   }
   if (o.bundle.empty()) return usage("--bundle is required");
+  if (!scale_factor(o.render_scale)) return usage("--render-scale must be 1/k (1, 0.5, 0.25, ...)");
 
   if (!o.start_python.empty()) {  // as Nuke does: the host's Python runs before any plugin
     void* py = dlopen(o.start_python.c_str(), RTLD_NOW | RTLD_GLOBAL);
@@ -995,6 +1157,7 @@ int main(int argc, char** argv) {
     reinterpret_cast<void* (*)()>(dlsym(py, "PyEval_SaveThread"))();
     std::printf("host_python=started\n");
   }
+  const std::set<std::string> libs_before = loaded_libraries();  // the host's own
 
   const auto t_load = std::chrono::steady_clock::now();
   const std::string binary = o.bundle + "/Contents/Linux-x86-64/FaceSwap.ofx";
@@ -1063,7 +1226,8 @@ int main(int argc, char** argv) {
   if (o.preload)
     for (const auto& [f, ff] : g_source.frames) {
       std::string err;
-      if (f >= o.first && f <= o.last && !read_npy(ff.path, g_preloaded[f], &err))
+      if (f >= o.first && f <= o.last &&
+          !load_frame(g_source, f, o.render_scale, g_preloaded[f], &err))
         return usage(err.c_str());
     }
 
@@ -1118,7 +1282,9 @@ int main(int argc, char** argv) {
       if (!line.empty()) all_ok &= set_param(inst, line);
   }
   for (const auto& kv : o.sets) all_ok &= set_param(inst, kv);
+  g_fail_armed = o.fail_alloc > 0;  // presses run armed (phase 0 renders do not)
   for (const auto& name : o.presses) all_ok &= press(inst, name);
+  g_fail_armed = false;
   if (!o.save_params.empty()) {  // what a saved comp keeps: every parameter's value
     std::ofstream out(o.save_params);
     for (const auto& n : inst.params.order) {
@@ -1137,6 +1303,7 @@ int main(int argc, char** argv) {
     std::string kv;
     while (std::getline(ss, kv, ';'))
       if (!kv.empty()) all_ok &= set_param(inst, kv);
+    g_fail_armed = o.fail_alloc > 0 && ph == 1;  // phase 0 loads the model, 2 recovers
     Counts counts;
     std::atomic<int> next{o.first};
     std::vector<long> rss_at;
@@ -1185,9 +1352,29 @@ int main(int argc, char** argv) {
     std::printf("messages_error=%d model_loads_logged=%d progress_updates=%d\n", errors, loads,
                 g_progress_updates.load());
   }
+  g_fail_armed = false;
+  if (o.maps)  // what loading and running the plugin brought into this process
+    for (const auto& lib : loaded_libraries())
+      if (!libs_before.count(lib)) std::printf("loaded_lib=%s\n", lib.c_str());
   call(kOfxActionDestroyInstance, &inst, nullptr, nullptr);
   call(kOfxActionUnload, nullptr, nullptr, nullptr);
   std::printf("images_live=%ld\n", g_images_live.load());
   std::fflush(stdout);
   return all_ok ? 0 : 1;
 }
+
+// --fail-alloc: the process's operator new (the plugin's too: an executable's definition comes
+// first in symbol lookup, even for a library opened RTLD_LOCAL). Not under ThreadSanitizer, whose
+// runtime brings its own.
+#if !defined(__SANITIZE_THREAD__)
+void* operator new(std::size_t n) {
+  if (g_opt.fail_alloc > 0 && static_cast<long>(n) >= g_opt.fail_alloc && t_in_plugin > 0 &&
+      g_fail_armed.load(std::memory_order_relaxed))
+    throw std::bad_alloc();
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+// Out of line: inlined, GCC would see free() on new's pointers (-Wmismatched-new-delete).
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif

@@ -46,13 +46,15 @@ def test_export_writes_metadata_and_passes_parity(tiny_config, tmp_path, capsys)
     assert meta["colorspace"] == "srgb" and meta["src_name"] == "obama"
     assert meta["iterations"] == "2"
     assert [i.name for i in model.graph.input] == ["face"]
-    assert [o.name for o in model.graph.output] == ["swap", "mask", "dst_mask"]
+    assert [o.name for o in model.graph.output] == ["swap", "mask", "dst_mask", "dst_face"]
+    assert "dst_fit" in meta  # the training dst faceset was at hand
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     face = np.random.default_rng(0).random((3, 3, 64, 64), "f4")
-    swap, mask, dst_mask = sess.run(None, {"face": face})
-    assert swap.shape == (3, 3, 64, 64) and mask.shape == dst_mask.shape == (3, 1, 64, 64)
+    swap, mask, dst_mask, dst_face = sess.run(None, {"face": face})
+    assert swap.shape == dst_face.shape == (3, 3, 64, 64)
+    assert mask.shape == dst_mask.shape == (3, 1, 64, 64)
 
 
 def test_export_of_a_missing_or_foreign_checkpoint_exits_2(tmp_path, capsys):

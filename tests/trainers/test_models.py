@@ -23,11 +23,15 @@ def test_variant_shapes_export_and_parity(arch, tmp_path):
             assert rgb.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
             assert 0 <= float(rgb.min()) and float(rgb.max()) <= 1
         face, mask, dst_mask = model.swap(x)
+        both = model.swap_and_reconstruct(x)
     assert face.shape == (2, 3, 64, 64) and dst_mask.shape == (2, 1, 64, 64)
+    for a, b in zip((face, mask, dst_mask), both[:3], strict=True):
+        assert torch.allclose(a, b)
+    assert torch.allclose(both[3], outs[1][0])  # dst_face: the dst→dst reconstruction
     module = _swap_module(model)
     path = tmp_path / "m.onnx"
     torch.onnx.export(module, (x,), str(path), input_names=["face"],
-                      output_names=["swap", "mask", "dst_mask"], opset_version=17,
+                      output_names=["swap", "mask", "dst_mask", "dst_face"], opset_version=17,
                       dynamic_axes={"face": {0: "N"}}, dynamo=False)
     assert parity(module, str(path), x) <= 1e-4
 

@@ -44,6 +44,15 @@ class DFModel(FaceModel):
         dst_mask = self.decoder_dst.forward_mask(z)
         return face, mask, dst_mask
 
+    def swap_and_reconstruct(self, dst: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`swap` plus the dst decoder's reconstruction of the input (the export's `dst_face`:
+        how well the model knows this face), from one encoding."""
+        z = self.code(dst)
+        face, mask = self.decoder_src(z)
+        dst_face, dst_mask = self.decoder_dst(z)
+        return face, mask, dst_mask, dst_face
+
     def codes(self, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent codes of src and dst (TrueFace's discriminator judges these)."""
         return self.code(src), self.code(dst)

@@ -55,6 +55,15 @@ class LIAEModel(FaceModel):
         dst_mask = self.decoder.forward_mask(z_dst)
         return face, mask, dst_mask
 
+    def swap_and_reconstruct(self, dst: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`swap` plus the dst reconstruction of the input (the export's `dst_face`), from one
+        encoding."""
+        _, z_dst, z_swap = self.latents(None, dst)
+        face, mask = self.decoder(z_swap)
+        dst_face, dst_mask = self.decoder(z_dst)
+        return face, mask, dst_mask, dst_face
+
     def codes(self, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z_src, _, z_swap = self.latents(src, dst)
         return z_src, z_swap

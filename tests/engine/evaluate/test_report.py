@@ -75,6 +75,8 @@ def test_quality_doc_compares_our_modes_with_dfls_and_lists_the_cast(tmp_path):
     assert "| rct | 0.800 / 0.600" in text  # ours vs DFL's, SSIM first
     assert "| ours, rct | -1.00 | -0.50 |" in text
     assert (tmp_path / "quality" / "curves_ssim.png").is_file()
+    assert "## Sign-off checks" in text and "- **no swap (plate)**:" in text
+    assert "  - sharpness: not measured" in text  # the constructed rows carry no sign-off values
 
 
 def _checked(ssim, id_source, id_plate, mouth_render):
@@ -114,3 +116,21 @@ def test_checks_name_the_failing_frames_and_the_ssim_outlier():
     assert "FAIL on 1031-1032" in text
     assert "mouth-opening r" not in text or "FAIL" in text.splitlines()[2]
     assert "1018 (0.500)" in text
+
+
+def test_report_lists_signoff_checks_and_writes_their_close_up_sheet(tmp_path):
+    from engine.evaluate.acceptance import WorstTiles
+
+    res = _result("ours", [0.9, 0.8])
+    res.tiles = WorstTiles(k=2)
+    tile = np.full((64, 64, 3), 200, np.uint8)
+    res.tiles.offer("seam", 5.0, 1001, lambda: (tile, tile))
+    for r in res.rows:
+        r.values["seam"] = 5.0
+    write_report([res], tmp_path, plots=True, extra_checks=["fit (model–plate): ok"])
+    table = (tmp_path / "table.md").read_text()
+    assert "Sign-off checks, ours" in table and "2/2 frames past the limit: FAIL" in table
+    assert "- fit (model–plate): ok" in table
+    assert (tmp_path / "signoff_ours.png").stat().st_size > 0
+    header = (tmp_path / "frames_ours.csv").read_text().splitlines()[0]
+    assert "seam_top_L" in header and "bad_negative" in header

@@ -109,3 +109,18 @@ def test_an_unreadable_render_frame_is_reported_and_the_rest_measured(tmp_path, 
     assert len(res.errors) == 1 and "r.1002.exr" in res.errors[0]
     assert res.summary()["ssim"][2] == 2
     assert any("could not be read" in n and "1002" in n for n in res.notes)
+
+
+def test_the_plate_against_itself_passes_the_signoff_checks_with_close_ups(plate, plate_frames,
+                                                                          identity, analyzer):
+    from engine.evaluate.acceptance import failed, signoff_checks
+
+    res = evaluate_render("plate", plate_frames, plate, identity, analyzer)
+    for key, want in (("seam", 0.0), ("fringe", 0.0), ("sharpness", 1.0), ("eye_contrast", 1.0),
+                      ("bad_negative", 0.0)):
+        assert list(res.series(key)) == [want] * 3, key
+    lines = signoff_checks(res)
+    assert not failed(lines), lines
+    assert any("seam and fringe measured along the plate face's hull" in n for n in res.notes)
+    close = res.tiles.worst("seam")  # the close-ups are 2× plate pixels
+    assert close and close[0][1][0].shape[0] % 2 == 0

@@ -5,7 +5,8 @@ import pytest
 
 from engine.errors import ModelError
 from engine.swap.dfm import DEFAULT_MORPH, DfmModel
-from engine.swap.infer import SwapModel, load_swap_model
+from engine.swap.infer import SwapModel
+from engine.swap.models import load_swap_model
 from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook
 from tests.engine.interop.dfm_graphs import OUT, probe_dfm
 
