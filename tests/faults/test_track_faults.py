@@ -227,3 +227,28 @@ def test_the_node_refuses_only_the_frame_whose_entry_is_refused(plate8, track8, 
     src = read_image(plate8 / "plate.1003.exr").pixels
     with pytest.raises(InputError, match="frame 1003: landmarks are not face-shaped"):
         node.render(1003, values, src, (0, 0), np.zeros_like(src), (0, 0), display)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_node_checks_the_plate_against_the_track_at_any_render_scale(plate8, track8,
+                                                                         demo_model, scale):
+    """At a proxy the node gets the plate scaled: the same frame matches, a flopped one (another
+    shot) is refused by name."""
+    import cv2
+
+    from engine.errors import InputError
+    from engine.host.node import Node
+
+    img = read_image(plate8 / "plate.1002.exr").pixels
+    h, w = round(720 * scale), round(880 * scale)
+    src = np.ascontiguousarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+                               if scale != 1.0 else img)
+    values = {"model": str(demo_model), "track_file": str(track8)}
+    node = Node()
+    diag = node.render(1002, values, src, (0, 0), np.zeros_like(src), (0, 0), (0, 0, w, h),
+                       scale=scale)
+    assert diag["swapped"]
+    flopped = np.ascontiguousarray(src[:, ::-1])
+    with pytest.raises(InputError, match="frame 1002: the plate does not match the track"):
+        node.render(1002, values, flopped, (0, 0), np.zeros_like(src), (0, 0), (0, 0, w, h),
+                    scale=scale)
