@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="record the face type the track is meant for (render checks it)")
     p.add_argument("--model", help="swap model (.onnx): also check that it knows this plate's "
                    "face (model–plate fit, reconstruction error vs its training error)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a file at -o (or its .analysis.json) that Doppel did not write")
     p.add_argument("--quiet", action="store_true")
     add_config_options(p)
     p.set_defaults(run=run)
@@ -43,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     """Analyse, then write the track only if it holds the face: a failed run (no face, no
     readable frame) leaves an existing track, and its folder, as they were."""
     from doppel_cli.progress import progress
-    from engine.errors import NoFaceError, OutputError
+    from engine.errors import NoFaceError
+    from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK
     from engine.io import format_frame_range, open_source, parse_frame_range
     from engine.io.atomic import remove_stale_temps
     from engine.io.frames import summarise_messages
+    from engine.io.ownership import Claims
     from engine.io.source import present_frames
     from engine.shot.analyze import (
         AnalyzeSettings,
@@ -65,14 +69,17 @@ def run(args: argparse.Namespace) -> int:
                                face_index=args.face_index, reference=args.reference or "",
                                smooth=args.smooth, face_type=args.face_type)
     out = Path(args.output)
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder; give the track file (.json) to write")
     frames = parse_frame_range(args.frames) if args.frames else None
     source = open_source(args.input, args.first_frame)
     frames = source.frames if frames is None else frames
     present, absent = present_frames(source, frames, "analyse", "plate")
-    remove_stale_temps(out.parent, out.stem)
     cache = analysis_cache_path(out)
+    # The ownership rule, before any work: a new file or a track (cache) Doppel wrote.
+    claims = Claims(source.inputs() + ([Path(args.reference)] if args.reference else [])
+                    + ([Path(args.model)] if args.model else []), args.overwrite)
+    claims.file(out, TRACK_MARK)
+    claims.file(cache, ANALYSIS_MARK)
+    remove_stale_temps(out.parent, out.stem)
     errors: list[str] = []
     warnings: list[str] = []
     ticks = iter(progress(iter(int, 1), len(present), "analyse", quiet=args.quiet))

@@ -102,16 +102,20 @@ def resolved(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
     return {dest.replace("_", "-"): getattr(args, dest, None) for dest in _options(parser)}
 
 
+def claim_save_config(path: str) -> Path:
+    """The ownership rule for `--save-config FILE` (checked before the command runs, and again
+    when writing): a new file, or one --save-config wrote."""
+    from engine.io.ownership import Claims, text_mark
+
+    try:
+        return Claims(hint="choose another file").file(path, text_mark("options file", MARK))
+    except OutputError as exc:
+        raise OutputError(f"--save-config {exc}") from None
+
+
 def save_config(path: str, options: dict[str, Any], command: str) -> None:
     """Write the resolved options; only a new file or one this option wrote is replaced."""
-    p = Path(path)
-    if p.is_dir():
-        raise OutputError(f"--save-config {path}: is a folder; give a .yaml file")
-    if p.exists():
-        first = p.read_text(errors="replace").split("\n", 1)[0]
-        if not first.startswith(MARK):
-            raise OutputError(f"--save-config {path}: exists and was not written by doppel; "
-                              "choose another file")
+    p = claim_save_config(path)
     text = f"{MARK} (doppel {command}); use with --config\n" + yaml.safe_dump(
         options, sort_keys=True, default_flow_style=False)
     atomic_write_text(p, text)

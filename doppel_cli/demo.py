@@ -24,6 +24,9 @@ PAIRS = {
 }
 
 
+SHEET_KIND = "demo contact sheet"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", default="samples", help="sample media folder (make samples)")
     p.add_argument("--out", default="out/demo", help="output folder")
@@ -42,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.errors import InputError
     from engine.evaluate.face_geometry import mouth_opening
+    from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK
     from engine.io import open_source, parse_frame_range, read_image, write_image
     from engine.io.colorspace import to_display_uint8
+    from engine.io.ownership import Claims, FolderMark, image_mark, image_metadata
     from engine.io.sheets import contact_sheet, face_window, sheet_frames
     from engine.shot.analyze import (
         AnalyzeSettings,
@@ -68,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
                          "changed)")
     source = open_source(plate)
     frames = parse_frame_range(args.frames) if args.frames else source.frames
+    # The ownership rule before any work: a new or empty --out, or a demo's (the render
+    # claims its frames itself).
+    claims = Claims([Path(model), *source.inputs()], hint="choose another --out")
+    claims.folder(out, FolderMark("demo output", "track.json", TRACK_MARK))
+    claims.file(out / "track.json", TRACK_MARK)
+    claims.file(out / "track.analysis.json", ANALYSIS_MARK)
+    claims.file(out / "contact_sheet.png", image_mark(SHEET_KIND))
 
     # 1. Analyse: track the face once (the library's one shot analysis, as `doppel analyze`
     # with its defaults); the render then does no detection.
@@ -115,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     if writer is not None:
         writer.release()
     sheet = contact_sheet(tiles, labels, columns=8, tile=200)
-    write_image(out / "contact_sheet.png", sheet.astype(np.float32) / 255.0)
+    write_image(out / "contact_sheet.png", sheet.astype(np.float32) / 255.0,
+                metadata=image_metadata(SHEET_KIND))
     t3 = time.perf_counter()
     print(f"demo: {len(summary.done)} frames rendered, {len(summary.skipped)} already done, "
           f"{len(summary.no_face)} without a face, {len(summary.errors)} errors")

@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "model–plate fit check (does the model know the plate's face?)")
     p.add_argument("--no-plots", action="store_true", help="tables and CSVs only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an output folder that holds files but no Doppel report")
     p.set_defaults(run=run)
 
 
@@ -35,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.evaluate.acceptance import signoff_checks
     from engine.evaluate.identity import source_identity
-    from engine.evaluate.report import checks, write_report
+    from engine.evaluate.report import REPORT_FOLDER, checks, write_report
     from engine.evaluate.shot import analyze_plate, evaluate_render, frames_to_evaluate
     from engine.faceset.store import load_faceset
     from engine.geometry.analyzer import FaceAnalyzer
     from engine.io import format_frame_range, open_source, parse_frame_range
+    from engine.io.ownership import Claims
 
     def progress(it, total, desc):
         return tqdm(it, total=total, desc=desc, disable=args.quiet, file=sys.stderr)
@@ -51,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
         model = SwapModel(args.model, "cpu")
     plate, render = open_source(args.plate), open_source(args.render)
+    Claims(plate.inputs() + render.inputs() + [faceset.root], args.overwrite).folder(
+        args.output, REPORT_FOLDER)  # the ownership rule, before the slow work
     notes: list[str] = []
     frames = frames_to_evaluate(plate, render,
                                 parse_frame_range(args.frames) if args.frames else None, notes)

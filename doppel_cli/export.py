@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: the dst the checkpoint was trained on, if still there)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="max abs torch vs ONNX Runtime difference accepted")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a file at -o that is not a model Doppel exported")
     p.set_defaults(run=run)
 
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.errors import InputError
     from trainers.checkpoint import resolve_checkpoint
-    from trainers.export import export_checkpoint
+    from trainers.export import claim_model_output, export_checkpoint
 
     if not (args.tolerance >= 0 and args.tolerance < 1):
         raise InputError(f"--tolerance must be within 0..1, got {args.tolerance}")
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.output}: a .dfm file holds DeepFaceLive's format; pass "
                          "--format dfm, or name the ONNX export *.onnx")
     ckpt = resolve_checkpoint(args.checkpoint)
+    claim_model_output(args.output, [ckpt], args.overwrite)
     if args.format == "dfm":
         from trainers.interop.dfm_export import export_dfm
 

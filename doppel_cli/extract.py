@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prune", action="store_true",
                    help="into an existing faceset: remove faces of the analysed frames that this "
                         "run does not extract again (default: keep every face, merge)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that is not a Doppel faceset (files at the "
+                        "faceset's paths are replaced)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_options(p)
     p.set_defaults(run=run)
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     def prog(it: Any, total: int, desc: str) -> Any:
         return progress(it, total, desc, quiet=args.quiet)
 
-    summary = extract(source, args.output, settings, frames, progress=prog, prune=args.prune)
+    summary = extract(source, args.output, settings, frames, progress=prog, prune=args.prune,
+                      overwrite=args.overwrite)
     print(f"extract {source.description} -> {args.output}")
     for line in summary.lines():
         print(f"  {line}")

@@ -2,6 +2,8 @@
 engine.faceset.sort and engine.faceset.coverage, and DeepFaceLab imports
 (engine.interop.dfl_faceset). Nothing here edits a faceset: sort writes a listing and a sheet,
 prune writes a new faceset, coverage writes a plot and a report, import-dfl writes a new faceset.
+Every output follows the ownership rule (engine.io.ownership): a new file, or one Doppel wrote
+for the same purpose, never inside an input faceset; `--overwrite` replaces other files.
 
     doppel faceset sort FACESET --by sharpness --csv sort.csv --sheet sort.png
     doppel faceset prune FACESET -o CLEAN [--blur-fraction 0.1 --max-identity 0.6 ...]
@@ -33,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     so.add_argument("--sheet", help="PNG of the first and last faces in that order")
     so.add_argument("--no-identity", action="store_true",
                     help="skip identity descriptors (faster; identity column left empty)")
+    _overwrite(so)
     so.set_defaults(run=run_sort)
 
     pr = sub.add_parser("prune", formatter_class=fmt,
@@ -49,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="skip the identity check (faster; for sets known to hold one person)")
     pr.add_argument("--report", help="Markdown report (default: OUTPUT/prune_report.md)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _overwrite(pr)
     pr.set_defaults(run=run_prune)
 
     co = sub.add_parser("coverage", formatter_class=fmt,
@@ -63,6 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="source faces needed near a destination angle to cover it")
     co.add_argument("--require", type=float, default=0.0, metavar="FRACTION",
                     help="exit 1 when less than this fraction of destination faces is covered")
+    _overwrite(co)
     co.set_defaults(run=run_coverage)
 
     # DeepFaceLab interop (issue 25): aligned JPEGs -> a new faceset.
@@ -73,6 +78,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                     "only read")
     im.add_argument("-o", "--output", required=True, help="new faceset folder to write")
     im.set_defaults(run=run_import_dfl)
+
+
+def _overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files Doppel did not write (never an input)")
+
+
+def _claims(args: argparse.Namespace, *inputs: str):
+    from engine.io.ownership import Claims
+
+    return Claims([Path(i) for i in inputs], args.overwrite)
 
 
 def _measure(fs, identity: bool, quiet: bool = False):
@@ -92,7 +108,9 @@ def _measure(fs, identity: bool, quiet: bool = False):
 def _sheet(fs, ordered, path: str, count: int = 24) -> None:
     import numpy as np
 
+    from engine.faceset.sort import SHEET_KIND
     from engine.io import write_image
+    from engine.io.ownership import image_metadata
     from engine.io.sheets import contact_sheet
 
     by_file = {e.file: e for e in fs.entries}
@@ -103,7 +121,7 @@ def _sheet(fs, ordered, path: str, count: int = 24) -> None:
         tiles.append(np.rint(np.clip(crop, 0, 1) * 255).astype(np.uint8))
         labels.append(f"{m.frame} s{m.sharpness:.0f} y{m.yaw:+.0f}")
     sheet = contact_sheet(tiles, labels, columns=min(12, len(tiles)), tile=128)
-    write_image(path, sheet.astype(np.float32) / 255.0)
+    write_image(path, sheet.astype(np.float32) / 255.0, metadata=image_metadata(SHEET_KIND))
 
 
 def _csv_text(metrics) -> str:
@@ -118,11 +136,16 @@ def _csv_text(metrics) -> str:
 
 
 def run_sort(args: argparse.Namespace) -> int:
-    from engine.faceset.sort import sort_order
+    from engine.faceset.sort import METRICS_CSV_MARK, SHEET_MARK, sort_order
     from engine.faceset.store import load_faceset
     from engine.io import atomic_write_text
 
     fs = load_faceset(args.faceset)
+    claims = _claims(args, args.faceset)
+    if args.csv:
+        claims.file(args.csv, METRICS_CSV_MARK)
+    if args.sheet:
+        claims.file(args.sheet, SHEET_MARK)
     ordered = sort_order(_measure(fs, not args.no_identity), args.by)
     if args.csv:
         atomic_write_text(Path(args.csv), _csv_text(ordered))
@@ -137,19 +160,29 @@ def run_sort(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from engine.faceset.sort import PruneSettings, prune_plan, write_pruned
-    from engine.faceset.store import load_faceset
+    from engine.faceset.sort import (
+        METRICS_CSV_MARK,
+        PRUNE_REPORT_MARK,
+        PruneSettings,
+        prune_plan,
+        write_pruned,
+    )
+    from engine.faceset.store import FACESET_FOLDER, load_faceset
     from engine.io import atomic_write_text
 
     settings = PruneSettings(**{f.name: getattr(args, f.name) for f in fields(PruneSettings)})
     settings.check()
     fs = load_faceset(args.faceset)
     out = Path(args.output)
+    report = Path(args.report) if args.report else out / "prune_report.md"
+    claims = _claims(args, args.faceset)  # all before the slow measuring
+    claims.folder(out, FACESET_FOLDER)
+    claims.file(report, PRUNE_REPORT_MARK)
+    claims.file(out / "prune_metrics.csv", METRICS_CSV_MARK)
     metrics = _measure(fs, not args.no_identity, args.quiet)
     plan = prune_plan(fs, metrics, settings)
     new = write_pruned(fs, plan, out)
     counts = plan.counts()
-    report = Path(args.report) if args.report else out / "prune_report.md"
     lines = [f"# Prune report: {fs.root} -> {out}", "",
              f"Kept {len(new.entries)} of {len(metrics)} faces. Sharpness floor "
              f"{plan.sharpness_floor:.4g}; thresholds: {settings}.", "",
@@ -172,13 +205,28 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_coverage(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from engine.faceset.coverage import coverage_plot, pose_coverage
+    from engine.errors import SettingsError
+    from engine.faceset.coverage import (
+        PLOT_KIND,
+        PLOT_MARK,
+        REPORT_MARK,
+        coverage_plot,
+        pose_coverage,
+    )
     from engine.faceset.store import load_faceset
     from engine.io import atomic_write_text, write_image
+    from engine.io.ownership import image_metadata
 
+    if not 0.0 <= args.require <= 1.0:
+        raise SettingsError(f"--require must be a fraction within 0..1, got {args.require!r}")
     src, dst = load_faceset(args.src), load_faceset(args.dst)
+    claims = _claims(args, args.src, args.dst)
+    claims.file(args.output, PLOT_MARK)
+    if args.report:
+        claims.file(args.report, REPORT_MARK)
     cov = pose_coverage(src, dst, args.tolerance, args.min_faces)
-    write_image(args.output, coverage_plot(src, dst, cov).astype(np.float32) / 255.0)
+    write_image(args.output, coverage_plot(src, dst, cov).astype(np.float32) / 255.0,
+                metadata=image_metadata(PLOT_KIND))
     lines = cov.lines()
     if args.report:
         atomic_write_text(Path(args.report), "\n".join(

@@ -134,16 +134,24 @@ def _os_error_line(exc: OSError) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     subs: dict[str, argparse.ArgumentParser] = {}
-    parser = build_parser(subs)
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+    try:  # building the parser imports the commands' modules: seconds on a cold farm node
+        parser = build_parser(subs)
         args = _parse(parser, subs, argv)
+    except KeyboardInterrupt:
+        name = next((a for a in argv if not a.startswith("-")), "")
+        print(f"doppel{' ' + name if name else ''}: interrupted", file=sys.stderr)
+        return 130
     except DoppelError as exc:  # a bad --config file
         name = next((a for a in argv if not a.startswith("-")), "")
         print(f"doppel {name}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     cmd = args.command
     try:
+        if getattr(args, "save_config", None):  # refused before the run, not after it
+            from doppel_cli.config_file import claim_save_config
+
+            claim_save_config(args.save_config)
         rc = int(args.run(args) or 0)
         if getattr(args, "save_config", None) and rc in (0, 1):
             from doppel_cli.config_file import resolved, save_config

@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "franck: none,rct,lct,mkl,sot,rct-dfl; carphone: all of "
                    f"{','.join(COLOR_MODES)})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files in --out or --doc Doppel did not write, and a track of "
+                        "another plate in --out")
     p.set_defaults(run=run)
 
 
@@ -63,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.errors import InputError
-    from engine.evaluate.quality_doc import write_quality_doc
-    from engine.evaluate.study import Study, run_study
+    from engine.evaluate.quality_doc import DOC_MARK, images_folder, write_quality_doc
+    from engine.evaluate.study import Study, claim_outputs, run_study
     from engine.faceset.extract import ExtractSettings, extract
+    from engine.faceset.store import FACESET_FOLDER
     from engine.io import open_source, parse_frame_range
+    from engine.io.ownership import Claims, Mark
     from engine.swap.infer import SwapModel
 
     t0 = time.perf_counter()
@@ -81,23 +86,35 @@ def run(args: argparse.Namespace) -> int:
     if not Path(model).is_file():
         raise InputError(f"{model}: model not found; run 'make demo-model' or give --model")
     plate = args.plate or str(samples / plate_rel)
-    faceset = args.faceset
-    if faceset is None:
+    # The ownership rule before any work (the study claims its working folder's files too).
+    claims = Claims([Path(model), *open_source(plate).inputs()], args.overwrite,
+                    "choose another --out/--doc, or pass --overwrite to replace it")
+    doc = claims.file(args.doc, DOC_MARK)
+    claims.folder(doc.parent / doc.stem, images_folder(doc))
+    sources = sorted((samples / "photos").glob(photos_glob)) if args.faceset is None else []
+    for p in sources:  # a copy of the sample photo, or nothing, is ours to (re)write there
+        claims.file(out / "src_photos" / p.name,
+                    Mark("copy of a sample photo", lambda q, p=p: q.read_bytes() == p.read_bytes()))
+    modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
+                  .split(",") if m.strip())
+    faceset = args.faceset or str(out / "faceset_src")
+    study = Study(plate, model, faceset, str(out),
+                  tuple(parse_frame_range(args.frames or default_frames)), modes,
+                  overwrite=args.overwrite)
+    claim_outputs(study, open_source(plate))  # the working folder's track, report, baseline
+    if args.faceset is None:
+        claims.folder(faceset, FACESET_FOLDER)
         photos = out / "src_photos"
         photos.mkdir(parents=True, exist_ok=True)
-        for p in sorted((samples / "photos").glob(photos_glob)):
+        for p in sources:
             shutil.copyfile(p, photos / p.name)
-        faceset = str(out / "faceset_src")
         if not (Path(faceset) / "faceset.json").is_file():
-            extract(open_source(str(photos)), faceset, ExtractSettings(size=128))
+            extract(open_source(str(photos)), faceset, ExtractSettings(size=128),
+                    overwrite=args.overwrite)
 
     def progress(it, total, desc):
         return tqdm(it, total=total, desc=desc, disable=args.quiet, file=sys.stderr)
 
-    modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
-                  .split(",") if m.strip())
-    study = Study(plate, model, faceset, str(out),
-                  tuple(parse_frame_range(args.frames or default_frames)), modes)
     results, identity = run_study(study, log=lambda m: print(m, file=sys.stderr),
                                   progress=progress)
     meta = SwapModel(model, "cpu", 1).info.metadata

@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ex.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     ex.add_argument("--tolerance", type=float, default=1e-4,
                     help="max abs torch vs ONNX Runtime difference accepted")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="replace a file at -o that is not a model Doppel exported")
     ex.set_defaults(run=run_export)
 
     ap = sub.add_parser("apply", formatter_class=fmt,
@@ -126,8 +128,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from trainers.checkpoint import resolve_checkpoint
+    from trainers.export import claim_model_output
     from trainers.xseg.export import export_xseg
 
+    claim_model_output(args.output, [resolve_checkpoint(args.checkpoint)], args.overwrite)
     report = export_xseg(args.checkpoint, args.output, args.tolerance)
     print(f"exported {args.checkpoint} -> {report.path} (parity max abs diff "
           f"{report.max_abs_diff:.2e})")

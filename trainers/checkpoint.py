@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
-from engine.errors import SettingsError, TrainingError
+from engine.errors import DiskFullError, SettingsError, TrainingError
 from engine.io import atomic_path
+from engine.io.atomic import remove_stale_temps
+from engine.io.ownership import Claims, FolderMark
 
 CKPT_SCHEMA = 1
 
@@ -40,6 +42,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("schema") != CKPT_SCHEMA:
         raise SettingsError(f"{path}: checkpoint schema not supported (expected {CKPT_SCHEMA})")
     return ckpt
+
+
+def claim_model_folder(model_dir: Path, mark: FolderMark, inputs: list[str | Path]) -> Path:
+    """The ownership rule (engine.io.ownership) for a training run's model folder, before any
+    work: new, empty, or one this kind of run wrote (its resolved config); never inside an
+    input (the facesets)."""
+    return Claims([Path(p) for p in inputs if p], hint="choose another --out").folder(
+        model_dir, mark)
+
+
+def remove_stale_writes(model_dir: Path) -> None:
+    """Temp files of saves that were killed (SIGKILL, power loss): gone before a run writes."""
+    for folder in (Path(model_dir), Path(model_dir) / "checkpoints",
+                   Path(model_dir) / "previews"):
+        remove_stale_temps(folder)
 
 
 def resume_point(model_dir: Path, resume: bool) -> Path | None:
@@ -68,17 +85,26 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def save_checkpoint(model_dir: Path, state: dict[str, Any], keep: int) -> Path:
     """Write `state` (must hold `schema` and `iteration`) atomically, then keep the last `keep`.
 
-    On a write error the previous checkpoint stays intact and TrainingError says so.
+    On a write error the previous checkpoint stays intact and the error says so: a full disk
+    is a DiskFullError (exit 2, "disk full"; PyTorch's writer loses the errno, the atomic
+    write finds it out), anything else a TrainingError.
     """
     target = checkpoint_path(Path(model_dir), int(state["iteration"]))
     try:
         with atomic_path(target) as tmp:
             torch.save(state, tmp)
-    except OSError as exc:
+    except DiskFullError:
         prev = checkpoints(model_dir)
+        raise DiskFullError(
+            f"{target}: disk full (No space left on device) while saving the checkpoint; the "
+            f"previous checkpoint {prev[-1] if prev else '(none)'} is intact; free space and "
+            "run again with --resume") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: PyTorch's writer failing
+        prev = checkpoints(model_dir)
+        first = (str(getattr(exc, "strerror", None) or exc).splitlines() or ["?"])[0]
         raise TrainingError(
-            f"saving {target} failed ({exc.strerror or exc}); previous checkpoint "
-            f"{prev[-1] if prev else '(none)'} is intact; free disk space and --resume"
+            f"saving {target} failed ({first}); previous checkpoint "
+            f"{prev[-1] if prev else '(none)'} is intact; fix the cause and --resume"
         ) from None
     for old in checkpoints(model_dir)[: -keep]:
         old.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ import yaml
 
 from engine.errors import SettingsError
 from engine.geometry.align import FACE_TYPES
+from engine.io.ownership import FolderMark, text_mark
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,15 @@ def load_configs(path: str | None, overrides: dict[str, Any]) -> list[TrainConfi
     return configs
 
 
+CONFIG_HEADER = "# doppel train: the resolved configuration of this model folder"
+# What makes config.yaml Doppel's (engine.io.ownership); folders from before the header
+# started with the first field.
+CONFIG_MARK = text_mark("training configuration", CONFIG_HEADER, "src: ")
+MODEL_FOLDER = FolderMark("model folder", "config.yaml", CONFIG_MARK)
+
+
 def save_resolved(cfg: TrainConfig, path: Path) -> None:
     from engine.io import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, f"{CONFIG_HEADER} (doppel train -c FILE repeats it)\n"
+                      + yaml.safe_dump(cfg.to_dict(), sort_keys=False))

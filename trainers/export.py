@@ -31,6 +31,7 @@ import torch
 from engine.errors import FacesetError, MediaError, ModelError
 from engine.faceset.store import load_faceset
 from engine.io import atomic_path
+from engine.io.ownership import Claims, Mark
 from engine.swap.fit import FIT_KEY, TrainingFit
 from trainers.checkpoint import load_checkpoint, resolve_checkpoint
 from trainers.models import ModelSpec, build_model
@@ -49,6 +50,21 @@ class ExportReport:
     max_abs_diff: float
     metadata: dict[str, str]
     fit_note: str = ""  # how the fit statistics were measured, or why they are missing
+
+
+def _has_doppel_metadata(path: Path) -> bool:
+    proto = onnx.load(str(path), load_external_data=False)
+    return any(p.key == "doppel.schema" for p in proto.metadata_props)
+
+
+# A model file Doppel exported (ONNX or .dfm: `doppel.schema` in its metadata), for the
+# ownership rule (engine.io.ownership): another file at -o is replaced only with --overwrite.
+MODEL_MARK = Mark("exported model", _has_doppel_metadata)
+
+
+def claim_model_output(output: str | Path, inputs: list[Path], overwrite: bool) -> Path:
+    """Claim an export's output file before any work (engine.io.ownership)."""
+    return Claims(inputs, overwrite).file(output, MODEL_MARK)
 
 
 def _swap_module(model: Any):

@@ -30,11 +30,13 @@ from trainers.augment import AugmentSettings, DeviceAugmenter, DrawDataset, uplo
 from trainers.checkpoint import (
     CKPT_SCHEMA,
     checkpoints,
+    claim_model_folder,
     load_checkpoint,
+    remove_stale_writes,
     resume_point,
     save_checkpoint,
 )
-from trainers.config import TrainConfig, save_resolved
+from trainers.config import MODEL_FOLDER, TrainConfig, save_resolved
 from trainers.data import IterationSampler, PairDataset, load_bank, make_loader
 from trainers.losses import (
     CodeDiscriminator,
@@ -138,6 +140,7 @@ class Trainer:
                  log: Callable[[str], None] = print):
         self.cfg, self.rank, self.world, self.log = cfg, rank, world, log
         self.out = Path(cfg.out)
+        claim_model_folder(self.out, MODEL_FOLDER, [cfg.src, cfg.dst, cfg.init_from])
         self.spec: ModelSpec = cfg.model_spec()
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
@@ -485,6 +488,7 @@ class Trainer:
         main = self.rank == 0
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale_writes(self.out)  # temps of a killed save: never left to pile up
             save_resolved(cfg, self.out / "config.yaml")
             self._trim_log()
         remaining = cfg.target_iters - self.iteration

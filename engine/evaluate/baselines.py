@@ -23,6 +23,7 @@ from engine.faceset.store import FaceEntry, Faceset
 from engine.geometry.align import align_matrix, crop_roi, warp_from_crop
 from engine.io import FrameSource, SequencePattern, write_exr
 from engine.io.colorspace import srgb_to_linear
+from engine.io.ownership import image_mark
 
 
 def nearest_pose_entry(faceset: Faceset, pose: tuple[float, float, float]) -> FaceEntry:
@@ -53,6 +54,9 @@ def paste_face(plate_linear: np.ndarray, landmarks: np.ndarray, crop_srgb: np.nd
     mask = np.zeros(plate_linear.shape[:2], np.float32)
     mask[y0:y1, x0:x1] = alpha[..., 0]
     return out, mask
+
+
+NAIVE_MARK = image_mark("naive-paste frame", attribute="doppel/baseline")
 
 
 def write_naive_paste(plate: FrameSource, landmarks: Mapping[int, np.ndarray],

@@ -22,9 +22,18 @@ from engine.evaluate.identity import SAME_PERSON, SourceIdentity
 from engine.evaluate.report import checks, markdown_table, notes_text, slug, worst_text
 from engine.evaluate.shot import METRICS, ShotResult
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
+from engine.io.ownership import FolderMark, text_mark
 from engine.runtime.sysinfo import cpu_name
 
 # Our mode -> the DeepFaceLab behaviour it is named after (the four that differ).
+DOC_MARK = text_mark("quality report", "# Quality report")
+
+
+def images_folder(doc: Path) -> FolderMark:
+    """The doc's image folder (`<doc stem>/` beside it) is Doppel's when the doc is."""
+    return FolderMark("quality report's image folder", f"../{doc.name}", DOC_MARK)
+
+
 DFL_PAIRS = {"rct": "rct-dfl", "idt": "idt-dfl", "sot": "sot-dfl", "mix": "mix-dfl"}
 COMPARE = ("ssim", "gmsd", "jitter_color")
 CURVES = ("curves_ssim.png", "curves_jitter_color.png", "curves_landmarks.png",

@@ -26,7 +26,12 @@ from engine.evaluate.shot import METRICS, ShotResult
 from engine.evaluate.signoff import SEGMENTS
 from engine.evaluate.temporal import worst_frames
 from engine.io import atomic_write_bytes, atomic_write_text, format_frame_range
+from engine.io.ownership import FolderMark, text_mark
 from engine.io.sheets import contact_sheet
+
+# A folder of evaluation results is Doppel's (engine.io.ownership) when its summary.csv is.
+REPORT_FOLDER = FolderMark("evaluation report", "summary.csv",
+                           text_mark("evaluation summary", "method,metric,mean,sd,frames\n"))
 
 # Columns of the table in the paper's layout (Table 1), then what the paper lacks.
 TABLE = ["ssim", "gmsd", "id_source", "id_plate", "landmarks", "pose", "mouth_corr",

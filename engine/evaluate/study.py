@@ -21,7 +21,7 @@ from engine.evaluate.identity import SourceIdentity, source_identity
 from engine.evaluate.report import write_report
 from engine.evaluate.shot import ShotResult, analyze_plate, evaluate_render, frames_to_evaluate
 from engine.faceset.store import load_faceset
-from engine.io import open_source
+from engine.io import SequencePattern, open_source
 
 COLOR_MODES = ("none", "rct", "rct-local", "lct", "mkl", "idt", "sot", "mix", "hist", "rct-dfl",
                "idt-dfl", "sot-dfl", "mix-dfl")
@@ -36,6 +36,33 @@ class Study:
     frames: tuple[int, ...] | None = None  # None: every plate frame
     modes: tuple[str, ...] = COLOR_MODES
     detector: str = "centerface"
+    overwrite: bool = False  # replace files in `out` Doppel did not write, a track of another plate
+
+
+def claim_outputs(study: Study, plate) -> None:
+    """The ownership rule over the study's working folder, before any work: its track (of
+    this plate: one of another plate is refused unless `overwrite`), cache, baseline frames
+    and report; the renders claim theirs (engine.shot.render)."""
+    from engine.errors import OutputError
+    from engine.evaluate.baselines import NAIVE_MARK
+    from engine.evaluate.report import REPORT_FOLDER
+    from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK, Track
+    from engine.io.ownership import Claims
+
+    out = Path(study.out)
+    claims = Claims([Path(study.model), Path(study.faceset), *plate.inputs()], study.overwrite,
+                    "choose another --out, or pass --overwrite to replace it")
+    track = claims.file(out / "track.json", TRACK_MARK)
+    claims.file(out / "track.analysis.json", ANALYSIS_MARK)
+    claims.folder(out / "report", REPORT_FOLDER)
+    paste = SequencePattern.parse(str(out / "naive_paste" / "paste.####.exr"))
+    for f in plate.frames:
+        claims.file(paste.path(f), NAIVE_MARK)
+    if track.is_file() and not study.overwrite and TRACK_MARK.matches(track):
+        made_on = Track.load(track).settings.get("source")
+        if made_on != plate.description:
+            raise OutputError(f"{track}: tracks another plate ({made_on}); choose another "
+                              "--out, or pass --overwrite to track this plate there")
 
 
 def _track(study: Study, source, log: Callable[[str], None], progress) -> Path:
@@ -45,16 +72,15 @@ def _track(study: Study, source, log: Callable[[str], None], progress) -> Path:
 
     out = Path(study.out)
     path = out / "track.json"
-    if path.is_file():
-        from engine.geometry.track import Track
+    from engine.geometry.track import TRACK_MARK, Track
 
+    if path.is_file() and TRACK_MARK.matches(path):
         # Reuse only a track of this plate (a working folder reused for another shot must not
-        # render that shot's frames with the old track).
+        # render that shot's frames with the old track; `claim_outputs` refused it unless
+        # --overwrite).
         if Track.load(path).settings.get("source") == source.description:
             return path
-        log(f"{path} tracks another plate; tracking this one again")
-        for stale in (path, out / "track.analysis.json"):
-            stale.unlink(missing_ok=True)
+        log(f"{path} tracks another plate; tracking this one again (--overwrite)")
     log("tracking the plate's face")
     errors: list[str] = []
     per_frame = analyze_frames(source, source.frames, FaceAnalyzer.create(study.detector),
@@ -80,6 +106,7 @@ def run_study(study: Study, log: Callable[[str], None] = print,
     out.mkdir(parents=True, exist_ok=True)
     prog = progress or (lambda it, total, desc: it)
     plate = open_source(study.plate)
+    claim_outputs(study, plate)
     frames = list(study.frames) if study.frames else list(plate.frames)
     track_path = _track(study, plate, log, prog)
     track = Track.load(track_path)

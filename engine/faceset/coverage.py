@@ -16,8 +16,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from engine.errors import FacesetError
+from engine.errors import FacesetError, SettingsError
 from engine.faceset.store import Faceset
+from engine.io.ownership import image_mark, text_mark
+
+PLOT_KIND = "pose coverage plot"
+PLOT_MARK = image_mark(PLOT_KIND)
+REPORT_MARK = text_mark("pose coverage report", "# Pose coverage: ")
 
 CELL = 10.0  # degrees; cells in which missing angles are reported
 
@@ -86,7 +91,13 @@ def _range(yp: np.ndarray) -> tuple[float, float, float, float]:
 
 def pose_coverage(src: Faceset, dst: Faceset, tolerance: float = 5.0,
                   min_faces: int = 3) -> Coverage:
-    """Coverage of `dst`'s yaw/pitch by `src` (see the module docstring)."""
+    """Coverage of `dst`'s yaw/pitch by `src` (see the module docstring). `tolerance` in
+    degrees (0 < tolerance ≤ 180), `min_faces` ≥ 1; SettingsError names the bad one."""
+    if not (np.isfinite(tolerance) and 0.0 < tolerance <= 180.0):
+        raise SettingsError(f"--tolerance must be within 0..180 degrees (more than 0), got "
+                            f"{tolerance!r}")
+    if not 1 <= min_faces <= 1_000_000:
+        raise SettingsError(f"--min-faces must be at least 1, got {min_faces!r}")
     s, d = _yaw_pitch(src, "source"), _yaw_pitch(dst, "destination")
     # in chunks of destination faces: memory stays ~256 × len(src), whatever the set sizes
     near = np.concatenate([(np.abs(d[i:i + 256, None, :] - s[None, :, :]) <= tolerance)

@@ -24,13 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import FacesetError, MediaError, OutputError, SettingsError
-from engine.faceset.store import INDEX, FaceEntry, Faceset, crop_name, load_faceset
+from engine.errors import FacesetError, MediaError, SettingsError
+from engine.faceset.store import (
+    FACESET_FOLDER,
+    INDEX,
+    FaceEntry,
+    Faceset,
+    crop_name,
+    load_faceset,
+)
 from engine.geometry.align import align_matrix, face_type, warp_to_crop
 from engine.io import FrameSource, format_frame_range, write_image
 from engine.io.atomic import atomic_write_bytes, remove_stale_temps
 from engine.io.colorspace import linear_to_srgb, to_display_uint8
 from engine.io.frames import summarise_messages
+from engine.io.ownership import Claims
 from engine.io.sheets import draw_face
 from engine.io.source import present_frames
 from engine.types import AlignedFace, Face
@@ -118,12 +126,15 @@ class ExtractSummary:
 def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             frames: Iterable[int] | None = None, analyzer: Any = None,
             progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
-            prune: bool = False) -> ExtractSummary:
+            prune: bool = False, overwrite: bool = False) -> ExtractSummary:
     """Run both passes of extraction into `out_dir`; returns the run's summary.
 
     Into an existing faceset the run merges: faces it extracts again are replaced (atomically),
     every other entry and crop is kept. `prune` removes the entries (and crops) of faces this run
     did not choose, on the frames it analysed. A run that can read no frame writes nothing.
+    The output follows the ownership rule (engine.io.ownership): a new or empty folder, or a
+    faceset Doppel wrote, never inside the input; `overwrite` writes into another folder
+    (replacing files at the faceset's paths).
     """
     from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
     from engine.shot.analyze import analyze_frames, follow_face, sanitise
@@ -131,8 +142,8 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
     present, absent = present_frames(source, wanted, "extract", "footage")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder; give a faceset folder as -o")
+    Claims(source.inputs() + ([Path(settings.reference)] if settings.reference else []),
+           overwrite).folder(out, FACESET_FOLDER)
     prog = progress or (lambda it, total, desc: it)
     summary = ExtractSummary()
     summary.missing = absent

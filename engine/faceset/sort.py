@@ -24,7 +24,7 @@ import math
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -32,6 +32,8 @@ import numpy as np
 
 from engine.errors import FacesetError, SettingsError
 from engine.faceset.store import INDEX, FaceEntry, Faceset, load_faceset
+from engine.io.atomic import atomic_path
+from engine.io.ownership import image_mark, text_mark
 
 SORT_KEYS = ("sharpness", "yaw", "pitch", "hist", "identity")
 REASONS = ("identity", "hist", "blur", "duplicate")
@@ -51,6 +53,14 @@ class FaceMetrics:
     hist: float = 0.0
     identity: float = float("nan")  # nan when descriptors were not computed
     duplicate_of: str | None = None
+
+
+METRICS_CSV_MARK = text_mark("face metrics CSV",
+                            ",".join(f.name for f in fields(FaceMetrics)) + "\n",
+                            ",".join(f.name for f in fields(FaceMetrics)) + "\r\n")
+SHEET_KIND = "faceset contact sheet"
+SHEET_MARK = image_mark(SHEET_KIND)
+PRUNE_REPORT_MARK = text_mark("prune report", "# Prune report: ")
 
 
 @dataclass(frozen=True)
@@ -268,11 +278,8 @@ def write_pruned(faceset: Faceset, plan: PrunePlan, dest: str | Path) -> Faceset
             if not rel:
                 continue
             src = faceset.path(rel)
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(target)
+            with atomic_path(dest / rel) as tmp:  # a killed copy leaves a temp the next
+                shutil.copyfile(src, tmp)           # run recognises and removes
     settings = dict(faceset.settings)
     settings["pruned_from"] = str(faceset.root)
     out = Faceset(dest, faceset.face_type, faceset.size, settings, entries)

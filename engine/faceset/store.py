@@ -25,11 +25,18 @@ from typing import Any
 import numpy as np
 
 from engine.errors import FacesetError, InputError
+from engine.geometry.track import ANALYSIS_MARK
 from engine.io import atomic_write_text, read_image
+from engine.io.ownership import FolderMark, json_mark
 from engine.io.paths import inside
 
 FACESET_SCHEMA = 1
 INDEX = "faceset.json"
+INDEX_MARK = json_mark("faceset index", "face_type", "size", "faces")
+# A folder is a faceset Doppel wrote when its index is ours, or while an extract that was
+# interrupted before the index holds its analysis cache (engine.io.ownership).
+FACESET_FOLDER = FolderMark("faceset", INDEX, INDEX_MARK, also=((".analysis.json",
+                                                                   ANALYSIS_MARK),))
 
 
 def crop_name(frame: int, face: int) -> str:

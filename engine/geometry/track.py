@@ -11,6 +11,15 @@ landmarks per frame, serialisable to JSON (`schema` versioned; readers reject un
 A saved track records the plate geometry it was made on (`settings["plate"]`: display window,
 pixel aspect) and holds landmarks in display-window pixels, so a render maps them onto a plate
 whose data window moved (overscan, offset crops) and refuses a plate of another frame size.
+
+A track proves it belongs to its plate: each analysed frame's entry holds a `fingerprint`
+(`engine.geometry.fingerprint`: the frame number it was made on, a thumbnail of the frame and one
+of the face's landmark box). `check_entry` (no pixels) refuses an entry moved to another frame
+and landmarks that are not face-shaped, lie outside the plate or wander from the detection;
+`check_pixels` refuses a plate frame that does not match (another shot, renumbered frames,
+landmarks moved or scaled by hand). Both run as frame rules (engine/shot/frame.py) in render,
+node and farm alike. A track made before fingerprints (no `settings["fingerprint"]`) still
+renders, with a note (`verified` is False): only the pixel check needs them.
 """
 
 from __future__ import annotations
@@ -25,16 +34,30 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
+from engine.geometry import fingerprint as fp
 from engine.geometry.smooth import smooth_landmarks
 from engine.io import Geometry, atomic_write_text, parse_frame_range
+from engine.io.ownership import json_mark
 from engine.types import Detection, Face
 
 TRACK_SCHEMA = 1
+TRACK_MARK = json_mark("track", "settings", "frames")  # what makes a file Doppel's track
+# ... and its per-frame analysis cache (engine.shot.analyze.AnalysisCache; extract's too)
+ANALYSIS_MARK = json_mark("analysis cache", "key", "source", "frames")
+# Landmarks are a face when the best similarity onto the mean face leaves at most this RMS
+# distance (mean-face units: the inner points span 1). Tracked faces measure 0.03-0.05 on the
+# sample plates, two swapped points 0.05-0.23, shuffled points 2.7 and more.
+FACE_SHAPE_LIMIT = 0.35
+MIN_FACE_PX = 4.0  # landmarks spanning less than this are no face
+SMOOTH_DRIFT = 0.25  # smoothed landmarks stay within this fraction of the face's size of raw
 
 
 def _win(w: Any) -> str:
     x, y, width, height = w
     return f"{width}×{height} at ({x}, {y})"
+
+
+window_text = _win  # a window in words, for messages elsewhere
 
 
 def scale_window(window: Sequence[int], scale: float) -> tuple[int, int, int, int]:
@@ -84,6 +107,8 @@ class Track:
     # A view, never saved: the render scale of the plate the landmarks are seen on (a host's
     # proxy; `for_plate`). Landmarks are stored at full resolution.
     scale: float = 1.0
+    # frame -> {"frame": int, "plate": hex, "face": hex} (module doc); empty for old tracks
+    fingerprints: dict[int, dict[str, Any]] = field(default_factory=dict)
     _analysed: tuple[str, frozenset[int]] | None = field(default=None, init=False, repr=False,
                                                          compare=False)
 
@@ -138,7 +163,7 @@ class Track:
             faces[f] = Face(det, face.landmarks + d, face.landmarker, face.pose, face.descriptor)
             if f in smoothed:
                 smoothed[f] = smoothed[f] + d
-        return Track(faces, smoothed, dict(self.settings))
+        return Track(faces, smoothed, dict(self.settings), fingerprints=dict(self.fingerprints))
 
     def plate_display(self, scale: float = 1.0) -> tuple[int, int, int, int] | None:
         """The display window of the plate this track was made on (None if not recorded), at
@@ -183,16 +208,108 @@ class Track:
             return self
         return replace(self, origin=(float(offset[0]), float(offset[1])), scale=float(scale))
 
+    @property
+    def verified(self) -> bool:
+        """True when the track holds plate fingerprints (made by a Doppel that records them)."""
+        return self.settings.get("fingerprint") == fp.METHOD
+
+    def check_entry(self, frame: int, geometry: Geometry | None, where: str,
+                    scale: float = 1.0) -> None:
+        """Refuse `frame`'s entry when it cannot be this plate's face (InputError naming the
+        frame): its fingerprint was made on another frame (entries moved by hand), or its
+        landmarks (raw or smoothed) are not face-shaped, lie outside the plate, or the smoothed
+        ones wander from the raw ones. Reads no pixels. Landmarks are full-resolution: the
+        plate is the one the track records, else `geometry`'s display window at `scale`."""
+        if frame not in self.faces:
+            return
+        here = f"{where}: frame {frame}"
+        made_on = self.fingerprints.get(frame, {}).get("frame", frame)
+        if made_on != frame:
+            raise InputError(f"{here}: the entry was analysed on frame {made_on} (entries moved "
+                             "or renumbered by hand?); re-run 'doppel analyze'")
+        raw = self.faces[frame].landmarks
+        smooth = self.smoothed.get(frame)
+        try:
+            display: tuple[float, ...] = self.plate_display() or ()
+        except (TypeError, ValueError):  # an odd record: no plate to hold the landmarks against
+            display = ()
+        if not display and geometry is not None and scale > 0:
+            x, y, w, h = geometry.display
+            display = (x, y, w / scale, h / scale)
+        for name, lm in (("landmarks", raw), ("smoothed landmarks", smooth)):
+            if lm is None:
+                continue
+            error, size = face_shape(lm)
+            if size < MIN_FACE_PX or error > FACE_SHAPE_LIMIT:
+                raise InputError(f"{here}: {name} are not face-shaped (distance {error:.2f} from "
+                                 f"the mean face, at most {FACE_SHAPE_LIMIT:g}; face size "
+                                 f"{size:.1f} px); re-run 'doppel analyze'")
+            if len(display) == 4:
+                w, h = display[2], display[3]
+                lo, hi = lm.min(axis=0), lm.max(axis=0)
+                margin = float(max(hi - lo))  # a face may leave the frame, by its size at most
+                if lo[0] < -margin or lo[1] < -margin or hi[0] > w + margin \
+                        or hi[1] > h + margin:
+                    raise InputError(
+                        f"{here}: {name} lie outside the plate ({w}×{h}): box "
+                        f"({lo[0]:.0f}, {lo[1]:.0f})-({hi[0]:.0f}, {hi[1]:.0f}) (scaled or moved "
+                        "by hand?); re-run 'doppel analyze'")
+        if smooth is not None:
+            size = float(max(raw.max(axis=0) - raw.min(axis=0)))
+            drift = float(np.linalg.norm(smooth - raw, axis=1).mean())
+            if drift > SMOOTH_DRIFT * size:
+                raise InputError(f"{here}: smoothed landmarks lie {drift:.0f} px from the "
+                                 f"detected ones (face size {size:.0f} px; edited by hand?); "
+                                 "re-run 'doppel analyze'")
+
+    def check_pixels(self, frame: int, pixels: np.ndarray, geometry: Geometry | None,
+                     where: str, rows: tuple[int, int] | None = None,
+                     scale: float = 1.0) -> None:
+        """Refuse a plate frame that does not match `frame`'s fingerprint (InputError naming
+        the frame and the difference): the whole frame's thumbnail, then the face box's, each
+        over the cells the pixels cover (`rows`: the only array rows that hold the plate, for
+        a partial read; `scale`: the pixels' render scale, `geometry` in its pixels). No-op for
+        a frame without a fingerprint (an old track)."""
+        prints = self.fingerprints.get(frame)
+        if prints is None:
+            return
+        origin = geometry.offset if geometry is not None else (0, 0)
+        if rows is not None:
+            pixels = pixels[rows[0]:rows[1]]
+            origin = (origin[0], origin[1] + rows[0])
+        if geometry is not None:
+            w, h = geometry.display[2], geometry.display[3]
+        else:
+            h, w = pixels.shape[:2]
+        face = fp.landmark_box(self.faces[frame].landmarks)  # full-resolution pixel edges
+        boxes = (("plate", (0.0, 0.0, float(w), float(h))),
+                 ("face", tuple(v * scale for v in face)))
+        for name, box in boxes:
+            cells = fp.covered(box, origin, pixels.shape)
+            if cells.sum() < fp.GRID * fp.GRID // 4:  # too little of it at hand to judge
+                continue
+            want = fp.decode(prints[name], f"{where}: frame {frame}")
+            diff = fp.distance(fp.thumbnail(pixels, box, origin), want, cells)
+            if diff > fp.TOLERANCE:
+                what = "the plate" if name == "plate" else "the plate under the face's landmarks"
+                raise InputError(
+                    f"{where}: frame {frame}: {what} does not match the track (fingerprint "
+                    f"differs by {diff:.1f} of 255, at most {fp.TOLERANCE:g}): another shot, "
+                    "renumbered or changed plate frames, or landmarks moved by hand; run "
+                    "'doppel analyze' on this plate")
+
     def to_json(self) -> dict[str, Any]:
+        def entry(f: int, face: Face) -> dict[str, Any]:
+            out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
+                   if f in self.smoothed else None}
+            if f in self.fingerprints:
+                out["fingerprint"] = self.fingerprints[f]
+            return out
+
         return {
             "schema": TRACK_SCHEMA,
             "settings": self.settings,
-            "frames": {
-                str(f): {**face.to_json(),
-                         "smoothed": np.round(self.smoothed[f], 3).tolist()
-                         if f in self.smoothed else None}
-                for f, face in sorted(self.faces.items())
-            },
+            "frames": {str(f): entry(f, face) for f, face in sorted(self.faces.items())},
         }
 
     def save(self, path: str | Path) -> None:
@@ -210,6 +327,7 @@ class Track:
             )
         faces: dict[int, Face] = {}
         smoothed: dict[int, np.ndarray] = {}
+        prints: dict[int, dict[str, Any]] = {}
         frames = data.get("frames")
         if not isinstance(frames, dict):
             raise InputError(f"{where}: track has no 'frames' object; re-run 'doppel analyze'")
@@ -226,6 +344,10 @@ class Track:
             except ValueError:
                 raise InputError(f"{here}: frame key is not a frame number") from None
             faces[f] = Face.from_json(e, here)
+            if not np.isfinite(faces[f].landmarks).all():
+                raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
+            if e.get("fingerprint") is not None:
+                prints[f] = _fingerprint(e["fingerprint"], here)
             if e.get("smoothed") is not None:
                 try:
                     sm = np.asarray(e["smoothed"], np.float32)
@@ -235,7 +357,7 @@ class Track:
                     raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
                                      "'doppel analyze'")
                 smoothed[f] = sm
-        return cls(faces, smoothed, dict(settings))
+        return cls(faces, smoothed, dict(settings), fingerprints=prints)
 
     @classmethod
     def load(cls, path: str | Path) -> Track:
@@ -244,12 +366,47 @@ class Track:
             raise InputError(f"{path}: is a folder; give the track file (.json) "
                              "'doppel analyze' wrote")
         try:
-            data = json.loads(path.read_text())
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise InputError(f"{path}: track file not found; run 'doppel analyze' first") from None
+        return cls.loads(raw, str(path))
+
+    @classmethod
+    def loads(cls, raw: bytes, where: str) -> Track:
+        """A track from the bytes of its file (`where` names it in errors)."""
+        try:
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
-        return cls.from_json(data, str(path))
+            raise InputError(f"{where}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
+        return cls.from_json(data, where)
+
+
+def _fingerprint(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("frame"), int):
+        raise InputError(f"{where}: fingerprint must be an object with the frame number; "
+                         "re-run 'doppel analyze'")
+    try:
+        for key in ("plate", "face"):
+            fp.decode(value.get(key), f"{where}: fingerprint.{key}")
+    except ValueError as exc:
+        raise InputError(f"{exc}; re-run 'doppel analyze'") from None
+    return {"frame": value["frame"], "plate": value["plate"], "face": value["face"]}
+
+
+def face_shape(landmarks: np.ndarray) -> tuple[float, float]:
+    """How far `landmarks` (68×2 pixels) are from a face: `(error, size)`, the RMS distance to
+    the mean face after the best similarity (mean-face units, see FACE_SHAPE_LIMIT) and the
+    similarity's scale in pixels (the face's size)."""
+    from engine.geometry.align import mean_face, transform_points, umeyama
+
+    mean = mean_face()
+    lm = np.asarray(landmarks, np.float64)
+    m = umeyama(mean, lm)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 1e-6:
+        return float("inf"), scale
+    rms = float(np.sqrt(((transform_points(mean, m) - lm) ** 2).sum(axis=1).mean()))
+    return rms / scale, scale
 
 
 def select_track(faces_per_frame: Mapping[int, Sequence[Face]], face_index: int = 0,
@@ -274,7 +431,8 @@ def smooth_track(track: Track, radius: int = 3, motion_sigma: float = 0.08) -> T
     stacked = np.stack([track.faces[f].landmarks for f in frames])
     smoothed = smooth_landmarks(frames, stacked, radius, motion_sigma)
     settings = dict(track.settings, smooth_radius=radius, smooth_motion_sigma=motion_sigma)
-    return Track(dict(track.faces), {f: smoothed[i] for i, f in enumerate(frames)}, settings)
+    return Track(dict(track.faces), {f: smoothed[i] for i, f in enumerate(frames)}, settings,
+                 fingerprints=dict(track.fingerprints))
 
 
 def attach_plate(track: Track, source: Any, where: str) -> Track:

@@ -4,7 +4,9 @@ The bundle (`template.yaml` + `parameter_values.yaml`, the layout AWS Deadline C
 bundle submit` takes; any OpenJD runner reads the template) bakes every swap setting of the node
 into the `doppel render` command line, names the node's track file, and asks for 32-bit float
 EXRs: the node hands the host float pixels, so a float file is what matches it bit for bit.
-Chunks are the Render step's task parameter (`farm/README.md`).
+Chunks are the Render step's task parameter (`farm/README.md`). Both files start with the
+node's header line, Doppel's mark (engine.io.ownership): a file there without it (a template
+or values the user wrote) is never replaced.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import yaml
 
 from engine.errors import SettingsError
 from engine.io.atomic import atomic_write_text
+from engine.io.ownership import Claims, text_mark
 from engine.io.sequence import SequencePattern
 from engine.swap.settings import values_to_settings
+
+HEADER = "# Written by the Doppel FaceSwap node (Send to farm)"
+TEMPLATE_MARK = text_mark("farm job template", HEADER)
+VALUES_MARK = text_mark("farm job parameter values", HEADER)
 
 
 def render_args(values: dict[str, Any]) -> list[str]:
@@ -66,6 +73,9 @@ def write_node_job(values: dict[str, Any], first: int, last: int,
         raise SettingsError(f"Chunk size must be ≥ 1, got {chunk}")
     if folder.exists() and not folder.is_dir():
         raise SettingsError(f"Job folder: {folder} is a file; give a folder")
+    claims = Claims([Path(track)], hint="pick another Job folder, or delete that file")
+    claims.file(folder / "template.yaml", TEMPLATE_MARK)
+    claims.file(folder / "parameter_values.yaml", VALUES_MARK)
     exe = doppel or str(Path(sys.prefix) / "bin" / "doppel")
     args = ["render", "{{Param.Plate}}", "-o", "{{Param.Output}}", "--track", "{{Param.Track}}",
             "--frames", "{{Param.FrameStart}}-{{Param.FrameEnd}}",
@@ -92,11 +102,11 @@ def write_node_job(values: dict[str, Any], first: int, last: int,
         }],
     }
     folder.mkdir(parents=True, exist_ok=True)
-    header = ("# Written by the Doppel FaceSwap node (Send to farm): the node's settings and "
-              "track, baked in.\n")
+    header = f"{HEADER}: the node's settings and track, baked in.\n"
     atomic_write_text(folder / "template.yaml",
                       header + yaml.safe_dump(template, sort_keys=False, width=100))
-    atomic_write_text(folder / "parameter_values.yaml", yaml.safe_dump({"parameterValues": [
+    atomic_write_text(folder / "parameter_values.yaml", f"{HEADER}: parameter values.\n"
+                      + yaml.safe_dump({"parameterValues": [
         {"name": "Plate", "value": plate}, {"name": "Output", "value": output},
         {"name": "FrameStart", "value": int(first)}, {"name": "FrameEnd", "value": int(last)},
     ]}, sort_keys=False))

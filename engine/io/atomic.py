@@ -4,7 +4,9 @@ A reader (or a farm task resuming a chunk) sees either the old file or the compl
 never a half-written file. Temp files are named `.STEM.HOST.PID.RANDOM.tmpSUFFIX`, so a crash
 leaves them recognisable and `remove_stale_temps` can tell a dead writer's leftovers (same host,
 process gone; or older than a day, from any host) from a live farm job's file in flight.
-A full disk is reported as such (`DiskFullError`), naming the file.
+A full disk is reported as such (`DiskFullError`), naming the file: an ENOSPC/EDQUOT error,
+or any failure of a writer that loses the errno on its way (OpenEXR's and PyTorch's C++ writers
+say only "write failed") while the file system has no space left.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ from engine.errors import DiskFullError
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _TEMP = re.compile(r"^\.(?P<stem>.*)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[^.]+\.tmp[^/]*$")
 STALE_AFTER_S = 24 * 3600.0
+FULL_BELOW_BYTES = 1 << 20  # a write that failed with less than this left failed for space
+
+
+def no_space_left(folder: Path) -> bool:
+    """True when the file system holding `folder` has (almost) no space left for us."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW_BYTES
 
 
 def _disk_full(target: Path, exc: OSError) -> DiskFullError:
@@ -56,14 +68,19 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
     except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or no_space_left(target.parent)
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if full:
             raise _disk_full(target, exc) from None
         raise
-    except BaseException:
+    except BaseException as exc:
+        # Measured before the temp goes: its removal frees the space the write lacked.
+        full = isinstance(exc, Exception) and no_space_left(target.parent)
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if full:
+            raise _disk_full(target, exc) from None
         raise
 
 

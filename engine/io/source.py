@@ -114,6 +114,11 @@ class FrameSource:
         """The file holding `frame`, where frames are files (None for videos)."""
         return None
 
+    def inputs(self) -> list[Path]:
+        """The files (or the folder of stills) this source reads: what a run must never write
+        (engine.io.ownership)."""
+        return []
+
     def geometry(self, frame: int) -> Geometry | None:
         """The frame's windows from its header alone (None for videos: the array is the frame).
         Raises MediaError for a frame that cannot be read."""
@@ -151,13 +156,17 @@ class ImageListSource(FrameSource):
     """Stills or a sequence: a {frame: path} map, where some requested frames may be missing."""
 
     def __init__(self, paths: dict[int, Path], description: str,
-                 expected: Sequence[int] | None = None):
+                 expected: Sequence[int] | None = None, folder: Path | None = None):
         self._paths = paths
         self.description = description
         self.frames = list(expected) if expected is not None else list(paths)
+        self.folder = folder  # a folder of stills: every image in it is read
 
     def path_of(self, frame: int) -> Path | None:
         return self._paths.get(frame)
+
+    def inputs(self) -> list[Path]:
+        return [self.folder] if self.folder is not None else list(self._paths.values())
 
     def missing(self, frame: int) -> bool:
         return frame not in self._paths
@@ -229,6 +238,9 @@ class VideoSource(FrameSource):
     def geometry(self, frame: int) -> Geometry | None:
         return Geometry.full(*self.size)
 
+    def inputs(self) -> list[Path]:
+        return [self.path]
+
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         """Decode sequentially and yield the wanted frames in the order asked, chunk by chunk.
 
@@ -295,7 +307,8 @@ def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSour
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not files:
             raise MediaError(f"{path}: folder holds no images ({', '.join(IMAGE_EXTS)})")
-        return ImageListSource({i + 1: p for i, p in enumerate(files)}, str(path))
+        return ImageListSource({i + 1: p for i, p in enumerate(files)}, str(path),
+                               folder=path)
     suffix = path.suffix.lower()
     if suffix in VIDEO_EXTS:
         return VideoSource(path, first_frame)

@@ -18,11 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import Cancelled, MediaError, SettingsError
+from engine.errors import Cancelled, InputError, MediaError, SettingsError
+from engine.geometry import fingerprint as fp
 from engine.geometry.align import face_type
 from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
 from engine.geometry.detect import DETECTORS
-from engine.geometry.track import Track, attach_plate, select_track, smooth_track
+from engine.geometry.track import (
+    Track,
+    attach_plate,
+    select_track,
+    smooth_track,
+    window_text,
+)
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.io.finite import finite_rgb
 from engine.swap.params import bounds
@@ -65,21 +72,40 @@ class AnalysisCache:
     def __init__(self, path: Path | None, key: dict[str, Any], source: str):
         self.path, self.key, self.source = path, key, source
         self.frames: dict[int, list[dict[str, Any]]] = {}
+        # frame -> {"plate": hex, "faces": [hex per face]} (when fingerprints are asked for)
+        self.prints: dict[int, dict[str, Any]] = {}
         if path is not None and path.is_file():
             try:
                 data = json.loads(path.read_text())
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 data = {}
-            if (data.get("schema") == ANALYSIS_SCHEMA and data.get("key") == key
-                    and data.get("source") == source):
+            if (isinstance(data, dict) and data.get("schema") == ANALYSIS_SCHEMA
+                    and data.get("key") == key and data.get("source") == source):
                 self.frames = {int(k): v for k, v in data["frames"].items()}
+                self.prints = {int(k): v for k, v in data.get("fingerprints", {}).items()}
 
     def save(self) -> None:
         if self.path is None:
             return
-        atomic_write_text(self.path, json.dumps({
-            "schema": ANALYSIS_SCHEMA, "key": self.key, "source": self.source,
-            "frames": {str(k): v for k, v in sorted(self.frames.items())}}))
+        data = {"schema": ANALYSIS_SCHEMA, "key": self.key, "source": self.source,
+                "frames": {str(k): v for k, v in sorted(self.frames.items())}}
+        if self.prints:
+            data["fingerprints"] = {str(k): v for k, v in sorted(self.prints.items())}
+        atomic_write_text(self.path, json.dumps(data))
+
+
+def frame_prints(frame: Frame, rgb: np.ndarray, faces: Sequence[Face]) -> dict[str, Any]:
+    """The fingerprints of one analysed frame (engine.geometry.fingerprint) from its finite
+    `rgb`: the whole frame and each face's landmark box, in the frame's display window."""
+    origin = frame.geometry.offset if frame.geometry is not None else (0, 0)
+    if frame.geometry is not None:
+        w, h = frame.geometry.display[2], frame.geometry.display[3]
+    else:
+        h, w = rgb.shape[:2]
+    shift = np.asarray(origin, np.float32)  # array pixels -> display-window pixels
+    return {"plate": fp.encode(fp.thumbnail(rgb, (0, 0, w, h), origin)),
+            "faces": [fp.encode(fp.thumbnail(rgb, fp.landmark_box(f.landmarks + shift), origin))
+                      for f in faces]}
 
 
 def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
@@ -95,16 +121,19 @@ def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
 def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAnalyzer,
                    cache_path: Path | None, key: dict[str, Any], errors: list[str],
                    warnings: list[str], progress: Callable[..., Iterable[Any]] | None = None,
-                   save_every: int = 10, cancel: Callable[[], bool] | None = None
+                   save_every: int = 10, cancel: Callable[[], bool] | None = None,
+                   prints: dict[int, dict[str, Any]] | None = None
                    ) -> dict[int, list[Face]]:
     """Faces per readable frame (largest first), resuming from and updating `cache_path`.
 
     Unreadable frames are skipped with their one-line error appended to `errors`. `cancel` is
     polled before each frame; when it returns True the cache is saved and `Cancelled` raised.
+    With `prints` (a dict to fill), each frame's fingerprints (`frame_prints`) are kept too.
     """
     prog = progress or (lambda it, total, desc: it)
     cache = AnalysisCache(cache_path, key, source.description)
-    todo = [f for f in frames if f not in cache.frames]
+    todo = [f for f in frames if f not in cache.frames
+            or (prints is not None and f not in cache.prints)]
     pending = 0
     for item in prog(source.read(todo), len(todo), "analyse"):
         if cancel is not None and cancel():
@@ -115,13 +144,18 @@ def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAna
         if isinstance(item, MediaError):
             errors.append(str(item))
             continue
-        faces = analyzer.analyze(sanitise(item, warnings))
+        rgb = sanitise(item, warnings)
+        faces = analyzer.analyze(rgb)
         cache.frames[item.number] = [f.to_json() for f in faces]
+        if prints is not None:
+            cache.prints[item.number] = frame_prints(item, rgb, faces)
         pending += 1
         if pending >= save_every:
             cache.save()
             pending = 0
     cache.save()
+    if prints is not None:
+        prints.update((f, cache.prints[f]) for f in frames if f in cache.prints)
     where = str(cache_path or "analysis")
     return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
             for f in frames if f in cache.frames}
@@ -155,7 +189,8 @@ class AnalyzeSettings:
     def cache_key(self) -> dict[str, Any]:
         """What changes the per-frame results: a cache made with another key is recomputed."""
         return {"detector": self.detector, "max_side": self.max_side,
-                "describe": bool(self.reference), "nonfinite": "nan0-posinf1-neginf0"}
+                "describe": bool(self.reference), "nonfinite": "nan0-posinf1-neginf0",
+                "fingerprint": fp.METHOD}
 
 
 def follow_face(per_frame: Mapping[int, Sequence[Face]], face_index: int = 0,
@@ -204,13 +239,48 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
             if progress is not None:
                 progress(done, total)
 
+    check_one_plate(frames, wanted)  # before anything is written: no cache of a mixed plate
+    prints: dict[int, dict[str, Any]] = {}
     per_frame = analyze_frames(frames, wanted, analyzer, Path(cache) if cache else None,
                                settings.cache_key(), [] if errors is None else errors,
-                               [] if warnings is None else warnings, counted, cancel=cancel)
+                               [] if warnings is None else warnings, counted, cancel=cancel,
+                               prints=prints)
     track = follow_face(per_frame, settings.face_index, reference, settings.smooth)
+    attach_prints(track, per_frame, prints)
     # Landmarks into display-window pixels, plate geometry recorded (render maps and checks).
     track = attach_plate(track, frames, frames.description)
     track.settings.update(source=frames.description, frames=format_frame_range(wanted),
                           detector=settings.detector, max_side=settings.max_side,
-                          face_type=settings.face_type)
+                          face_type=settings.face_type, fingerprint=fp.METHOD)
     return track
+
+
+def attach_prints(track: Track, per_frame: Mapping[int, Sequence[Face]],
+                  prints: Mapping[int, dict[str, Any]]) -> None:
+    """Give each tracked frame its fingerprints: the frame's and the chosen face's."""
+    for f, face in track.faces.items():
+        got = prints.get(f)
+        index = next((i for i, x in enumerate(per_frame.get(f, ())) if x is face), None)
+        if got is not None and index is not None and index < len(got["faces"]):
+            track.fingerprints[f] = {"frame": f, "plate": got["plate"],
+                                     "face": got["faces"][index]}
+
+
+def check_one_plate(source: FrameSource, frames: Sequence[int]) -> None:
+    """Refuse, from the headers alone, a sequence whose frames have different display windows
+    (two plates mixed in one folder), before any frame is analysed or anything written."""
+    first = None
+    for f in frames:
+        try:
+            geo = source.geometry(f)
+        except MediaError:
+            continue  # that frame's own error, reported when it is read
+        if geo is None:
+            continue
+        if first is None:
+            first = (f, geo)
+        elif geo.display != first[1].display:
+            raise InputError(f"{source.description}: frame {f} has display window "
+                             f"{window_text(geo.display)}, frame {first[0]} "
+                             f"{window_text(first[1].display)}; one plate per sequence "
+                             "(nothing was written)")

@@ -39,13 +39,18 @@ from engine.types import Box
 @dataclass(frozen=True)
 class FrameContext:
     """What a per-frame rule sees: the frame number, where its pixels sit, the shot's track
-    (None without one) and the file it came from (for messages)."""
+    (None without one) and the file it came from (for messages); at the swap also the plate's
+    `pixels` (None when a host only asks for a region of interest, or a render validates its
+    frames before the first write), of which only array rows `rows` hold the plate when the
+    read was partial (a face-region render)."""
 
     number: int
     geometry: Geometry | None
     track: Track | None
     track_name: str
     scale: float = 1.0  # the render scale of the frame's pixels (a host's proxy)
+    pixels: np.ndarray | None = None  # the plate's pixels at the swap (None: a ROI question)
+    rows: tuple[int, int] | None = None  # the only array rows holding the plate (partial read)
 
 
 FrameRule = Callable[[FrameContext], None]
@@ -68,13 +73,32 @@ def refuse_unanalysed(ctx: FrameContext) -> None:
                      "'doppel analyze' over these frames")
 
 
-FRAME_RULES: list[FrameRule] = [refuse_unanalysed]
+def landmarks_are_a_face_on_the_plate(ctx: FrameContext) -> None:
+    """The track's entry for this frame was made on this frame, and its landmarks are
+    face-shaped and on the plate (`Track.check_entry`): a hand-scaled, moved or garbled track
+    is refused by name instead of swapping the wrong place."""
+    if ctx.track is not None:
+        ctx.track.check_entry(ctx.number, ctx.geometry, ctx.track_name, ctx.scale)
+
+
+def plate_matches_the_track(ctx: FrameContext) -> None:
+    """The plate frame is the one the track was analysed on (`Track.check_pixels`, the
+    fingerprints): another shot's or a renumbered track is refused, frame by frame."""
+    if ctx.track is not None and ctx.pixels is not None and ctx.number in ctx.track.faces:
+        ctx.track.check_pixels(ctx.number, ctx.pixels, ctx.geometry, ctx.track_name, ctx.rows,
+                               ctx.scale)
+
+
+FRAME_RULES: list[FrameRule] = [refuse_unanalysed, landmarks_are_a_face_on_the_plate,
+                                plate_matches_the_track]
 
 
 def check_frame(number: int, geometry: Geometry | None, track: Track | None,
-                track_name: str, scale: float = 1.0) -> None:
-    """Run every rule of `FRAME_RULES` on one frame (raises the first rule's error)."""
-    ctx = FrameContext(number, geometry, track, track_name, scale)
+                track_name: str, scale: float = 1.0, pixels: np.ndarray | None = None,
+                rows: tuple[int, int] | None = None) -> None:
+    """Run every rule of `FRAME_RULES` on one frame (raises the first rule's error); `pixels`
+    (at the swap) and `rows` as in `FrameContext`."""
+    ctx = FrameContext(number, geometry, track, track_name, scale, pixels, rows)
     for rule in FRAME_RULES:
         rule(ctx)
 
@@ -88,11 +112,12 @@ class FrameLayer:
         self.swapper, self.look, self.track, self.track_name = swapper, look, track, track_name
 
     def track_for(self, number: int, geometry: Geometry | None,
-                  scale: float = 1.0) -> Track | None:
+                  scale: float = 1.0, pixels: np.ndarray | None = None,
+                  rows: tuple[int, int] | None = None) -> Track | None:
         """The track as seen on this frame, after every rule in `FRAME_RULES` (raises the
         rule's error): landmarks mapped onto the frame's data window at its render scale, its
         display window checked against the track's plate."""
-        check_frame(number, geometry, self.track, self.track_name, scale)
+        check_frame(number, geometry, self.track, self.track_name, scale, pixels, rows)
         if self.track is None:
             return None
         return self.track.for_plate(geometry, number, self.track_name, scale)
@@ -106,9 +131,10 @@ class FrameLayer:
 
     def swap(self, number: int, pixels: np.ndarray, *, channels: tuple[str, ...] | None = None,
              geometry: Geometry | None = None, out: np.ndarray | None = None,
-             holdout: np.ndarray | None = None, scale: float = 1.0) -> SwapResult:
+             holdout: np.ndarray | None = None, scale: float = 1.0,
+             rows: tuple[int, int] | None = None) -> SwapResult:
         """Swap one frame: the rules, the track lookup, `process`. `out` may be `pixels`
-        itself (in place)."""
-        track = self.track_for(number, geometry, scale)
+        itself (in place). `rows`: the only array rows that hold the plate (a partial read)."""
+        track = self.track_for(number, geometry, scale, pixels, rows)
         return self.swapper.process(pixels, number, look=self.look.at_scale(scale),
                                     track=track, holdout=holdout, out=out, channels=channels)

@@ -34,15 +34,17 @@ from engine.geometry.track import Track
 from engine.io import SequencePattern, format_frame_range, open_source
 from engine.io.atomic import remove_stale_temps
 from engine.io.image import Geometry
+from engine.io.ownership import Claims
 from engine.io.source import FrameSource, Plate, present_frames
 from engine.shot import layers as layers_mod
+from engine.shot.claim import SequenceClaim
 from engine.shot.frame import FrameLayer
 from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
 from engine.shot.overlap import Later, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
 from engine.shot.workers import run_batches
 from engine.swap.fit import ShotFit
-from engine.swap.infer import read_mask_info
+from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
 
@@ -56,6 +58,7 @@ class RenderSummary:
     missing: list[int] = field(default_factory=list)  # requested but not in the plate
     no_face: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know, not errors
     # Frames a bug failed on (also in `errors`): their tracebacks, for the log (exit 3).
     internal: dict[int, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
@@ -75,7 +78,7 @@ class RenderSummary:
         out += [f"  error: {e}" for e in summarise_messages(errors)]
         if self.fit is not None:
             out.append(self.fit.summary())
-        return out
+        return out + [f"note: {n}" for n in self.notes]
 
 
 @dataclass(frozen=True)
@@ -107,17 +110,18 @@ class RenderJob:
 
 
 def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> SequencePattern:
-    """Refuse outputs that would overwrite the input or cannot be written; one line each."""
+    """Refuse outputs that would overwrite an input (plate, track, models: the ownership rule,
+    engine.io.ownership) or cannot be written; one line each."""
     pattern = SequencePattern.parse(job.output)
     folder = Path(pattern.prefix).parent
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"cannot write to output folder {folder}: it is a file; choose "
                           "another --output")
+    config = job.settings.config
+    claims = Claims(source.inputs() + [Path(p) for p in (job.track, config.model, config.xseg)
+                                       if p])
     for f in frames:
-        src = source.path_of(f)
-        if src is not None and src.resolve() == pattern.path(f).resolve():
-            raise InputError(f"output {job.output} would overwrite the input frame {src}; "
-                             "write to another file pattern")
+        claims.not_an_input(pattern.path(f), "render frame")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".doppel-write-test-{os.getpid()}"
@@ -235,9 +239,12 @@ class ShotRenderer:
             raise MediaError(f"frame {plate.number}: plate has data window {geo.data} and "
                              f"display window {geo.display}; only an EXR output keeps them "
                              "(use .exr)")
-        # In place (out is the source): the plate array is this frame's own, read whole.
+        rows = None
+        if self.job.region == "face" and self.layer.track is not None and geo is not None:
+            rows = self.face_rows()(plate.number, geo) or (0, 0)  # what the reader decoded
+        # In place (out is the source): the plate array is this frame's own.
         result = self.layer.swap(plate.number, plate.pixels, channels=plate.channels,
-                                 geometry=geo, out=plate.pixels)
+                                 geometry=geo, out=plate.pixels, rows=rows)
         meta = frame_metadata(self.layer.swapper.model.info, plate.number, result.diagnostics,
                               self.record)
         return layers_mod.frame_write(self.format, result, plate.channels, geo, plate.header,
@@ -299,6 +306,33 @@ def _render_batch(renderer: ShotRenderer, frames: list[int]) -> list[FrameResult
     return list(renderer.results(frames))
 
 
+def check_track(source: FrameSource, track: Track, where: str, frames: list[int],
+                region: str) -> None:
+    """The track validated as input, before the first write: every frame's entry
+    (`Track.check_entry`: no pixels, no headers), then the first tracked frame's pixels against
+    its fingerprint (`Track.check_pixels`; for a face-region render only the face's rows are
+    decoded), so a damaged or another shot's track is refused whole (exit 2, nothing written).
+    The frame layer's rules check every frame again as it is rendered."""
+    for f in frames:
+        track.check_entry(f, None, where)
+    first = next((f for f in frames if f in track.faces), None)
+    if first is None or not track.verified:
+        return
+
+    def face_rows(frame: int, geo: Geometry) -> tuple[int, int]:
+        lm = track.faces[first].landmarks
+        top = geo.offset[1]
+        return (int(lm[:, 1].min()) - top - 1, int(lm[:, 1].max()) - top + 2)
+    rows = face_rows if region == "face" else None
+    for plate in source.read_plates([first], rows):
+        if isinstance(plate, MediaError) or plate.geometry is None:
+            continue
+        span = rows(first, plate.geometry) if rows is not None else None
+        if span is not None:
+            span = (max(0, span[0]), max(0, min(plate.pixels.shape[0], span[1])))
+        track.check_pixels(first, plate.pixels, plate.geometry, where, span)
+
+
 def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
            overwrite: bool = False,
            progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
@@ -318,16 +352,32 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         check_track_covers(track, job, present)
     model, _ = read_swap_info(job.settings.config.model, job.settings.config.face_type)
     check_face_types(job.settings.config, model, track)
-    pool = workers > 1
-    layer = None
-    if not pool:  # the one model load of this process (a pool's workers load their own)
-        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
-    if track is not None:  # a plate of another frame size: refused before any frame is written
+    notes = []
+    if track is not None:  # a plate of another frame size, a damaged or another shot's track
         check_plate_size(track, source, present, job.track or "track")
+        check_track(source, track, job.track or "track", present, job.region)
+        if not track.verified:
+            notes.append(f"{job.track}: made before tracks held plate fingerprints, so its "
+                         "frames are not checked against the plate; run 'doppel analyze' again "
+                         "to add them")
     record = job.record(track_digest(job.track))
     pattern = check_output(job, source, wanted)
-    summary = RenderSummary(missing=sorted(absent))
+    with SequenceClaim(pattern, record):  # one writer per sequence: other settings refused
+        summary = _render_claimed(job, source, track, present, record, pattern, workers,
+                                  overwrite, progress, overlap, model)
+    summary.missing = sorted(absent)
+    summary.notes = notes
+    return summary
+
+
+def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
+                    present: list[int], record: dict[str, Any], pattern: SequencePattern,
+                    workers: int, overwrite: bool,
+                    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
+                    overlap: bool, model: ModelInfo) -> RenderSummary:
+    """`render` once its output is claimed: resume check, then the frames."""
+    pool = workers > 1
+    summary = RenderSummary()
     todo = []
     for f in present:
         if overwrite:
@@ -362,10 +412,9 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
-    if not pool or len(todo) <= 1:
-        if layer is None:
-            swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-            layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
+    if not pool or len(todo) <= 1:  # the one model load of this process
+        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
+        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
         renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
         for frame, diag in prog(renderer.results(todo), len(todo)):
             note(frame, diag)
@@ -374,9 +423,13 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
         results = run_batches(batches, workers, ShotRenderer.open,
                               (job, threads, record, overwrite, overlap), _render_batch)
-        for batch in prog(results, len(batches)):
-            for frame, diag in batch:
-                note(frame, diag)
+        try:
+            for batch in prog(results, len(batches)):
+                for frame, diag in batch:
+                    note(frame, diag)
+        finally:  # workers stopped mid-write (an error, Ctrl-C) leave temps of dead processes
+            results.close()
+            remove_stale_temps(Path(pattern.prefix).parent, Path(pattern.prefix).name)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
     if summary.done:

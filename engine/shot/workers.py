@@ -17,6 +17,7 @@ writing is whole or absent.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -79,6 +80,32 @@ def _rebuild(kind: str, name: str, text: str) -> BaseException:
     return RuntimeError(f"render worker failed:\n{text}")
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Ctrl-C held back while children are started. A terminal sends SIGINT to the whole
+    process group: a child still importing (before `_serve` ignores it) would print a
+    KeyboardInterrupt traceback, and a parent interrupted inside `Process.start` leaves a
+    half-started child printing an EOFError. So SIGINT is blocked in this thread (a child
+    inherits the mask: it is born deaf to Ctrl-C), and one arriving meanwhile is noted by a
+    handler and raised in the parent once every child is started (the pool then stops them).
+    Only the main thread handles signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, frame: noted.append(sig))
+    mask = (signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            if hasattr(signal, "pthread_sigmask") else None)
+    try:
+        yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+        if noted and callable(previous):
+            previous(signal.SIGINT, None)  # default_int_handler: KeyboardInterrupt
+
+
 def _serve(init: Callable[..., Any], init_args: tuple[Any, ...],
            work: Callable[[Any, Any], Any], tasks: Any, results: Any) -> None:
     """A worker process's whole life: its state, then batches until the sentinel."""
@@ -112,8 +139,9 @@ def run_batches(batches: Sequence[Any], workers: int, init: Callable[..., Any],
                          name=f"doppel-worker-{k}", daemon=True) for k in range(workers)]
     for _ in procs:
         tasks.put(None)
-    for p in procs:
-        p.start()
+    with _sigint_deferred():  # children born deaf to Ctrl-C; one now reaches us after starts
+        for p in procs:
+            p.start()
     waiting: dict[int, Any] = {}
     next_index = 0
     try:

@@ -57,7 +57,7 @@ def test_save_config_never_replaces_a_users_file(tmp_path, plate_pattern, capsys
     mine.write_text("my notes\n")
     rc = main(["analyze", plate_pattern, "-o", str(tmp_path / "t.json"), "--frames", "1001",
                "--save-config", str(mine), "--quiet"])
-    assert rc == 2 and "not written by doppel" in capsys.readouterr().err
+    assert rc == 2 and "is not Doppel's options file" in capsys.readouterr().err
     assert mine.read_text() == "my notes\n"
 
 

@@ -35,6 +35,7 @@ DOCUMENTED = {
         "overlay", "overlay_into", "seamless", "sharpen", "motion_blur", "check_blend_mode",
     ],
     "engine.io.frames": ["parse_frame_range"],
+    "engine.geometry.fingerprint": ["thumbnail", "covered"],
 }
 
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS

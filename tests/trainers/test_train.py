@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.errors import FacesetError, SettingsError, TrainingError  # noqa: E402
+from engine.errors import DiskFullError, FacesetError, SettingsError, TrainingError  # noqa: E402
 from trainers.checkpoint import checkpoints, load_checkpoint  # noqa: E402
 from trainers.data import IterationSampler, PairDataset, load_bank  # noqa: E402
 from trainers.losses import dssim  # noqa: E402
@@ -152,9 +152,24 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tiny_config, monke
 
     monkeypatch.setattr(torch, "save", full)
     trainer.iteration = 2
-    with pytest.raises(TrainingError, match="No space left.*ckpt_00000002.pt is intact"):
+    with pytest.raises(DiskFullError, match="disk full.*ckpt_00000002.pt is intact"):
         trainer.save_checkpoint()
     assert checkpoints(trainer.out)[-1].read_bytes() == before
+    assert not list(trainer.out.rglob("*.tmp*"))
+
+
+def test_a_failing_checkpoint_writer_is_a_training_error_not_a_crash(tiny_config, monkeypatch):
+    trainer = Trainer(tiny_config(target_iters=1, save_every=1), log=lambda s: None)
+    trainer.run(progress=False)
+
+    def broken(*a, **k):  # what PyTorch's C++ writer raises (space left: not a full disk)
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed\nmore")
+    monkeypatch.setattr(torch, "save", broken)
+    trainer.iteration = 2
+    with pytest.raises(TrainingError, match="failed writing file data/0.*ckpt_00000001.pt is "
+                                            "intact"):
+        trainer.save_checkpoint()
     assert not list(trainer.out.rglob("*.tmp*"))
 
 

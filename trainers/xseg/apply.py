@@ -26,6 +26,7 @@ from engine.errors import FacesetError, MediaError
 from engine.faceset.store import Faceset, load_faceset
 from engine.geometry.align import align_matrix, invert_similarity
 from engine.io import read_image, write_image
+from engine.io.atomic import remove_stale_temps
 from engine.swap.infer import MaskModel
 from trainers.xseg.labels import entry_field, face_key
 
@@ -115,6 +116,8 @@ def apply_xseg(faceset: str | Path, model_path: str | Path, overwrite: bool = Fa
         raise FacesetError(f"{fs.root}: faceset holds no faces")
     model = MaskModel(model_path, device)
     digest = model_digest(model_path)
+    for folder in (fs.root, fs.root / MASK_DIR):  # temps of a killed run (SIGKILL) go first
+        remove_stale_temps(folder)
     summary = ApplySummary()
     todo, clashes = [], []
     for e in fs.entries:

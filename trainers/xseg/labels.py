@@ -322,6 +322,17 @@ def from_face_masks(fs: Faceset, folder: str | Path, channel: str = "") -> Label
     return report
 
 
+def _whole(value: object) -> int:
+    """A frame or face number from JSON: an integer (or a float/str holding one), else
+    ValueError (a path, a list, a fraction)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
 def from_polygons(fs: Faceset, path: str | Path) -> LabelReport:
     """Labels from a polygon JSON:
 
@@ -349,12 +360,13 @@ def from_polygons(fs: Faceset, path: str | Path) -> LabelReport:
     for i, item in enumerate(data.get("labels") or []):
         where = f"{path}: labels[{i}]"
         try:
-            frame = int(item["frame"])
-            face = item.get("face")
+            frame = _whole(item["frame"])
+            face = None if item.get("face") is None else _whole(item["face"])
             polys = {k: [np.asarray(p, np.float64) for p in item.get(k, [])]
                      for k in ("include", "exclude")}
-        except (KeyError, TypeError, ValueError):
-            report.skipped.append(f"{where}: needs 'frame' and polygon lists of [x, y] points")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            report.skipped.append(f"{where}: needs a whole 'frame' (and 'face') number and "
+                                  "polygon lists of [x, y] points")
             continue
         if any(p.ndim != 2 or p.shape[1] != 2 or len(p) < 3 or not np.isfinite(p).all()
                for ps in polys.values() for p in ps):
@@ -367,7 +379,7 @@ def from_polygons(fs: Faceset, path: str | Path) -> LabelReport:
             report.skipped.append(f"{where}: face-space polygons need 'face'")
             continue
         targets = [e for (f, k), e in by_key.items()
-                   if f == frame and (face is None or k == int(face))]
+                   if f == frame and (face is None or k == face)]
         if not targets:
             report.skipped.append(f"{where}: no face {'' if face is None else face} on frame "
                                   f"{frame} in the faceset")

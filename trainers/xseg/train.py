@@ -26,10 +26,13 @@ from torch.nn import functional as F
 
 from engine.errors import SettingsError, TrainingError
 from engine.io import atomic_write_text, write_image
+from engine.io.ownership import FolderMark, json_mark
 from trainers.checkpoint import (
     CKPT_SCHEMA,
     checkpoints,
+    claim_model_folder,
     load_checkpoint,
+    remove_stale_writes,
     resolve_checkpoint,
     resume_point,
     save_checkpoint,
@@ -42,6 +45,10 @@ from trainers.xseg.data import XSegAugment, XSegDataset, load_labelled
 from trainers.xseg.model import XSegNet, XSegSpec
 
 KIND = "xseg"  # checkpoints carry it, so a swap checkpoint is never taken for an XSeg one
+# An XSeg model folder is Doppel's when its config.json is (engine.io.ownership).
+XSEG_FOLDER = FolderMark("XSeg model folder", "config.json",
+                         json_mark("XSeg training configuration", "out", "resolution",
+                                   schema="facesets"))
 
 
 def xseg_loss(logits: torch.Tensor, label: torch.Tensor, valid: torch.Tensor
@@ -63,6 +70,7 @@ class XSegTrainer:
                  log: Callable[[str], None] = print):
         self.cfg, self.log = cfg.validate(), log
         self.out = Path(cfg.out)
+        claim_model_folder(self.out, XSEG_FOLDER, list(cfg.facesets))
         self.spec = cfg.spec()
         torch.manual_seed(cfg.seed)
         self.device = pick_device(cfg.device)
@@ -168,6 +176,7 @@ class XSegTrainer:
     def run(self, progress: bool = False) -> dict[str, Any]:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_writes(self.out)  # temps of a killed save: never left to pile up
         atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
         self._trim_log()
         if self.iteration >= cfg.target_iters:
