@@ -18,10 +18,10 @@ from typing import Protocol
 import cv2
 import dlib
 import numpy as np
-import onnx
 
 from engine.errors import ModelError, SettingsError
 from engine.runtime.assets import dlib_model, find_asset
+from engine.runtime.onnx_header import with_symbolic_io_dims
 from engine.runtime.onnxrt import create_session
 from engine.types import Detection
 
@@ -124,14 +124,13 @@ class OnnxDetector:
                  device: str = "auto", threads: int = 0):
         path = Path(model_path)
         try:
-            model = onnx.load(str(path))
-        except Exception as exc:  # onnx raises several types for unreadable files
+            data = path.read_bytes()
+        except OSError as exc:
             raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
-        for value in list(model.graph.input) + list(model.graph.output):
-            dims = value.type.tensor_type.shape.dim
-            for i, d in enumerate(dims):
-                d.dim_param = ("N", "C", "H", "W")[i] if i < 4 else f"d{i}"
-        self.session = create_session(model.SerializeToString(), device, threads)
+        # Read and rewritten at the wire level (engine.runtime.onnx_header): importing `onnx`
+        # for this cost more than the detector's first frames.
+        self.session = create_session(with_symbolic_io_dims(data, str(path)), device, threads,
+                                      where=str(path))
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold = max_side, threshold
         self._lock = threading.Lock()
