@@ -15,3 +15,42 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def vector_isa(flags: set[str] | None = None) -> str:
+    """The widest vector instruction sets the CPU has, named from its flags: what decides how
+    fast numpy, OpenCV and ONNX Runtime kernels run (e.g. `AVX2, no AVX-512`)."""
+    f = cpu_flags() if flags is None else flags
+    if "avx512f" in f:
+        extra = [n for n, k in (("VNNI", "avx512_vnni"), ("BF16", "avx512_bf16"),
+                                ("FP16", "avx512_fp16")) if k in f]
+        isa = "AVX-512" + (f" ({', '.join(extra)})" if extra else "")
+        return isa + (", AMX" if "amx_tile" in f else "")
+    if "avx2" in f:
+        return "AVX2, no AVX-512"
+    if "avx" in f:
+        return "AVX, no AVX2"
+    return "no AVX" if f else "unknown"
+
+
+def machine_line() -> str:
+    """One line naming the machine for a benchmark's output: CPU, cores, vector ISA, load."""
+    import os
+
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return (f"CPU: {cpu_name()}, {os.cpu_count()} cores, {vector_isa()}; "
+            f"load average {load}")

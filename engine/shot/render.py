@@ -30,10 +30,11 @@ from engine.io.source import FrameSource, Plate, present_frames
 from engine.shot import layers as layers_mod
 from engine.shot.frame import FrameLayer
 from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
-from engine.shot.overlap import Later, overlapped
+from engine.shot.overlap import Later, ReadAhead, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
+from engine.shot.startup import ModelLoad
 from engine.shot.workers import run_batches
-from engine.swap.infer import read_mask_info
+from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
 
@@ -81,13 +82,15 @@ class RenderJob:
     def format(self) -> OutputFormat:
         return OutputFormat(self.face_layer, self.half, self.compression, self.region)
 
-    def record(self, track_sha: str) -> dict[str, Any]:
+    def record(self, track_sha: str, model: tuple[ModelInfo, bool] | None = None
+               ) -> dict[str, Any]:
         """This render's resume record (`engine.shot.resume.render_record`); reads only the
-        models' metadata and digests, no session."""
+        models' metadata and digests, no session (`model`: the swap model's info and whether
+        it takes morph, when the caller has read them already)."""
         config = self.settings.config
-        model, morph = read_swap_info(config.model, config.face_type)
+        model_info, morph = model or read_swap_info(config.model, config.face_type)
         xseg = read_mask_info(config.xseg)[0] if config.xseg else None
-        return render_record(self.settings, self.format.record(), model, xseg, track_sha,
+        return render_record(self.settings, self.format.record(), model_info, xseg, track_sha,
                              morph)
 
 
@@ -220,11 +223,21 @@ class ShotRenderer:
             return (box[1], box[3]) if box is not None else None
         return rows
 
-    def results(self, frames: list[int]) -> Iterator[FrameResult]:
+    @staticmethod
+    def read_ahead_of(source: FrameSource, frames: list[int]
+                      ) -> ReadAhead[tuple[Plate | MediaError, int]]:
+        """The plates of `frames` (whole) already being read on a thread: a render starts it
+        while its model loads (engine.shot.startup) and hands it to `results`."""
+        return ReadAhead(zip(source.read_plates(frames), frames, strict=True), 2)
+
+    def results(self, frames: list[int],
+                plates: ReadAhead[tuple[Plate | MediaError, int]] | None = None
+                ) -> Iterator[FrameResult]:
         """Render `frames`; one result per frame, in order, as each is written. Overlapped
         (the default): the next plates are decoded on a read-ahead thread and the previous
         frame encoded on a writer thread while this one is swapped (engine.shot.overlap); the
-        files are the same as the serial loop's (`overlap=False`)."""
+        files are the same as the serial loop's (`overlap=False`). `plates`: those frames'
+        plates being read already (`read_ahead`)."""
         fmt = self.format
 
         def write(f: int, frame: layers_mod.FrameWrite) -> FrameResult:
@@ -249,7 +262,8 @@ class ShotRenderer:
 
         rows = (self.face_rows() if self.job.region == "face" and self.layer.track is not None
                 else None)
-        pairs = zip(self.source.read_plates(frames, rows), frames, strict=True)
+        pairs = plates if plates is not None else zip(self.source.read_plates(frames, rows),
+                                                      frames, strict=True)
         if self.overlap:
             yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
             return
@@ -279,19 +293,18 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     track = Track.load(job.track) if job.track else None
     if track is not None:
         check_track_covers(track, job, present)
-    model, _ = read_swap_info(job.settings.config.model, job.settings.config.face_type)
-    check_face_types(job.settings.config, model, track)
+    model = read_swap_info(job.settings.config.model, job.settings.config.face_type)
+    check_face_types(job.settings.config, model[0], track)
     pool = workers > 1
-    layer = None
-    if not pool:  # the one model load of this process (a pool's workers load their own)
-        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
+    # The one model load of this process (a pool's workers load their own) runs on a thread
+    # while the job is checked and the first plates are read (engine.shot.startup).
+    loading = None if pool else ModelLoad(job.settings.config, spinning=not overlap)
     if track is not None:  # a plate of another frame size: refused before any frame is written
         try:
             track.for_plate(source.geometry(present[0]), present[0], job.track or "track")
         except MediaError:
             pass  # an unreadable frame is that frame's error, reported when it is rendered
-    record = job.record(track_digest(job.track))
+    record = job.record(track_digest(job.track), model)
     pattern = check_output(job, source, wanted)
     summary = RenderSummary(missing=sorted(absent))
     todo = []
@@ -322,12 +335,20 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
             sums[k] = sums.get(k, 0.0) + v
 
     if not pool or len(todo) <= 1:
-        if layer is None:
-            swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-            layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
-        renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
-        for frame, diag in prog(renderer.results(todo), len(todo)):
-            note(frame, diag)
+        early = None
+        if loading is None:
+            loading = ModelLoad(job.settings.config, spinning=not overlap)
+        elif overlap and todo and not (job.region == "face" and track is not None):
+            # Whole plates need no model to be read: start while it loads.
+            early = ShotRenderer.read_ahead_of(source, todo)
+        try:
+            layer = FrameLayer(loading.result(), job.settings.look, track, job.track or "track")
+            renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
+            for frame, diag in prog(renderer.results(todo, early), len(todo)):
+                note(frame, diag)
+        finally:
+            if early is not None:
+                early.close()
     else:
         threads = max(1, (os.cpu_count() or 2) // workers)
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
