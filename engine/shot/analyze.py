@@ -24,7 +24,9 @@ from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
 from engine.geometry.detect import DETECTORS
 from engine.geometry.track import Track, attach_plate, select_track, smooth_track
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
+from engine.io.display import DisplayFrame
 from engine.io.finite import finite_rgb
+from engine.shot.overlap import Later, overlapped
 from engine.swap.params import bounds
 from engine.types import Face
 
@@ -67,21 +69,33 @@ def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
     return rgb
 
 
+FrameHook = Callable[[DisplayFrame, list[Face]], "Later[None] | None"]
+"""What a caller does with each analysed frame while it is in memory (extraction stages its
+crops): runs on the analysing thread; a returned `Later` runs on the writer thread."""
+
+
 def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAnalyzer,
                    cache_path: Path | None, key: dict[str, Any], errors: list[str],
                    warnings: list[str], progress: Callable[..., Iterable[Any]] | None = None,
-                   save_every: int = 10, cancel: Callable[[], bool] | None = None
-                   ) -> dict[int, list[Face]]:
+                   save_every: int = 10, cancel: Callable[[], bool] | None = None,
+                   on_frame: FrameHook | None = None) -> dict[int, list[Face]]:
     """Faces per readable frame (largest first), resuming from and updating `cache_path`.
 
     Unreadable frames are skipped with their one-line error appended to `errors`. `cancel` is
     polled before each frame; when it returns True the cache is saved and `Cancelled` raised.
+    Frames are decoded (and display-encoded: `FrameSource.read_display`) on a read-ahead
+    thread while the previous one is analysed, and `on_frame`'s writes run on a writer thread
+    (engine.shot.overlap). The cache is saved every `save_every` frames and at least every
+    tenth of the frames it holds, so saving a long shot's growing cache stays a small part of
+    the work.
     """
     prog = progress or (lambda it, total, desc: it)
     cache = AnalysisCache(cache_path, key, source.description)
     todo = [f for f in frames if f not in cache.frames]
     pending = 0
-    for item in prog(source.read(todo), len(todo), "analyse"):
+
+    def analyse(item: DisplayFrame | MediaError) -> Later[None] | None:
+        nonlocal pending
         if cancel is not None and cancel():
             cache.save()
             raise Cancelled(f"analysis of {source.description} cancelled after "
@@ -89,18 +103,24 @@ def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAna
                             "resume")
         if isinstance(item, MediaError):
             errors.append(str(item))
-            continue
-        faces = analyzer.analyze(sanitise(item, warnings))
+            return None
+        if item.nonfinite:
+            warnings.append(f"frame {item.number} ({item.path}): {item.nonfinite} NaN/Inf "
+                            "values replaced (NaN, -Inf -> 0, +Inf -> 1) for analysis")
+        faces = analyzer.analyze_srgb(item.srgb8)
         cache.frames[item.number] = [f.to_json() for f in faces]
         pending += 1
-        if pending >= save_every:
+        if pending >= max(save_every, len(cache.frames) // 10):
             cache.save()
             pending = 0
+        return on_frame(item, faces) if on_frame is not None else None
+
+    for _ in prog(overlapped(source.read_display(todo), analyse), len(todo), "analyse"):
+        pass
     cache.save()
     where = str(cache_path or "analysis")
     return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
             for f in frames if f in cache.frames}
-
 
 
 @dataclass(frozen=True)
