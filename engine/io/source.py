@@ -213,7 +213,8 @@ class ImageListSource(FrameSource):
                 continue
             try:
                 wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
-                yield convert(f, read_image(path, wanted, native=native))
+                yield convert(f, read_image(path, wanted, native=True) if native
+                              else read_image(path, wanted))
             except MediaError as exc:
                 yield MediaError(f"frame {f}: {exc}")
 

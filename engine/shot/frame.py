@@ -71,9 +71,11 @@ class FrameLayer:
 
     def swap(self, number: int, pixels: np.ndarray, *, channels: tuple[str, ...] | None = None,
              geometry: Geometry | None = None, out: np.ndarray | None = None,
-             holdout: np.ndarray | None = None) -> SwapResult:
+             holdout: np.ndarray | None = None, composite: bool = True) -> SwapResult:
         """Swap one frame: the rules, the track lookup, `process`. `out` may be `pixels`
-        itself (in place)."""
+        itself (in place); `composite=False` leaves the output view unmade (a writer of the
+        face region only)."""
         track = self.track_for(number, geometry)
         return self.swapper.process(pixels, number, look=self.look, track=track,
-                                    holdout=holdout, out=out, channels=channels)
+                                    holdout=holdout, out=out, channels=channels,
+                                    composite=composite)

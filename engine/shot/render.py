@@ -205,7 +205,8 @@ class ShotRenderer:
                              "(use .exr)")
         # In place (out is the source): the plate array is this frame's own, read whole.
         result = self.layer.swap(plate.number, plate.pixels, channels=plate.channels,
-                                 geometry=geo, out=plate.pixels)
+                                 geometry=geo, out=plate.pixels,
+                                 composite=self.format.region != "face")  # face: RGBA of it
         meta = frame_metadata(self.layer.swapper.model.info, plate.number, result.diagnostics,
                               self.record)
         return layers_mod.frame_write(self.format, result, plate.channels, geo, plate.header,
