@@ -31,7 +31,7 @@ from engine.io.colorspace import linear_to_srgb
 from engine.io.display import DisplayFrame
 from engine.io.image import write_image
 from engine.shot.overlap import Later
-from engine.types import Face
+from engine.types import AlignedFace, Face
 
 
 def aligned_crop(frame: DisplayFrame, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -60,7 +60,11 @@ class StagedCrops:
         writes of their temp files, for the writer thread."""
         jobs = []
         for k, face in enumerate(faces):
-            matrix = align_matrix(face.landmarks, self.size, self._ftype)
+            # The matrix as the faceset entry stores it (rounded by its JSON form), so the
+            # crop is the one pass 2 would make from that entry.
+            exact = align_matrix(face.landmarks, self.size, self._ftype)
+            matrix = np.asarray(AlignedFace(face, exact, self._ftype.name, self.size)
+                                .to_json()["matrix"])
             crop = aligned_crop(frame, matrix, self.size)
             tmp = staged_path(self._crop_path(frame.number, k))
             self._staged[(frame.number, k)] = (matrix, tmp)

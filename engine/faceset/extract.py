@@ -158,8 +158,10 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             )
 
     if analyzer is None:
+        # Not spinning: the analysis shares the cores with its reader and writer threads.
         analyzer = FaceAnalyzer.create(settings.detector, describe=settings.reference is not None,
-                                       max_side=settings.max_side, upsample=settings.upsample)
+                                       max_side=settings.max_side, upsample=settings.upsample,
+                                       spinning=False)
     reference = (reference_descriptor(settings.reference, analyzer)
                  if settings.reference else None)
 
@@ -308,9 +310,12 @@ def _choose_and_write(source: FrameSource, out: Path, settings: ExtractSettings,
         return Later(write)
 
     frames = sorted(plans)
-    for _ in prog(overlapped(source.read_display(frames, rows, display=settings.debug), crops),
-                  len(frames), "write"):
-        pass
+    results = overlapped(source.read_display(frames, rows, display=settings.debug), crops)
+    try:
+        for _ in prog(results, len(frames), "write"):
+            pass
+    finally:  # now, not when the generator is collected: its writes end here
+        results.close()
     for f in set(plans) - read_ok:  # could not re-read: keep what the faceset had there
         for entry in plans[f]:
             if entry.key in old:

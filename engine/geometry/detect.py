@@ -121,7 +121,9 @@ class OnnxDetector:
     stride = 32
 
     def __init__(self, model_path: str | Path, max_side: int = 640, threshold: float = 0.5,
-                 device: str = "auto", threads: int = 0):
+                 device: str = "auto", threads: int = 0, spinning: bool = True):
+        """`spinning=False`: ONNX Runtime's threads sleep between frames (for callers whose
+        reader and writer threads share the cores: extraction, analysis)."""
         path = Path(model_path)
         try:
             data = path.read_bytes()
@@ -130,7 +132,7 @@ class OnnxDetector:
         # Read and rewritten at the wire level (engine.runtime.onnx_header): importing `onnx`
         # for this cost more than the detector's first frames.
         self.session = create_session(with_symbolic_io_dims(data, str(path)), device, threads,
-                                      where=str(path))
+                                      spinning, where=str(path))
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold = max_side, threshold
         self._lock = threading.Lock()
@@ -168,9 +170,9 @@ class CenterFaceDetector(OnnxDetector):
 
     def __init__(self, model_path: str | Path | None = None, max_side: int = 640,
                  threshold: float = 0.5, nms_iou: float = 0.3, device: str = "auto",
-                 threads: int = 0):
+                 threads: int = 0, spinning: bool = True):
         super().__init__(model_path or find_asset("centerface.onnx"), max_side, threshold,
-                         device, threads)
+                         device, threads, spinning)
         self.nms_iou = nms_iou
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -209,7 +211,8 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 _BACKEND_OPTIONS = {
     "hog": ("max_side", "upsample", "threshold"),
     "cnn": ("max_side",),
-    "centerface": ("model_path", "max_side", "threshold", "nms_iou", "device", "threads"),
+    "centerface": ("model_path", "max_side", "threshold", "nms_iou", "device", "threads",
+                   "spinning"),
 }
 
 

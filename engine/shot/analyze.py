@@ -71,7 +71,8 @@ def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
 
 FrameHook = Callable[[DisplayFrame, list[Face]], "Later[None] | None"]
 """What a caller does with each analysed frame while it is in memory (extraction stages its
-crops): runs on the analysing thread; a returned `Later` runs on the writer thread."""
+crops), given its faces as the cache holds them (rounded as `Face.to_json` rounds): runs on the
+analysing thread; a returned `Later` runs on the writer thread."""
 
 
 def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAnalyzer,
@@ -108,15 +109,22 @@ def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAna
             warnings.append(f"frame {item.number} ({item.path}): {item.nonfinite} NaN/Inf "
                             "values replaced (NaN, -Inf -> 0, +Inf -> 1) for analysis")
         faces = analyzer.analyze_srgb(item.srgb8)
-        cache.frames[item.number] = [f.to_json() for f in faces]
+        entries = cache.frames[item.number] = [f.to_json() for f in faces]
         pending += 1
         if pending >= max(save_every, len(cache.frames) // 10):
             cache.save()
             pending = 0
-        return on_frame(item, faces) if on_frame is not None else None
+        if on_frame is None:
+            return None
+        # The faces as every later step sees them: read back from the cache's JSON form.
+        return on_frame(item, [Face.from_json(e, item.path) for e in entries])
 
-    for _ in prog(overlapped(source.read_display(todo), analyse), len(todo), "analyse"):
-        pass
+    results = overlapped(source.read_display(todo), analyse)
+    try:
+        for _ in prog(results, len(todo), "analyse"):
+            pass
+    finally:  # now, not when the generator is collected: its writes end before we return
+        results.close()
     cache.save()
     where = str(cache_path or "analysis")
     return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
@@ -184,8 +192,9 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     if not wanted:
         raise SettingsError(f"{frames.description}: no frames to analyse in the given range")
     if analyzer is None:
+        # Not spinning: the analysis shares the cores with its reader thread.
         analyzer = FaceAnalyzer.create(settings.detector, describe=bool(settings.reference),
-                                       max_side=settings.max_side)
+                                       max_side=settings.max_side, spinning=False)
     reference = None
     if settings.reference:
         reference = reference_descriptor(settings.reference, analyzer)

@@ -299,7 +299,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     pool = workers > 1
     # The one model load of this process (a pool's workers load their own) runs on a thread
     # while the job is checked and the first plates are read (engine.shot.startup).
-    loading = None if pool else ModelLoad(job.settings.config, spinning=not overlap)
+    loading = None if pool else ModelLoad(job.settings.config, not overlap, job.settings.look)
     if track is not None:  # a plate of another frame size: refused before any frame is written
         try:
             track.for_plate(source.geometry(present[0]), present[0], job.track or "track")
@@ -338,7 +338,7 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     if not pool or len(todo) <= 1:
         early = None
         if loading is None:
-            loading = ModelLoad(job.settings.config, spinning=not overlap)
+            loading = ModelLoad(job.settings.config, not overlap, job.settings.look)
         elif overlap and todo and not (job.region == "face" and track is not None):
             # Whole plates need no model to be read: start while it loads.
             early = ShotRenderer.read_ahead_of(source, todo)

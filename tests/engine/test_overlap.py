@@ -96,3 +96,17 @@ def test_an_iterator_error_is_raised_after_the_items_before_it():
         for r in overlapped(items(), lambda i: i):
             seen.append(r)
     assert seen == [1, 2]
+
+
+def test_a_started_read_ahead_reads_before_it_is_iterated_and_is_taken_as_is():
+    from engine.shot.overlap import ReadAhead
+
+    produced = threading.Event()
+
+    def items():
+        produced.set()
+        yield from range(5)
+    ahead = ReadAhead(items(), depth=2)
+    assert produced.wait(30)  # reading began with no consumer yet
+    assert list(overlapped(ahead, lambda i: i * 2)) == [0, 2, 4, 6, 8]
+    assert not ahead._thread.is_alive()  # overlapped closed it

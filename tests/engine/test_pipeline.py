@@ -208,3 +208,17 @@ def test_xseg_masks_come_from_the_xseg_model(tmp_path, demo_model, plate_1010, p
             plate_1010.pixels, 1010, look=xlook, track=plate_track, channels=plate_1010.channels)
     with pytest.raises(ModelError, match=r"XSeg model needs input 'face' and output\(s\) mask"):
         FaceSwapper(EngineConfig(model=str(demo_model), xseg=str(demo_model)))
+
+
+def test_without_composite_the_face_and_mask_are_the_same_and_the_plate_is_untouched(
+        swapper, plate_1010, plate_track):
+    """The face-region output's path: the swap's own pixels as with the composite, no blend."""
+    full = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=plate_track,
+                           channels=plate_1010.channels)
+    out = plate_1010.pixels.copy()
+    bare = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=plate_track, out=out,
+                           channels=plate_1010.channels, composite=False)
+    assert bare.roi == full.roi and bare.diagnostics["swapped"]
+    assert np.array_equal(bare.mask_roi, full.mask_roi)
+    assert np.array_equal(bare.face_roi, full.face_roi)
+    assert np.array_equal(bare.image, plate_1010.pixels)
