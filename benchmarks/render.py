@@ -53,7 +53,11 @@ import media  # noqa: E402
 import engine.shot.layers as layers_mod  # noqa: E402
 from engine.geometry.track import Track  # noqa: E402
 from engine.io import read_image, write_exr  # noqa: E402
-from engine.runtime.sysinfo import machine_line  # noqa: E402
+
+try:  # a checkout from before machine_line (run with --baseline's code)
+    from engine.runtime.sysinfo import machine_line  # noqa: E402
+except ImportError:  # pragma: no cover
+    from engine.runtime.sysinfo import cpu_name as machine_line  # noqa: E402
 from engine.shot.render import RenderJob, render  # noqa: E402
 from engine.swap.infer import SwapModel  # noqa: E402
 from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook  # noqa: E402
