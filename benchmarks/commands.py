@@ -11,7 +11,8 @@ Cases (`--cases`, comma separated):
   EXR sequence) into a new faceset, all faces, 256 px crops: wall seconds / frames. Beside it,
   in this process, per frame on the same decoded frames: dlib's HOG detector on the
   full-resolution frame (upsample 1) + the 68-point predictor (the usual way, the issue's
-  reference), and our analysis alone (CenterFace at 640 px + the predictor).
+  reference), and our analysis alone (CenterFace at 640 px + the predictor, built as
+  `doppel extract` builds it).
 - `extract-track`: as `extract-video` with `--select track --smooth 3` (the two-pass case).
 - `render-1080p`, `render-4K`: a farm chunk, `doppel render` of 10 frames with the track:
   seconds from launch to the first output frame on disk (the file appears atomically), and
@@ -80,9 +81,13 @@ def analysis_per_frame(video: Path, frames: int) -> dict[str, float]:
             break
         if i % step == 0:
             images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    from engine.runtime.sysinfo import pipeline_threads
+
     lmk = DlibLandmarker()
+    # Ours as `doppel extract` builds it (ONNX Runtime threads and spinning as in its pipeline).
+    ours = CenterFaceDetector(max_side=640, threads=pipeline_threads(), spinning=False)
     variants = {"dlib full-frame": FaceAnalyzer(DlibHogDetector(max_side=0, upsample=1), lmk),
-                "ours (analysis)": FaceAnalyzer(CenterFaceDetector(max_side=640), lmk)}
+                "ours (analysis)": FaceAnalyzer(ours, lmk)}
     times: dict[str, list[float]] = {k: [] for k in variants}
     for an in variants.values():
         an.analyze_srgb(images[0])

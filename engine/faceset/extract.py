@@ -42,6 +42,7 @@ from engine.io.display import DisplayFrame
 from engine.io.frames import summarise_messages
 from engine.io.sheets import draw_face
 from engine.io.source import present_frames
+from engine.runtime.sysinfo import pipeline_threads
 from engine.shot.overlap import Later, overlapped
 from engine.types import AlignedFace, Face
 
@@ -158,10 +159,11 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             )
 
     if analyzer is None:
-        # Not spinning: the analysis shares the cores with its reader and writer threads.
+        # The analysis shares the cores with its reader and writer threads: ONNX Runtime gets
+        # all but one and sleeps between frames instead of spinning.
         analyzer = FaceAnalyzer.create(settings.detector, describe=settings.reference is not None,
                                        max_side=settings.max_side, upsample=settings.upsample,
-                                       spinning=False)
+                                       threads=pipeline_threads(), spinning=False)
     reference = (reference_descriptor(settings.reference, analyzer)
                  if settings.reference else None)
 

@@ -54,3 +54,20 @@ def machine_line() -> str:
         load = "?"
     return (f"CPU: {cpu_name()}, {os.cpu_count()} cores, {vector_isa()}; "
             f"load average {load}")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pipeline_threads() -> int:
+    """ONNX Runtime threads for a model run in a pipeline (read-ahead and writer threads
+    beside it): all cores but one, which the reader and the writer use. On 2 cores one thread
+    analysed a 1080p frame faster than two (measured: docs/benchmarks.md, issue 27)."""
+    return max(1, usable_cores() - 1)

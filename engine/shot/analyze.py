@@ -26,6 +26,7 @@ from engine.geometry.track import Track, attach_plate, select_track, smooth_trac
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
 from engine.io.display import DisplayFrame
 from engine.io.finite import finite_rgb
+from engine.runtime.sysinfo import pipeline_threads
 from engine.shot.overlap import Later, overlapped
 from engine.swap.params import bounds
 from engine.types import Face
@@ -192,9 +193,11 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     if not wanted:
         raise SettingsError(f"{frames.description}: no frames to analyse in the given range")
     if analyzer is None:
-        # Not spinning: the analysis shares the cores with its reader thread.
+        # The analysis shares the cores with its reader thread: ONNX Runtime gets all but one
+        # and sleeps between frames instead of spinning.
         analyzer = FaceAnalyzer.create(settings.detector, describe=bool(settings.reference),
-                                       max_side=settings.max_side, spinning=False)
+                                       max_side=settings.max_side, threads=pipeline_threads(),
+                                       spinning=False)
     reference = None
     if settings.reference:
         reference = reference_descriptor(settings.reference, analyzer)
