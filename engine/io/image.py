@@ -333,19 +333,6 @@ def write_image(
 _STRIP_ROWS = 64
 
 
-def _half_frame(layers: Sequence[np.ndarray]) -> np.ndarray:
-    """The layers side by side as one half-float `H×W×C` array, converted as they are copied
-    in (one pass over the pixels, half the bytes of a float copy)."""
-    height, width = layers[0].shape[:2]
-    out = np.empty((height, width, sum(p.shape[2] for p in layers)), np.float16)
-    c = 0
-    with np.errstate(over="ignore"):  # beyond half's range is ±Inf, as OpenImageIO converts
-        for p in layers:
-            out[..., c:c + p.shape[2]] = p
-            c += p.shape[2]
-    return out
-
-
 def _write_strips(out: oiio.ImageOutput, layers: Sequence[np.ndarray], y_origin: int) -> bool:
     """Write `layers` side by side as scanline strips (one reusable strip buffer); rows are
     numbered in the file's pixel grid, from the data window's `y_origin`."""
@@ -377,12 +364,6 @@ def _write(path: str | os.PathLike[str], pixels: np.ndarray | Sequence[np.ndarra
             if isinstance(pixels, np.ndarray):
                 written = out.open(str(tmp), spec) and out.write_image(
                     np.ascontiguousarray(pixels))
-            elif str(spec.format) == "half":
-                # Layers for a half file: converted to half by numpy as they are interleaved
-                # (the same values, bit for bit, as OpenImageIO's conversion: tested), then
-                # written in one call, so OpenEXR compresses all of the file's chunks on its
-                # threads at once instead of a strip's few at a time.
-                written = out.open(str(tmp), spec) and out.write_image(_half_frame(pixels))
             else:
                 written = out.open(str(tmp), spec) and _write_strips(out, pixels, spec.y)
             if not written:

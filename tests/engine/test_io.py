@@ -209,9 +209,9 @@ def test_video_frames_stream_out_as_they_are_decoded(samples, monkeypatch):
 
 
 def test_half_layers_are_converted_as_openimageio_converts_them_nan_payloads_included(tmp_path):
-    """Half output is converted by numpy while the layers are interleaved: the file is byte for
-    byte what OpenImageIO writes from float pixels, for every half value, values between them
-    (rounding), beyond half's range, and NaNs with their payloads (quiet and signalling)."""
+    """Half output written layer by layer, strip by strip, is byte for byte what OpenImageIO
+    writes from the whole float frame, for every half value, values between them (rounding),
+    beyond half's range, and NaNs with their payloads (quiet and signalling)."""
     import OpenImageIO as oiio
 
     rng = np.random.default_rng(7)
