@@ -53,9 +53,15 @@ _register("quality", "doppel_cli.quality",
           "quality study of a model on a shot (every colour mode, baselines) -> docs/quality.md")
 
 
-def build_parser(subparsers: dict[str, argparse.ArgumentParser] | None = None
-                 ) -> argparse.ArgumentParser:
-    """The `doppel` parser; `subparsers` (if given) receives each command's own parser."""
+def build_parser(subparsers: dict[str, argparse.ArgumentParser] | None = None,
+                 only: str | None = None) -> argparse.ArgumentParser:
+    """The `doppel` parser; `subparsers` (if given) receives each command's own parser.
+
+    `only`: the one command whose arguments are added (its module imported; None: all of them,
+    "": none); the others are listed with their help. A command's module imports what its run
+    needs (`extract` the detectors, `render` the swap stages), so building every command's
+    arguments made each command pay for all of them at start (3 s before a render's first
+    frame)."""
     parser = argparse.ArgumentParser(prog="doppel", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
@@ -63,16 +69,23 @@ def build_parser(subparsers: dict[str, argparse.ArgumentParser] | None = None
     for name, (_module, add, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        add(p)
+        if only is None or name == only:
+            add(p)
         if subparsers is not None:
             subparsers[name] = p
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names (the first word that is not an option: the top-level
+    options take no values), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def _parse(parser: argparse.ArgumentParser, subs: dict[str, argparse.ArgumentParser],
            argv: list[str]) -> argparse.Namespace:
     """Parse, with a command's `--config` file applied as its defaults first."""
-    name = next((a for a in argv if not a.startswith("-")), None)
+    name = _command_in(argv)
     sub = subs.get(name or "")
     if sub is not None and any(a == "--config" or a.startswith("--config=") for a in argv):
         from doppel_cli.config_file import parse_with_config
@@ -135,16 +148,16 @@ def _os_error_line(exc: OSError) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     subs: dict[str, argparse.ArgumentParser] = {}
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:  # building the parser imports the commands' modules: seconds on a cold farm node
-        parser = build_parser(subs)
+    name = _command_in(argv)
+    try:  # building the parser imports the command's own modules only (a cold farm node)
+        # Only the command being run adds its arguments ("" for none: `doppel --help` lists).
+        parser = build_parser(subs, name if name in COMMANDS else "")
         args = _parse(parser, subs, argv)
     except KeyboardInterrupt:
-        name = next((a for a in argv if not a.startswith("-")), "")
         print(f"doppel{' ' + name if name else ''}: interrupted", file=sys.stderr)
         return 130
     except DoppelError as exc:  # a bad --config file
-        name = next((a for a in argv if not a.startswith("-")), "")
-        print(f"doppel {name}: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"doppel {name or ''}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     cmd = args.command
     try:

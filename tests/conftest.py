@@ -23,6 +23,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_tmp(tmp_path_factory):
+    """Caches across runs (model digests: engine.runtime.digest_cache) go to a folder of this
+    session, not the user's cache, in this process and the commands it starts."""
+    old = os.environ.get("DOPPEL_CACHE")
+    os.environ["DOPPEL_CACHE"] = str(tmp_path_factory.mktemp("doppel-cache"))
+    yield
+    if old is None:
+        os.environ.pop("DOPPEL_CACHE", None)
+    else:
+        os.environ["DOPPEL_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     if not (SAMPLES / ".complete").is_file():

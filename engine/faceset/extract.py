@@ -8,6 +8,14 @@ Two passes, both resumable:
    align, warp the scene-linear frame into the crop, encode sRGB, write `faces/*.png` atomically,
    and the index last. Crops already on disk with the same matrix are not rewritten.
 
+Each frame is decoded once where it can be: pass 1 decodes on a read-ahead thread, hands the
+detector the frame's display encoding made without a float copy of the frame
+(`engine.io.display`), and, when every face is kept as detected (`--select all`), makes the
+crops while the frame is in memory and writes them on a writer thread as staged temp files
+(`engine.faceset.crops`); pass 2 renames those into place and reads again only the frames whose
+chosen landmarks differ from the detected ones (a tracked, smoothed identity), decoding only
+the rows their crops read.
+
 Per-frame problems (missing/corrupt frame, no face, NaN/Inf pixels) are recorded in the summary
 and the run goes on; only problems that make the whole run impossible raise, and then before
 anything is written. Into an existing faceset a run merges (see `extract`): it never removes a
@@ -25,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import FacesetError, MediaError, SettingsError
+from engine.faceset.crops import StagedCrops, aligned_crop
 from engine.faceset.store import (
     FACESET_FOLDER,
     INDEX,
@@ -33,14 +42,16 @@ from engine.faceset.store import (
     crop_name,
     load_faceset,
 )
-from engine.geometry.align import align_matrix, face_type, warp_to_crop
-from engine.io import FrameSource, format_frame_range, write_image
+from engine.geometry.align import align_matrix, crop_read_box, face_type
+from engine.io import FrameSource, Geometry, format_frame_range, write_image
 from engine.io.atomic import atomic_write_bytes, remove_stale_temps
-from engine.io.colorspace import linear_to_srgb, to_display_uint8
+from engine.io.display import DisplayFrame
 from engine.io.frames import summarise_messages
 from engine.io.ownership import Claims
 from engine.io.sheets import draw_face
 from engine.io.source import present_frames
+from engine.runtime.sysinfo import pipeline_threads
+from engine.shot.overlap import Later, overlapped
 from engine.types import AlignedFace, Face
 
 ANALYSIS = ".analysis.json"
@@ -137,7 +148,7 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     (replacing files at the faceset's paths).
     """
     from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
-    from engine.shot.analyze import analyze_frames, follow_face, sanitise
+    from engine.shot.analyze import analyze_frames
 
     out = Path(out_dir)
     wanted = list(source.frames if frames is None else frames)
@@ -159,8 +170,11 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
             )
 
     if analyzer is None:
+        # The analysis shares the cores with its reader and writer threads: ONNX Runtime gets
+        # all but one and sleeps between frames instead of spinning.
         analyzer = FaceAnalyzer.create(settings.detector, describe=settings.reference is not None,
-                                       max_side=settings.max_side, upsample=settings.upsample)
+                                       max_side=settings.max_side, upsample=settings.upsample,
+                                       threads=pipeline_threads(), spinning=False)
     reference = (reference_descriptor(settings.reference, analyzer)
                  if settings.reference else None)
 
@@ -171,20 +185,46 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
     cache = out / ANALYSIS
     old_cache = cache.read_bytes() if cache.is_file() else None
 
-    # Pass 1: analysis (resumable).
-    per_frame = analyze_frames(source, present, analyzer, cache,
-                               settings.analysis_key(), summary.errors, summary.warnings, prog)
-    summary.frames_read = len(per_frame)
-    if not per_frame:  # nothing usable: leave no trace of this run
-        if old_cache is None:
-            cache.unlink(missing_ok=True)
-        elif cache.read_bytes() != old_cache:
-            atomic_write_bytes(cache, old_cache)
-        if created:
+    # Pass 1: analysis (resumable), with every detected face's crop staged when every face is
+    # kept as detected (pass 2 takes them; the debug overlays need pass 2's frames anyway).
+    staged = StagedCrops(lambda f, k: out / crop_name(f, k), settings.size, settings.bits,
+                         settings.face_type)
+    stage = staged.stage if settings.select == "all" and not settings.debug else None
+    try:
+        per_frame = analyze_frames(source, present, analyzer, cache, settings.analysis_key(),
+                                   summary.errors, summary.warnings, prog, on_frame=stage)
+        if not per_frame:  # nothing usable: leave no trace of this run
+            if old_cache is None:
+                cache.unlink(missing_ok=True)
+            elif cache.read_bytes() != old_cache:
+                atomic_write_bytes(cache, old_cache)
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            first = summary.errors[0] if summary.errors else "no frame could be read"
+            raise MediaError(f"no frame of {source.description} could be read "
+                             f"({len(summary.errors)} errors, first: {first})")
+        return _choose_and_write(source, out, settings, per_frame, present, existing, prune,
+                                 summary, staged, reference, prog)
+    finally:
+        staged.discard()
+        if created and not any(p.is_file() for p in out.rglob("*")):
+            # Interrupted before anything was kept (not even the analysis cache): the folder
+            # this run made (with the empty one its staging made) goes, so running again
+            # finds no stranger's folder.
             shutil.rmtree(out, ignore_errors=True)
-        first = summary.errors[0] if summary.errors else "no frame could be read"
-        raise MediaError(f"no frame of {source.description} could be read "
-                         f"({len(summary.errors)} errors, first: {first})")
+
+
+def _choose_and_write(source: FrameSource, out: Path, settings: ExtractSettings,
+                      per_frame: dict[int, list[Face]], present: list[int],
+                      existing: Faceset | None, prune: bool, summary: ExtractSummary,
+                      staged: StagedCrops, reference: np.ndarray | None,
+                      prog: Callable[[Iterable[Any], int, str], Iterable[Any]]
+                      ) -> ExtractSummary:
+    """Pass 2: choose the faces, write their crops (staged ones renamed into place, the rest
+    made from their frames read again), the index last, then prune."""
+    from engine.shot.analyze import follow_face
+
+    summary.frames_read = len(per_frame)
     summary.faces_found = sum(len(v) for v in per_frame.values())
     summary.frames_without_face = [f for f in present if f in per_frame and not per_frame[f]]
 
@@ -240,24 +280,61 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
 
     debug_dir = out / "debug"
     read_ok: set[int] = set()
-    for item in prog(source.read(sorted(plans)), len(plans), "write"):
+    for f in sorted(plans):  # crops made in pass 1 with these matrices: into place
+        left = []
+        for entry in plans[f]:
+            if staged.take(f, entry.face, np.asarray(entry.matrix), faceset.crop_path(entry)):
+                faceset.entries.append(entry)
+                summary.faces_written += 1
+            else:
+                left.append(entry)
+        if left:
+            plans[f] = left
+        else:
+            del plans[f]
+            read_ok.add(f)
+
+    def rows(f: int, geometry: Geometry) -> tuple[int, int] | None:
+        """The rows of frame `f` its crops read (all of them for the debug overlay)."""
+        h, w = geometry.data[3], geometry.data[2]
+        if settings.debug:
+            return (0, h)
+        boxes = [crop_read_box(np.asarray(e.matrix), settings.size, (h, w)) for e in plans[f]]
+        if any(b[3] <= b[1] or b[2] <= b[0] for b in boxes):
+            return (0, h)  # a crop wholly outside: made from the whole frame
+        return (min(b[1] for b in boxes), max(b[3] for b in boxes))
+
+    def crops(item: DisplayFrame | MediaError) -> Later[None] | None:
         if isinstance(item, MediaError):
             summary.errors.append(str(item))
-            continue
+            return None
         read_ok.add(item.number)
-        rgb = sanitise(item, [])
+        made = []
         for entry in plans[item.number]:
-            matrix = np.asarray(entry.matrix)
-            crop = linear_to_srgb(warp_to_crop(rgb, matrix, settings.size))
-            write_image(faceset.crop_path(entry), crop, bits=settings.bits)
+            made.append((faceset.crop_path(entry),
+                         aligned_crop(item, np.asarray(entry.matrix), settings.size)))
             faceset.entries.append(entry)
             summary.faces_written += 1
         if settings.debug:
-            img = to_display_uint8(rgb)
+            img = item.srgb8
             for entry in plans[item.number]:
                 img = draw_face(img, np.asarray(entry.landmarks), entry.bbox,
                                 f"face {entry.face}")
-            write_image(debug_dir / f"{item.number:06d}.jpg", img.astype(np.float32) / 255.0)
+            made.append((debug_dir / f"{item.number:06d}.jpg", img.astype(np.float32) / 255.0))
+
+        def write() -> None:
+            for path, pixels in made:
+                write_image(path, pixels, bits=settings.bits if path.suffix == ".png" else 8)
+        return Later(write)
+
+    frames = sorted(plans)
+    results = overlapped(source.read_display(frames, rows, display=settings.debug), crops,
+                         threads=source.reads_on_any_thread)
+    try:
+        for _ in prog(results, len(frames), "write"):
+            pass
+    finally:  # now, not when the generator is collected: its writes end here
+        results.close()
     for f in set(plans) - read_ok:  # could not re-read: keep what the faceset had there
         for entry in plans[f]:
             if entry.key in old:

@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.errors import ModelError, SettingsError
 from engine.runtime.assets import dlib_model, find_asset
+from engine.runtime.onnx_header import with_symbolic_io_dims
 from engine.runtime.onnxrt import create_session
 from engine.types import Detection
 
@@ -130,19 +131,18 @@ class OnnxDetector:
     stride = 32
 
     def __init__(self, model_path: str | Path, max_side: int = 640, threshold: float = 0.5,
-                 device: str = "auto", threads: int = 0):
+                 device: str = "auto", threads: int = 0, spinning: bool = True):
+        """`spinning=False`: ONNX Runtime's threads sleep between frames (for callers whose
+        reader and writer threads share the cores: extraction, analysis)."""
         path = Path(model_path)
         try:
-            import onnx
-
-            model = onnx.load(str(path))
-        except Exception as exc:  # onnx raises several types for unreadable files
+            data = path.read_bytes()
+        except OSError as exc:
             raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
-        for value in list(model.graph.input) + list(model.graph.output):
-            dims = value.type.tensor_type.shape.dim
-            for i, d in enumerate(dims):
-                d.dim_param = ("N", "C", "H", "W")[i] if i < 4 else f"d{i}"
-        self.session = create_session(model.SerializeToString(), device, threads)
+        # Read and rewritten at the wire level (engine.runtime.onnx_header): importing `onnx`
+        # for this cost more than the detector's first frames.
+        self.session = create_session(with_symbolic_io_dims(data, str(path)), device, threads,
+                                      spinning, where=str(path))
         self.input_name = self.session.get_inputs()[0].name
         self.max_side, self.threshold = max_side, threshold
         self._lock = threading.Lock()
@@ -180,9 +180,9 @@ class CenterFaceDetector(OnnxDetector):
 
     def __init__(self, model_path: str | Path | None = None, max_side: int = 640,
                  threshold: float = 0.5, nms_iou: float = 0.3, device: str = "auto",
-                 threads: int = 0):
+                 threads: int = 0, spinning: bool = True):
         super().__init__(model_path or find_asset("centerface.onnx"), max_side, threshold,
-                         device, threads)
+                         device, threads, spinning)
         self.nms_iou = nms_iou
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -221,7 +221,8 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 _BACKEND_OPTIONS = {
     "hog": ("max_side", "upsample", "threshold"),
     "cnn": ("max_side",),
-    "centerface": ("model_path", "max_side", "threshold", "nms_iou", "device", "threads"),
+    "centerface": ("model_path", "max_side", "threshold", "nms_iou", "device", "threads",
+                   "spinning"),
 }
 
 

@@ -18,7 +18,10 @@ from engine.io.source import Frame, FrameSource
 
 class HostClipSource(FrameSource):
     """A host's clip as a `FrameSource`, for `analyze_shot`: `fetch(frame)` returns
-    `(pixels H×W×C float32 top-down, (x, y) origin in the display window)` or raises."""
+    `(pixels H×W×C float32 top-down, (x, y) origin in the display window)` or raises.
+    `fetch` calls into the host, so frames are read on the calling thread only."""
+
+    reads_on_any_thread = False
 
     def __init__(self, frames: Iterable[int], fetch: Callable[[int], tuple[np.ndarray, Any]],
                  display: tuple[int, int, int, int], pixel_aspect: float, description: str):

@@ -43,12 +43,10 @@ def _disk_full(target: Path, exc: OSError) -> DiskFullError:
                          "free space and run the same command again to resume")
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temp path beside `target`; on clean exit rename it over `target`.
-
-    The temp name keeps the target's extension (OpenImageIO picks the format from it). On an
-    exception the temp file is removed and `target` is left as it was.
+def staged_path(target: str | os.PathLike[str]) -> Path:
+    """A new empty temp file beside `target`, named as `atomic_path`'s temps (so a dead run's
+    are recognised and removed by `remove_stale_temps`), for a file written now and renamed
+    over `target` later (`os.replace`) or removed. The temp name keeps the target's extension.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +59,18 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temp path beside `target`; on clean exit rename it over `target`.
+
+    The temp name keeps the target's extension (OpenImageIO picks the format from it). On an
+    exception the temp file is removed and `target` is left as it was.
+    """
+    target = Path(target)
+    tmp_path = staged_path(target)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:

@@ -106,13 +106,20 @@ def _open(path: Path) -> oiio.ImageInput:
 RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
 
 
-def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None) -> ImageData:
+_NATIVE = {"uint8": np.uint8, "uint16": np.uint16, "half": np.float16}
+
+
+def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
+               native: bool = False) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
     `rows`, given the file's geometry, names the array rows `[r0, r1)` to decode (None: none);
     the array is still the whole data window, zero elsewhere (pages never written cost no
     memory). Only the file's chunks holding those rows are decompressed: a face-region render
     reads the face's rows, not the frame.
+    `native=True` keeps the file's own sample type where all channels share one of uint8,
+    uint16 or half (what `engine.io.display` converts from; no float copy of the frame), else
+    float32 as without it.
     Raises MediaError (naming the file) for a missing, empty, truncated or non-image file
     (with `rows`: one whose wanted rows are damaged).
     """
@@ -121,18 +128,22 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None) -> 
     try:
         spec = inp.spec()
         span = rows(Geometry.from_spec(spec)) if rows is not None else None
+        kind = str(spec.format)
+        if not (native and kind in _NATIVE and not spec.channelformats):
+            kind = "float"
+        dtype = _NATIVE.get(kind, np.float32)
         if rows is None:
-            pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+            pixels = inp.read_image(0, 0, 0, spec.nchannels, kind)
         else:
-            pixels = np.zeros((spec.height, spec.width, spec.nchannels), np.float32)
+            pixels = np.zeros((spec.height, spec.width, spec.nchannels), dtype)
             r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
             if r1 > r0:
                 part = inp.read_scanlines(0, 0, spec.y + r0, spec.y + r1, 0, 0,
-                                          spec.nchannels, "float")
+                                          spec.nchannels, kind)
                 if part is None:
                     pixels = None
                 else:
-                    pixels[r0:r1] = np.asarray(part, np.float32).reshape(
+                    pixels[r0:r1] = np.asarray(part, dtype).reshape(
                         r1 - r0, spec.width, spec.nchannels)
         err = inp.geterror().strip()
         if pixels is None or err:
@@ -145,7 +156,7 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None) -> 
         fmt = str(spec.format)
     finally:
         inp.close()
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = np.asarray(pixels, dtype=dtype)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     colorspace = "linear" if fmt in _FLOAT_FORMATS else "srgb"

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.errors import InputError, MediaError, SettingsError
 from engine.io.colorspace import srgb_to_linear
+from engine.io.display import DisplayFrame
 from engine.io.image import Geometry, ImageData, read_geometry, read_image
 from engine.io.quiet import native_stderr, summary_line
 from engine.io.sequence import SequencePattern, find_sequence
@@ -79,11 +80,32 @@ def _frame_from_image(number: int, data: ImageData) -> Frame:
     return Frame(number, rgb, data.alpha(), data.path, nonfinite, data.geometry)
 
 
+def _display_from_image(number: int, data: ImageData) -> DisplayFrame:
+    """A frame for analysis from a natively read image (`read_image(native=True)`)."""
+    px, names = data.pixels, data.channels
+    if all(c in names for c in ("R", "G", "B")):
+        idx = [names.index(c) for c in ("R", "G", "B")]
+        rgb = px[..., :3] if idx == [0, 1, 2] else px[..., idx]
+    elif len(names) in (1, 2):  # Y or YA
+        rgb = np.repeat(px[..., :1], 3, axis=-1)
+    else:
+        rgb = data.rgb()  # raises the one-line error naming the channels
+    if data.colorspace == "srgb" and rgb.dtype.kind == "f":  # codes read as float: decode
+        rgb = srgb_to_linear(rgb)
+    elif data.colorspace == "linear" and rgb.dtype.kind == "u":  # not a case OIIO gives
+        rgb = rgb.astype(np.float32)
+    return DisplayFrame(number, np.ascontiguousarray(rgb), data.path, data.geometry)
+
+
 class FrameSource:
     """Abstract frame source: `frames` lists the numbers it holds; `read(frames)` yields them."""
 
     description: str = ""
     frames: list[int]
+    # False for a source whose frames must be read on the thread that asks for them (a host's
+    # clip: OFX suites are called from the action's thread); readers then read no frame ahead
+    # on a thread of their own (engine.shot.overlap).
+    reads_on_any_thread: bool = True
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         """Yield each requested frame in order, or a MediaError for one that cannot be read.
@@ -94,6 +116,23 @@ class FrameSource:
 
     def _check_requested(self, frames: Iterable[int] | None) -> list[int]:
         return list(self.frames) if frames is None else list(frames)
+
+    def read_display(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
+                     display: bool = True) -> Iterator[DisplayFrame | MediaError]:
+        """Like `read`, but each frame as analysis takes it (`engine.io.display`): its pixels
+        as stored, the sRGB uint8 encoding made at once when `display` (on the reading thread:
+        detection follows), scene-linear regions on demand. Sources that can decode part of a
+        frame decode only the `rows(frame, geometry)` they are given (for crops); others
+        read whole frames. This base version converts `read`'s float frames."""
+        for item in self.read(frames):
+            if isinstance(item, MediaError):
+                yield item
+                continue
+            frame = DisplayFrame(item.number, item.rgb, item.path, item.geometry,
+                                 nonfinite=item.nonfinite)
+            if display:
+                frame.srgb8  # noqa: B018 - made here, on the reading thread
+            yield frame
 
     def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
                     ) -> Iterator[Plate | MediaError]:
@@ -178,7 +217,8 @@ class ImageListSource(FrameSource):
         return read_geometry(path)
 
     def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T],
-              rows: PlateRows | None = None) -> Iterator[T | MediaError]:
+              rows: PlateRows | None = None, native: bool = False
+              ) -> Iterator[T | MediaError]:
         for f in self._check_requested(frames):
             path = self._paths.get(f)
             if path is None:
@@ -186,9 +226,19 @@ class ImageListSource(FrameSource):
                 continue
             try:
                 wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
-                yield convert(f, read_image(path, wanted))
+                yield convert(f, read_image(path, wanted, native=True) if native
+                              else read_image(path, wanted))
             except MediaError as exc:
                 yield MediaError(f"frame {f}: {exc}")
+
+    def read_display(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
+                     display: bool = True) -> Iterator[DisplayFrame | MediaError]:
+        def convert(number: int, data: ImageData) -> DisplayFrame:
+            frame = _display_from_image(number, data)
+            if display:
+                frame.srgb8  # noqa: B018 - made here, on the reading thread
+            return frame
+        return self._each(frames, convert, rows, native=True)
 
     def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
                     ) -> Iterator[Plate | MediaError]:
@@ -199,6 +249,7 @@ class ImageListSource(FrameSource):
 
 
 CHUNK_BYTES = 256 << 20  # float pixels a video decodes before yielding them
+DISPLAY_CHUNK_BYTES = 24 << 20  # 8-bit frames for analysis: four 1080p frames
 
 
 class VideoSource(FrameSource):
@@ -251,11 +302,35 @@ class VideoSource(FrameSource):
         caller's own stderr output between chunks is not swallowed. Frames asked out of order are
         held until their turn.
         """
-        wanted = self._check_requested(frames)
+        def make(number: int, bgr: np.ndarray) -> tuple[Frame, int]:
+            rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
+            return (Frame(number, rgb, None, f"{self.path}@{number}", 0,
+                          Geometry.full(rgb.shape[1], rgb.shape[0])), rgb.nbytes)
+        return self._decoded(self._check_requested(frames), make, CHUNK_BYTES)
+
+    def read_display(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
+                     display: bool = True) -> Iterator[DisplayFrame | MediaError]:
+        """Frames for analysis: the decoder's 8-bit RGB as they are (`engine.io.display`; the
+        float path divides them by 255: `scaling="divide"`), in chunks of
+        `DISPLAY_CHUNK_BYTES` (a few frames: the first comes out after a few decodes). Whole
+        frames (`rows` unused: a video decodes every frame anyway)."""
+        def make(number: int, bgr: np.ndarray) -> tuple[DisplayFrame, int]:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            frame = DisplayFrame(number, rgb, f"{self.path}@{number}",
+                                 Geometry.full(rgb.shape[1], rgb.shape[0]), "divide", 0)
+            if display:
+                frame.srgb8  # noqa: B018 - the codes themselves: nothing to compute
+            return frame, rgb.nbytes
+        return self._decoded(self._check_requested(frames), make, DISPLAY_CHUNK_BYTES)
+
+    def _decoded(self, wanted: list[int], make: Callable[[int, np.ndarray], tuple[T, int]],
+                 budget_bytes: int) -> Iterator[T | MediaError]:
+        """The wanted frames decoded sequentially, made into items by `make(number, bgr)`
+        (the item, the bytes it holds), yielded in the order asked, chunk by chunk (`read`)."""
         pending = Counter(wanted)  # frames still to yield (a frame may be asked twice)
         order = iter(wanted)
         next_out = next(order, None)
-        held: dict[int, Frame] = {}
+        held: dict[int, T] = {}
         log: list[str] = []
         with native_stderr(log):
             cap = self._open()
@@ -263,7 +338,7 @@ class VideoSource(FrameSource):
         last = max(wanted) if wanted else number - 1
         try:
             while next_out is not None and number <= last:
-                budget = CHUNK_BYTES
+                budget = budget_bytes
                 with native_stderr(log):
                     while number <= last and budget > 0:
                         ok, bgr = cap.read()
@@ -271,10 +346,8 @@ class VideoSource(FrameSource):
                             last = number - 1  # the video ends here
                             break
                         if number in pending:
-                            rgb = srgb_to_linear(bgr[..., ::-1].astype(np.float32) / 255.0)
-                            held[number] = Frame(number, rgb, None, f"{self.path}@{number}", 0,
-                                                 Geometry.full(rgb.shape[1], rgb.shape[0]))
-                            budget -= rgb.nbytes
+                            held[number], size = make(number, bgr)
+                            budget -= size
                         number += 1
                 while next_out is not None and next_out in held:
                     pending[next_out] -= 1

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import onnxruntime as ort
 
-from engine.errors import SettingsError
+from engine.errors import ModelError, SettingsError
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
@@ -53,6 +53,19 @@ def session_options(threads: int = 0, spinning: bool = True) -> ort.SessionOptio
 
 
 def create_session(model: str | bytes, device: str = "auto", threads: int = 0,
-                   spinning: bool = True) -> ort.InferenceSession:
-    return ort.InferenceSession(model, session_options(threads, spinning),
-                                providers=providers_for(device))
+                   spinning: bool = True, where: str = "") -> ort.InferenceSession:
+    """An ONNX Runtime session for `model` (a path or the file's bytes). With `where` (the
+    file, for the message), a model ONNX Runtime cannot load raises ModelError (one line)
+    instead of ONNX Runtime's own exception."""
+    providers = providers_for(device)
+    try:
+        return ort.InferenceSession(model, session_options(threads, spinning),
+                                    providers=providers)
+    except MemoryError:
+        raise
+    except Exception as exc:  # ORT's pybind exceptions (Fail, InvalidProtobuf, ...)
+        if not where:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ModelError(f"{where}: ONNX Runtime cannot load this model ({first}); re-export "
+                         "it") from None

@@ -31,7 +31,9 @@ from engine.geometry.track import (
     window_text,
 )
 from engine.io import Frame, FrameSource, atomic_write_text, format_frame_range
-from engine.io.finite import finite_rgb
+from engine.io.display import DisplayFrame
+from engine.runtime.sysinfo import pipeline_threads
+from engine.shot.overlap import Later, overlapped
 from engine.swap.params import bounds
 from engine.types import Face
 
@@ -94,7 +96,8 @@ class AnalysisCache:
         atomic_write_text(self.path, json.dumps(data))
 
 
-def frame_prints(frame: Frame, rgb: np.ndarray, faces: Sequence[Face]) -> dict[str, Any]:
+def frame_prints(frame: Frame | DisplayFrame, rgb: np.ndarray,
+                 faces: Sequence[Face]) -> dict[str, Any]:
     """The fingerprints of one analysed frame (engine.geometry.fingerprint) from its finite
     `rgb`: the whole frame and each face's landmark box, in the frame's display window."""
     origin = frame.geometry.offset if frame.geometry is not None else (0, 0)
@@ -108,34 +111,37 @@ def frame_prints(frame: Frame, rgb: np.ndarray, faces: Sequence[Face]) -> dict[s
                       for f in faces]}
 
 
-def sanitise(frame: Frame, warnings: list[str]) -> np.ndarray:
-    """The frame's RGB made finite by the one rule (`engine.io.finite`); a warning says how many
-    values were replaced."""
-    rgb, n = finite_rgb(frame.rgb)
-    if n:
-        warnings.append(f"frame {frame.number} ({frame.path}): {n} NaN/Inf values replaced "
-                        "(NaN, -Inf -> 0, +Inf -> 1) for analysis")
-    return rgb
+FrameHook = Callable[[DisplayFrame, list[Face]], "Later[None] | None"]
+"""What a caller does with each analysed frame while it is in memory (extraction stages its
+crops), given its faces as the cache holds them (rounded as `Face.to_json` rounds): runs on the
+analysing thread; a returned `Later` runs on the writer thread."""
 
 
 def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAnalyzer,
                    cache_path: Path | None, key: dict[str, Any], errors: list[str],
                    warnings: list[str], progress: Callable[..., Iterable[Any]] | None = None,
                    save_every: int = 10, cancel: Callable[[], bool] | None = None,
-                   prints: dict[int, dict[str, Any]] | None = None
-                   ) -> dict[int, list[Face]]:
+                   prints: dict[int, dict[str, Any]] | None = None,
+                   on_frame: FrameHook | None = None) -> dict[int, list[Face]]:
     """Faces per readable frame (largest first), resuming from and updating `cache_path`.
 
     Unreadable frames are skipped with their one-line error appended to `errors`. `cancel` is
     polled before each frame; when it returns True the cache is saved and `Cancelled` raised.
     With `prints` (a dict to fill), each frame's fingerprints (`frame_prints`) are kept too.
+    Frames are decoded (and display-encoded: `FrameSource.read_display`) on a read-ahead
+    thread while the previous one is analysed, and `on_frame`'s writes run on a writer thread
+    (engine.shot.overlap). The cache is saved every `save_every` frames and at least every
+    tenth of the frames it holds, so saving a long shot's growing cache stays a small part of
+    the work.
     """
     prog = progress or (lambda it, total, desc: it)
     cache = AnalysisCache(cache_path, key, source.description)
     todo = [f for f in frames if f not in cache.frames
             or (prints is not None and f not in cache.prints)]
     pending = 0
-    for item in prog(source.read(todo), len(todo), "analyse"):
+
+    def analyse(item: DisplayFrame | MediaError) -> Later[None] | None:
+        nonlocal pending
         if cancel is not None and cancel():
             cache.save()
             raise Cancelled(f"analysis of {source.description} cancelled after "
@@ -143,23 +149,36 @@ def analyze_frames(source: FrameSource, frames: Sequence[int], analyzer: FaceAna
                             "resume")
         if isinstance(item, MediaError):
             errors.append(str(item))
-            continue
-        rgb = sanitise(item, warnings)
-        faces = analyzer.analyze(rgb)
-        cache.frames[item.number] = [f.to_json() for f in faces]
+            return None
+        if item.nonfinite:
+            warnings.append(f"frame {item.number} ({item.path}): {item.nonfinite} NaN/Inf "
+                            "values replaced (NaN, -Inf -> 0, +Inf -> 1) for analysis")
+        faces = analyzer.analyze_srgb(item.srgb8)
+        entries = cache.frames[item.number] = [f.to_json() for f in faces]
         if prints is not None:
-            cache.prints[item.number] = frame_prints(item, rgb, faces)
+            cache.prints[item.number] = frame_prints(item, item.linear(), faces)
         pending += 1
-        if pending >= save_every:
+        if pending >= max(save_every, len(cache.frames) // 10):
             cache.save()
             pending = 0
+        if on_frame is None:
+            return None
+        # The faces as every later step sees them: read back from the cache's JSON form.
+        return on_frame(item, [Face.from_json(e, item.path) for e in entries])
+
+    results = overlapped(source.read_display(todo), analyse,
+                         threads=source.reads_on_any_thread)
+    try:
+        for _ in prog(results, len(todo), "analyse"):
+            pass
+    finally:  # now, not when the generator is collected: its writes end before we return
+        results.close()
     cache.save()
     if prints is not None:
         prints.update((f, cache.prints[f]) for f in frames if f in cache.prints)
     where = str(cache_path or "analysis")
     return {f: [Face.from_json(e, f"{where}, frame {f}") for e in cache.frames[f]]
             for f in frames if f in cache.frames}
-
 
 
 @dataclass(frozen=True)
@@ -224,8 +243,11 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     if not wanted:
         raise SettingsError(f"{frames.description}: no frames to analyse in the given range")
     if analyzer is None:
+        # The analysis shares the cores with its reader thread: ONNX Runtime gets all but one
+        # and sleeps between frames instead of spinning.
         analyzer = FaceAnalyzer.create(settings.detector, describe=bool(settings.reference),
-                                       max_side=settings.max_side)
+                                       max_side=settings.max_side, threads=pipeline_threads(),
+                                       spinning=False)
     reference = None
     if settings.reference:
         reference = reference_descriptor(settings.reference, analyzer)

@@ -132,9 +132,11 @@ class FrameLayer:
     def swap(self, number: int, pixels: np.ndarray, *, channels: tuple[str, ...] | None = None,
              geometry: Geometry | None = None, out: np.ndarray | None = None,
              holdout: np.ndarray | None = None, scale: float = 1.0,
-             rows: tuple[int, int] | None = None) -> SwapResult:
+             rows: tuple[int, int] | None = None, composite: bool = True) -> SwapResult:
         """Swap one frame: the rules, the track lookup, `process`. `out` may be `pixels`
-        itself (in place). `rows`: the only array rows that hold the plate (a partial read)."""
+        itself (in place). `rows`: the only array rows that hold the plate (a partial read).
+        `composite=False` leaves the output view unmade (a writer of the face region only)."""
         track = self.track_for(number, geometry, scale, pixels, rows)
         return self.swapper.process(pixels, number, look=self.look.at_scale(scale),
-                                    track=track, holdout=holdout, out=out, channels=channels)
+                                    track=track, holdout=holdout, out=out, channels=channels,
+                                    composite=composite)

@@ -46,38 +46,76 @@ class _Raised:
     exc: BaseException
 
 
-def _read_ahead(items: Iterable[T], out: queue.Queue[object], stop: threading.Event) -> None:
-    def put(value: object) -> bool:
-        while not stop.is_set():
+class ReadAhead(Generic[T]):
+    """The items of an iterable, produced on a thread of their own up to `depth` ahead of the
+    one iterating them; the thread starts on creation, so a caller can start reading (the
+    first plate of a render) while it does other work (loading the model).
+
+    Iterating yields the items in order; an exception of the items' iterator is raised where
+    it would have been. `close()` stops the thread (after the item it is producing) and waits
+    for it; `overlapped` closes the one it is given.
+    """
+
+    def __init__(self, items: Iterable[T], depth: int = 2):
+        if depth < 1:
+            raise SettingsError(f"read-ahead depth must be ≥ 1, got {depth}")
+        self._stop = threading.Event()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, args=(items,),
+                                        name="doppel-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, value: object) -> bool:
+        while not self._stop.is_set():
             try:
-                out.put(value, timeout=0.1)
+                self._queue.put(value, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    try:
-        for item in items:
-            if not put(item):
+    def _run(self, items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the caller, raised where the loop would
+            self._put(_Raised(exc))
+            return
+        self._put(_END)
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
                 return
-    except BaseException as exc:  # handed to the caller, raised where the serial loop would
-        put(_Raised(exc))
-        return
-    put(_END)
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def overlapped(items: Iterable[T], compute: Callable[[T], R | Later[R]], *,
-               read_ahead: int = 2, write_behind: int = 1) -> Iterator[R]:
+               read_ahead: int = 2, write_behind: int = 1, threads: bool = True
+               ) -> Iterator[R]:
     """Yield `compute(item)` (or, for a `Later`, its `run()` on the writer thread) per item, in
     order, with reading `read_ahead` items ahead and up to `write_behind` writes queued behind
-    the one in progress."""
+    the one in progress. `threads=False` does all of it on the calling thread, in the same
+    order (items that must be read on the thread that asks: a host's clip,
+    `FrameSource.reads_on_any_thread`)."""
     if read_ahead < 1 or write_behind < 0:
         raise SettingsError(f"overlapped: read_ahead must be ≥ 1 and write_behind ≥ 0, got "
                             f"{read_ahead} and {write_behind}")
-    stop = threading.Event()
-    inbox: queue.Queue[object] = queue.Queue(maxsize=read_ahead)
-    reader = threading.Thread(target=_read_ahead, args=(items, inbox, stop),
-                              name="doppel-read-ahead", daemon=True)
+    if not threads:
+        for item in items:
+            result = compute(item)
+            yield result.run() if isinstance(result, Later) else result
+        return
+    # Items already being read ahead (a started ReadAhead) are taken as they are.
+    reader = items if isinstance(items, ReadAhead) else ReadAhead(items, read_ahead)
     writer = ThreadPoolExecutor(1, thread_name_prefix="doppel-write")
     pending: deque[Future[R] | tuple[R]] = deque()  # in item order: a write, or a result
     writes = 0  # writes in `pending`
@@ -90,15 +128,9 @@ def overlapped(items: Iterable[T], compute: Callable[[T], R | Later[R]], *,
         writes -= 1
         return first.result()
 
-    reader.start()
     try:
-        while True:
-            item = inbox.get()
-            if item is _END:
-                break
-            if isinstance(item, _Raised):
-                raise item.exc
-            result = compute(item)  # type: ignore[arg-type]
+        for item in reader:
+            result = compute(item)
             if isinstance(result, Later):
                 while writes > write_behind:  # bounded: wait for the oldest write
                     yield head()
@@ -111,6 +143,5 @@ def overlapped(items: Iterable[T], compute: Callable[[T], R | Later[R]], *,
         while pending:
             yield head()
     finally:
-        stop.set()
+        reader.close()
         writer.shutdown(wait=True, cancel_futures=True)
-        reader.join()

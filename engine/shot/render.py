@@ -40,8 +40,9 @@ from engine.shot import layers as layers_mod
 from engine.shot.claim import SequenceClaim
 from engine.shot.frame import FrameLayer
 from engine.shot.layers import REGIONS, OutputFormat, frame_metadata
-from engine.shot.overlap import Later, overlapped
+from engine.shot.overlap import Later, ReadAhead, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
+from engine.shot.startup import ModelLoad
 from engine.shot.workers import run_batches
 from engine.swap.fit import ShotFit
 from engine.swap.infer import ModelInfo, read_mask_info
@@ -99,13 +100,15 @@ class RenderJob:
     def format(self) -> OutputFormat:
         return OutputFormat(self.face_layer, self.half, self.compression, self.region)
 
-    def record(self, track_sha: str) -> dict[str, Any]:
+    def record(self, track_sha: str, model: tuple[ModelInfo, bool] | None = None
+               ) -> dict[str, Any]:
         """This render's resume record (`engine.shot.resume.render_record`); reads only the
-        models' metadata and digests, no session."""
+        models' metadata and digests, no session (`model`: the swap model's info and whether
+        it takes morph, when the caller has read them already)."""
         config = self.settings.config
-        model, morph = read_swap_info(config.model, config.face_type)
+        model_info, morph = model or read_swap_info(config.model, config.face_type)
         xseg = read_mask_info(config.xseg)[0] if config.xseg else None
-        return render_record(self.settings, self.format.record(), model, xseg, track_sha,
+        return render_record(self.settings, self.format.record(), model_info, xseg, track_sha,
                              morph)
 
 
@@ -244,7 +247,8 @@ class ShotRenderer:
             rows = self.face_rows()(plate.number, geo) or (0, 0)  # what the reader decoded
         # In place (out is the source): the plate array is this frame's own.
         result = self.layer.swap(plate.number, plate.pixels, channels=plate.channels,
-                                 geometry=geo, out=plate.pixels, rows=rows)
+                                 geometry=geo, out=plate.pixels, rows=rows,
+                                 composite=self.format.region != "face")  # face: RGBA of it
         meta = frame_metadata(self.layer.swapper.model.info, plate.number, result.diagnostics,
                               self.record)
         return layers_mod.frame_write(self.format, result, plate.channels, geo, plate.header,
@@ -262,11 +266,21 @@ class ShotRenderer:
             return (box[1], box[3]) if box is not None else None
         return rows
 
-    def results(self, frames: list[int]) -> Iterator[FrameResult]:
+    @staticmethod
+    def read_ahead_of(source: FrameSource, frames: list[int]
+                      ) -> ReadAhead[tuple[Plate | MediaError, int]]:
+        """The plates of `frames` (whole) already being read on a thread: a render starts it
+        while its model loads (engine.shot.startup) and hands it to `results`."""
+        return ReadAhead(zip(source.read_plates(frames), frames, strict=True), 2)
+
+    def results(self, frames: list[int],
+                plates: ReadAhead[tuple[Plate | MediaError, int]] | None = None
+                ) -> Iterator[FrameResult]:
         """Render `frames`; one result per frame, in order, as each is written. Overlapped
         (the default): the next plates are decoded on a read-ahead thread and the previous
         frame encoded on a writer thread while this one is swapped (engine.shot.overlap); the
-        files are the same as the serial loop's (`overlap=False`)."""
+        files are the same as the serial loop's (`overlap=False`). `plates`: those frames'
+        plates being read already (`read_ahead`)."""
         fmt = self.format
 
         def write(f: int, frame: layers_mod.FrameWrite) -> FrameResult:
@@ -293,7 +307,8 @@ class ShotRenderer:
 
         rows = (self.face_rows() if self.job.region == "face" and self.layer.track is not None
                 else None)
-        pairs = zip(self.source.read_plates(frames, rows), frames, strict=True)
+        pairs = plates if plates is not None else zip(self.source.read_plates(frames, rows),
+                                                      frames, strict=True)
         if self.overlap:
             yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
             return
@@ -350,8 +365,27 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
     track = Track.load(job.track) if job.track else None
     if track is not None:
         check_track_covers(track, job, present)
-    model, _ = read_swap_info(job.settings.config.model, job.settings.config.face_type)
-    check_face_types(job.settings.config, model, track)
+    model = read_swap_info(job.settings.config.model, job.settings.config.face_type)
+    check_face_types(job.settings.config, model[0], track)
+    # The one model load of this process (a pool's workers load their own) runs on a thread
+    # while the job is checked and the first plates are read (engine.shot.startup).
+    loading = None if workers > 1 else ModelLoad(job.settings.config, not overlap,
+                                                 job.settings.look)
+    try:
+        return _render_checked(job, source, track, present, absent, wanted, model, loading,
+                               workers, overwrite, progress, overlap)
+    finally:
+        if loading is not None:  # an early exit (refused, Ctrl-C) waits for the loading thread
+            loading.wait()
+
+
+def _render_checked(job: RenderJob, source: FrameSource, track: Track | None,
+                    present: list[int], absent: list[int], wanted: list[int],
+                    model: tuple[ModelInfo, bool], loading: ModelLoad | None, workers: int,
+                    overwrite: bool,
+                    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
+                    overlap: bool) -> RenderSummary:
+    """`render` once the model is loading: the track and output checks, the claim, the frames."""
     notes = []
     if track is not None:  # a plate of another frame size, a damaged or another shot's track
         check_plate_size(track, source, present, job.track or "track")
@@ -360,11 +394,11 @@ def render(job: RenderJob, frames: list[int] | None = None, workers: int = 1,
             notes.append(f"{job.track}: made before tracks held plate fingerprints, so its "
                          "frames are not checked against the plate; run 'doppel analyze' again "
                          "to add them")
-    record = job.record(track_digest(job.track))
+    record = job.record(track_digest(job.track), model)
     pattern = check_output(job, source, wanted)
     with SequenceClaim(pattern, record):  # one writer per sequence: other settings refused
         summary = _render_claimed(job, source, track, present, record, pattern, workers,
-                                  overwrite, progress, overlap, model)
+                                  overwrite, progress, overlap, model[0], loading)
     summary.missing = sorted(absent)
     summary.notes = notes
     return summary
@@ -374,8 +408,10 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
                     present: list[int], record: dict[str, Any], pattern: SequencePattern,
                     workers: int, overwrite: bool,
                     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
-                    overlap: bool, model: ModelInfo) -> RenderSummary:
-    """`render` once its output is claimed: resume check, then the frames."""
+                    overlap: bool, model: ModelInfo, loading: ModelLoad | None
+                    ) -> RenderSummary:
+    """`render` once its output is claimed: resume check, then the frames (`loading`: the
+    model being loaded on a thread, None for a pool whose workers load their own)."""
     pool = workers > 1
     summary = RenderSummary()
     todo = []
@@ -413,11 +449,20 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             sums[k] = sums.get(k, 0.0) + v
 
     if not pool or len(todo) <= 1:  # the one model load of this process
-        swapper = FaceSwapper(job.settings.config, spinning=not overlap)
-        layer = FrameLayer(swapper, job.settings.look, track, job.track or "track")
-        renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
-        for frame, diag in prog(renderer.results(todo), len(todo)):
-            note(frame, diag)
+        early = None
+        if loading is None:
+            loading = ModelLoad(job.settings.config, not overlap, job.settings.look)
+        elif overlap and todo and not (job.region == "face" and track is not None):
+            # Whole plates need no model to be read: start while it loads.
+            early = ShotRenderer.read_ahead_of(source, todo)
+        try:
+            layer = FrameLayer(loading.result(), job.settings.look, track, job.track or "track")
+            renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)
+            for frame, diag in prog(renderer.results(todo, early), len(todo)):
+                note(frame, diag)
+        finally:
+            if early is not None:
+                early.close()
     else:
         threads = max(1, (os.cpu_count() or 2) // workers)
         batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]

@@ -24,14 +24,14 @@ dst_mask)` channels-last RGB, plus `takes_morph` and the `morph` argument of `ru
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from engine.errors import ModelError
 from engine.geometry.align import FACE_TYPES
+from engine.runtime.digest_cache import read_with_digest
+from engine.runtime.onnx_header import FLOAT, OnnxHeader, TensorInfo, parse_header
 from engine.runtime.onnxrt import create_session
 from engine.swap.infer import ModelInfo
 
@@ -39,12 +39,11 @@ DEFAULT_FACE_TYPE = "whole"
 DEFAULT_MORPH = 0.75  # DeepFaceLive's default morph factor for AMP models
 OUTPUTS = ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")
 OUTPUT_CHANNELS = (1, 3, 1)
-_FLOAT = onnx.TensorProto.FLOAT
+_FLOAT = FLOAT
 
 
-def _dims(value_info: onnx.ValueInfoProto) -> list[int | None]:
-    dims = value_info.type.tensor_type.shape.dim
-    return [d.dim_value if d.HasField("dim_value") else None for d in dims]
+def _dims(value_info: TensorInfo) -> list[int | None]:
+    return list(value_info.dims)
 
 
 def is_dfm(path: str | Path) -> bool:
@@ -52,10 +51,12 @@ def is_dfm(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".dfm"
 
 
-def check_dfm_graph(proto: onnx.ModelProto, where: str) -> tuple[int, bool]:
-    """DeepFaceLive's acceptance rules and the shapes a face swap needs; (resolution, morph)."""
-    inputs = [i for i in proto.graph.input
-              if i.name not in {t.name for t in proto.graph.initializer}]
+def check_dfm_graph(proto: OnnxHeader | object, where: str) -> tuple[int, bool]:
+    """DeepFaceLive's acceptance rules and the shapes a face swap needs; (resolution, morph).
+    `proto`: the model's header, or an `onnx.ModelProto` (the exporter checks its own)."""
+    if not isinstance(proto, OnnxHeader):
+        proto = parse_header(proto.SerializeToString(), where)  # type: ignore[attr-defined]
+    inputs = list(proto.fed_inputs)
     names = [i.name for i in inputs]
     if not inputs or "in_face" not in names[0]:
         raise ModelError(f"{where}: first input is {names[0] if names else 'missing'!r}; a .dfm "
@@ -69,7 +70,7 @@ def check_dfm_graph(proto: onnx.ModelProto, where: str) -> tuple[int, bool]:
                          "must be morph_value (DeepFaceLive refuses it too)")
     face = inputs[0]
     shape = _dims(face)
-    if face.type.tensor_type.elem_type != _FLOAT:
+    if face.elem_type != _FLOAT:
         raise ModelError(f"{where}: input {face.name!r} is not float32; a .dfm model takes "
                          "float32 faces in 0..1")
     if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
@@ -81,9 +82,9 @@ def check_dfm_graph(proto: onnx.ModelProto, where: str) -> tuple[int, bool]:
         raise ModelError(f"{where}: resolution {res} outside 16..4096")
     if morph:
         m = inputs[1]
-        if m.type.tensor_type.elem_type != _FLOAT or _dims(m) not in ([1], [None]):
+        if m.elem_type != _FLOAT or _dims(m) not in ([1], [None]):
             raise ModelError(f"{where}: input {m.name!r} must be float32 [1] (the morph value)")
-    outs = list(proto.graph.output)
+    outs = list(proto.outputs)
     if len(outs) != 3:
         raise ModelError(f"{where}: {len(outs)} outputs; a .dfm model has 3 ({', '.join(OUTPUTS)})")
     # DeepFaceLive takes the outputs by position; names are checked only to catch a known set
@@ -108,15 +109,11 @@ def read_dfm_info(path: str | Path, face_type: str = "") -> tuple[ModelInfo, byt
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
-    data = path.read_bytes()
-    try:
-        proto = onnx.load_model_from_string(data)
-    except Exception as exc:  # protobuf raises several types on garbage
-        raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}); a .dfm is an "
-                         "ONNX file exported by DeepFaceLab or 'doppel export --format dfm'"
-                         ) from None
+    data, digest = read_with_digest(path)  # the digest cached across runs (digest_cache)
+    proto = parse_header(data, str(path), "a .dfm is an ONNX file exported by DeepFaceLab or "
+                         "'doppel export --format dfm'")
     res, morph = check_dfm_graph(proto, str(path))
-    meta = {p.key: p.value for p in proto.metadata_props}
+    meta = dict(proto.metadata)
     stored = meta.get("face_type", "")
     if stored and stored not in FACE_TYPES:
         raise ModelError(f"{path}: unknown face type {stored!r} in metadata")
@@ -130,8 +127,7 @@ def read_dfm_info(path: str | Path, face_type: str = "") -> tuple[ModelInfo, byt
     meta = {**meta, "format": "dfm", "resolution": str(res), "face_type": ftype,
             "colorspace": "srgb", "morph": "yes" if morph else "no",
             "face_type_from": "metadata" if stored else ("setting" if face_type else "default")}
-    info = ModelInfo(str(path), meta.get("arch", "dfm"), res, ftype, "srgb", meta,
-                     hashlib.sha256(data).hexdigest())
+    info = ModelInfo(str(path), meta.get("arch", "dfm"), res, ftype, "srgb", meta, digest)
     return info, data, morph
 
 
@@ -142,7 +138,7 @@ class DfmModel:
                  spinning: bool = True, face_type: str = ""):
         self.info, data, self.takes_morph = read_dfm_info(path, face_type)
         self.has_fit = False  # a .dfm has no dst decoder reconstruction: no fit check
-        self.session = create_session(data, device, threads, spinning)
+        self.session = create_session(data, device, threads, spinning, str(path))
         self.providers = self.session.get_providers()
         ins = self.session.get_inputs()
         self._in_face = ins[0].name

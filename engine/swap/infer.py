@@ -12,15 +12,15 @@ DeepFaceLive's `.dfm` models open through `engine.swap.models.load_swap_model` (
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from engine.errors import ModelError
 from engine.geometry.align import FACE_TYPES
+from engine.runtime.digest_cache import read_with_digest
+from engine.runtime.onnx_header import TensorInfo, parse_header
 from engine.runtime.onnxrt import create_session
 
 SUPPORTED_SCHEMAS = ("1",)
@@ -46,10 +46,9 @@ class ModelInfo:
         return "dst_face" in self.outputs
 
 
-def _graph_dims(value_info: object) -> list[int | None]:
+def _graph_dims(value_info: TensorInfo) -> list[int | None]:
     """Static dimensions of a graph input/output (None where symbolic, e.g. the batch)."""
-    dims = value_info.type.tensor_type.shape.dim  # type: ignore[attr-defined]
-    return [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return list(value_info.dims)
 
 
 def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[str, ...],
@@ -59,13 +58,9 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: {kind} file not found")
-    data = path.read_bytes()
-    try:
-        proto = onnx.load_model_from_string(data)
-    except Exception as exc:  # protobuf raises several types on garbage
-        raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}); export one with "
-                         "'doppel export'") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
+    data, digest = read_with_digest(path)  # the digest cached across runs (digest_cache)
+    proto = parse_header(data, str(path))  # metadata and graph I/O only, not the weights
+    meta = dict(proto.metadata)
     missing = [k for k in required if k not in meta]
     if missing:
         raise ModelError(f"{path}: ONNX {kind} lacks Doppel metadata {', '.join(missing)}; "
@@ -86,7 +81,7 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
     if not 16 <= res <= 4096:
         raise ModelError(f"{path}: {kind} metadata resolution {res} outside 16..4096; "
                          "re-export the model")
-    names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+    names = [i.name for i in proto.inputs], [o.name for o in proto.outputs]
     allowed = [outputs + list(optional[:k]) for k in range(len(optional) + 1)]
     if names[0] != ["face"] or names[1] not in allowed:
         raise ModelError(f"{path}: {kind} needs input 'face' and output(s) "
@@ -96,7 +91,7 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
     expect = {"face": [None, 3, res, res]}
     expect.update({o: [None, 3 if o in ("swap", "dst_face") else 1, res, res]
                    for o in outputs + list(optional)})
-    for vi in list(proto.graph.input) + list(proto.graph.output):
+    for vi in proto.inputs + proto.outputs:
         got = _graph_dims(vi)
         want = expect[vi.name]
         if len(got) != 4 or any(g is not None and g != w for g, w in zip(got, want, strict=True)
@@ -105,8 +100,7 @@ def _read_onnx(path: str | Path, kind: str, outputs: list[str], required: tuple[
             raise ModelError(f"{path}: {kind} {vi.name!r} is {shown}, metadata says "
                              f"N×{want[1]}×{res}×{res}; re-export the model")
     info = ModelInfo(str(path), meta.get("arch", kind), res, meta["face_type"],
-                     meta["colorspace"], meta, hashlib.sha256(data).hexdigest(),
-                     tuple(names[1]))
+                     meta["colorspace"], meta, digest, tuple(names[1]))
     return info, data
 
 
@@ -128,7 +122,7 @@ class SwapModel:
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True):
         self.info, data = read_model_info(path)
-        self.session = create_session(data, device, threads, spinning)
+        self.session = create_session(data, device, threads, spinning, str(path))
         self.providers = self.session.get_providers()
         self.has_fit = self.info.has_fit
 
@@ -167,7 +161,7 @@ class MaskModel:
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True):
         self.info, data = read_mask_info(path)
-        self.session = create_session(data, device, threads, spinning)
+        self.session = create_session(data, device, threads, spinning, str(path))
 
     @property
     def resolution(self) -> int:

@@ -269,8 +269,8 @@ class FaceSwapper:
 
     def process(self, src: np.ndarray, frame: int, *, look: SwapLook,
                 track: Track | None = None, holdout: np.ndarray | None = None,
-                out: np.ndarray | None = None, channels: tuple[str, ...] | None = None
-                ) -> SwapResult:
+                out: np.ndarray | None = None, channels: tuple[str, ...] | None = None,
+                composite: bool = True) -> SwapResult:
         """Swap the face on one frame.
 
         `src`: `H×W×C` float32 scene-linear, read only, any strides (a host's bottom-up buffer
@@ -281,6 +281,9 @@ class FaceSwapper:
         `holdout`: optional `H×W` matte in [0, 1] where the swap must not show (the node's Mask
         input). Returns the output (`image`, which is `out`), the rectangle the swap wrote with
         its mask and face over it (`SwapResult`), and diagnostics.
+        `composite=False`: the output view is not made (`image` is `out` with the source's
+        pixels): for a caller that writes only the face and mask over the ROI (the face-region
+        output), which then costs no per-pixel blend over the face's area.
         """
         t_all = time.perf_counter()
         times: dict[str, float] = {}
@@ -379,6 +382,11 @@ class FaceSwapper:
         mask_roi *= look.strength
         t = lap("warp_back", t)
 
+        if not composite:
+            lap("composite", t)
+            times["total"] = (time.perf_counter() - t_all) * 1000
+            diag.update(swapped=True, timings_ms=times)
+            return SwapResult(out, (h, w), (x0, y0, x1, y1), mask_roi, face_roi, diag)
         sel = mask_roi > 0
         region = out[y0:y1, x0:x1]
         if look.output in ("comp", "face"):

@@ -150,3 +150,75 @@ def test_several_faces_all_or_one_identity_by_reference(tmp_path, samples):
     assert one.faces_written == 1
     entry = load_faceset(tmp_path / "one").entries[0]
     assert entry.bbox[0] > b.shape[1]  # the face on the right: Obama, not Biden
+
+
+def _reads(monkeypatch):
+    """Frames decoded per frame number (every source reads through `read_image`)."""
+    import engine.io.source as source_mod
+
+    counts: dict[str, int] = {}
+    inner = source_mod.read_image
+
+    def spy(path, rows=None, **kw):
+        counts[str(path)] = counts.get(str(path), 0) + 1
+        return inner(path, rows, **kw)
+    monkeypatch.setattr(source_mod, "read_image", spy)
+    return counts
+
+
+def test_all_faces_are_cropped_while_analysed_and_each_frame_is_read_once(
+        tmp_path, plate_pattern, monkeypatch):
+    """`--select all`: the crops made during the analysis (staged, then renamed into place)
+    are byte for byte the crops made from frames read again, and no frame is read twice."""
+    import engine.faceset.extract as extract_mod
+
+    counts = _reads(monkeypatch)
+    s = ExtractSettings(size=96)
+    once = extract(open_source(plate_pattern), tmp_path / "once", s, range(1001, 1007))
+    assert once.faces_written == 6 and sorted(counts.values()) == [1] * 6
+    staged = {p.name: p.read_bytes() for p in (tmp_path / "once" / "faces").iterdir()}
+    assert sorted(staged) == [f"{f:06d}_00.png" for f in range(1001, 1007)]  # no temp left
+    monkeypatch.setattr(extract_mod.StagedCrops, "stage", lambda self, frame, faces: None)
+    counts.clear()
+    twice = extract(open_source(plate_pattern), tmp_path / "twice", s, range(1001, 1007))
+    assert twice.faces_written == 6 and sorted(counts.values()) == [2] * 6
+    assert {p.name: p.read_bytes() for p in (tmp_path / "twice" / "faces").iterdir()} == staged
+    assert ((tmp_path / "once" / "faceset.json").read_bytes()
+            == (tmp_path / "twice" / "faceset.json").read_bytes())
+
+
+def test_a_smoothed_track_reads_only_its_crops_rows_again(tmp_path, plate_pattern, monkeypatch):
+    import engine.io.image as image_mod
+
+    spans = []
+    inner = image_mod.read_image
+
+    def spy(path, rows=None, **kw):
+        img = inner(path, rows, **kw)
+        spans.append(None if rows is None else rows(img.geometry))
+        return img
+    monkeypatch.setattr("engine.io.source.read_image", spy)
+    extract(open_source(plate_pattern), tmp_path / "fs",
+            ExtractSettings(size=96, select="track", smooth=2), range(1001, 1005))
+    first, second = spans[:4], spans[4:]
+    assert first == [None] * 4 and len(second) == 4  # analysis: whole frames; crops: rows
+    assert all(r is not None and 0 < r[1] - r[0] < 720 for r in second)
+
+
+def test_an_interrupted_extraction_leaves_no_staged_crop(tmp_path, plate_pattern):
+    out = tmp_path / "fs"
+    seen = []
+
+    def progress(it, total, desc):
+        for item in it:
+            seen.append(item)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+            yield item
+    with pytest.raises(KeyboardInterrupt):
+        extract(open_source(plate_pattern), out, ExtractSettings(size=64), range(1001, 1007),
+                progress=progress)
+    assert not list(out.rglob("*.tmp*")) and not list(out.glob("faces/*.png"))
+    summary = extract(open_source(plate_pattern), out, ExtractSettings(size=64),
+                      range(1001, 1007))
+    assert summary.faces_written == 6 and not list(out.rglob("*.tmp*"))

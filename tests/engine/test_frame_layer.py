@@ -266,6 +266,7 @@ def test_a_track_knows_the_frames_it_was_analysed_over(plate_track):
 def test_a_worker_pool_loads_the_model_only_in_the_workers(tmp_path, monkeypatch, plate_pattern,
                                                            demo_model, track_file):
     import engine.shot.render as render_mod
+    import engine.shot.startup as startup_mod
 
     loads: list[int] = []
     real = render_mod.FaceSwapper
@@ -275,7 +276,8 @@ def test_a_worker_pool_loads_the_model_only_in_the_workers(tmp_path, monkeypatch
             loads.append(1)
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(render_mod, "FaceSwapper", Counting)
+    monkeypatch.setattr(render_mod, "FaceSwapper", Counting)  # a worker's, if in this process
+    monkeypatch.setattr(startup_mod, "FaceSwapper", Counting)  # the serial render's load
     job = RenderJob(plate_pattern, str(tmp_path / "w" / "s.####.exr"),
                     SwapSettings.from_dict({"model": str(demo_model)}), str(track_file))
     summary = render(job, [1001, 1002, 1003, 1004], workers=2)

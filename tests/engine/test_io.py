@@ -206,3 +206,46 @@ def test_video_frames_stream_out_as_they_are_decoded(samples, monkeypatch):
     it.close()
     it = src.read([1, 3, 2, 2])
     assert [f.number for f in it] == [1, 3, 2, 2]
+
+
+def test_half_layers_are_converted_as_openimageio_converts_them_nan_payloads_included(tmp_path):
+    """Half output written layer by layer, strip by strip, is byte for byte what OpenImageIO
+    writes from the whole float frame, for every half value, values between them (rounding),
+    beyond half's range, and NaNs with their payloads (quiet and signalling)."""
+    import OpenImageIO as oiio
+
+    rng = np.random.default_rng(7)
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
+    near = (halves[:, None].astype(np.int64) + np.array([-4097, -1, 1, 4096, 4097])).ravel()
+    bits = np.concatenate([halves, near.astype(np.uint32),
+                           rng.integers(0, 1 << 32, 200_000, dtype=np.uint64).astype(np.uint32),
+                           np.array([0x7F800001, 0x7FA00000, 0xFFC00001, 0x7FBFFFFF, 0x477FF000,
+                                     0x477FEFFF, 0x33000000, 0x33000001], np.uint32)])
+    w = 500
+    h = bits.size // (w * 4)
+    rgba = bits[: h * w * 4].view(np.float32).reshape(h, w, 4)
+    mask = rgba[..., 1].copy()
+    names = ("R", "G", "B", "A", "doppel.mask")
+    write_exr(tmp_path / "layers.exr", [rgba, mask], names)
+    spec = oiio.ImageSpec(w, h, 5, "half")
+    spec.channelnames = names
+    spec.attribute("compression", "zip")
+    spec.attribute("DateTime", "")
+    out = oiio.ImageOutput.create(str(tmp_path / "oiio.exr"))
+    assert out.open(str(tmp_path / "oiio.exr"), spec)
+    assert out.write_image(np.ascontiguousarray(np.dstack([rgba, mask])))
+    out.close()
+    assert (tmp_path / "layers.exr").read_bytes() == (tmp_path / "oiio.exr").read_bytes()
+
+
+def test_native_reads_keep_the_files_sample_type(tmp_path, samples):
+    from engine.io import read_image
+
+    plate = read_image(samples / "plate" / "plate.1001.exr", native=True)
+    assert plate.pixels.dtype == np.float16
+    assert np.array_equal(plate.pixels.astype(np.float32),
+                          read_image(samples / "plate" / "plate.1001.exr").pixels)
+    photo = read_image(samples / "photos" / "obama.jpg", native=True)
+    assert photo.pixels.dtype == np.uint8 and photo.colorspace == "srgb"
+    write_exr(tmp_path / "f.exr", np.ones((4, 5, 3), np.float32), half=False)
+    assert read_image(tmp_path / "f.exr", native=True).pixels.dtype == np.float32

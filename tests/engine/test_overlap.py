@@ -96,3 +96,56 @@ def test_an_iterator_error_is_raised_after_the_items_before_it():
         for r in overlapped(items(), lambda i: i):
             seen.append(r)
     assert seen == [1, 2]
+
+
+def test_a_started_read_ahead_reads_before_it_is_iterated_and_is_taken_as_is():
+    from engine.shot.overlap import ReadAhead
+
+    produced = threading.Event()
+
+    def items():
+        produced.set()
+        yield from range(5)
+    ahead = ReadAhead(items(), depth=2)
+    assert produced.wait(30)  # reading began with no consumer yet
+    assert list(overlapped(ahead, lambda i: i * 2)) == [0, 2, 4, 6, 8]
+    assert not ahead._thread.is_alive()  # overlapped closed it
+
+
+def test_without_threads_every_item_is_read_computed_and_written_on_the_callers_thread():
+    me = threading.get_ident()
+    seen = []
+
+    def items():
+        for i in range(4):
+            seen.append(("read", threading.get_ident()))
+            yield i
+
+    def compute(i):
+        seen.append(("compute", threading.get_ident()))
+        return Later(lambda: seen.append(("write", threading.get_ident())) or i)
+
+    assert list(overlapped(items(), compute, threads=False)) == [0, 1, 2, 3]
+    assert len(seen) == 12 and {t for _, t in seen} == {me}
+
+
+def test_a_host_clip_is_analysed_on_the_thread_that_asks(plate_pattern, analyzer):
+    """OFX suites are called from the action's thread: the node's Analyze must not fetch the
+    host's frames from a read-ahead thread."""
+    from engine.host.clip_source import HostClipSource
+    from engine.io import open_source
+    from engine.shot.analyze import analyze_frames
+
+    plate = open_source(plate_pattern)
+    fetched = []
+
+    def fetch(f):
+        fetched.append(threading.get_ident())
+        frame = next(iter(plate.read([f])))
+        return frame.rgb, (0, 0)
+
+    h, w = next(iter(plate.read([1001]))).rgb.shape[:2]
+    clip = HostClipSource([1001, 1002], fetch, (0, 0, w, h), 1.0, "clip")
+    faces = analyze_frames(clip, [1001, 1002], analyzer, None, {}, [], [])
+    assert sorted(faces) == [1001, 1002] and all(faces.values())
+    assert fetched == [threading.get_ident()] * 2

@@ -298,3 +298,15 @@ def test_the_default_mask_stays_inside_the_plate_face_and_a_full_face_crop():
         crop_top = -ft.padding - ft.shift * extent
         assert top >= crop_top + 2 * 0.04 * extent - 1e-9, name  # two border fades inside
     assert forehead_lift(FACE_TYPES["full"]) == pytest.approx(0.08, abs=0.005)
+def test_without_composite_the_face_and_mask_are_the_same_and_the_plate_is_untouched(
+        swapper, plate_1010, plate_track):
+    """The face-region output's path: the swap's own pixels as with the composite, no blend."""
+    full = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=plate_track,
+                           channels=plate_1010.channels)
+    out = plate_1010.pixels.copy()
+    bare = swapper.process(plate_1010.pixels, 1010, look=LOOK, track=plate_track, out=out,
+                           channels=plate_1010.channels, composite=False)
+    assert bare.roi == full.roi and bare.diagnostics["swapped"]
+    assert np.array_equal(bare.mask_roi, full.mask_roi)
+    assert np.array_equal(bare.face_roi, full.face_roi)
+    assert np.array_equal(bare.image, plate_1010.pixels)

@@ -274,3 +274,53 @@ def test_face_region_decodes_only_the_faces_rows_and_writes_the_same_file(
     assert spans[-1] == (0, 10 ** 6)
     assert ((tmp_path / "whole" / "s.1004.exr").read_bytes()
             == (tmp_path / "region" / "s.1004.exr").read_bytes())
+
+
+def test_the_model_loads_while_the_first_plates_are_read(tmp_path, plate_pattern, demo_model,
+                                                         track_file, monkeypatch):
+    """A render's start: the session is built on its own thread while the first plate is
+    decoded. Shown by what runs at the same time (no wall-clock figure): the model's load
+    waits for a plate read to begin, which the serial order would never let happen."""
+    import threading
+
+    import engine.io.source as source_mod
+    import engine.shot.startup as startup
+
+    reading = threading.Event()
+    inner_read, inner_swapper = source_mod.read_image, startup.FaceSwapper
+
+    def read(path, rows=None, **kw):
+        reading.set()
+        return inner_read(path, rows, **kw)
+
+    def swapper(*args, **kwargs):
+        assert reading.wait(60), "no plate was read while the model loaded"
+        return inner_swapper(*args, **kwargs)
+    monkeypatch.setattr(source_mod, "read_image", read)
+    monkeypatch.setattr(startup, "FaceSwapper", swapper)
+    out = tmp_path / "a" / "s.####.exr"
+    assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1002") == 0
+    monkeypatch.undo()
+    ref = tmp_path / "b" / "s.####.exr"
+    assert render_cli(plate_pattern, ref, demo_model, track_file, "--frames", "1001-1002",
+                      "--no-overlap") == 0
+    for f in (1001, 1002):  # the warm-up run and the early reads change no byte
+        assert ((tmp_path / "a" / f"s.{f}.exr").read_bytes()
+                == (tmp_path / "b" / f"s.{f}.exr").read_bytes())
+
+
+def test_a_model_onnx_runtime_cannot_load_is_refused_before_any_frame(
+        tmp_path, plate_pattern, demo_model, track_file, capsys):
+    """Its header passes the checks (read without onnx), its graph does not load: one line,
+    exit 2, no frame written."""
+    import onnx
+
+    proto = onnx.load(str(demo_model))
+    proto.graph.node[0].op_type = "NoSuchOperator"
+    bad = tmp_path / "bad.onnx"
+    onnx.save(proto, str(bad))
+    out = tmp_path / "out" / "s.####.exr"
+    assert render_cli(plate_pattern, out, bad, track_file, "--frames", "1001-1002") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.onnx: ONNX Runtime cannot load this model" in err[0]
+    assert not list(tmp_path.rglob("s.*.exr"))
