@@ -40,7 +40,8 @@ from engine.io import Geometry, atomic_write_text, parse_frame_range
 from engine.io.ownership import json_mark
 from engine.types import Detection, Face
 
-TRACK_SCHEMA = 1
+TRACK_SCHEMA = 2  # 2: hand-edit keys and their resolved entries (`keys`, `edits`)
+OLD_SCHEMAS = (1,)  # read and migrated on load (no keys)
 TRACK_MARK = json_mark("track", "settings", "frames")  # what makes a file Doppel's track
 # ... and its per-frame analysis cache (engine.shot.analyze.AnalysisCache; extract's too)
 ANALYSIS_MARK = json_mark("analysis cache", "key", "source", "frames")
@@ -109,6 +110,11 @@ class Track:
     scale: float = 1.0
     # frame -> {"frame": int, "plate": hex, "face": hex} (module doc); empty for old tracks
     fingerprints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Hand corrections (engine.geometry.track_keys): frame -> key, and the analysis as made
+    # (`base`, None without edits): this track's entries are `base`'s with the keys applied, so
+    # removing every key restores the raw result.
+    keys: dict[int, Any] = field(default_factory=dict)
+    base: Track | None = None
     _analysed: tuple[str, frozenset[int]] | None = field(default=None, init=False, repr=False,
                                                          compare=False)
 
@@ -298,19 +304,41 @@ class Track:
                     "renumbered or changed plate frames, or landmarks moved by hand; run "
                     "'doppel analyze' on this plate")
 
-    def to_json(self) -> dict[str, Any]:
-        def entry(f: int, face: Face) -> dict[str, Any]:
-            out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
-                   if f in self.smoothed else None}
-            if f in self.fingerprints:
-                out["fingerprint"] = self.fingerprints[f]
-            return out
+    def entry_json(self, f: int) -> dict[str, Any] | None:
+        """Frame `f`'s entry as saved (None: no face on it)."""
+        face = self.faces.get(f)
+        if face is None:
+            return None
+        out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
+               if f in self.smoothed else None}
+        if f in self.fingerprints:
+            out["fingerprint"] = self.fingerprints[f]
+        return out
 
-        return {
+    def to_json(self) -> dict[str, Any]:
+        """The track file's content. An edited track saves the analysis as made (`frames`),
+        its keys, and the entries the keys changed (`edits`: frame -> entry, null for "no
+        face"); a track without keys has neither, so its file is what analyze wrote."""
+        raw = self.base if self.base is not None else self
+        out: dict[str, Any] = {
             "schema": TRACK_SCHEMA,
-            "settings": self.settings,
-            "frames": {str(f): entry(f, face) for f, face in sorted(self.faces.items())},
+            "settings": raw.settings,
+            "frames": {str(f): raw.entry_json(f) for f in sorted(raw.faces)},
         }
+        if self.base is not None and self.keys:
+            edits = {}
+            for f in sorted(set(raw.faces) | set(self.faces)):
+                mine = self.entry_json(f)
+                if mine != raw.entry_json(f):
+                    edits[str(f)] = mine
+            out["keys"] = [self.keys[f].to_json() for f in sorted(self.keys)]
+            out["edits"] = edits
+        return out
+
+    @property
+    def edited(self) -> bool:
+        """True when hand-edit keys change this track (`keys`)."""
+        return bool(self.keys)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_json()))
@@ -320,7 +348,7 @@ class Track:
         if not isinstance(data, dict):
             raise InputError(f"{where}: not a track (a JSON {type(data).__name__}, expected an "
                              "object); give the file 'doppel analyze' wrote")
-        if data.get("schema") != TRACK_SCHEMA:
+        if data.get("schema") not in (TRACK_SCHEMA, *OLD_SCHEMAS):
             raise InputError(
                 f"{where}: track schema {data.get('schema')!r} not supported (expected "
                 f"{TRACK_SCHEMA}); re-run 'doppel analyze' with this version"
@@ -337,27 +365,17 @@ class Track:
                              "analyze'")
         for key, e in frames.items():
             here = f"{where}, frame {key}"
-            if not isinstance(e, dict):
-                raise InputError(f"{here}: not an object; re-run 'doppel analyze'")
             try:
                 f = int(key)
             except ValueError:
                 raise InputError(f"{here}: frame key is not a frame number") from None
-            faces[f] = Face.from_json(e, here)
-            if not np.isfinite(faces[f].landmarks).all():
-                raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
-            if e.get("fingerprint") is not None:
-                prints[f] = _fingerprint(e["fingerprint"], here)
-            if e.get("smoothed") is not None:
-                try:
-                    sm = np.asarray(e["smoothed"], np.float32)
-                except (TypeError, ValueError):
-                    sm = np.zeros(0, np.float32)
-                if sm.shape != (68, 2) or not np.isfinite(sm).all():
-                    raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
-                                     "'doppel analyze'")
-                smoothed[f] = sm
-        return cls(faces, smoothed, dict(settings), fingerprints=prints)
+            read_entry(e, f, here, faces, smoothed, prints)
+        track = cls(faces, smoothed, dict(settings), fingerprints=prints)
+        if data.get("keys") or data.get("edits"):
+            from engine.geometry.track_keys import edited_from_json
+
+            return edited_from_json(track, data, where)
+        return track
 
     @classmethod
     def load(cls, path: str | Path) -> Track:
@@ -379,6 +397,27 @@ class Track:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{where}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
         return cls.from_json(data, where)
+
+
+def read_entry(e: Any, f: int, here: str, faces: dict[int, Face],
+               smoothed: dict[int, np.ndarray], prints: dict[int, dict[str, Any]]) -> None:
+    """Parse one frame's saved entry into the three per-frame dicts (InputError naming it)."""
+    if not isinstance(e, dict):
+        raise InputError(f"{here}: not an object; re-run 'doppel analyze'")
+    faces[f] = Face.from_json(e, here)
+    if not np.isfinite(faces[f].landmarks).all():
+        raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
+    if e.get("fingerprint") is not None:
+        prints[f] = _fingerprint(e["fingerprint"], here)
+    if e.get("smoothed") is not None:
+        try:
+            sm = np.asarray(e["smoothed"], np.float32)
+        except (TypeError, ValueError):
+            sm = np.zeros(0, np.float32)
+        if sm.shape != (68, 2) or not np.isfinite(sm).all():
+            raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
+                             "'doppel analyze'")
+        smoothed[f] = sm
 
 
 def _fingerprint(value: Any, where: str) -> dict[str, Any]:
