@@ -26,7 +26,7 @@ resolution (as the track stores them), pixel centres at integer coordinates.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,104 +35,10 @@ from engine.errors import InputError
 from engine.geometry import fingerprint as fp
 from engine.geometry.pose import estimate_pose
 from engine.geometry.smooth import smooth_landmarks
-from engine.geometry.track import Track, read_entry
+from engine.geometry.track import USER, Track, TrackKey
 from engine.types import Detection, Face
 
-KEY_KINDS = ("box", "points", "noface")
-MAX_SPAN = 100  # frames a key may reach on each side
-USER = "user"  # detector / landmarker name of hand-made entries
-
-
-@dataclass(frozen=True)
-class TrackKey:
-    """One frame's hand correction (module doc). `points`: the frame's landmarks (a `points`
-    key's as given, a `box` key's as the landmarker found them in the box; None for
-    `noface`). `plate`: the fingerprint (hex) of the plate frame it was made on."""
-
-    frame: int
-    kind: str
-    span: int = 0
-    box: tuple[float, float, float, float] | None = None
-    points: np.ndarray | None = None
-    plate: str = ""
-
-    def __post_init__(self) -> None:
-        where = f"key on frame {self.frame}"
-        if self.kind not in KEY_KINDS:
-            raise InputError(f"{where}: kind {self.kind!r} unknown; use one of "
-                             f"{', '.join(KEY_KINDS)}")
-        if not 0 <= self.span <= MAX_SPAN:
-            raise InputError(f"{where}: span {self.span} must be within 0..{MAX_SPAN} frames")
-        if self.kind == "box":
-            if self.box is None or len(self.box) != 4 or not np.isfinite(self.box).all():
-                raise InputError(f"{where}: a box key needs a finite box (x0, y0, x1, y1)")
-            x0, y0, x1, y1 = self.box
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                raise InputError(f"{where}: box {x1 - x0:.0f}×{y1 - y0:.0f} px is too small "
-                                 "for a face (at least 8×8); draw it around the whole face")
-        if self.points is not None:
-            pts = np.asarray(self.points)
-            if pts.shape != (68, 2) or not np.isfinite(pts).all():
-                raise InputError(f"{where}: points must be 68 finite (x, y) pairs, got shape "
-                                 f"{pts.shape}")
-        if self.kind == "points" and self.points is None:
-            raise InputError(f"{where}: a points key needs its 68 points")
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frame": self.frame, "kind": self.kind, "span": self.span}
-        if self.box is not None:
-            out["box"] = [round(float(v), 3) for v in self.box]
-        if self.points is not None:
-            out["points"] = np.round(np.asarray(self.points, np.float32), 3).tolist()
-        if self.plate:
-            out["plate"] = self.plate
-        return out
-
-    @classmethod
-    def from_json(cls, e: Any, where: str) -> TrackKey:
-        if not isinstance(e, dict) or not isinstance(e.get("frame"), int):
-            raise InputError(f"{where}: a key must be an object with its frame number; fix or "
-                             "remove it in 'doppel track edit'")
-        try:
-            box = e.get("box")
-            pts = e.get("points")
-            return cls(int(e["frame"]), str(e.get("kind")), int(e.get("span", 0)),
-                       None if box is None else tuple(float(v) for v in box),  # type: ignore
-                       None if pts is None else np.asarray(pts, np.float32),
-                       str(e.get("plate", "")))
-        except InputError as exc:
-            raise InputError(f"{where}: {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{where}: key on frame {e['frame']} is malformed ({exc})") from None
-
-
-def edited_from_json(base: Track, data: Mapping[str, Any], where: str) -> Track:
-    """The edited track a file holds: `base` (its `frames`) with its saved `edits` entries in
-    place, and its `keys`. Reads no pixels (the edits were resolved when they were saved)."""
-    keys_json = data.get("keys") or []
-    edits = data.get("edits") or {}
-    if not isinstance(keys_json, list) or not isinstance(edits, dict):
-        raise InputError(f"{where}: 'keys' must be a list and 'edits' an object; save the track "
-                         "again from 'doppel track edit'")
-    keys: dict[int, TrackKey] = {}
-    for i, e in enumerate(keys_json):
-        k = TrackKey.from_json(e, f"{where}, key {i}")
-        keys[k.frame] = k
-    faces, smoothed = dict(base.faces), dict(base.smoothed)
-    prints = dict(base.fingerprints)
-    for name, e in edits.items():
-        try:
-            f = int(name)
-        except ValueError:
-            raise InputError(f"{where}, edit {name}: not a frame number") from None
-        for d in (faces, smoothed, prints):
-            d.pop(f, None)  # type: ignore[attr-defined]
-        if e is not None:
-            read_entry(e, f, f"{where}, edit {name}", faces, smoothed, prints)
-    if not keys:
-        return base
-    return Track(faces, smoothed, dict(base.settings), fingerprints=prints, keys=keys,
-                 base=base)
+__all__ = ["TrackKey", "apply_keys", "check_key_pixels", "raw", "resolve"]
 
 
 def raw(track: Track) -> Track:

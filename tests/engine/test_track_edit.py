@@ -43,6 +43,11 @@ def covered(tmp_path_factory, plate_pattern):
     return plate, track
 
 
+def test_analyze_prints_the_suspect_frames(covered, capsys, tmp_path):
+    assert main(["analyze", covered[0], "-o", str(tmp_path / "t.json"), "--quiet"]) == 0
+    assert "suspect frames: 1004-1006 no detection" in capsys.readouterr().out
+
+
 def copy_track(covered, tmp_path):
     path = tmp_path / "track.json"
     shutil.copy(covered[1], path)
@@ -210,3 +215,41 @@ def test_bad_fixes_exit_2_and_write_nothing(covered, tmp_path, capsys):
                  "--no-face"]) == 2
     assert "2000 not analysed" in capsys.readouterr().err
     assert track.read_bytes() == before
+
+
+def test_editor_server_answers_bad_requests_with_one_line_and_saves_atomically(covered,
+                                                                               tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from engine.host.track_editor.server import start
+
+    track = copy_track(covered, tmp_path)
+    server, url = start(covered[0], track)
+    try:
+        def post(path, body):
+            req = urllib.request.Request(url + path, json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        with urllib.request.urlopen(url + "api/track") as r:
+            state = json.loads(r.read())
+        assert state["suspects"] == {str(f): ["no detection"] for f in COVERED}
+        with urllib.request.urlopen(url + "api/frame/1005.jpg") as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read(2) == b"\xff\xd8"
+        assert post("api/key", {"frame": 1005, "kind": "box", "box": [1, 2, 3, 4]}) == (
+            400, {"error": "key on frame 1005: box 2×2 px is too small for a face (at least "
+                           "8×8); draw it around the whole face"})
+        code, body = post("api/key", {"frame": 1005, "kind": "noface", "span": 0})
+        assert code == 200 and body["dirty"] and "1005" in body["keys"]
+        assert json.loads(track.read_text()).get("keys") is None  # not saved yet
+        code, body = post("api/save", {})
+        assert code == 200 and not body["dirty"]
+        assert [k["frame"] for k in json.loads(track.read_text())["keys"]] == [1005]
+        assert not list(tmp_path.glob("*.tmp*"))  # temp + rename left nothing behind
+    finally:
+        server.shutdown()
