@@ -35,7 +35,14 @@ from engine.errors import InputError
 from engine.geometry import fingerprint as fp
 from engine.geometry.pose import estimate_pose
 from engine.geometry.smooth import smooth_landmarks
-from engine.geometry.track import USER, Track, TrackKey
+from engine.geometry.track import (
+    FACE_SHAPE_LIMIT,
+    MIN_FACE_PX,
+    USER,
+    Track,
+    TrackKey,
+    face_shape,
+)
 from engine.types import Detection, Face
 
 __all__ = ["TrackKey", "apply_keys", "check_key_pixels", "raw", "resolve"]
@@ -175,6 +182,13 @@ def apply_keys(track: Track, keys: Iterable[TrackKey], read: FrameReader,
 
                 landmarker = DlibLandmarker()
             points = fit_box(to_display_uint8(rgb), k.box, origin, landmarker)  # type: ignore
+        if points is not None:  # render would refuse it: say so now, naming the key
+            error, size = face_shape(points)
+            if size < MIN_FACE_PX or error > FACE_SHAPE_LIMIT:
+                raise InputError(
+                    f"key on frame {k.frame}: its landmarks are not face-shaped (distance "
+                    f"{error:.2f} from the mean face, at most {FACE_SHAPE_LIMIT:g}): a point "
+                    "dragged too far, or a box around no face? move it back or redraw")
         plate, _ = frame_print(rgb, geo, None)
         done[k.frame] = replace(k, points=points, plate=plate)
     edited, changed = resolve(base, done)

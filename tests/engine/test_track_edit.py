@@ -126,6 +126,17 @@ def test_points_key_blends_into_neighbours_over_its_span(covered, tmp_path):
     np.testing.assert_array_equal(edited.smoothed[1008], track.smoothed[1008])
 
 
+def test_a_key_that_is_no_face_is_refused_when_made(covered):
+    from engine.errors import InputError
+    from engine.geometry.track_keys import TrackKey, apply_keys
+    from engine.shot.track_edit import PlateFrames
+
+    track = Track.load(covered[1])
+    pts = track.faces[1002].landmarks[::-1].copy()  # the points in the wrong order: no face
+    with pytest.raises(InputError, match="key on frame 1002: its landmarks are not face-shaped"):
+        apply_keys(track, [TrackKey(1002, "points", points=pts)], PlateFrames.open(covered[0]))
+
+
 def test_no_face_key_passes_the_frame_through(covered, tmp_path, demo_model):
     plate = covered[0]
     track = copy_track(covered, tmp_path)
