@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h.add_argument("track", help="track file (.json)")
     h.add_argument("--plate", help="plate the track was made on (for --sheet)")
     h.add_argument("--sheet", help="write a contact sheet of the suspect frames (.png/.jpg)")
+    h.add_argument("--overwrite", action="store_true",
+                   help="replace a file at --sheet that Doppel did not write")
     h.set_defaults(run=run_health)
     f = sub.add_parser("fix", help="key a box or 'no face' on frames (scripted corrections)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -72,8 +74,22 @@ def run_health(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.geometry.track import Track
     from engine.io import write_image
-    from engine.shot.track_edit import PlateFrames, check_plate, health_report, health_sheet
+    from engine.io.ownership import Claims, image_metadata
+    from engine.shot.track_edit import (
+        SHEET_KIND,
+        SHEET_MARK,
+        PlateFrames,
+        check_plate,
+        health_report,
+        health_sheet,
+    )
 
+    if args.sheet:  # the ownership rule, before any work: a new file or a sheet Doppel wrote
+        from pathlib import Path
+
+        if not args.plate:
+            raise InputError("--sheet needs --plate (the plate the track was made on)")
+        Claims([Path(args.track)], args.overwrite).file(Path(args.sheet), SHEET_MARK)
     track = Track.load(args.track)
     health, words = health_report(track)
     print(f"track {args.track}: {len(track.analysed())} frames analysed, {len(health)} suspect"
@@ -83,13 +99,12 @@ def run_health(args: argparse.Namespace) -> int:
 
         print(f"  keyed by hand: {format_frame_range(track.keys)}")
     if args.sheet:
-        if not args.plate:
-            raise InputError("--sheet needs --plate (the plate the track was made on)")
         if health:
             plate = PlateFrames.open(args.plate)
             check_plate(track, plate, args.track)
             sheet = health_sheet(track, plate, health)
-            write_image(args.sheet, sheet.astype("float32") / 255.0)
+            write_image(args.sheet, sheet.astype("float32") / 255.0,
+                        metadata=image_metadata(SHEET_KIND))
             print(f"  sheet: {args.sheet}")
     return 0
 

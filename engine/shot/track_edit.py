@@ -22,7 +22,11 @@ from engine.geometry.track_keys import TrackKey, apply_keys
 from engine.io import FrameSource, open_source
 from engine.io.colorspace import to_display_uint8
 from engine.io.finite import finite_rgb
+from engine.io.ownership import image_mark
 from engine.io.sheets import contact_sheet, draw_face, face_window
+
+SHEET_KIND = "track health sheet"
+SHEET_MARK = image_mark(SHEET_KIND)  # what makes an image Doppel's suspect-frames sheet
 
 
 class PlateFrames:
