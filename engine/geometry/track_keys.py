@@ -160,7 +160,9 @@ def apply_keys(track: Track, keys: Iterable[TrackKey], read: FrameReader,
     """`track`'s analysis (`raw(track)`) with `keys` applied (module doc), reading the plate
     frames the keys and the changed frames need through `read`. A box key without landmarks is
     fitted with `landmarker` (a `Landmarker`; built when needed). The keys replace every key
-    the track held: pass `list(track.keys.values()) + [new]` to add one."""
+    the track held: pass `list(track.keys.values()) + [new]` to add one. Keys the track holds
+    (resolved: landmarks and plate fingerprint) and entries whose landmarks did not change keep
+    their fingerprints without a plate read, so adding a key reads only the frames it moves."""
     from engine.io.colorspace import to_display_uint8
 
     base = raw(track)
@@ -173,6 +175,9 @@ def apply_keys(track: Track, keys: Iterable[TrackKey], read: FrameReader,
 
     done: dict[int, TrackKey] = {}
     for k in keys:
+        if k.plate and (k.points is not None or k.kind == "noface"):
+            done[k.frame] = k  # resolved before (a key the track holds): no plate read
+            continue
         rgb, geo = frame(k.frame)
         origin = geo.offset if geo is not None else (0, 0)
         points = k.points
@@ -194,6 +199,11 @@ def apply_keys(track: Track, keys: Iterable[TrackKey], read: FrameReader,
     edited, changed = resolve(base, done)
     for f in sorted(changed):
         if f in edited.faces:
+            before = track.faces.get(f)
+            if (before is not None and f in track.fingerprints
+                    and np.array_equal(before.landmarks, edited.faces[f].landmarks)):
+                edited.fingerprints[f] = track.fingerprints[f]  # same face on the same frame
+                continue
             rgb, geo = frame(f)
             plate, face = frame_print(rgb, geo, edited.faces[f].landmarks)
             edited.fingerprints[f] = {"frame": f, "plate": plate, "face": face}
