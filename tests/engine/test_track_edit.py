@@ -264,3 +264,28 @@ def test_editor_server_answers_bad_requests_with_one_line_and_saves_atomically(c
         assert not list(tmp_path.glob("*.tmp*"))  # temp + rename left nothing behind
     finally:
         server.shutdown()
+
+
+def test_the_node_refuses_a_stale_edit_by_name_and_opens_the_editor_detached(
+        covered, tmp_path, demo_model, monkeypatch):
+    import subprocess
+
+    from engine.errors import InputError, SettingsError
+    from engine.host.node import Node
+
+    plate, _ = covered
+    track = copy_track(covered, tmp_path)
+    assert main(["track", "fix", str(track), "--plate", plate, "--frames", "1005",
+                 "--box", BOX]) == 0
+    src = read_image(plate.replace("####", "1005")).pixels * 1.6  # the plate regraded
+    values = {"model": str(demo_model), "track_file": str(track)}
+    with pytest.raises(InputError, match="frame 1005: the hand edit .box key. was made on "
+                                         "another plate frame"):
+        Node().render(1005, values, src, (0, 0), np.zeros_like(src), (0, 0), (0, 0, 880, 720))
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: started.append((cmd, kw)))
+    with pytest.raises(SettingsError, match="Edit Track: the node knows no plate file"):
+        Node().edit_track(values)
+    cmd = Node().edit_track({**values, "farm_plate": plate})
+    assert cmd[-4:] == ["track", "edit", plate, str(track)]
+    assert started[0][1]["start_new_session"]  # detached: the host never waits on it
