@@ -95,9 +95,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"analyze {source.description} -> {out}")
     print(f"  frames: {len(frames)}, tracked: {len(track.faces)}, without the face: "
           f"{len(missing)}" + (f" ({format_frame_range(missing)})" if missing else ""))
-    from engine.geometry.health import format_ranges, track_health
-
-    suspects = format_ranges(track_health(track))
+    suspects = track.settings.get("suspects", "")
     if suspects:  # docs/track-editing.md: fix them with 'doppel track edit' / 'track fix'
         print(f"  suspect frames: {suspects} (fix: doppel track edit {args.input} {out})")
     if absent:

@@ -376,11 +376,9 @@ class Node:
         write_track(track, target)
         with self._lock:
             self._tracks.pop(path, None)
-        from engine.geometry.health import format_ranges, track_health
-
         result = {"digest": file_digest(target), "frames": len(frames),
                   "tracked": len(track.faces), "errors": errors,
-                  "health": format_ranges(track_health(track))}  # suspect frames, in words
+                  "health": track.settings.get("suspects", "")}  # suspect frames, in words
         # Issue 21: does the model know this plate's face? (frames fetched again, tracked only)
         config, _look = self.settings(values)
         if config.model and Path(config.model).is_file():

@@ -46,6 +46,7 @@ def covered(tmp_path_factory, plate_pattern):
 def test_analyze_prints_the_suspect_frames(covered, capsys, tmp_path):
     assert main(["analyze", covered[0], "-o", str(tmp_path / "t.json"), "--quiet"]) == 0
     assert "suspect frames: 1004-1006 no detection" in capsys.readouterr().out
+    assert Track.load(tmp_path / "t.json").settings["suspects"] == "1004-1006 no detection"
 
 
 def copy_track(covered, tmp_path):
