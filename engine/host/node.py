@@ -27,7 +27,7 @@ and checked on every call (an edit that keeps the size and restores the mtime is
 node and farm read the same track), and checked against the digest Analyze stored in the node,
 so a track file changed behind the comp's back is refused by name instead of silently swapping
 another face; hand edits (`doppel track edit`, docs/track-editing.md) leave the analysis as
-Analyze wrote it and are accepted (`analysis_digest`), and read from the file on every call.
+Analyze wrote it and are accepted (`analysis_digests`), and read from the file on every call.
 The node's Track file follows the ownership rule (engine.io.ownership): Analyze
 writes a new file or replaces a track Doppel wrote, never a comp, notes or other file; Send to
 farm likewise.
@@ -118,20 +118,24 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def analysis_digest(raw: bytes) -> str:
-    """The digest Analyze stored for a track file's bytes, its hand edits left out: a track
-    edited since Analyze (`doppel track edit`/`fix`: keys and their entries added, the
+def analysis_digests(raw: bytes) -> set[str]:
+    """The digests Analyze may have stored for a track file's bytes, its hand edits left out:
+    a track edited since Analyze (`doppel track edit`/`fix`: keys and their entries added, the
     analysis kept as written) still belongs to this node; a track analysed again or replaced
     does not. Saving re-writes the analysis byte for byte (`Track.to_json`), so the digest of
-    the file without `keys` and `edits` is the digest Analyze recorded."""
+    the file without `keys` and `edits` is the digest Analyze recorded; an edited track that
+    Analyze wrote as schema 1 (before keys) is saved as schema 2, so that digest counts too."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return hashlib.sha256(raw).hexdigest()
+        return {hashlib.sha256(raw).hexdigest()}
     if not isinstance(data, dict) or not ("keys" in data or "edits" in data):
-        return hashlib.sha256(raw).hexdigest()
+        return {hashlib.sha256(raw).hexdigest()}
     data = {k: v for k, v in data.items() if k not in ("keys", "edits")}
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    out = {hashlib.sha256(json.dumps(data).encode()).hexdigest()}
+    if "schema" in data:
+        out.add(hashlib.sha256(json.dumps({**data, "schema": 1}).encode()).hexdigest())
+    return out
 
 
 class Node:
@@ -185,7 +189,7 @@ class Node:
         # third of hashing: 1.7 ms vs 5 ms for a 1,200-frame track, docs/benchmarks.md).
         digest = hit[1] if hit is not None and hit[0] == raw else hashlib.sha256(raw).hexdigest()
         want = str(values.get("track_digest") or "")
-        if want and digest != want and analysis_digest(raw) != want:
+        if want and digest != want and want not in analysis_digests(raw):
             raise InputError(f"Track file: {path} changed since Analyze (its digest no longer "
                              "matches the node's); press Analyze again or restore the file")
         if hit is None or hit[1] != digest:
