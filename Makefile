@@ -18,7 +18,7 @@ BUILD ?= build
 CXX_SOURCES := bridge/bridge.cpp bridge/bridge.h host_plugin/faceswap.cpp tests/ofx_host/host.cpp
 CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
-.PHONY: all setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone format tsan
+.PHONY: all browser setup samples demo demo-model demo-model-carphone test lint bench clean plugin quality quality-carphone format tsan
 all: test
 
 setup: $(STAMP)
@@ -56,7 +56,13 @@ tsan: $(SAMPLES)
 	DOPPEL_TSAN_BUILD=$(abspath $(TSAN_BUILD)) $(PY) tools/run_pytest.py -m slow \
 	    tests/host_plugin/test_tsan.py
 
-test: $(SAMPLES) plugin
+# Debian's Chromium and its driver for the track editor's browser test
+# (tests/engine/test_track_editor_browser.py; Selenium comes with the dev extra).
+browser:
+	command -v chromium >/dev/null && test -x /usr/bin/chromedriver || \
+	    (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: $(SAMPLES) plugin browser
 	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
 	$(VENV)/bin/clang-format --dry-run --Werror $(CXX_SOURCES)
 	$(PY) tools/gen_ofx_params.py --gizmo gizmos/FaceSwap.gizmo --check

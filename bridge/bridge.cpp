@@ -383,6 +383,7 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     res.tracked = r["tracked"].cast<long>();
     res.errors = r["errors"].cast<std::vector<std::string>>();
     if (r.contains("fit")) res.fit = r["fit"].cast<std::string>();  // issue 21
+    if (r.contains("health")) res.health = r["health"].cast<std::string>();
     return res;
   });
 }
@@ -390,6 +391,15 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
 std::string Node::send_to_farm(const Values& values, int first, int last) {
   return guarded([&] {
     return impl_->node.attr("send_to_farm")(to_dict(values), first, last).cast<std::string>();
+  });
+}
+
+std::string Node::edit_track(const Values& values) {
+  return guarded([&] {
+    py::list cmd = impl_->node.attr("edit_track")(to_dict(values));
+    std::string line;
+    for (const auto& part : cmd) line += (line.empty() ? "" : " ") + part.cast<std::string>();
+    return line;
   });
 }
 

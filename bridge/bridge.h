@@ -109,7 +109,8 @@ struct AnalyzeResult {
   std::string digest;
   long frames = 0, tracked = 0;
   std::vector<std::string> errors;
-  std::string fit;  // the model–plate fit line (issue 21); empty without a model
+  std::string fit;     // the model–plate fit line (issue 21); empty without a model
+  std::string health;  // the suspect frames in words ("1004-1006 no detection"); empty: none
 };
 
 // One OFX instance's engine state (engine.host.node.Node).
@@ -129,6 +130,8 @@ class Node {
                         const std::function<HostFrame(int)>& fetch, const Display& display,
                         const std::function<bool(int, int)>& progress);  // false: cancel
   std::string send_to_farm(const Values& values, int first, int last);
+  // Opens the track editor on the node's plate and track (a detached process); the command.
+  std::string edit_track(const Values& values);
   long loads();
 
  private:

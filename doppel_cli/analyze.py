@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"analyze {source.description} -> {out}")
     print(f"  frames: {len(frames)}, tracked: {len(track.faces)}, without the face: "
           f"{len(missing)}" + (f" ({format_frame_range(missing)})" if missing else ""))
+    suspects = track.settings.get("suspects", "")
+    if suspects:  # docs/track-editing.md: fix them with 'doppel track edit' / 'track fix'
+        print(f"  suspect frames: {suspects} (fix: doppel track edit {args.input} {out})")
     if absent:
         print(f"  error: frames not in the plate: {format_frame_range(absent)}")
     for e in summarise_messages(errors):

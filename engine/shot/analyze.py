@@ -23,6 +23,7 @@ from engine.geometry import fingerprint as fp
 from engine.geometry.align import face_type
 from engine.geometry.analyzer import FaceAnalyzer, reference_descriptor
 from engine.geometry.detect import DETECTORS
+from engine.geometry.health import format_ranges, track_health
 from engine.geometry.track import (
     Track,
     attach_plate,
@@ -274,6 +275,9 @@ def analyze_shot(frames: FrameSource, settings: AnalyzeSettings,
     track.settings.update(source=frames.description, frames=format_frame_range(wanted),
                           detector=settings.detector, max_side=settings.max_side,
                           face_type=settings.face_type, fingerprint=fp.METHOD)
+    # The frames the tracker may have got wrong, in words, as analysed (before any hand edit;
+    # `doppel track health` says what is suspect now): docs/track-editing.md.
+    track.settings["suspects"] = format_ranges(track_health(track))
     return track
 
 

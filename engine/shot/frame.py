@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.geometry.track import Track
+from engine.geometry.track_keys import check_key_pixels
 from engine.io.frames import format_frame_range
 from engine.io.geometry import Geometry
 from engine.swap.pipeline import FaceSwapper, SwapResult, check_face_types
@@ -89,8 +90,18 @@ def plate_matches_the_track(ctx: FrameContext) -> None:
                                ctx.scale)
 
 
+def edits_match_the_plate(ctx: FrameContext) -> None:
+    """A hand edit (a key, engine.geometry.track_keys) on this frame was made on this plate
+    frame: an edit made before the plate changed (a new grade, a re-conform) is refused by
+    name, on the frame keyed, so the compositor redoes that edit rather than re-analysing."""
+    if (ctx.track is not None and ctx.pixels is not None and ctx.number in ctx.track.keys
+            and ctx.scale == 1.0):
+        check_key_pixels(ctx.track, ctx.number, ctx.pixels, ctx.geometry, ctx.track_name,
+                         ctx.rows)
+
+
 FRAME_RULES: list[FrameRule] = [refuse_unanalysed, landmarks_are_a_face_on_the_plate,
-                                plate_matches_the_track]
+                                edits_match_the_plate, plate_matches_the_track]
 
 
 def check_frame(number: int, geometry: Geometry | None, track: Track | None,

@@ -330,7 +330,9 @@ def check_track(source: FrameSource, track: Track, where: str, frames: list[int]
     The frame layer's rules check every frame again as it is rendered."""
     for f in frames:
         track.check_entry(f, None, where)
-    first = next((f for f in frames if f in track.faces), None)
+    # An unedited frame says whether this is the track's plate; a hand-keyed frame made on
+    # another plate is the frame rule's to refuse, by name (engine.shot.frame).
+    first = next((f for f in frames if f in track.faces and f not in track.keys), None)
     if first is None or not track.verified:
         return
 

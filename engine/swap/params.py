@@ -85,6 +85,10 @@ PARAMS: tuple[Param, ...] = (
        "that changed since.", "node", default=""),
     _p("analyze", "button", "Tracking", "Analyze",
        "Track the face over the Source clip's frame range and store the track.", "node"),
+    _p("edit_track", "button", "Tracking", "Edit Track...",
+       "Open the track editor (a local web page) on the plate ('Plate on the farm') and the "
+       "track: fix the frames the tracker got wrong; the render reads the saved edits.",
+       "node"),
     _p("detector", "choice", "Tracking", "Detector",
        "Face detector for Analyze (and for frames rendered without a track).", "config",
        default="centerface", choices=tuple(DETECTORS)),

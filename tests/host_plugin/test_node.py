@@ -385,3 +385,53 @@ def test_analyze_at_proxy_scale_or_without_a_track_file_is_refused(host, tmp_pat
     run = host("--source", str(plate_npy), "--press", "analyze")
     assert run.rc == 1
     assert any("Track file: empty" in e for e in run.errors()), run.stderr
+
+
+def test_hand_edited_track_renders_in_node_and_farm_as_doppel_render(
+        host, tmp_path, plate_npy, demo_model, shot_track, plate_pattern):
+    """Edits survive a reload of the comp and reach the farm (docs/track-editing.md): the node
+    keeps the digest Analyze stored, reads the keys from the track file, and renders what
+    `doppel render` and a farm chunk of the node's job render."""
+    from engine.host.node import file_digest
+
+    openjd = shutil.which("openjd", path=str(Path(sys.executable).parent))
+    assert openjd, "openjd-cli missing from the venv (dev extra)"
+    track = tmp_path / "track.json"
+    shutil.copy(shot_track, track)
+    digest = file_digest(track)  # what Analyze stored in the comp
+    fix = subprocess.run([sys.executable, "-m", "doppel_cli", "track", "fix", str(track),
+                          "--plate", plate_pattern, "--frames", "1002", "--box",
+                          "300,150,280,350", "--span", "1"], capture_output=True, text=True)
+    assert fix.returncode == 0, fix.stderr
+    small = tmp_path / "plate"
+    small.mkdir()
+    lines = plate_npy.read_text().splitlines()
+    (small / "frames.txt").write_text("\n".join(lines[:1] + lines[1:4]) + "\n")  # 1001-1003
+    out, job = tmp_path / "node", tmp_path / "job"
+    out.mkdir()
+    run = host("--source", str(small / "frames.txt"), "--out", str(out),
+               *_node(demo_model, track), "--set", f"track_digest={digest}",
+               "--set", f"farm_plate={plate_pattern}", "--set", "farm_chunk=3",
+               "--set", f"farm_output={tmp_path / 'farm' / 'swap.####.exr'}",
+               "--set", f"farm_job={job}", "--press", "send_to_farm")
+    assert run.rc == 0, run.stderr
+    r = subprocess.run([openjd, "run", str(job / "template.yaml"), "--step", "Render", "-tp",
+                        "ChunkStart=1001"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    edited, plain = tmp_path / "edited", tmp_path / "plain"
+    render_reference(plate_pattern, edited, demo_model, track, "1001-1003")
+    render_reference(plate_pattern, plain, demo_model, shot_track, "1002")
+    for f in (1001, 1002, 1003):
+        node = np.load(out / f"out.p0.{f}.npy")
+        assert np.array_equal(node, exr_rgba(edited / f"swap.{f}.exr")), f
+        assert np.array_equal(node, exr_rgba(tmp_path / "farm" / f"swap.{f}.exr")), f
+    assert not np.array_equal(np.load(out / "out.p0.1002.npy"),
+                              exr_rgba(plain / "swap.1002.exr"))  # the key moved the face
+
+
+def test_edit_track_without_a_plate_path_names_the_parameter(host, plate_npy, demo_model,
+                                                             shot_track):
+    run = host("--source", str(plate_npy), *_node(demo_model, shot_track), "--press",
+               "edit_track")
+    assert run.rc == 1
+    assert any("Edit Track: the node knows no plate file" in e for e in run.errors()), run.stderr
