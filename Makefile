@@ -58,9 +58,11 @@ tsan: $(SAMPLES)
 
 # Debian's Chromium and its driver for the track editor's browser test
 # (tests/engine/test_track_editor_browser.py; Selenium comes with the dev extra).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	command -v chromium >/dev/null && test -x /usr/bin/chromedriver || \
-	    (apt-get update && apt-get install -y chromium chromium-driver)
+	    ($(SUDO) apt-get update && \
+	     DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver)
 
 test: $(SAMPLES) plugin browser
 	$(PY) -m ruff check engine trainers tests benchmarks tools doppel_cli
