@@ -266,6 +266,47 @@ def test_editor_server_answers_bad_requests_with_one_line_and_saves_atomically(c
         assert code == 200 and not body["dirty"]
         assert [k["frame"] for k in json.loads(track.read_text())["keys"]] == [1005]
         assert not list(tmp_path.glob("*.tmp*"))  # temp + rename left nothing behind
+        # Values of the wrong kind: a 400 with a line, never a dropped connection.
+        code, body = post("api/key", {"frame": 1005, "kind": "box", "box": ["a", 2, 3, 4]})
+        assert code == 400 and "bad value" in body["error"]
+        # The track changed on disk (analyze again): a save would lose that; refused.
+        post("api/key", {"frame": 1006, "kind": "noface", "span": 0})
+        saved = track.read_bytes()
+        track.write_bytes(saved.replace(b'"keys"', b'"keys" ', 1))
+        changed = track.read_bytes()
+        code, body = post("api/save", {})
+        assert code == 400 and "changed on disk" in body["error"]
+        assert track.read_bytes() == changed
+    finally:
+        server.shutdown()
+
+
+def test_editor_server_answers_only_its_own_page(covered, tmp_path):
+    """Another site in the user's browser (a rebinding DNS name, a cross-site form) cannot
+    read frames or save the track."""
+    import urllib.error
+    import urllib.request
+
+    from engine.host.track_editor.server import start
+
+    track = copy_track(covered, tmp_path)
+    before = track.read_bytes()
+    server, url = start(covered[0], track)
+    port = server.server_address[1]
+    try:
+        def status(path, headers, data=None):
+            req = urllib.request.Request(url + path, data, headers)
+            try:
+                with urllib.request.urlopen(req) as r:
+                    return r.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert status("api/track", {}) == 200
+        assert status("api/track", {"Host": f"evil.example:{port}"}) == 403
+        assert status("api/save", {"Origin": "http://evil.example"}, b"{}") == 403
+        assert status("api/save", {"Origin": f"http://127.0.0.1:{port}"}, b"{}") == 200
+        assert json.loads(track.read_bytes()) == json.loads(before)  # no edit was made
     finally:
         server.shutdown()
 

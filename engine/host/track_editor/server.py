@@ -8,7 +8,12 @@ Endpoints (all JSON except frames and the page):
 - `POST /api/key` `{frame, kind: box|points|noface, box: [x0, y0, x1, y1], points: 68×[x, y],
   span}`: key a frame (resolved on the plate at once), answers the new `state`;
 - `POST /api/unkey` `{frame}`: remove a frame's key (undo: its raw result back);
-- `POST /api/save`: write the track atomically (temp + rename) where it was read.
+- `POST /api/save`: write the track atomically (temp + rename) where it was read; refused
+  when the file changed on disk since it was read or last saved.
+
+Only this editor's page is answered: the Host header must name this server (127.0.0.1 or
+localhost and its port) and a POST's Origin, when sent, too (403 otherwise), so another site
+open in the same browser cannot read the plate or write the track.
 
 A bad request answers 400 with `{"error": one line}` (the engine's InputError text); edits
 live in memory until saved, and the page warns before leaving with unsaved edits.
@@ -17,10 +22,12 @@ Coordinates: the track's display-window pixels, full resolution, y down.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
 import threading
+import traceback
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +52,7 @@ class EditorState:
     def __init__(self, plate: str | Path, track_path: str | Path):
         self.plate_name, self.track_path = str(plate), Path(track_path)
         self.plate = PlateFrames.open(plate)
+        self._on_disk = self._digest()  # the file as read (or last saved): see `save`
         self.track = Track.load(self.track_path)
         check_plate(self.track, self.plate, str(self.track_path))
         self.dirty = False
@@ -95,8 +103,22 @@ class EditorState:
         self.track = apply_keys(self.track, keys, self.plate)
         self.dirty = True
 
+    def _digest(self) -> str:
+        try:
+            return hashlib.sha256(self.track_path.read_bytes()).hexdigest()
+        except OSError:
+            return ""
+
     def save(self) -> None:
-        self.track.save(self.track_path)  # atomic: temp file + rename
+        """Write the track where it was read, atomically (temp file + rename); refused when the
+        file changed on disk since the editor read or last saved it (analyze run again,
+        another editor): saving would throw that work away."""
+        if self._digest() != self._on_disk:
+            raise InputError(f"{self.track_path}: changed on disk since the editor opened it "
+                             "(analyze run again, or another editor saved it); nothing saved: "
+                             "reopen the editor on the new track and key again")
+        self.track.save(self.track_path)
+        self._on_disk = self._digest()
         self.dirty = False
 
     def frame_jpeg(self, frame: int) -> bytes:
@@ -124,7 +146,26 @@ def make_handler(editor: EditorState) -> type[BaseHTTPRequestHandler]:
         def _json(self, code: int, value: Any) -> None:
             self._send(code, json.dumps(value).encode(), "application/json")
 
+        def _ours(self) -> bool:
+            """Only pages served by this editor may talk to it: the Host header names this
+            server (a rebinding DNS name does not) and a cross-site POST's Origin is ours."""
+            port = self.server.server_address[1]
+            mine = {f"127.0.0.1:{port}", f"localhost:{port}"}
+            if self.headers.get("Host") not in mine:
+                return False
+            origin = self.headers.get("Origin")
+            return origin is None or origin.split("://", 1)[-1] in mine
+
+        def _failed(self, exc: BaseException) -> None:
+            """A bug, not a bad request: 500 with one line; the traceback to stderr."""
+            traceback.print_exc(file=sys.stderr)
+            self._json(500, {"error": f"internal error ({type(exc).__name__}: {exc}); see "
+                                      "the terminal running 'doppel track edit'"})
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if not self._ours():
+                self._json(403, {"error": "request not from this editor's page"})
+                return
             try:
                 if self.path in ("/", "/index.html"):
                     self._send(200, (STATIC / "index.html").read_bytes(),
@@ -143,8 +184,13 @@ def make_handler(editor: EditorState) -> type[BaseHTTPRequestHandler]:
                     self._json(404, {"error": f"{self.path}: not found"})
             except DoppelError as exc:
                 self._json(400, {"error": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - answered, never a dropped connection
+                self._failed(exc)
 
         def do_POST(self) -> None:  # noqa: N802
+            if not self._ours():
+                self._json(403, {"error": "request not from this editor's page"})
+                return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
@@ -165,6 +211,10 @@ def make_handler(editor: EditorState) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": f"the request is not JSON ({exc})"})
             except DoppelError as exc:
                 self._json(400, {"error": str(exc)})
+            except (TypeError, ValueError) as exc:  # a value of the wrong kind in the body
+                self._json(400, {"error": f"bad value in the request ({exc})"})
+            except Exception as exc:  # noqa: BLE001 - answered, never a dropped connection
+                self._failed(exc)
 
     return Handler
 
