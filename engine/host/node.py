@@ -394,12 +394,20 @@ class Node:
         return result
 
     # -- track editing ----------------------------------------------------------------------
-    def edit_track(self, values: dict[str, Any]) -> list[str]:
+    def edit_track(self, values: dict[str, Any], wait_s: float = 10.0) -> list[str]:
         """Open the track editor (`doppel track edit`) on the node's plate and track in a
-        detached process (never blocks the host); returns the command line it ran. The plate
-        is the node's "Plate on the farm" file (the node sees only the host's pixels)."""
+        detached process (the host never waits on it once it serves); returns the command line
+        it ran and the editor's address. The plate is the node's "Plate on the farm" file (the
+        node sees only the host's pixels).
+
+        Waits up to `wait_s` for the editor to print its address, so an editor that cannot
+        start (the plate is not the track's, no free port) is this press's error with the
+        editor's own line, not a button that silently does nothing."""
+        import re
         import subprocess
         import sys
+        import tempfile
+        import time
 
         track = str(values.get("track_file") or "")
         plate = str(values.get("farm_plate") or "")
@@ -409,12 +417,26 @@ class Node:
             raise SettingsError("Edit Track: the node knows no plate file (its Source may be an "
                                 "upstream comp); set 'Plate on the farm' to the plate sequence "
                                 "(plate.####.exr), or run 'doppel track edit PLATE TRACK'")
-        python = Path(sys.prefix) / "bin" / "python"
+        python = Path(sys.prefix) / "bin" / "python"  # the host's own executable is no Python
         cmd = [str(python if python.is_file() else sys.executable), "-m", "doppel_cli", "track",
                "edit", plate, track]
-        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-        return cmd
+        log = Path(tempfile.mkdtemp(prefix="doppel-track-edit-")) / "editor.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while True:
+            text = log.read_text(errors="replace") if log.is_file() else ""
+            if address := re.search(r"http://127\.0\.0\.1:\d+/", text):
+                return [*cmd, "at", address.group(0)]
+            code = proc.poll()
+            if code is not None:
+                lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+                raise SettingsError(f"Edit Track: the editor did not start (exit {code}: "
+                                    f"{lines[-1] if lines else 'no message'}); its log: {log}")
+            if time.monotonic() > deadline:
+                return [*cmd, "(still starting; its log:", f"{log})"]
+            time.sleep(0.05)
 
     # -- farm -------------------------------------------------------------------------------
     def send_to_farm(self, values: dict[str, Any], first: int, last: int) -> str:

@@ -328,9 +328,32 @@ def test_the_node_refuses_a_stale_edit_by_name_and_opens_the_editor_detached(
                                          "another plate frame"):
         Node().render(1005, values, src, (0, 0), np.zeros_like(src), (0, 0), (0, 0, 880, 720))
     started = []
-    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: started.append((cmd, kw)))
+
+    class Serving:  # an editor that starts and serves (its address line in the log)
+        def __init__(self, cmd, **kw):
+            started.append((cmd, kw))
+            kw["stdout"].write(b"track editor for t on p: http://127.0.0.1:8123/ (Ctrl-C)\n")
+            kw["stdout"].flush()
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(subprocess, "Popen", Serving)
     with pytest.raises(SettingsError, match="Edit Track: the node knows no plate file"):
         Node().edit_track(values)
     cmd = Node().edit_track({**values, "farm_plate": plate})
-    assert cmd[-4:] == ["track", "edit", plate, str(track)]
+    assert cmd[-6:] == ["track", "edit", plate, str(track), "at", "http://127.0.0.1:8123/"]
     assert started[0][1]["start_new_session"]  # detached: the host never waits on it
+
+
+def test_edit_track_that_cannot_start_is_the_presses_error_with_the_editors_line(
+        covered, tmp_path, samples):
+    """A real editor process on a plate that is not the track's exits at once: the button
+    press fails with the editor's own message instead of silently doing nothing."""
+    from engine.errors import SettingsError
+    from engine.host.node import Node
+
+    track = copy_track(covered, tmp_path)
+    other = str(samples / "plate_cap12" / "cap12.####.exr")  # another shot
+    with pytest.raises(SettingsError, match=r"Edit Track: the editor did not start \(exit 2"):
+        Node().edit_track({"track_file": str(track), "farm_plate": other}, wait_s=120)
