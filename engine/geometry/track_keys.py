@@ -213,8 +213,8 @@ def apply_keys(track: Track, keys: Iterable[TrackKey], read: FrameReader,
 def check_key_pixels(track: Track, frame: int, pixels: np.ndarray, geometry: Any,
                      where: str, rows: tuple[int, int] | None = None) -> None:
     """Refuse a plate frame that is not the one a hand edit on it was made on (InputError
-    naming the edit and the frame): the key's plate fingerprint against `pixels`. Full
-    resolution only (a proxy is checked by the entry's fingerprints)."""
+    naming the edit and the frame): the key's plate fingerprint against `pixels`, the whole
+    display window's thumbnail (so `pixels` and `geometry` may be a proxy's, at any scale)."""
     key = track.keys.get(frame)
     if key is None or not key.plate:
         return

@@ -93,9 +93,10 @@ def plate_matches_the_track(ctx: FrameContext) -> None:
 def edits_match_the_plate(ctx: FrameContext) -> None:
     """A hand edit (a key, engine.geometry.track_keys) on this frame was made on this plate
     frame: an edit made before the plate changed (a new grade, a re-conform) is refused by
-    name, on the frame keyed, so the compositor redoes that edit rather than re-analysing."""
-    if (ctx.track is not None and ctx.pixels is not None and ctx.number in ctx.track.keys
-            and ctx.scale == 1.0):
+    name, on the frame keyed, so the compositor redoes that edit rather than re-analysing.
+    At any render scale: the key holds the whole frame's fingerprint, which a proxy's pixels
+    give as well (`geometry` is in the proxy's pixels)."""
+    if ctx.track is not None and ctx.pixels is not None and ctx.number in ctx.track.keys:
         check_key_pixels(ctx.track, ctx.number, ctx.pixels, ctx.geometry, ctx.track_name,
                          ctx.rows)
 

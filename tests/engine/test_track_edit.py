@@ -186,6 +186,35 @@ def test_a_stale_edit_is_refused_by_name(covered, tmp_path, demo_model, capsys):
     assert (tmp_path / "o" / "s.1004.exr").is_file()  # the other frames render
 
 
+def test_a_stale_edit_is_refused_at_proxy_scale_too(covered, tmp_path):
+    """A node rendering at half resolution (a host's proxy) sees the regraded keyed frame as
+    stale as a full-resolution render does; the unchanged frame passes at both scales."""
+    import cv2
+
+    from engine.errors import InputError
+    from engine.io import Geometry
+    from engine.shot.frame import check_frame
+
+    plate, _ = covered
+    track_path = copy_track(covered, tmp_path)
+    assert main(["track", "fix", str(track_path), "--plate", plate, "--frames", "1005",
+                 "--box", BOX]) == 0
+    track = Track.load(track_path)
+    full = read_image(plate.replace("####", "1005")).pixels
+    h, w = full.shape[:2]
+    for scale in (1.0, 0.5):
+        size = (round(w * scale), round(h * scale))
+        geo = Geometry((0, 0, *size), (0, 0, *size))
+        for pixels, stale in ((full, False), (full * 1.6, True)):
+            px = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale != 1 else pixels
+            if stale:
+                with pytest.raises(InputError, match="frame 1005: the hand edit .box key. was "
+                                                     "made on another plate frame"):
+                    check_frame(1005, geo, track, "t", scale, px)
+            else:
+                check_frame(1005, geo, track, "t", scale, px)
+
+
 def test_the_node_reads_keys_from_the_track_file_and_matches_the_render(
         covered, tmp_path, demo_model):
     """Edits survive a reload of the comp: the node's stored Analyze digest still accepts the
