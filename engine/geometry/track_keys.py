@@ -12,7 +12,11 @@ edits, so removing a key restores the raw result) and:
 2. blends a `box`/`points` key's correction (its landmarks minus the raw ones, when the frame
    had a detection) into the detected frames within `span` frames of it, with a weight falling
    linearly from 1 at the key to 0 at `span + 1` frames away (overlapping keys: the weighted
-   mean of their corrections);
+   mean of their corrections); and fills the frames without a detection next to the key,
+   up to `span` of them: interpolated linearly along the whole run of faceless frames, from
+   the key to the first face past the run (a detection or another key), or held at the key's
+   landmarks when there is none (the run reaches the end of the analysis or a "no face" key);
+   a frame two keys fill takes the mean;
 3. smooths again (the track's own radius and motion sigma) the frames within the smoothing
    radius of a changed frame; every other frame keeps its saved smoothed landmarks bit for bit;
 4. fingerprints every changed frame afresh from the plate (`engine.geometry.fingerprint`), and
@@ -102,6 +106,29 @@ def resolve(base: Track, keys: Mapping[int, TrackKey]) -> tuple[Track, set[int]]
             box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
         faces[f] = Face(Detection(box, 1.0, USER), pts, USER,  # type: ignore[arg-type]
                         estimate_pose(pts, wh))
+    # 2b. frames without a detection within a key's span: filled (module doc)
+    analysed_frames = base.analysed()
+    fills: dict[int, list[np.ndarray]] = {}
+    for f, k in keys.items():
+        if k.kind == "noface" or k.span == 0:
+            continue
+        key_points = np.asarray(k.points, np.float32)
+        for step in (-1, 1):
+            gap, g = [], f + step  # the whole run of frames without a face
+            while g in analysed_frames and g not in keys and g not in base.faces:
+                gap.append(g)
+                g += step
+            beyond = faces.get(g)  # a detection or a key past the run (None: a no-face key)
+            for i, h in enumerate(gap[:k.span], 1):
+                t = i / (len(gap) + 1)
+                fills.setdefault(h, []).append(
+                    key_points if beyond is None else (1 - t) * key_points + t * beyond.landmarks)
+    for h, options in fills.items():
+        pts = np.mean(options, axis=0).astype(np.float32)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        faces[h] = Face(Detection((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
+                                  1.0, USER), pts, USER, estimate_pose(pts, wh))  # type: ignore
+        changed.add(h)
     # 3. smoothing again around the changes; keys pinned
     smoothed = {f: v for f, v in base.smoothed.items() if f in faces}
     radius = int(base.settings.get("smooth_radius", 0) or 0) if base.smoothed else 0

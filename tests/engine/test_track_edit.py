@@ -95,6 +95,31 @@ def test_box_key_renders_the_covered_frames_inside_the_box(covered, tmp_path, de
         assert x < cx < x + w and y < cy < y + h, (f, cx, cy)
 
 
+def test_one_key_with_a_span_fills_the_undetected_frames_beside_it(covered, tmp_path):
+    """A box on the middle covered frame with span 1: the covered frames either side get a
+    face halfway between the key and the detection beyond them; none is suspect any more."""
+    from engine.geometry.health import track_health
+
+    plate, _ = covered
+    track_path = copy_track(covered, tmp_path)
+    assert main(["track", "fix", str(track_path), "--plate", plate, "--frames", "1005",
+                 "--box", BOX, "--span", "1"]) == 0
+    track = Track.load(track_path)
+    key = track.faces[1005].landmarks
+    for f, beyond in ((1004, 1003), (1006, 1007)):
+        assert f in track.faces and f not in track.keys
+        want = (key + track.faces[beyond].landmarks) / 2  # raw neighbours: unchanged by span 1
+        assert np.allclose(track.faces[f].landmarks, want, atol=1e-4), f
+        assert f in track.fingerprints  # made on the plate like any changed frame
+    assert not track_health(track)
+    # Span 0: the key alone; its neighbours stay without a face (and suspect).
+    assert main(["track", "fix", str(track_path), "--plate", plate, "--frames", "1005",
+                 "--box", BOX, "--span", "0"]) == 0
+    track = Track.load(track_path)
+    assert 1004 not in track.faces and 1006 not in track.faces
+    assert sorted(track_health(track)) == [1004, 1006]
+
+
 def test_removing_every_key_restores_the_analysis_byte_for_byte(covered, tmp_path):
     plate, original = covered
     track = copy_track(covered, tmp_path)
