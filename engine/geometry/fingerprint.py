@@ -20,6 +20,7 @@ samples the same pixels), which keeps the cost near 1 ms a frame at any resoluti
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -137,6 +138,34 @@ def distance(a: np.ndarray, b: np.ndarray, cells: np.ndarray | None = None) -> f
     8-bit steps."""
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
     return float(diff[cells].mean() if cells is not None else diff.mean())
+
+
+def mismatch(pixels: np.ndarray, box: tuple[float, float, float, float],
+             origin: tuple[int, int], want: np.ndarray) -> float | None:
+    """`distance` between the thumbnail of `box` in `pixels` (an array at `origin`, display
+    pixels) and the stored thumbnail `want`, over the cells the pixels cover; None when they
+    cover too little of the box (under a quarter of its cells) to judge."""
+    cells = covered(box, origin, pixels.shape)
+    if cells.sum() < GRID * GRID // 4:
+        return None
+    return distance(thumbnail(pixels, box, origin), want, cells)
+
+
+def plate_window(pixels: np.ndarray, geometry: Any, rows: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, tuple[int, int], tuple[float, float, float, float]]:
+    """`(pixels, origin, display box)` of a plate frame for fingerprinting: the array rows that
+    hold the plate (`rows`: a partial read), their origin in the display window (an
+    `engine.io.Geometry`'s data offset, or (0, 0) without one), and the display window's box
+    in the same pixels (the array's own size without a geometry)."""
+    origin = geometry.offset if geometry is not None else (0, 0)
+    if rows is not None:
+        pixels = pixels[rows[0]:rows[1]]
+        origin = (origin[0], origin[1] + rows[0])
+    if geometry is not None:
+        w, h = geometry.display[2], geometry.display[3]
+    else:
+        h, w = pixels.shape[:2]
+    return pixels, origin, (0.0, 0.0, float(w), float(h))
 
 
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

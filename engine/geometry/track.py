@@ -284,24 +284,13 @@ class Track:
         prints = self.fingerprints.get(frame)
         if prints is None:
             return
-        origin = geometry.offset if geometry is not None else (0, 0)
-        if rows is not None:
-            pixels = pixels[rows[0]:rows[1]]
-            origin = (origin[0], origin[1] + rows[0])
-        if geometry is not None:
-            w, h = geometry.display[2], geometry.display[3]
-        else:
-            h, w = pixels.shape[:2]
+        pixels, origin, plate_box = fp.plate_window(pixels, geometry, rows)
         face = fp.landmark_box(self.faces[frame].landmarks)  # full-resolution pixel edges
-        boxes = (("plate", (0.0, 0.0, float(w), float(h))),
-                 ("face", tuple(v * scale for v in face)))
+        boxes = (("plate", plate_box), ("face", tuple(v * scale for v in face)))
         for name, box in boxes:
-            cells = fp.covered(box, origin, pixels.shape)
-            if cells.sum() < fp.GRID * fp.GRID // 4:  # too little of it at hand to judge
-                continue
             want = fp.decode(prints[name], f"{where}: frame {frame}")
-            diff = fp.distance(fp.thumbnail(pixels, box, origin), want, cells)
-            if diff > fp.TOLERANCE:
+            diff = fp.mismatch(pixels, box, origin, want)  # type: ignore[arg-type]
+            if diff is not None and diff > fp.TOLERANCE:  # None: too little at hand to judge
                 what = "the plate" if name == "plate" else "the plate under the face's landmarks"
                 raise InputError(
                     f"{where}: frame {frame}: {what} does not match the track (fingerprint "

@@ -171,12 +171,8 @@ def frame_print(rgb: np.ndarray, geometry: Any, landmarks: np.ndarray | None
                 ) -> tuple[str, str | None]:
     """The fingerprints `(plate, face)` of a frame (hex; face None without landmarks), as
     analyze makes them (display-window landmarks)."""
-    origin = geometry.offset if geometry is not None else (0, 0)
-    if geometry is not None:
-        w, h = geometry.display[2], geometry.display[3]
-    else:
-        h, w = rgb.shape[:2]
-    plate = fp.encode(fp.thumbnail(rgb, (0, 0, w, h), origin))
+    rgb, origin, box = fp.plate_window(rgb, geometry)
+    plate = fp.encode(fp.thumbnail(rgb, box, origin))
     face = (None if landmarks is None
             else fp.encode(fp.thumbnail(rgb, fp.landmark_box(landmarks), origin)))
     return plate, face
@@ -245,20 +241,9 @@ def check_key_pixels(track: Track, frame: int, pixels: np.ndarray, geometry: Any
     key = track.keys.get(frame)
     if key is None or not key.plate:
         return
-    origin = geometry.offset if geometry is not None else (0, 0)
-    if rows is not None:
-        pixels = pixels[rows[0]:rows[1]]
-        origin = (origin[0], origin[1] + rows[0])
-    if geometry is not None:
-        w, h = geometry.display[2], geometry.display[3]
-    else:
-        h, w = pixels.shape[:2]
-    box = (0.0, 0.0, float(w), float(h))
-    cells = fp.covered(box, origin, pixels.shape)
-    if cells.sum() < fp.GRID * fp.GRID // 4:
-        return
-    diff = fp.distance(fp.thumbnail(pixels, box, origin), fp.decode(key.plate, where), cells)
-    if diff > fp.TOLERANCE:
+    pixels, origin, box = fp.plate_window(pixels, geometry, rows)
+    diff = fp.mismatch(pixels, box, origin, fp.decode(key.plate, where))
+    if diff is not None and diff > fp.TOLERANCE:
         raise InputError(
             f"{where}: frame {frame}: the hand edit ({key.kind} key) was made on another plate "
             f"frame (fingerprint differs by {diff:.1f} of 255, at most {fp.TOLERANCE:g}): the "

@@ -101,13 +101,9 @@ def frame_prints(frame: Frame | DisplayFrame, rgb: np.ndarray,
                  faces: Sequence[Face]) -> dict[str, Any]:
     """The fingerprints of one analysed frame (engine.geometry.fingerprint) from its finite
     `rgb`: the whole frame and each face's landmark box, in the frame's display window."""
-    origin = frame.geometry.offset if frame.geometry is not None else (0, 0)
-    if frame.geometry is not None:
-        w, h = frame.geometry.display[2], frame.geometry.display[3]
-    else:
-        h, w = rgb.shape[:2]
+    rgb, origin, box = fp.plate_window(rgb, frame.geometry)
     shift = np.asarray(origin, np.float32)  # array pixels -> display-window pixels
-    return {"plate": fp.encode(fp.thumbnail(rgb, (0, 0, w, h), origin)),
+    return {"plate": fp.encode(fp.thumbnail(rgb, box, origin)),
             "faces": [fp.encode(fp.thumbnail(rgb, fp.landmark_box(f.landmarks + shift), origin))
                       for f in faces]}
 

@@ -33,14 +33,17 @@ def make_covered_plate(folder, plate_pattern):
     return str(folder / "p.####.exr")
 
 
-@pytest.fixture(scope="module")
-def covered(tmp_path_factory, plate_pattern):
+def make_covered_shot(root, plate_pattern):
     """(plate pattern, analysed track path) of a shot where the face is covered on 3 frames."""
-    root = tmp_path_factory.mktemp("covered")
     plate = make_covered_plate(root / "plate", plate_pattern)
     track = root / "track.json"
     assert main(["analyze", plate, "-o", str(track), "--quiet"]) == 0
     return plate, track
+
+
+@pytest.fixture(scope="module")
+def covered(tmp_path_factory, plate_pattern):
+    return make_covered_shot(tmp_path_factory.mktemp("covered"), plate_pattern)
 
 
 def test_analyze_prints_the_suspect_frames(covered, capsys, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from doppel_cli.main import main
 from engine.geometry.track import Track
 from engine.io import read_image
-from tests.engine.test_track_edit import COVERED, make_covered_plate
+from tests.engine.test_track_edit import COVERED, make_covered_shot
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 BOX = (305.0, 165.0, 555.0, 485.0)  # x0, y0, x1, y1 around the face (display pixels)
@@ -38,11 +38,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory, plate_pattern):
-    root = tmp_path_factory.mktemp("editor")
-    plate = make_covered_plate(root / "plate", plate_pattern)
-    track = root / "track.json"
-    assert main(["analyze", plate, "-o", str(track), "--quiet"]) == 0
-    return plate, track
+    return make_covered_shot(tmp_path_factory.mktemp("editor"), plate_pattern)
 
 
 def drag(driver, canvas, start, end, steps=4):
