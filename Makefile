@@ -95,7 +95,7 @@ demo-model: $(SAMPLES)
 DEMO_ENHANCER := models/demo_franck_enhancer_192.onnx
 demo-enhancer: $(SAMPLES)
 	$(PY) -m doppel_cli extract samples/clip/franck.mp4 -o $(DM)/faceset_franck192 --size 192 --select track --frames 1-4800x8 --quiet
-	$(PY) -m doppel_cli enhancer train --model $(DEMO_MODEL) --faceset $(DM)/faceset_franck192 -o $(DM)/enhancer_franck --batch-size 16 --target-iters 2500 --threads 1 --resume --quiet
+	$(PY) -m doppel_cli enhancer train --model $(DEMO_MODEL) --faceset $(DM)/faceset_franck192 -o $(DM)/enhancer_franck --batch-size 16 --target-iters 2000 --threads 1 --resume --quiet
 	$(PY) -m doppel_cli enhancer export $(DM)/enhancer_franck -o $(DEMO_ENHANCER)
 
 # The small, fast pair's model (models/demo_df-ud_96.onnx, about 30-40 min): three Obama photos

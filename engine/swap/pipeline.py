@@ -45,7 +45,14 @@ from engine.io.colorspace import OcioTransfer, SrgbTransfer
 from engine.io.finite import finite_rgb
 from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
-from engine.swap.enhance import Enhancer, check_pair, read_enhancer_info, scaled_matrix, upscale
+from engine.swap.enhance import (
+    Enhancer,
+    check_pair,
+    read_enhancer_info,
+    scaled_matrix,
+    upscale,
+)
+from engine.swap.enhance import detail as enhancer_detail
 from engine.swap.fit import fit_region, reconstruction_error
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
 from engine.swap.mask import combine_masks, edge_ring, hull_mask, refine_mask
@@ -189,13 +196,13 @@ class FaceSwapper:
         return {"xseg-dst": back[0], "xseg-prd": back[1]}
 
     def _enhance(self, swap: np.ndarray) -> np.ndarray:
-        """The enhancer's detail for one swapped crop (`R×R×3` model space): enhanced minus the
-        plain upscale, `2R×2R×3`. The session is built once, under the lock."""
+        """The enhancer's detail for one swapped crop (`R×R×3` model space), `2R×2R×3`
+        (`engine.swap.enhance.detail`). The session is built once, under the lock."""
         with self._enhancer_lock:
             if self._enhancer is None:
                 self._enhancer = Enhancer(self.config.enhancer, self.config.device,
                                           self.config.threads, self._spinning)
-        return self._enhancer.run(swap[None])[0] - upscale(swap)
+        return enhancer_detail(self._enhancer.run(swap[None])[0], swap)
 
     def _detect(self, rgb_linear: np.ndarray) -> list[Any]:
         """Faces on a whole frame, largest first; the detector is built once, under the lock."""

@@ -11,7 +11,7 @@ from engine.errors import SettingsError
 @dataclass(frozen=True)
 class EnhancerSpec:
     """The network: `width` channels through `blocks` residual blocks at the input resolution,
-    then a ×2 sub-pixel upsample; the output adds to the bilinear ×2 of the input."""
+    then a ×2 sub-pixel upsample; the output adds to the bicubic ×2 of the input."""
 
     resolution: int = 96  # the swap model's (input side); the output is 2× it
     width: int = 32
@@ -41,7 +41,7 @@ class EnhancerConfig:
     patch: int = 48  # training patch side in model pixels (the target is 2× it); 0 = whole face
     batch_size: int = 8
     lr: float = 5e-4
-    grad_weight: float = 0.5  # L1 on image gradients beside L1 on pixels: rewards edges
+    grad_weight: float = 1.0  # L1 on image gradients beside L1 on pixels: rewards edges
     degrade: bool = True  # blur, noise and JPEG on the input (robustness)
     target_iters: int = 3000
     seed: int = 0

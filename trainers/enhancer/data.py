@@ -7,6 +7,11 @@ face, the exported graph (encoder + src decoder) reconstructs that face, so the 
 the autoencoder loses for this person. The faceset's crops are aligned at size S ≥ 2R; the target
 is the crop at 2R (area resampling), the model's input the crop at R (pixel-centre convention:
 both are `align_matrix(landmarks, size)` crops, engine/geometry/align.py).
+
+The target's colour is matched to the reconstruction's (per channel mean and spread over the
+crop): a young model's reconstruction is off in colour as much as in detail, and the engine keeps
+colour to the colour transfer and takes only the enhancer's detail (engine/swap/enhance.py), so
+the net spends itself on detail.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def load_pairs(faceset: str | Path, model: SwapModel, batch: int = 16) -> PairBa
         img = np.clip(img[..., :3].astype(np.float32), 0.0, 1.0)
         big = cv2.resize(img, (2 * r, 2 * r), interpolation=cv2.INTER_AREA) \
             if img.shape[0] != 2 * r else img
-        targets.append(np.rint(big * 255).astype(np.uint8))
+        targets.append(big)
         lows.append(cv2.resize(img, (r, r), interpolation=cv2.INTER_AREA))
         names.append(e.file)
     if len(targets) < 2:
@@ -61,8 +66,20 @@ def load_pairs(faceset: str | Path, model: SwapModel, batch: int = 16) -> PairBa
     recon = []
     for i in range(0, len(lows), batch):
         swap = model.run(np.stack(lows[i:i + batch]))[0]
-        recon.append(np.clip(swap, 0.0, 1.0).astype(np.float16))
-    return PairBank(np.concatenate(recon), np.stack(targets), names, skipped)
+        recon.append(np.clip(swap, 0.0, 1.0))
+    rec = np.concatenate(recon)
+    matched = [np.rint(match_colour(t, x) * 255).astype(np.uint8)
+               for t, x in zip(targets, rec, strict=True)]
+    return PairBank(rec.astype(np.float16), np.stack(matched), names, skipped)
+
+
+def match_colour(target: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`target` (`H×W×3`) with each channel's mean and standard deviation made `reference`'s,
+    clipped to [0, 1]."""
+    t = target.reshape(-1, 3)
+    r = reference.reshape(-1, 3).astype(np.float32)
+    out = (t - t.mean(0)) / np.maximum(t.std(0), 1e-4) * r.std(0) + r.mean(0)
+    return np.clip(out, 0.0, 1.0).reshape(target.shape).astype(np.float32)
 
 
 def degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,10 +1,10 @@
 """The FaceEnhancer network: residual blocks at the swap model's resolution, a ×2 sub-pixel
-upsample, added to the bilinear ×2 of the input (so an untrained net is the plain upscale and
+upsample, added to the bicubic ×2 of the input (so an untrained net is the plain upscale and
 training learns only the missing detail).
 
 Convention: `N×3×R×R` in [0, 1] (model colour space, the swap model's face type and alignment)
-→ `N×3×2R×2R`, aligned as a 2R crop (`crop_2R = 2·crop_R + 0.5`: torch's bilinear with
-`align_corners=False`, as the engine's `cv2.INTER_LINEAR` upscale).
+→ `N×3×2R×2R`, aligned as a 2R crop (`crop_2R = 2·crop_R + 0.5`: torch's bicubic with
+`align_corners=False`, as the engine's `cv2.INTER_CUBIC` upscale).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class EnhancerNet(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
-        base = F.interpolate(face, scale_factor=2, mode="bilinear", align_corners=False)
+        base = F.interpolate(face, scale_factor=2, mode="bicubic", align_corners=False)
         f = self.head(face)
         f = f + self.body(f)
         f = F.leaky_relu(F.pixel_shuffle(self.up(f), 2), 0.1)

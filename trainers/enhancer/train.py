@@ -144,13 +144,13 @@ class EnhancerTrainer:
         return out
 
     def write_preview(self, rows: int = 4) -> Path:
-        """Columns: the model's reconstruction (bilinear ×2), enhanced, the src face at 2×.
+        """Columns: the model's reconstruction (bicubic ×2), enhanced, the src face at 2×.
         Whole faces (not training patches), the first `rows` of the faceset."""
         n = min(rows, len(self.bank.recon))
         x = torch.from_numpy(self.bank.recon[:n].astype(np.float32).transpose(0, 3, 1, 2))
         with torch.no_grad():
             pred = self.model(x.to(self.device)).clamp(0, 1).cpu().numpy()
-        up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False).numpy()
+        up = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False).numpy()
         tgt = self.bank.target[:n].astype(np.float32).transpose(0, 3, 1, 2) / 255
         grid = preview_grid([up, pred, tgt], tile=2 * self.spec.resolution,
                             names=("model (x2)", "enhanced", "src face"))
