@@ -20,7 +20,7 @@ from engine.io.colorspace import linear_to_srgb
 # region -> landmark indices whose box (padded) is the crop; skin: the left cheek between the
 # jaw line and the nose
 REGIONS = {"eyes": list(range(17, 27)) + list(range(36, 48)), "mouth": list(range(48, 68)),
-           "skin": [1, 2, 3, 31, 39, 48]}
+           "skin": [2, 3, 31, 48]}
 
 
 def region_box(landmarks: np.ndarray, region: str, shape: tuple[int, ...], pad: float = 0.15

@@ -56,24 +56,23 @@ def _ours(result: ShotResult) -> bool:
 DETAIL_BASE = "ours, rct"
 UNSHARP = "ours, rct + unsharp "
 ENHANCED = "ours, rct + enhancer"
-# The unsharp amount a compositor would keep: the sharpest whose identity distance and SSIM stay
-# within these of the plain render's.
-KEEP_ID, KEEP_SSIM = 0.01, 0.01
+# The unsharp amount a compositor would keep: the sharpest whose identity distance stays within
+# this of the plain render's (sharpening does not change who it is until it invents structure).
+KEEP_ID = 0.01
 DETAIL_COLUMNS = (("sharpness", "sharpness vs plate ↑"), ("id_source", "verification ↓"),
                   ("ssim", "SSIM ↑"), ("seam", "seam ΔE ↓"), ("fringe", "fringe a*b* ↓"),
                   ("eye_contrast", "eye contrast ↑"))
 
 
 def best_unsharp(results: Sequence[ShotResult]) -> ShotResult | None:
-    """The unsharp row with the highest sharpness that loses no identity or structure against
-    the plain render (verification ≤ +KEEP_ID, SSIM ≥ −KEEP_SSIM); None without such rows."""
+    """The unsharp row with the highest sharpness that loses no identity against the plain
+    render (verification ≤ +KEEP_ID); None without such rows."""
     by_name = {r.name: r for r in results}
     base = by_name.get(DETAIL_BASE)
     if base is None:
         return None
     ok = [r for r in results if r.name.startswith(UNSHARP)
-          and _series_mean(r, "id_source") <= _series_mean(base, "id_source") + KEEP_ID
-          and _series_mean(r, "ssim") >= _series_mean(base, "ssim") - KEEP_SSIM]
+          and _series_mean(r, "id_source") <= _series_mean(base, "id_source") + KEEP_ID]
     return max(ok, key=lambda r: _series_mean(r, "sharpness"), default=None)
 
 
@@ -178,8 +177,8 @@ def detail_section(results: Sequence[ShotResult], images: dict[str, str]) -> lis
           "with the FaceEnhancer trained for this model (`enhance` 1; "
           "[enhancer.md](enhancer.md)). Means over the frames; sharpness is the Laplacian RMS "
           "of the inner face over the plate's (sign-off check), seam and fringe the largest "
-          "segment per frame. The best unsharp amount is the sharpest whose verification and "
-          f"SSIM stay within {KEEP_ID} of the plain render's.", "", *table, ""]
+          "segment per frame. The best unsharp amount is the sharpest whose verification stays "
+          f"within {KEEP_ID} of the plain render's.", "", *table, ""]
     if "closeups.png" in images:
         md += ["Close-ups at 2× (nearest neighbour) of the middle frame: eyes, mouth, skin; "
                "plate, then the renders of the table's order.", "",
