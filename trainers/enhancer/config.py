@@ -43,6 +43,7 @@ class EnhancerConfig:
     lr: float = 5e-4
     grad_weight: float = 1.0  # L1 on image gradients beside L1 on pixels: rewards edges
     degrade: bool = True  # blur, noise and JPEG on the input (robustness)
+    synthetic: float = 0.5  # share of inputs that are the target made soft (aligned pairs)
     target_iters: int = 3000
     seed: int = 0
     device: str = "auto"
@@ -66,6 +67,8 @@ class EnhancerConfig:
                 raise SettingsError(f"enhancer {name} must be ≥ 1, got {getattr(self, name)}")
         if self.patch and not 8 <= self.patch <= 2048:
             raise SettingsError(f"enhancer patch must be 0 or 8..2048 px, got {self.patch}")
+        if not 0.0 <= self.synthetic <= 1.0:
+            raise SettingsError(f"enhancer synthetic must be within 0..1, got {self.synthetic}")
         if not self.lr > 0 or self.grad_weight < 0 or self.threads < 0:
             raise SettingsError("enhancer lr must be > 0, grad_weight and threads ≥ 0")
         EnhancerSpec(96, self.width, self.blocks).resolved()
