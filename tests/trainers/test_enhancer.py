@@ -53,6 +53,10 @@ def test_pairs_are_the_models_reconstruction_and_the_face_at_twice_its_size(demo
     x, y = draw_batch(bank, 0, 7, 3, 16, True)
     assert x.shape == (3, 3, 16, 16) and y.shape == (3, 3, 32, 32)
     assert np.array_equal(draw_batch(bank, 0, 7, 3, 16, True)[0], x)  # by (seed, iteration)
+    # synthetic pairs: the target itself made soft, aligned with it
+    xs, ys = draw_batch(bank, 0, 7, 3, 16, False, synthetic=1.0)
+    half = ys.reshape(3, 3, 16, 2, 16, 2).mean((3, 5))
+    assert np.abs(xs - half).mean() < np.abs(x - half).mean() and np.abs(xs - half).mean() < 0.03
 
 
 def test_training_writes_previews_and_resumes_exactly(demo_model, src192, tmp_path):
