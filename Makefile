@@ -88,7 +88,7 @@ demo-model: $(SAMPLES)
 	$(PY) -m doppel_cli train -c configs/demo_franck.yaml --resume
 	$(PY) -m doppel_cli export $(DM)/train_franck -o $(DEMO_MODEL) --src-name franck --dst-name cap12
 
-# The main demo model's FaceEnhancer (models/demo_franck_enhancer_192.onnx; about 45 min on a
+# The main demo model's FaceEnhancer (models/demo_franck_enhancer_192.onnx; about 20 min on a
 # 2-core CPU shared with other work): franck's faces at 192 px = 2x the model's 96 (every eighth
 # frame of franck.mp4), pairs (the model's reconstruction, the face at 192), train on one thread,
 # export (its metadata names the demo model's digest; docs/enhancer.md).
