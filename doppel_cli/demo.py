@@ -7,6 +7,11 @@ swapped frame) and an MP4 preview:
 Two pairs (`--pair`): `franck` (default; franck's face on the cap12 plate, 800×600) and
 `carphone` (the small, fast case: Obama from three photos on the carphone plate, 880×720).
 The contact sheet shows the widest-mouth and the most-turned frames beside evenly spaced ones.
+With a FaceEnhancer (`--enhancer PATH`, or `--enhancer bundled` for franck's,
+models/demo_franck_enhancer_192.onnx, `make demo-enhancer`) the render uses it, and the sheet
+adds each picked frame rendered with enhance 0 (OUT/enhance0/) beside the enhanced one. The
+bundled enhancer is not used by default: measured on this shot it adds no sharpness and costs a
+little identity (docs/enhancer.md), and a demo shows what we would ship.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ PAIRS = {
     "franck": ("plate_cap12/cap12.####.exr", MODELS / "demo_franck_df-ud_96.onnx"),
     "carphone": ("plate/plate.####.exr", MODELS / "demo_df-ud_96.onnx"),
 }
+# pair -> the FaceEnhancer trained for its bundled model (make demo-enhancer)
+ENHANCERS = {"franck": MODELS / "demo_franck_enhancer_192.onnx"}
 
 
 SHEET_KIND = "demo contact sheet"
@@ -33,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", default="franck", choices=list(PAIRS),
                    help="which sample pair: franck on the cap12 plate, or Obama on carphone")
     p.add_argument("--model", help="swap model (.onnx); default: the pair's bundled model")
+    p.add_argument("--enhancer", default="",
+                   help="FaceEnhancer (.onnx), or 'bundled' for the pair's own (franck); "
+                        "default: none (docs/enhancer.md: the bundled one does not help yet)")
     p.add_argument("--workers", type=int, default=1, help="frames rendered in parallel")
     p.add_argument("--frames", help="only these plate frames (farm syntax); default: all 120")
     p.set_defaults(run=run)
@@ -66,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(default_model)
     if not Path(model).is_file():
         raise InputError(f"{model}: demo model missing; run 'make demo-model' to train it")
+    enhancer = args.enhancer
+    if enhancer == "bundled":
+        bundled = ENHANCERS.get(args.pair)
+        if bundled is None or not bundled.is_file():
+            raise InputError(f"--enhancer bundled: the {args.pair} pair has no bundled "
+                             "FaceEnhancer; give its path, or run 'make demo-enhancer'")
+        enhancer = str(bundled)
     t0 = time.perf_counter()
     plate = str(samples / plate_rel)
     if not any((samples / plate_rel).parent.glob("*.exr")):
@@ -75,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frame_range(args.frames) if args.frames else source.frames
     # The ownership rule before any work: a new or empty --out, or a demo's (the render
     # claims its frames itself).
-    claims = Claims([Path(model), *source.inputs()], hint="choose another --out")
+    claims = Claims([Path(p) for p in (model, enhancer) if p] + source.inputs(),
+                    hint="choose another --out")
     claims.folder(out, FolderMark("demo output", "track.json", TRACK_MARK))
     claims.file(out / "track.json", TRACK_MARK)
     claims.file(out / "track.analysis.json", ANALYSIS_MARK)
@@ -92,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
 
     # 2. Render every frame to EXR (scene-linear, half, zip, with the doppel.mask layer).
-    job = RenderJob(plate, str(out / "swap.####.exr"), SwapSettings(EngineConfig(model=model)),
-                    str(out / "track.json"))
+    settings = SwapSettings(EngineConfig(model=model, enhancer=enhancer))
+    job = RenderJob(plate, str(out / "swap.####.exr"), settings, str(out / "track.json"))
     summary = render(job, frames, workers=args.workers,
                      progress=lambda it, n: tqdm(it, total=n, desc="render", file=sys.stderr))
     t2 = time.perf_counter()
@@ -103,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     tracked = [f for f in frames if f in track.faces]
     picks = dict(sheet_frames(frames, {f: mouth_opening(track.landmarks(f)) for f in tracked},
                               {f: float(track.faces[f].pose[1]) for f in tracked}))
+    if enhancer:  # the picked frames without the enhancer, for the sheet
+        render(RenderJob(plate, str(out / "enhance0" / "swap.####.exr"),
+                         settings.with_values(enhance=0.0), str(out / "track.json")),
+               [f for f in frames if f in picks])
     writer = None
     for f in frames:
         before = read_image(source.path_of(f))
@@ -121,12 +143,18 @@ def run(args: argparse.Namespace) -> int:
             # the face large (plate | swap | mask), then the whole swapped frame for context
             x0, y0, x1, y1 = (face_window(track.landmarks(f), a.shape) if f in track.faces
                               else (0, 0, a.shape[1], a.shape[0]))
-            tiles += [a[y0:y1, x0:x1], b[y0:y1, x0:x1], m[y0:y1, x0:x1], b]
             tag = f" {picks[f]}" if picks[f] else ""
-            labels += [f"plate {f}{tag}", f"swap {f}", f"mask {f}", f"swap {f} (frame)"]
+            tiles += [a[y0:y1, x0:x1], b[y0:y1, x0:x1]]
+            labels += [f"plate {f}{tag}", f"swap {f}" + (" enhanced" if enhancer else "")]
+            if enhancer:
+                plain = to_display_uint8(read_image(out / "enhance0" / f"swap.{f:04d}.exr").rgb())
+                tiles.append(plain[y0:y1, x0:x1])
+                labels.append(f"swap {f} enhance 0")
+            tiles += [m[y0:y1, x0:x1], b]
+            labels += [f"mask {f}", f"swap {f} (frame)"]
     if writer is not None:
         writer.release()
-    sheet = contact_sheet(tiles, labels, columns=8, tile=200)
+    sheet = contact_sheet(tiles, labels, columns=10 if enhancer else 8, tile=200)
     write_image(out / "contact_sheet.png", sheet.astype(np.float32) / 255.0,
                 metadata=image_metadata(SHEET_KIND))
     t3 = time.perf_counter()

@@ -48,6 +48,8 @@ _register("faceset", "doppel_cli.faceset",
           "sort, prune (new faceset) and pose-coverage reports for facesets")
 _register("xseg", "doppel_cli.xseg",
           "XSeg occlusion masks: label from roto, train, export, apply to a faceset")
+_register("enhancer", "doppel_cli.enhancer",
+          "FaceEnhancer: train a per-identity detail network for a swap model, export it")
 _register("demo", "doppel_cli.demo", "run the main job on the bundled sample media")
 _register("evaluate", "doppel_cli.evaluate",
           "measure a rendered shot against its plate: the paper's quality table and more")

@@ -34,6 +34,36 @@ INTRO = {
 }
 
 
+DEMO_ENHANCERS = {"franck": Path(__file__).resolve().parents[1] / "models"
+                  / "demo_franck_enhancer_192.onnx"}
+
+
+def _closeups(study, path: Path) -> Path | None:
+    """Eyes, mouth and skin at 2× on the middle tracked frame: plate | rct | the detail rows."""
+    import numpy as np
+
+    from engine.evaluate.closeups import closeup_sheet
+    from engine.evaluate.report import slug
+    from engine.geometry.track import Track
+    from engine.io import open_source, read_image, write_image
+
+    track = Track.load(Path(study.out) / "track.json")
+    frames = [f for f in (study.frames or sorted(track.faces)) if f in track.faces]
+    if not frames:
+        return None
+    frame = frames[len(frames) // 2]
+    names = ["rct", *(label.replace("rct + ", "") for label, _ in study.variants)]
+    folders = ["rct", *(slug(label) for label, _ in study.variants)]
+    renders = []
+    for folder in folders:
+        src = open_source(str(Path(study.out) / f"render_{folder}" / "swap.####.exr"))
+        renders.append(read_image(src.path_of(frame)).rgb())
+    plate = read_image(open_source(study.plate).path_of(frame)).rgb()
+    sheet = closeup_sheet(plate, renders, names, track.landmarks(frame))
+    write_image(path, sheet.astype(np.float32) / 255.0)
+    return path
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from doppel_cli.demo import PAIRS as DEMO_PAIRS
     from engine.evaluate.study import COLOR_MODES
@@ -55,6 +85,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", help="colour-transfer modes to render, comma separated (default "
                    "franck: none,rct,lct,mkl,sot,rct-dfl; carphone: all of "
                    f"{','.join(COLOR_MODES)})")
+    p.add_argument("--enhancer", help="FaceEnhancer (.onnx) for the detail rows (default "
+                   "franck: the bundled models/demo_franck_enhancer_192.onnx when present)")
+    p.add_argument("--sharpen-sweep", default="0.5,1,2",
+                   help="unsharp amounts rendered beside the enhancer (the generic baseline; "
+                        "'' = none)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in --out or --doc Doppel did not write, and a track of "
@@ -98,9 +133,18 @@ def run(args: argparse.Namespace) -> int:
     modes = tuple(m.strip() for m in (args.modes or default_modes or ",".join(COLOR_MODES))
                   .split(",") if m.strip())
     faceset = args.faceset or str(out / "faceset_src")
+    enhancer = args.enhancer
+    if enhancer is None and args.model is None and args.pair in DEMO_ENHANCERS \
+            and DEMO_ENHANCERS[args.pair].is_file():
+        enhancer = str(DEMO_ENHANCERS[args.pair])
+    amounts = [float(a) for a in args.sharpen_sweep.split(",") if a.strip()]
+    variants = [(f"rct + unsharp {a:g}", (("color", "rct"), ("sharpen", a))) for a in amounts]
+    if enhancer:
+        variants.append(("rct + enhancer", (("color", "rct"), ("enhancer", enhancer),
+                                            ("enhance", 1.0))))
     study = Study(plate, model, faceset, str(out),
                   tuple(parse_frame_range(args.frames or default_frames)), modes,
-                  overwrite=args.overwrite)
+                  variants=tuple(variants), overwrite=args.overwrite)
     claim_outputs(study, open_source(plate))  # the working folder's track, report, baseline
     if args.faceset is None:
         claims.folder(faceset, FACESET_FOLDER)
@@ -118,11 +162,13 @@ def run(args: argparse.Namespace) -> int:
     results, identity = run_study(study, log=lambda m: print(m, file=sys.stderr),
                                   progress=progress)
     meta = SwapModel(model, "cpu", 1).info.metadata
+    closeups = _closeups(study, out / "report" / "closeups.png") if variants else None
     make = {"docs/quality.md": "make quality", "docs/quality_carphone.md": "make quality-carphone"}
     command = make.get(args.doc) if args.plate is None and args.doc in make else \
         "doppel quality " + " ".join(sys.argv[2:])
     doc = write_quality_doc(results, identity, args.doc, out / "report", command=command,
                             model=model, model_meta=meta, plate=plate,
-                            minutes=(time.perf_counter() - t0) / 60, intro=INTRO[args.pair])
+                            minutes=(time.perf_counter() - t0) / 60, intro=INTRO[args.pair],
+                            closeups=closeups)
     print(f"quality: {len(results)} rows evaluated; report {doc}, details {out / 'report'}")
     return 0

@@ -42,7 +42,54 @@ SHEETS = ("naive paste", "ours, rct", "ours, rct-local")
 
 
 def _mode(result: ShotResult) -> str | None:
-    return result.name.split(", ", 1)[1] if result.name.startswith("ours, ") else None
+    """The colour mode of a colour-mode row (`ours, rct`); None for baselines and for the detail
+    rows (`ours, rct + …`)."""
+    if not result.name.startswith("ours, ") or " + " in result.name:
+        return None
+    return result.name.split(", ", 1)[1]
+
+
+def _ours(result: ShotResult) -> bool:
+    return result.name.startswith("ours, ")
+
+
+DETAIL_BASE = "ours, rct"
+UNSHARP = "ours, rct + unsharp "
+ENHANCED = "ours, rct + enhancer"
+# The unsharp amount a compositor would keep: the sharpest whose identity distance stays within
+# this of the plain render's (sharpening does not change who it is until it invents structure).
+KEEP_ID = 0.01
+DETAIL_COLUMNS = (("sharpness", "sharpness vs plate ↑"), ("id_source", "verification ↓"),
+                  ("ssim", "SSIM ↑"), ("seam", "seam ΔE ↓"), ("fringe", "fringe a*b* ↓"),
+                  ("eye_contrast", "eye contrast ↑"))
+
+
+def best_unsharp(results: Sequence[ShotResult]) -> ShotResult | None:
+    """The unsharp row with the highest sharpness that loses no identity against the plain
+    render (verification ≤ +KEEP_ID); None without such rows."""
+    by_name = {r.name: r for r in results}
+    base = by_name.get(DETAIL_BASE)
+    if base is None:
+        return None
+    ok = [r for r in results if r.name.startswith(UNSHARP)
+          and _series_mean(r, "id_source") <= _series_mean(base, "id_source") + KEEP_ID]
+    return max(ok, key=lambda r: _series_mean(r, "sharpness"), default=None)
+
+
+def detail_table(results: Sequence[ShotResult]) -> list[str]:
+    """Markdown lines: the plain render, every unsharp amount and the FaceEnhancer side by side
+    (the FaceEnhancer's acceptance numbers); empty when the study had no detail rows."""
+    rows = [r for r in results if r.name == DETAIL_BASE or r.name.startswith("ours, rct + ")]
+    if len(rows) < 2:
+        return []
+    best = best_unsharp(results)
+    lines = ["| method | " + " | ".join(label for _, label in DETAIL_COLUMNS) + " |",
+             "|---|" + "---|" * len(DETAIL_COLUMNS)]
+    for r in rows:
+        name = r.name + (" (best unsharp)" if best is not None and r is best else "")
+        cells = [f"{_series_mean(r, k):.3f}" for k, _ in DETAIL_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _mean(result: ShotResult, key: str) -> float:
@@ -119,9 +166,30 @@ def ranking(results: Sequence[ShotResult], key: str) -> str:
     return ", ".join(f"{n.split(', ', 1)[1]} {v:.3f}" for v, n in vals)
 
 
+def detail_section(results: Sequence[ShotResult], images: dict[str, str]) -> list[str]:
+    """The FaceEnhancer against the unsharp mask (docs/enhancer.md), when the study rendered
+    them."""
+    table = detail_table(results)
+    if not table:
+        return []
+    md = ["## Detail: the FaceEnhancer vs the unsharp mask", "",
+          "The rct render as it is, with the unsharp mask at each amount swept (`sharpen`), and "
+          "with the FaceEnhancer trained for this model (`enhance` 1; "
+          "[enhancer.md](enhancer.md)). Means over the frames; sharpness is the Laplacian RMS "
+          "of the inner face over the plate's (sign-off check), seam and fringe the largest "
+          "segment per frame. The best unsharp amount is the sharpest whose verification stays "
+          f"within {KEEP_ID} of the plain render's.", "", *table, ""]
+    if "closeups.png" in images:
+        md += ["Close-ups at 2× (nearest neighbour) of the middle frame: eyes, mouth, skin; "
+               "plate, then the renders of the table's order.", "",
+               f"![detail close-ups]({images['closeups.png']})", ""]
+    return md
+
+
 def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, doc: str | Path,
                       report_dir: str | Path, *, command: str, model: str, model_meta: dict,
-                      plate: str, minutes: float, intro: Sequence[str] = ()) -> Path:
+                      plate: str, minutes: float, intro: Sequence[str] = (),
+                      closeups: str | Path | None = None) -> Path:
     """Write `doc` (Markdown) and copy the study's images into `<doc stem>/` beside it."""
     doc = Path(doc)
     img_dir = doc.parent / doc.stem
@@ -146,6 +214,9 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
                 if ok:
                     atomic_write_bytes(img_dir / name, jpg.tobytes())
                     images[name] = f"{img_dir.name}/{name}"
+    if closeups is not None and Path(closeups).is_file():  # PNG: JPEG would blur the detail
+        shutil.copyfile(closeups, img_dir / "closeups.png")
+        images["closeups.png"] = f"{img_dir.name}/closeups.png"
     frames = sorted({f for r in results for f in r.frames})
     md = [
         "# Quality report: the demo model on the sample shot",
@@ -177,6 +248,7 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
         "wrong identity), **naive paste** pastes the nearest-pose source crop without mask, "
         "colour or blending.",
         "",
+        *detail_section(results, images),
         "## Colour transfer: ours vs DeepFaceLab's behaviour",
         "",
         "`rct`, `lct`, `mkl` compute what DeepFaceLab computes; the four below do not. Each pair "
@@ -218,7 +290,7 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
            "face SSIM falls more than 3 sd below the shot's mean listed (`doppel evaluate` prints "
            "the same lines).", ""]
     for r in results:
-        if _mode(r):
+        if _ours(r):
             md += [f"- **{r.name}**: " + "; ".join(checks(r))]
     md += ["", "## Sign-off checks (what a compositor sees at 2–3× zoom)", "",
            "Seams across the mask edge, colour fringe in its feather, sharpness, the mouth "
@@ -227,7 +299,7 @@ def write_quality_doc(results: Sequence[ShotResult], identity: SourceIdentity, d
            "[evaluation.md](evaluation.md#sign-off-checks). The plate against itself passes "
            "them all.", ""]
     for r in results:
-        if _mode(r) or r.name.startswith("no swap"):
+        if _ours(r) or r.name.startswith("no swap"):
             md += [f"- **{r.name}**:"] + [f"  - {c}" for c in signoff_checks(r)]
     for r in results:
         key = f"signoff_{slug(r.name)}.jpg"

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.evaluate.baselines import write_naive_paste
 from engine.evaluate.identity import SourceIdentity, source_identity
-from engine.evaluate.report import write_report
+from engine.evaluate.report import slug, write_report
 from engine.evaluate.shot import ShotResult, analyze_plate, evaluate_render, frames_to_evaluate
 from engine.faceset.store import load_faceset
 from engine.io import SequencePattern, open_source
@@ -35,6 +35,9 @@ class Study:
     out: str  # working folder
     frames: tuple[int, ...] | None = None  # None: every plate frame
     modes: tuple[str, ...] = COLOR_MODES
+    # More renders, each (row label, knob overrides): the detail rows (unsharp amounts, the
+    # FaceEnhancer), rendered as `ours, <label>`.
+    variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     detector: str = "centerface"
     overwrite: bool = False  # replace files in `out` Doppel did not write, a track of another plate
 
@@ -112,10 +115,12 @@ def run_study(study: Study, log: Callable[[str], None] = print,
     track = Track.load(track_path)
 
     renders: list[tuple[str, str]] = []
-    for mode in study.modes:
-        pattern = str(out / f"render_{mode}" / "swap.####.exr")
-        log(f"rendering with colour transfer {mode}")
-        settings = SwapSettings.from_dict({"model": study.model, "color": mode})
+    runs = [(mode, mode, {"color": mode}) for mode in study.modes]
+    runs += [(label, slug(label), dict(knobs)) for label, knobs in study.variants]
+    for mode, folder, knobs in runs:
+        pattern = str(out / f"render_{folder}" / "swap.####.exr")
+        log(f"rendering {mode}")
+        settings = SwapSettings.from_dict({"model": study.model, **knobs})
         job = RenderJob(study.plate, pattern, settings, str(track_path))
         summary = render(job, frames, progress=lambda it, n, m=mode: prog(it, n, f"render {m}"))
         if summary.errors:

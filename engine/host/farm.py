@@ -36,7 +36,7 @@ def render_args(values: dict[str, Any]) -> list[str]:
     args: list[str] = []
     for name, value in SwapSettings(config, look).to_dict().items():
         flag = "--view" if name == "output" else "--" + name.replace("_", "-")
-        if name in ("model", "xseg", "ocio_config") and value:
+        if name in ("model", "xseg", "enhancer", "ocio_config") and value:
             value = str(Path(value).resolve())
         args += [flag, str(value)]
     return args

@@ -44,6 +44,7 @@ from engine.shot.overlap import Later, ReadAhead, overlapped
 from engine.shot.resume import is_rendered, render_record, track_digest
 from engine.shot.startup import ModelLoad
 from engine.shot.workers import run_batches
+from engine.swap.enhance import check_pair, read_enhancer_info
 from engine.swap.fit import ShotFit
 from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
@@ -108,8 +109,11 @@ class RenderJob:
         config = self.settings.config
         model_info, morph = model or read_swap_info(config.model, config.face_type)
         xseg = read_mask_info(config.xseg)[0] if config.xseg else None
+        enhancer = read_enhancer_info(config.enhancer)[0] if config.enhancer else None
+        if enhancer is not None:
+            check_pair(enhancer, model_info)
         return render_record(self.settings, self.format.record(), model_info, xseg, track_sha,
-                             morph)
+                             morph, enhancer)
 
 
 def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> SequencePattern:
@@ -121,8 +125,8 @@ def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> 
         raise OutputError(f"cannot write to output folder {folder}: it is a file; choose "
                           "another --output")
     config = job.settings.config
-    claims = Claims(source.inputs() + [Path(p) for p in (job.track, config.model, config.xseg)
-                                       if p])
+    claims = Claims(source.inputs() + [Path(p) for p in (job.track, config.model, config.xseg,
+                                                         config.enhancer) if p])
     for f in frames:
         claims.not_an_input(pattern.path(f), "render frame")
     try:

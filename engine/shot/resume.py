@@ -19,13 +19,14 @@ import OpenImageIO as oiio
 
 from engine import __version__
 from engine.errors import OutputError
+from engine.swap.enhance import EnhancerInfo
 from engine.swap.infer import ModelInfo
 from engine.swap.settings import SwapSettings
 
 # Settings that never change pixels (and paths, which name a file, not its content): left out
 # of the record so outputs are bit-identical however a shot is split over workers, machines and
 # mount points, and so `models/x.onnx` and its absolute path resume alike.
-NOT_RECORDED = ("threads", "device", "model", "xseg")
+NOT_RECORDED = ("threads", "device", "model", "xseg", "enhancer")
 DESCRIPTION = "doppel render "  # prefix of the description of non-EXR outputs
 
 
@@ -59,19 +60,28 @@ def track_digest(path: str | None) -> str:
 
 
 def render_record(settings: SwapSettings, output: dict[str, Any], model: ModelInfo,
-                  xseg: ModelInfo | None, track_sha: str, takes_morph: bool = False
-                  ) -> dict[str, Any]:
+                  xseg: ModelInfo | None, track_sha: str, takes_morph: bool = False,
+                  enhancer: EnhancerInfo | None = None) -> dict[str, Any]:
     """What a frame is made from: model and XSeg content digests, the pixel-affecting settings,
     the track's digest, output options (`output`) and the engine version. Two runs that agree
     on this write the same pixels; resume compares it, key by key. `morph` counts only for a
     model that takes it (an AMP .dfm): elsewhere it changes no pixel, and renders made before
-    the knob existed keep resuming."""
+    the knob existed keep resuming. Likewise the FaceEnhancer: its digest and `enhance` are
+    recorded only where it runs (an enhancer set and enhance > 0); enhance 0 writes today's
+    pixels and today's record."""
     recorded = {k: v for k, v in settings.to_dict().items() if k not in NOT_RECORDED}
     if not takes_morph:
         recorded.pop("morph", None)
-    return {"engine": __version__, "model": model.digest,
-            "xseg": xseg.digest if xseg is not None else "", "track": track_sha,
-            "settings": recorded, "output": output}
+    enhancing = enhancer is not None and settings.look.enhance > 0
+    if not enhancing:
+        recorded.pop("enhance", None)
+    record = {"engine": __version__, "model": model.digest,
+              "xseg": xseg.digest if xseg is not None else "", "track": track_sha,
+              "settings": recorded, "output": output}
+    if enhancing:
+        assert enhancer is not None
+        record["enhancer"] = enhancer.digest
+    return record
 
 
 def read_record(path: Path) -> dict[str, Any] | None | str:
@@ -106,6 +116,7 @@ def read_record(path: Path) -> dict[str, Any] | None | str:
 def difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The first differing entry of two records, in words (`color 'lct' (this run 'rct')`)."""
     names = {"model": "model (content digest)", "xseg": "XSeg model (content digest)",
+             "enhancer": "enhancer (content digest)",
              "track": "track file (content)", "engine": "engine version"}
     flat_old = {**{k: v for k, v in old.items() if not isinstance(v, dict)},
                 **old.get("settings", {}), **old.get("output", {})}
@@ -113,7 +124,7 @@ def difference(old: dict[str, Any], new: dict[str, Any]) -> str:
                 **new.get("settings", {}), **new.get("output", {})}
     for key in flat_new:
         if flat_old.get(key) != flat_new.get(key):
-            if key in ("model", "xseg", "track"):
+            if key in ("model", "xseg", "track", "enhancer"):
                 return f"another {names[key]}"
             label = names.get(key, f"--{key.replace('_', '-')}")
             return f"{label} {flat_old.get(key)!r} (this run {flat_new[key]!r})"

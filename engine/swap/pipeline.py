@@ -45,6 +45,14 @@ from engine.io.colorspace import OcioTransfer, SrgbTransfer
 from engine.io.finite import finite_rgb
 from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
 from engine.swap.color_transfer import color_transfer, hist_match
+from engine.swap.enhance import (
+    Enhancer,
+    check_pair,
+    read_enhancer_info,
+    scaled_matrix,
+    upscale,
+)
+from engine.swap.enhance import detail as enhancer_detail
 from engine.swap.fit import fit_region, reconstruction_error
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
 from engine.swap.mask import combine_masks, edge_ring, hull_mask, refine_mask
@@ -156,6 +164,15 @@ class FaceSwapper:
         self._detect_lock = threading.Lock()
         self.xseg = MaskModel(config.xseg, config.device, config.threads, spinning) \
             if config.xseg else None
+        # The enhancer's pairing is checked now (metadata only); its session is built on the
+        # first frame that asks for it (enhance > 0), so enhance 0 costs nothing.
+        self.enhancer_info = None
+        if config.enhancer:
+            self.enhancer_info = read_enhancer_info(config.enhancer)[0]
+            check_pair(self.enhancer_info, model.info)
+        self._enhancer: Enhancer | None = None
+        self._enhancer_lock = threading.Lock()
+        self._spinning = spinning
         self.transfer = (OcioTransfer(config.ocio_config, config.ocio_plate_space,
                                       config.ocio_model_space)
                          if config.ocio_config else SrgbTransfer())
@@ -177,6 +194,15 @@ class FaceSwapper:
         back = [cv2.warpAffine(mk, to_x, (r, r), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) for mk in masks]
         return {"xseg-dst": back[0], "xseg-prd": back[1]}
+
+    def _enhance(self, swap: np.ndarray) -> np.ndarray:
+        """The enhancer's detail for one swapped crop (`R×R×3` model space), `2R×2R×3`
+        (`engine.swap.enhance.detail`). The session is built once, under the lock."""
+        with self._enhancer_lock:
+            if self._enhancer is None:
+                self._enhancer = Enhancer(self.config.enhancer, self.config.device,
+                                          self.config.threads, self._spinning)
+        return enhancer_detail(self._enhancer.run(swap[None])[0], swap)
 
     def _detect(self, rgb_linear: np.ndarray) -> list[Any]:
         """Faces on a whole frame, largest first; the detector is built once, under the lock."""
@@ -327,6 +353,12 @@ class FaceSwapper:
         swap, prd, dst_mask, dst_face = (None if a is None else a[0] for a in
                                          self.model.run_all(dst_srgb[None], morph=look.morph))
         t = lap("infer", t)
+        detail = None
+        if self.enhancer_info is not None and look.enhance > 0:
+            # On the model's own output, as trained (trainers/enhancer): the detail this
+            # autoencoder loses for this person, added after colour and the face effects.
+            detail = self._enhance(swap)
+            t = lap("enhance", t)
 
         lm_crop = transform_points(lm, m)
         if dst_face is not None:  # how well the model knows this face (engine/swap/fit.py)
@@ -357,6 +389,12 @@ class FaceSwapper:
         if motion != (0.0, 0.0):
             swap = motion_blur(swap, motion)
             mask = motion_blur(mask, motion)
+        warp_m = m
+        if detail is not None:  # the warp back samples the 2× crop: real detail on a big face
+            if motion != (0.0, 0.0):
+                detail = motion_blur(detail, (2 * motion[0], 2 * motion[1]))
+            swap = upscale(swap) + np.float32(look.enhance) * detail
+            warp_m = scaled_matrix(m)
         swap_lin = self.transfer.to_linear(np.clip(swap, 0.0, 1.0))
         t = lap("face_fx", t)
 
@@ -370,7 +408,8 @@ class FaceSwapper:
         x1, y1 = max(min(bx1, roi0[2]), x0 + 1), max(min(by1, roi0[3]), y0 + 1)
         roi = (x0, y0, x1, y1)
         plate_roi = plate_roi[y0 - roi0[1]:y1 - roi0[1], x0 - roi0[0]:x1 - roi0[0]]
-        back = warp_from_crop(np.dstack([swap_lin, mask]), m, roi)
+        back = warp_from_crop(np.dstack([swap_lin, mask if warp_m is m else upscale(mask)]),
+                              warp_m, roi)
         face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
         # The cubic warp overshoots beside dark and bright edges: the face is bounded to the
         # range it had in linear light before the warp (the clip above is in model space and

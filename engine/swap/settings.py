@@ -35,6 +35,7 @@ class EngineConfig:
     model: str = ""  # exported swap model (.onnx)
     face_type: str = ""  # "" = the model's; else must match it (guards against a wrong model)
     xseg: str = ""  # optional XSeg model (.onnx) for the xseg-prd / xseg-dst mask terms
+    enhancer: str = ""  # optional FaceEnhancer (.onnx) trained for this swap model
     ocio_config: str = ""  # "" = sRGB transfer; else an OCIO config path or ocio:// URI
     ocio_plate_space: str = "Linear Rec.709 (sRGB)"  # the plates' space in that config
     ocio_model_space: str = "sRGB Encoded Rec.709 (sRGB)"  # the model's space in that config
@@ -69,6 +70,8 @@ class SwapLook:
     blend: str = "overlay"  # overlay | seamless | hist-overlay
     strength: float = 1.0  # mix of the swap over the plate, 0..1
     sharpen: float = 0.0  # unsharp amount on the swapped face
+    # FaceEnhancer strength (needs EngineConfig.enhancer): 0 = today's pixels, nothing run
+    enhance: float = 1.0
     motion_blur: float = 0.0  # shutter fraction of the face's motion between frames (needs track)
     output: str = "comp"  # comp | face | mask | landmarks
     morph: float = 0.75  # AMP .dfm models: morph towards the source (DeepFaceLive's default)

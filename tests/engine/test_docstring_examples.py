@@ -34,6 +34,8 @@ DOCUMENTED = {
     "engine.swap.blend": [
         "overlay", "overlay_into", "seamless", "sharpen", "motion_blur", "check_blend_mode",
     ],
+    "engine.swap.enhance": ["upscale", "scaled_matrix"],
+    "engine.evaluate.closeups": ["region_box"],
     "engine.io.frames": ["parse_frame_range"],
     "engine.geometry.fingerprint": ["thumbnail", "covered"],
 }

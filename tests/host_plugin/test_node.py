@@ -435,3 +435,16 @@ def test_edit_track_without_a_plate_path_names_the_parameter(host, plate_npy, de
                "edit_track")
     assert run.rc == 1
     assert any("Edit Track: the node knows no plate file" in e for e in run.errors()), run.stderr
+def test_enhance_knob_zero_is_the_reference_and_one_changes_the_face(host, tmp_path, plate_npy,
+                                                                     demo_model, shot_track,
+                                                                     reference):
+    from tests.engine.test_enhance import make_enhancer
+
+    enh = make_enhancer(tmp_path / "enh.onnx", demo_model, res=96, lift=0.05)
+    run = host("--source", str(plate_npy), "--frames", FOUR, "--out", str(tmp_path),
+               *_node(demo_model, shot_track), "--set", f"enhancer={enh}",
+               "--phase", "enhance=0", "--phase", "enhance=1")
+    assert run.rc == 0, run.stderr
+    _assert_equal_to_reference(tmp_path, reference, phase=0)
+    a, b = (np.load(tmp_path / f"out.p{k}.1001.npy") for k in (0, 1))
+    assert not np.array_equal(a, b) and np.isfinite(b).all()
