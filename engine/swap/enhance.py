@@ -21,16 +21,16 @@ Convention: faces channels-last (`N×R×R×3`), as everywhere in the engine.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 
 from engine.errors import ModelError
 from engine.geometry.align import FACE_TYPES
+from engine.runtime.digest_cache import read_with_digest
+from engine.runtime.onnx_header import parse_header
 from engine.runtime.onnxrt import create_session
 from engine.swap.infer import COLORSPACES, SUPPORTED_SCHEMAS, ModelInfo
 
@@ -56,23 +56,17 @@ class EnhancerInfo:
     metadata: dict[str, str]
 
 
-def _dims(value_info: object) -> list[int | None]:
-    dims = value_info.type.tensor_type.shape.dim  # type: ignore[attr-defined]
-    return [d.dim_value if d.HasField("dim_value") else None for d in dims]
-
-
 def read_enhancer_info(path: str | Path) -> tuple[EnhancerInfo, bytes]:
     """Validate an enhancer file (readable, metadata, input/output names and shapes)."""
     path = Path(path)
     fix = "train one with 'doppel enhancer train' and export it"
     if not path.is_file():
         raise ModelError(f"{path}: enhancer file not found; {fix}")
-    data = path.read_bytes()
-    try:
-        proto = onnx.load_model_from_string(data)
-    except Exception as exc:  # protobuf raises several types on garbage
-        raise ModelError(f"{path}: not an ONNX model ({type(exc).__name__}); {fix}") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
+    data, digest = read_with_digest(path)  # the digest cached across runs (digest_cache)
+    # Metadata and graph I/O from the wire format (engine.runtime.onnx_header): importing
+    # `onnx` costs a render's start more than the check.
+    proto = parse_header(data, str(path), fix)
+    meta = dict(proto.metadata)
     missing = [k for k in REQUIRED if k not in meta]
     if missing or meta.get("arch") != ARCH:
         raise ModelError(f"{path}: not a Doppel enhancer (metadata lacks "
@@ -91,19 +85,19 @@ def read_enhancer_info(path: str | Path) -> tuple[EnhancerInfo, bytes]:
     if scale != SCALE or not 16 <= res <= 2048:
         raise ModelError(f"{path}: enhancer is {res} px ×{scale}; this engine runs ×{SCALE} "
                          f"at 16..2048 px; {fix}")
-    names = [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+    names = [i.name for i in proto.fed_inputs], [o.name for o in proto.outputs]
     if names != (["face"], ["enhanced"]):
         raise ModelError(f"{path}: enhancer needs input 'face' and output 'enhanced', found "
                          f"{names}; {fix}")
-    for vi, side in ((proto.graph.input[0], res), (proto.graph.output[0], res * scale)):
-        got = _dims(vi)
+    for vi, side in ((proto.fed_inputs[0], res), (proto.outputs[0], res * scale)):
+        got = list(vi.dims)
         if len(got) != 4 or any(g is not None and g != w
                                 for g, w in zip(got[1:], (3, side, side), strict=True)):
             raise ModelError(f"{path}: enhancer {vi.name!r} is {got}, metadata says "
                              f"N×3×{side}×{side}; {fix}")
     info = EnhancerInfo(str(path), res, scale, meta["face_type"], meta["colorspace"],
                         meta["swap_model"], meta["swap_digest"],
-                        hashlib.sha256(data).hexdigest(), meta)
+                        digest, meta)
     return info, data
 
 
@@ -130,7 +124,7 @@ class Enhancer:
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
                  spinning: bool = True):
         self.info, data = read_enhancer_info(path)
-        self.session = create_session(data, device, threads, spinning)
+        self.session = create_session(data, device, threads, spinning, str(path))
 
     def run(self, faces: np.ndarray) -> np.ndarray:
         """`faces` `N×R×R×3` float32 in [0, 1] → `N×2R×2R×3` float32 (not clipped)."""
