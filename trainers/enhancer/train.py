@@ -13,8 +13,6 @@ the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -24,16 +22,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.errors import SettingsError, TrainingError
-from engine.io import atomic_write_text, write_image
+from engine.errors import SettingsError
 from engine.io.ownership import FolderMark, json_mark
 from engine.swap.infer import SwapModel
 from trainers.checkpoint import (
     CKPT_SCHEMA,
-    checkpoints,
     claim_model_folder,
     load_checkpoint,
-    remove_stale_writes,
     resolve_checkpoint,
     resume_point,
     save_checkpoint,
@@ -41,7 +36,8 @@ from trainers.checkpoint import (
 from trainers.enhancer.config import EnhancerConfig, EnhancerSpec
 from trainers.enhancer.data import PairBank, draw_batch, load_pairs
 from trainers.enhancer.model import EnhancerNet
-from trainers.preview import loss_plot, preview_grid
+from trainers.preview import preview_grid
+from trainers.small_loop import optimiser_step, run_iterations, save_preview
 from trainers.train import pick_device
 
 KIND = "enhancer"  # checkpoints carry it: never taken for a swap or XSeg checkpoint
@@ -129,15 +125,7 @@ class EnhancerTrainer:
         pred = self.model(x)
         l1, grad = enhancer_loss(pred, y)
         total = l1 + cfg.grad_weight * grad
-        if not torch.isfinite(total):
-            prev = checkpoints(self.out)
-            raise TrainingError(f"enhancer loss became {total.item()} at iteration "
-                                f"{self.iteration + 1}; last good checkpoint: "
-                                f"{prev[-1] if prev else '(none yet)'}; lower --lr")
-        self.opt.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt.step()
-        self.iteration += 1
+        optimiser_step(self, self.opt, total, "enhancer")
         out = {"l1": l1.item(), "grad": grad.item(), "total": total.item()}
         self.history.append([self.iteration, out["l1"], out["grad"]])
         self._last = (x, pred.detach(), y)
@@ -154,59 +142,12 @@ class EnhancerTrainer:
         tgt = self.bank.target[:n].astype(np.float32).transpose(0, 3, 1, 2) / 255
         grid = preview_grid([up, pred, tgt], tile=2 * self.spec.resolution,
                             names=("model (x2)", "enhanced", "src face"))
-        path = self.out / "previews" / f"preview_{self.iteration:08d}.png"
-        write_image(path, grid.astype(np.float32) / 255.0)
-        write_image(self.out / "previews" / "latest.png", grid.astype(np.float32) / 255.0)
-        plot = loss_plot([tuple(h) for h in self.history], names=("l1", "grad"))
-        write_image(self.out / "loss_history.png", plot.astype(np.float32) / 255.0)
-        return path
-
-    def _trim_log(self) -> None:
-        log = self.out / "losses.jsonl"
-        if log.is_file():
-            keep = [ln for ln in log.read_text().splitlines()
-                    if ln.strip() and json.loads(ln)["it"] <= self.iteration]
-            atomic_write_text(log, "".join(k + "\n" for k in keep))
+        return save_preview(self.out, self.iteration, grid, self.history, ("l1", "grad"))
 
     def run(self, progress: bool = False) -> dict[str, Any]:
+        """Train to the config's target (trainers.small_loop: log, previews, checkpoints)."""
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        remove_stale_writes(self.out)
-        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
-        self._trim_log()
-        if self.iteration >= cfg.target_iters:
-            self.log(f"{self.out}: already at iteration {self.iteration} ≥ target "
-                     f"{cfg.target_iters}; nothing to do")
-            return {"iteration": self.iteration, "losses": None}
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.target_iters, initial=self.iteration, unit="it",
-                       desc=self.out.name, dynamic_ncols=True)
-        last = None
-        try:
-            while self.iteration < cfg.target_iters:
-                last = self.step()
-                k = self.iteration
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(l1=f"{last['l1']:.4f}", grad=f"{last['grad']:.4f}")
-                if k % cfg.log_every == 0:
-                    with open(self.out / "losses.jsonl", "a") as fh:
-                        fh.write(json.dumps({"it": k, **last, "time": round(time.time(), 3)})
-                                 + "\n")
-                if k % cfg.preview_every == 0:
-                    self.write_preview()
-                if k % cfg.save_every == 0:
-                    self.save_checkpoint()
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.iteration % cfg.save_every:
-            self.save_checkpoint()
-        self.write_preview()
-        return {"iteration": self.iteration, "losses": last}
+        return run_iterations(self, cfg, None, progress, ("l1", "grad"))
 
 
 def load_enhancer(path: str | Path) -> tuple[EnhancerNet, dict[str, Any]]:

@@ -12,9 +12,7 @@ stretches the rest of the schedule).
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -24,21 +22,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.errors import SettingsError, TrainingError
-from engine.io import atomic_write_text, write_image
+from engine.errors import SettingsError
 from engine.io.ownership import FolderMark, json_mark
 from trainers.checkpoint import (
     CKPT_SCHEMA,
-    checkpoints,
     claim_model_folder,
     load_checkpoint,
-    remove_stale_writes,
     resolve_checkpoint,
     resume_point,
     save_checkpoint,
 )
 from trainers.data import make_loader
-from trainers.preview import loss_plot, preview_grid
+from trainers.preview import preview_grid
+from trainers.small_loop import optimiser_step, run_iterations, save_preview
 from trainers.train import pick_device
 from trainers.xseg.config import XSegConfig
 from trainers.xseg.data import XSegAugment, XSegDataset, load_labelled
@@ -132,15 +128,7 @@ class XSegTrainer:
         logits = self.model(b["face"])
         bce, dice = xseg_loss(logits, b["label"], b["valid"])
         total = bce + dice
-        if not torch.isfinite(total):
-            prev = checkpoints(self.out)
-            raise TrainingError(f"XSeg loss became {total.item()} at iteration "
-                                f"{self.iteration + 1}; last good checkpoint: "
-                                f"{prev[-1] if prev else '(none yet)'}; lower --lr")
-        self.opt.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt.step()
-        self.iteration += 1
+        optimiser_step(self, self.opt, total, "XSeg")
         out = {"bce": bce.item(), "dice": dice.item(), "total": total.item()}
         self.history.append([self.iteration, out["bce"], out["dice"]])
         self._last = (b, logits.detach())
@@ -159,62 +147,15 @@ class XSegTrainer:
         cols = [face, np.repeat(shown, 3, 1), np.repeat(pred, 3, 1),
                 face * (0.25 + 0.75 * pred)]
         grid = preview_grid(cols, names=("face", "label", "xseg", "face*xseg"))
-        path = self.out / "previews" / f"preview_{self.iteration:08d}.png"
-        write_image(path, grid.astype(np.float32) / 255.0)
-        write_image(self.out / "previews" / "latest.png", grid.astype(np.float32) / 255.0)
-        plot = loss_plot([tuple(h) for h in self.history], names=("bce", "dice"))
-        write_image(self.out / "loss_history.png", plot.astype(np.float32) / 255.0)
-        return path
-
-    def _trim_log(self) -> None:
-        log = self.out / "losses.jsonl"
-        if log.is_file():
-            keep = [ln for ln in log.read_text().splitlines()
-                    if ln.strip() and json.loads(ln)["it"] <= self.iteration]
-            atomic_write_text(log, "".join(k + "\n" for k in keep))
+        return save_preview(self.out, self.iteration, grid, self.history, ("bce", "dice"))
 
     def run(self, progress: bool = False) -> dict[str, Any]:
+        """Train to the config's target (trainers.small_loop: log, previews, checkpoints)."""
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        remove_stale_writes(self.out)  # temps of a killed save: never left to pile up
-        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=1))
-        self._trim_log()
-        if self.iteration >= cfg.target_iters:
-            self.log(f"{self.out}: already at iteration {self.iteration} ≥ target "
-                     f"{cfg.target_iters}; nothing to do")
-            return {"iteration": self.iteration, "losses": None}
-        loader = make_loader(self.dataset, self.iteration, cfg.batch_size, cfg.workers)
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=cfg.target_iters, initial=self.iteration, unit="it",
-                       desc=self.out.name, dynamic_ncols=True)
-        last = None
-        try:
-            for batch in loader:
-                last = self.step(batch)
-                k = self.iteration
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(bce=f"{last['bce']:.4f}", dice=f"{last['dice']:.4f}")
-                if k % cfg.log_every == 0:
-                    with open(self.out / "losses.jsonl", "a") as fh:
-                        fh.write(json.dumps({"it": k, **last, "time": round(time.time(), 3)})
-                                 + "\n")
-                if k % cfg.preview_every == 0:
-                    self.write_preview()
-                if k % cfg.save_every == 0:
-                    self.save_checkpoint()
-                if k >= cfg.target_iters:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.iteration % cfg.save_every:
-            self.save_checkpoint()
-        self.write_preview()
-        return {"iteration": self.iteration, "losses": last}
+        def loader() -> Any:  # made only when there is work: its workers start processes
+            return make_loader(self.dataset, self.iteration, cfg.batch_size, cfg.workers)
+        return run_iterations(self, cfg, loader, progress, ("bce", "dice"))
 
 
 def load_xseg(path: str | Path) -> tuple[XSegNet, dict[str, Any]]:
