@@ -160,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"doppel{' ' + name if name else ''}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `doppel render --help | head`
+        _quiet_stdout()
+        return 141
     except DoppelError as exc:  # a bad --config file
         print(f"doppel {name or ''}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -182,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"doppel {cmd}: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `doppel … | head`: the reader left; no traceback, no log
+        _quiet_stdout()
+        return 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
     except OSError as exc:
         line = _os_error_line(exc)
         if line is not None:
@@ -190,6 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal(cmd, argv, exc)
     except Exception as exc:  # a bug: one line here, the traceback in a log file
         return _internal(cmd, argv, exc)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _one_line(text: str) -> str:

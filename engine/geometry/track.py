@@ -484,8 +484,29 @@ def edited_from_json(base: Track, data: Mapping[str, Any], where: str) -> Track:
             read_entry(e, f, f"{where}, edit {name}", faces, smoothed, prints)
     if not keys:
         return base
+    _check_edits_follow_keys(base, keys, faces, where)
     return Track(faces, smoothed, dict(base.settings), fingerprints=prints, keys=keys,
                  base=base)
+
+
+def _check_edits_follow_keys(base: Track, keys: Mapping[int, TrackKey],
+                             faces: Mapping[int, Face], where: str) -> None:
+    """The saved edits are what the keys make of the analysis (`track_keys.resolve`, no
+    pixels): a file cut short or edited by hand — an edit gone, a face moved — would otherwise
+    render keyed or filled frames at the analysis' place, or as no face, with exit 0."""
+    from engine.geometry.track_keys import resolve  # it imports this module
+
+    expected = resolve(base, keys)[0].faces
+    for f in sorted(set(expected) | set(faces)):
+        want, got = expected.get(f), faces.get(f)
+        if (want is None) != (got is None) or (
+                want is not None and got is not None
+                and not np.allclose(want.landmarks, got.landmarks, atol=0.01)):
+            raise InputError(
+                f"{where}: frame {f}: its saved edit is not what the track's keys make of the "
+                "analysis (the file was cut short or edited by hand); remove its 'keys' and "
+                "'edits' (the analysis in 'frames' stays) and key the frames again, or run "
+                "'doppel analyze' again")
 
 
 def read_entry(e: Any, f: int, here: str, faces: dict[int, Face],

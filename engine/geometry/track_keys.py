@@ -135,12 +135,18 @@ def resolve(base: Track, keys: Mapping[int, TrackKey]) -> tuple[Track, set[int]]
     if radius > 0:
         sigma = float(base.settings.get("smooth_motion_sigma", 0.08))
         near = {g for f in changed for g in range(f - radius, f + radius + 1)} & set(faces)
-        frames = sorted(faces)
-        stacked = np.stack([faces[f].landmarks for f in frames])
-        out = smooth_landmarks(frames, stacked, radius, sigma)
-        for i, f in enumerate(frames):
-            if f in near:
-                smoothed[f] = out[i]
+        # The smoother reads frames within `radius` of the one it smooths (by frame number),
+        # so the frames within 2·radius of a change give `near` exactly what the whole track
+        # would, at a cost that follows the edits, not the shot's length (every load checks
+        # a file's edits by resolving them again).
+        frames = sorted({g for f in near for g in range(f - radius, f + radius + 1)}
+                        & set(faces))
+        if frames:
+            stacked = np.stack([faces[f].landmarks for f in frames])
+            out = smooth_landmarks(frames, stacked, radius, sigma)
+            for i, f in enumerate(frames):
+                if f in near:
+                    smoothed[f] = out[i]
     if base.smoothed:  # key frames pinned; without a radius, smoothed = raw where changed
         for f in changed:
             if f in faces and (f in keys or radius == 0):

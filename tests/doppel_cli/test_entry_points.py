@@ -39,3 +39,28 @@ def test_a_command_imports_only_what_it_runs():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_sigpipes_status(tmp_path):
+    """`doppel … | head`: the reader has gone. No traceback, no 'internal error' and no log;
+    141 as a shell reports a command ended by SIGPIPE when the command saw it."""
+    import os
+    from pathlib import Path
+
+    from engine.geometry.align import mean_face
+    from engine.geometry.track import Track
+    from engine.types import Detection, Face
+
+    lm = (mean_face() * 200 + 100).astype("float32")
+    face = Face(Detection((90.0, 90.0, 310.0, 310.0), 0.9, "centerface"), lm, "dlib", (0, 0, 0))
+    track = tmp_path / "t.json"
+    Track({f: face for f in range(1, 4)}, {}, {}).save(track)
+    for args in (["render", "--help"], ["track", "health", str(track)]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line
+        done = subprocess.run([sys.executable, "-m", "doppel_cli", *args], stdout=write,
+                              stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        os.close(write)
+        # help: argparse exits itself (0, its output lost at exit); a run: 141
+        assert done.returncode == (0 if "--help" in args else 141), (args, done.stderr)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr, args

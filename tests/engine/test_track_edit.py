@@ -414,3 +414,26 @@ def test_edit_track_that_cannot_start_is_the_presses_error_with_the_editors_line
     other = str(samples / "plate_cap12" / "cap12.####.exr")  # another shot
     with pytest.raises(SettingsError, match=r"Edit Track: the editor did not start \(exit 2"):
         Node().edit_track({"track_file": str(track), "farm_plate": other}, wait_s=120)
+
+
+def test_edits_that_are_not_what_the_keys_make_are_refused_by_frame(covered, tmp_path, capsys,
+                                                                     demo_model):
+    """A track file cut short or edited by hand (an edit gone, a keyed face moved) would render
+    those frames at the analysis' place or as no face with exit 0: refused, naming the frame."""
+    plate, _ = covered
+    track = copy_track(covered, tmp_path)
+    assert main(["track", "fix", str(track), "--plate", plate, "--frames", "1005",
+                 "--box", BOX, "--span", "1"]) == 0
+    good = json.loads(track.read_text())
+    assert Track.load(track).keys  # as saved: loads
+    gone, moved = json.loads(json.dumps(good)), json.loads(json.dumps(good))
+    del gone["edits"]["1004"]  # the filled frame's edit lost
+    moved["edits"]["1005"]["landmarks"][30][0] += 5.0  # the keyed face moved by hand
+    for name, data, frame in (("gone", gone, 1004), ("moved", moved, 1005)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data))
+        capsys.readouterr()
+        assert render(plate, tmp_path / name / "s.####.exr", demo_model, path, "1004-1006") == 2
+        err = capsys.readouterr().err
+        assert f"frame {frame}: its saved edit is not what the track's keys make" in err, err
+        assert not (tmp_path / name).exists()
