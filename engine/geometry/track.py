@@ -40,6 +40,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.geometry import fingerprint as fp
+from engine.geometry.pose import estimate_pose
 from engine.geometry.smooth import smooth_landmarks
 from engine.io import Geometry, atomic_write_text, parse_frame_range
 from engine.io.ownership import json_mark
@@ -459,6 +460,84 @@ class TrackKey:
             raise InputError(f"{where}: key on frame {e['frame']} is malformed ({exc})") from None
 
 
+def _blend_weight(distance: int, span: int) -> float:
+    return max(0.0, 1.0 - abs(distance) / (span + 1)) if span > 0 else 0.0
+
+
+def faces_with_keys(base: Track, keys: Mapping[int, TrackKey]
+                    ) -> tuple[dict[int, Face], set[int]]:
+    """The faces of `base` (the analysis as made) with `keys` applied, and the frames whose
+    face changed: key frames set, corrections blended into detected neighbours, faceless
+    frames within a span filled (engine.geometry.track_keys' module doc, steps 1-2; no pixels:
+    box keys must hold their landmarks already). Here, not in track_keys, because loading a
+    track checks its saved edits against it (`edited_from_json`)."""
+    analysed = base.analysed()
+    for f, k in keys.items():
+        if f not in analysed:
+            raise InputError(f"key on frame {f}: the track was never analysed there (it covers "
+                             f"{min(analysed, default='-')}-{max(analysed, default='-')}); "
+                             "analyse that frame first")
+        if k.kind != "noface" and k.points is None:
+            raise InputError(f"key on frame {f}: its landmarks were not found yet (a box key is "
+                             "resolved on the plate: use 'doppel track fix' or the editor)")
+    faces = dict(base.faces)
+    changed: set[int] = set()
+    # 2. corrections blended into detected neighbours
+    offsets: dict[int, list[tuple[float, np.ndarray]]] = {}
+    for f, k in keys.items():
+        if k.kind == "noface" or f not in base.faces or k.span == 0:
+            continue
+        delta = np.asarray(k.points, np.float32) - base.faces[f].landmarks
+        for g in range(f - k.span, f + k.span + 1):
+            if g != f and g not in keys and g in base.faces:
+                offsets.setdefault(g, []).append((_blend_weight(g - f, k.span), delta))
+    for g, items in offsets.items():
+        total = sum(w for w, _ in items)
+        shift = sum(w * d for w, d in items) / max(total, 1.0)
+        faces[g] = base.faces[g].with_landmarks(base.faces[g].landmarks + shift)
+        changed.add(g)
+    # 1. key frames
+    size = base.plate_display()
+    wh = (size[2], size[3]) if size else (1920, 1080)
+    for f, k in keys.items():
+        changed.add(f)
+        if k.kind == "noface":
+            faces.pop(f, None)
+            continue
+        pts = np.asarray(k.points, np.float32)
+        if k.box is not None:
+            box = tuple(float(v) for v in k.box)
+        else:
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        faces[f] = Face(Detection(box, 1.0, USER), pts, USER,  # type: ignore[arg-type]
+                        estimate_pose(pts, wh))
+    # 2b. frames without a detection within a key's span: filled (module doc)
+    analysed_frames = base.analysed()
+    fills: dict[int, list[np.ndarray]] = {}
+    for f, k in keys.items():
+        if k.kind == "noface" or k.span == 0:
+            continue
+        key_points = np.asarray(k.points, np.float32)
+        for step in (-1, 1):
+            gap, g = [], f + step  # the whole run of frames without a face
+            while g in analysed_frames and g not in keys and g not in base.faces:
+                gap.append(g)
+                g += step
+            beyond = faces.get(g)  # a detection or a key past the run (None: a no-face key)
+            for i, h in enumerate(gap[:k.span], 1):
+                t = i / (len(gap) + 1)
+                fills.setdefault(h, []).append(
+                    key_points if beyond is None else (1 - t) * key_points + t * beyond.landmarks)
+    for h, options in fills.items():
+        pts = np.mean(options, axis=0).astype(np.float32)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        faces[h] = Face(Detection((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])),
+                                  1.0, USER), pts, USER, estimate_pose(pts, wh))  # type: ignore
+        changed.add(h)
+    return faces, changed
+
+
 def edited_from_json(base: Track, data: Mapping[str, Any], where: str) -> Track:
     """The edited track a file holds: `base` (its `frames`) with its saved `edits` entries in
     place, and its `keys`. Reads no pixels (the edits were resolved when they were saved)."""
@@ -494,9 +573,7 @@ def _check_edits_follow_keys(base: Track, keys: Mapping[int, TrackKey],
     """The saved edits are what the keys make of the analysis (`track_keys.resolve`, no
     pixels): a file cut short or edited by hand — an edit gone, a face moved — would otherwise
     render keyed or filled frames at the analysis' place, or as no face, with exit 0."""
-    from engine.geometry.track_keys import resolve  # it imports this module
-
-    expected = resolve(base, keys)[0].faces
+    expected = faces_with_keys(base, keys)[0]
     for f in sorted(set(expected) | set(faces)):
         want, got = expected.get(f), faces.get(f)
         if (want is None) != (got is None) or (
