@@ -448,3 +448,27 @@ def test_enhance_knob_zero_is_the_reference_and_one_changes_the_face(host, tmp_p
     _assert_equal_to_reference(tmp_path, reference, phase=0)
     a, b = (np.load(tmp_path / f"out.p{k}.1001.npy") for k in (0, 1))
     assert not np.array_equal(a, b) and np.isfinite(b).all()
+
+
+def test_analyze_names_the_suspect_frames_in_the_nodes_message(host, tmp_path, plate_pattern,
+                                                               demo_model):
+    """Issue 26: a face covered on three frames; the node's Analyze message names exactly those
+    frames as a range, as `doppel analyze` prints them."""
+    from engine.io.image import read_image
+    from tests.engine.test_track_edit import COVERED, PATCH
+
+    y0, y1, x0, x1 = PATCH
+    plates, windows, display = {}, {}, (0, 0)
+    for f in range(1001, 1009):
+        d = read_image(plate_pattern.replace("####", str(f)))
+        px = d.pixels.copy()
+        if f in COVERED:
+            px[y0:y1, x0:x1, :3] = 0.18
+        plates[f], windows[f], display = px, d.geometry.data, d.geometry.display[2:]
+    frames = write_frames(tmp_path / "covered", plates, windows, display)
+    track = tmp_path / "face.track.json"
+    run = host("--source", str(frames), "--set", f"track_file={track}", "--set",
+               f"model={demo_model}", "--press", "analyze")
+    assert run.rc == 0, run.stderr
+    said = run.stdout + run.stderr
+    assert "suspect frames: 1004-1006 no detection (press Edit Track...)" in said, said[-2000:]
