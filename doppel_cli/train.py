@@ -24,6 +24,8 @@ _HELP = {
                "auto = device on CUDA",
     "workers": "loader processes; unset = chosen from the cores and augment (printed at start)",
     "compile_mode": "torch.compile mode when compile is on",
+    "init_from": "a Doppel checkpoint or model folder, or an exported .onnx model (its arch, "
+                 "resolution, dims and face type become the defaults), to fine-tune from",
     "init_from_dfl": "DeepFaceLab SAEHD/Quick96 model folder (or its NAME_SAEHD_data.dat) to "
                      "start from; its arch, resolution, dims and face type become the defaults",
 }
@@ -64,6 +66,12 @@ def run_train(args: argparse.Namespace) -> int:
         from trainers.interop.saehd_import import dfl_shape_config
 
         for key, value in dfl_shape_config(overrides["init_from_dfl"]).items():
+            overrides.setdefault(key, value)
+    if overrides.get("init_from", "").lower().endswith(".onnx"):  # a shipped model's shape
+        from trainers.interop.onnx_import import read_onnx_weights
+
+        weights = read_onnx_weights(overrides["init_from"])
+        for key, value in {**weights.spec, "face_type": weights.face_type}.items():
             overrides.setdefault(key, value)
     configs = load_configs(args.config, overrides)
     rank, world = distributed_context()

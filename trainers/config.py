@@ -71,7 +71,7 @@ class TrainConfig:
     log_every: int = 10
     tensorboard: bool = False
     pretrain: bool = False  # train on one generic faceset (src) as both identities
-    init_from: str = ""  # checkpoint whose model weights start a fine-tune (e.g. a pretrain)
+    init_from: str = ""  # checkpoint, model folder or exported .onnx: weights to fine-tune
     # DeepFaceLab SAEHD/Quick96 model folder (or its NAME_SAEHD_data.dat) whose weights start
     # the run (trainers/interop/saehd_import.py; issue 25)
     init_from_dfl: str = ""

@@ -38,6 +38,7 @@ from trainers.checkpoint import (
 )
 from trainers.config import MODEL_FOLDER, TrainConfig, save_resolved
 from trainers.data import IterationSampler, PairDataset, load_bank, make_loader
+from trainers.interop.onnx_import import fresh_parts, is_onnx, load_into, read_onnx_weights
 from trainers.losses import (
     CodeDiscriminator,
     PatchDiscriminator,
@@ -178,6 +179,8 @@ class Trainer:
         start = resume_point(self.out, resume)
         if start is not None:
             self._restore(load_checkpoint(start), start)
+        elif cfg.init_from and is_onnx(cfg.init_from):  # a shipped model, no checkpoint
+            self._init_from_onnx(cfg.init_from)
         elif cfg.init_from:
             ckpt = load_checkpoint(Path(cfg.init_from))
             self._check_spec(ckpt, Path(cfg.init_from))
@@ -225,6 +228,21 @@ class Trainer:
                                 f"{theirs.mask_dims}); the config asks {self.spec.arch} at "
                                 f"{self.spec.resolution} px (dims {self.spec.ae_dims}/"
                                 f"{self.spec.e_dims}/{self.spec.d_dims}/{self.spec.mask_dims})")
+
+    def _init_from_onnx(self, model: str) -> None:
+        weights = read_onnx_weights(model)
+        self._check_spec({"spec": weights.spec}, weights.path)
+        if weights.face_type != self.cfg.face_type:
+            raise SettingsError(f"{weights.path}: the model is face type "
+                                f"{weights.face_type!r}, the config trains "
+                                f"{self.cfg.face_type!r}; use facesets of face type "
+                                f"{weights.face_type}")
+        fresh = load_into(self.model, weights)
+        meta = weights.metadata
+        self.log(f"fine-tuning from {weights.path} ({meta.get('src_name', '?')} for "
+                 f"{meta.get('dst_name', '?')}, its iteration {meta.get('iterations', '?')}; "
+                 "Adam starts fresh)"
+                 + (f"; not in the file, starting fresh: {fresh_parts(fresh)}" if fresh else ""))
 
     def _init_from_dfl(self, model: str) -> None:
         from trainers.interop.saehd_import import read_saehd
