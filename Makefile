@@ -82,10 +82,12 @@ bench: $(SAMPLES)
 clean:
 	rm -rf out build $(TSAN_BUILD) .pytest_cache .ruff_cache
 
-# Rebuild the main demo model (franck's face for the cap12 plate; about 100 min on a 2-core
-# CPU, most of it training): extract every second frame of franck.mp4 (consecutive frames at 24 fps
-# are near duplicates), prune it (blur, identity, colour, near-duplicates; report in the clean
-# faceset), extract the plate's face, report the pose coverage, train, export.
+# Rebuild the main demo model (franck's face for the cap12 plate; about 2 h on a 2-core CPU
+# without native bf16, most of it training; 1 h where bf16 runs natively): extract every second
+# frame of franck.mp4 (consecutive frames at 24 fps are near duplicates), prune it (blur,
+# identity, colour, near-duplicates; report in the clean faceset), extract the plate's face,
+# report the pose coverage, train (stage 1: 4,500 iterations; stage 2: 14,000 more from it),
+# export with the dst decoder's reconstruction and its fit statistics (docs/training.md).
 DEMO_MODEL := models/demo_franck_df-ud_96.onnx
 DM := out/demo_model
 demo-model: $(SAMPLES)
@@ -94,7 +96,8 @@ demo-model: $(SAMPLES)
 	$(PY) -m doppel_cli extract samples/plate_cap12/cap12.####.exr -o $(DM)/faceset_cap12 --size 128 --select track --smooth 2 --quiet
 	$(PY) -m doppel_cli faceset coverage $(DM)/faceset_franck_clean $(DM)/faceset_cap12 -o $(DM)/coverage.png --report $(DM)/coverage.md --require 0.95
 	$(PY) -m doppel_cli train -c configs/demo_franck.yaml --resume
-	$(PY) -m doppel_cli export $(DM)/train_franck -o $(DEMO_MODEL) --src-name franck --dst-name cap12
+	$(PY) -m doppel_cli train -c configs/demo_franck_stage2.yaml --resume
+	$(PY) -m doppel_cli export $(DM)/train_franck_stage2 -o $(DEMO_MODEL) --src-name franck --dst-name cap12
 
 # The main demo model's FaceEnhancer (models/demo_franck_enhancer_192.onnx; about 20 min on a
 # 2-core CPU shared with other work): franck's faces at 192 px = 2x the model's 96 (every eighth

@@ -195,10 +195,13 @@ def load_configs(path: str | None, overrides: dict[str, Any]) -> list[TrainConfi
         if not isinstance(shot, dict):
             raise SettingsError(f"{where}: shots[{i}] must be a mapping")
         _check_keys(shot, f"{where} shots[{i}]")
-        merged = {**data, **shot, **{k: v for k, v in overrides.items() if v is not None}}
+        merged = {**data, **shot}
+        # Paths in the file are relative to the file; paths on the command line to the
+        # working directory, where the user typed them.
         for key in ("src", "dst", "out", "init_from", "init_from_dfl"):
             if merged.get(key) and path and not Path(merged[key]).is_absolute():
                 merged[key] = str(base / merged[key])
+        merged.update({k: v for k, v in overrides.items() if v is not None})
         cfg = TrainConfig(**_coerce(merged, where))
         configs.append(cfg.validate())
     outs = [c.out for c in configs]

@@ -25,6 +25,13 @@ def test_cli_overrides_the_file_and_paths_are_relative_to_it(tmp_path):
     assert cfg.src == str(tmp_path / "fs" / "a")
 
 
+def test_paths_given_on_the_command_line_are_relative_to_the_working_directory(tmp_path):
+    path = write(tmp_path, "src: fs/a\ndst: fs/b\nout: m\n")
+    [cfg] = load_configs(path, {"dst": "here/b", "init_from": "models/m.onnx", "out": "/abs/m"})
+    assert (cfg.src, cfg.dst, cfg.init_from, cfg.out) == (
+        str(tmp_path / "fs" / "a"), "here/b", "models/m.onnx", "/abs/m")
+
+
 def test_shots_train_one_after_another_with_their_own_out(tmp_path):
     path = write(tmp_path, "dst: plate\narch: liae-ud\nshots:\n  - {src: a, out: m1}\n"
                            "  - {src: b, out: m2, arch: df-ud}\n")
