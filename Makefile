@@ -18,7 +18,7 @@ BUILD ?= build
 CXX_SOURCES := bridge/bridge.cpp bridge/bridge.h host_plugin/faceswap.cpp tests/ofx_host/host.cpp
 CMAKE_GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo '-G Ninja')
 
-.PHONY: all browser setup samples demo demo-model demo-enhancer demo-model-carphone test lint bench clean plugin quality quality-carphone format tsan
+.PHONY: all browser setup samples demo demo-model demo-enhancer demo-model-carphone test lint bench clean plugin quality quality-carphone quality-cap13 quality-new-actor format tsan
 all: test
 
 setup: $(STAMP)
@@ -122,6 +122,23 @@ demo-model-carphone: $(SAMPLES)
 # colour mode, the baselines, one evaluation of them all (about 30 min on a 2-core CPU).
 quality: $(SAMPLES)
 	$(PY) -m doppel_cli quality --samples samples --out out/quality --doc docs/quality.md
+
+# A new shot of the plate actor (docs/quality_cap13.md): the main demo model on the cap13 plate,
+# which it was not trained on, with its checks (docs/new-shot.md; a few minutes).
+quality-cap13: $(SAMPLES)
+	$(PY) -m doppel_cli quality --plate samples/plate_cap13/cap13.####.exr --modes rct --sharpen-sweep '' --enhancer '' --out out/quality_cap13 --doc docs/quality_cap13.md --quiet
+
+# A new plate actor (docs/quality_new_actor.md): the main demo model fine-tuned on the carphone
+# plate's faces from its shipped .onnx (configs/new_actor_carphone.yaml), exported, judged
+# (docs/new-shot.md; about 15 min where bf16 runs natively). Needs make demo-model's franck faceset.
+NA := out/new_actor
+quality-new-actor: $(SAMPLES)
+	test -f $(DM)/faceset_franck_clean/faceset.json || (echo "run 'make demo-model' first (franck's faceset)" && exit 2)
+	$(PY) -m doppel_cli extract samples/plate/plate.####.exr -o $(NA)/faceset_carphone --size 128 --select track --smooth 2 --quiet
+	$(PY) -m doppel_cli train -c configs/new_actor_carphone.yaml --resume --quiet
+	$(PY) -m doppel_cli export $(NA)/train -o $(NA)/franck_carphone.onnx --src-name franck --dst-name carphone
+	$(PY) -m doppel_cli extract samples/photos/franck -o $(NA)/faceset_franck_stills --size 128 --quiet
+	$(PY) -m doppel_cli quality --pair carphone --model $(NA)/franck_carphone.onnx --faceset $(NA)/faceset_franck_stills --modes rct --sharpen-sweep '' --enhancer '' --out $(NA)/quality --doc docs/quality_new_actor.md --quiet
 
 # The small pair's report (docs/quality_carphone.md; about 30 min on a 2-core CPU).
 quality-carphone: $(SAMPLES)

