@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.errors import InputError
-    from engine.evaluate.face_geometry import mouth_opening
+    from engine.geometry.face_measures import mouth_opening
     from engine.geometry.track import ANALYSIS_MARK, TRACK_MARK
     from engine.io import open_source, parse_frame_range, read_image, write_image
     from engine.io.colorspace import to_display_uint8

@@ -56,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.set_defaults(run=run_prune)
 
     co = sub.add_parser("coverage", formatter_class=fmt,
-                        help="yaw/pitch coverage of a source faceset against a destination")
+                        help="yaw/pitch and mouth-opening coverage of a source faceset "
+                             "against a destination")
     co.add_argument("src", help="source faceset folder")
     co.add_argument("dst", help="destination faceset folder (the plate's faces)")
     co.add_argument("-o", "--output", required=True, help="the plot (.png)")
@@ -211,6 +212,7 @@ def run_coverage(args: argparse.Namespace) -> int:
         PLOT_MARK,
         REPORT_MARK,
         coverage_plot,
+        mouth_coverage,
         pose_coverage,
     )
     from engine.faceset.store import load_faceset
@@ -227,7 +229,7 @@ def run_coverage(args: argparse.Namespace) -> int:
     cov = pose_coverage(src, dst, args.tolerance, args.min_faces)
     write_image(args.output, coverage_plot(src, dst, cov).astype(np.float32) / 255.0,
                 metadata=image_metadata(PLOT_KIND))
-    lines = cov.lines()
+    lines = cov.lines() + mouth_coverage(src, dst, args.min_faces).lines()
     if args.report:
         atomic_write_text(Path(args.report), "\n".join(
             [f"# Pose coverage: {src.root} vs {dst.root}", "", f"![coverage]({args.output})", ""]

@@ -3,7 +3,6 @@ on our own renders, plus expression transfer and temporal stability (`doppel eva
 
 One stage per module:
     image_metrics   SSIM and GMSD of the face region
-    face_geometry   inter-ocular distance, landmark distance, mouth/eye opening, correlation
     head_pose       pose fitted on expression-free points; Euler-angle difference
     identity        dlib 128-d descriptors: source centroid, distances
     temporal        frame-to-frame jitter of landmarks, colour and mask edge against the plate

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.evaluate import signoff as so
-from engine.evaluate.face_geometry import correlation
+from engine.geometry.face_measures import correlation
 from engine.io import format_frame_range
 
 CHECKS = ("seam", "fringe", "sharpness", "mouth", "eyes", "pixels")

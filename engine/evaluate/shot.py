@@ -28,12 +28,12 @@ import cv2
 import numpy as np
 
 from engine.errors import InputError, MediaError
-from engine.evaluate import face_geometry as geo
 from engine.evaluate import signoff, temporal
 from engine.evaluate.acceptance import CHECKS, Limits, WorstTiles, badness
 from engine.evaluate.head_pose import pose_difference, rigid_pose
 from engine.evaluate.identity import SourceIdentity, distance
 from engine.evaluate.image_metrics import gmsd, ssim
+from engine.geometry import face_measures as geo
 from engine.geometry.align import align_matrix, crop_roi, transform_points, warp_to_crop
 from engine.io import FrameSource, format_frame_range, read_image
 from engine.io.colorspace import linear_to_srgb, srgb_to_linear

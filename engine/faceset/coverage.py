@@ -6,6 +6,12 @@ person (DeepFaceLab's guidance: the source set should span the plate's angles, p
 Uncovered destination faces are reported as frame ranges and as the yaw/pitch cells they fall
 in, so a TD knows which angles to shoot or find. Convention: pose (pitch, yaw, roll) in degrees
 as `FaceEntry.pose` stores it; yaw > 0 = turned to the image's left.
+
+The mouth likewise (`mouth_coverage`): a DF/LIAE decoder renders only the mouth shapes it saw,
+so a plate mouth opened wider than the source ever opens comes out closed or smiling (issue 21).
+A destination face's mouth is covered when at least `min_faces` source faces open theirs at
+least as wide, less `MOUTH_TOLERANCE`. Opening: the inner-lip gap over the outer-eye-corner
+distance (`engine.geometry.face_measures.mouth_opening`; ≈0 closed, 0.1 clearly open).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from engine.errors import FacesetError, SettingsError
 from engine.faceset.store import Faceset
+from engine.geometry.face_measures import mouth_opening
 from engine.io.ownership import image_mark, text_mark
 
 PLOT_KIND = "pose coverage plot"
@@ -25,6 +32,9 @@ PLOT_MARK = image_mark(PLOT_KIND)
 REPORT_MARK = text_mark("pose coverage report", "# Pose coverage: ")
 
 CELL = 10.0  # degrees; cells in which missing angles are reported
+# Of the IOD: a source mouth this much less open still covers a plate mouth (the landmarker's
+# own frame-to-frame noise on the inner lips is about 0.01-0.02 at these face sizes).
+MOUTH_TOLERANCE = 0.03
 
 
 @dataclass
@@ -113,6 +123,57 @@ def pose_coverage(src: Faceset, dst: Faceset, tolerance: float = 5.0,
                     [(float(y), float(p), int(n)) for y, p, n in missing], _range(s), _range(d))
 
 
+@dataclass
+class MouthCoverage:
+    """How well `src` covers how far `dst` opens its mouth (see the module docstring)."""
+
+    src_open: float  # the widest opening the source shows on >= min_faces faces
+    dst_open: float  # the destination's widest opening
+    uncovered_frames: list[int]
+    dst_count: int
+    min_faces: int
+
+    def lines(self) -> list[str]:
+        out = [f"mouth: the source opens to {self.src_open:.2f} of the eye-corner distance (on "
+               f">= {self.min_faces} faces), the destination to {self.dst_open:.2f}"]
+        if self.uncovered_frames:
+            out.append(f"mouth uncovered: {len(self.uncovered_frames)}/{self.dst_count} "
+                       "destination faces open wider than the source shows (the swap will "
+                       f"close or narrow them): frames {frame_ranges(self.uncovered_frames)}; "
+                       "add source footage with the mouth that wide")
+        else:
+            out.append(f"mouth covered: every destination face opens no wider than the source "
+                       f"(within {MOUTH_TOLERANCE:g})")
+        return out
+
+
+def _openings(fs: Faceset, role: str) -> np.ndarray:
+    if not fs.entries:
+        raise FacesetError(f"{fs.root}: the {role} faceset has no faces; extract it first")
+    out = np.full(len(fs.entries), np.nan)
+    for i, e in enumerate(fs.entries):
+        try:
+            out[i] = mouth_opening(fs.landmarks_crop(e))
+        except SettingsError:  # degenerate landmarks (eye corners on one point): not judged
+            continue
+    return out
+
+
+def mouth_coverage(src: Faceset, dst: Faceset, min_faces: int = 3) -> MouthCoverage:
+    """Which destination faces open their mouth wider than the source does on `min_faces`
+    faces (less MOUTH_TOLERANCE)."""
+    if not 1 <= min_faces <= 1_000_000:
+        raise SettingsError(f"--min-faces must be at least 1, got {min_faces!r}")
+    s, d = _openings(src, "source"), _openings(dst, "destination")
+    s = np.sort(s[np.isfinite(s)])[::-1]
+    # fewer source faces than needed: no mouth is covered, not even a closed one
+    widest = float(s[min_faces - 1]) if len(s) >= min_faces else -np.inf
+    bad = np.isfinite(d) & (d > widest + MOUTH_TOLERANCE)
+    frames = sorted(e.frame for e, b in zip(dst.entries, bad, strict=True) if b)
+    return MouthCoverage(max(widest, 0.0), float(np.nanmax(d)) if np.isfinite(d).any() else 0.0,
+                         frames, len(d), min_faces)
+
+
 def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) -> np.ndarray:
     """RGB uint8 plot, yaw (x) against pitch (y): source faces blue, covered destination faces
     green, uncovered destination faces red, on a 10° grid."""
@@ -150,4 +211,5 @@ def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) ->
     return img
 
 
-__all__ = ["CELL", "Coverage", "coverage_plot", "frame_ranges", "pose_coverage"]
+__all__ = ["CELL", "MOUTH_TOLERANCE", "Coverage", "MouthCoverage", "coverage_plot",
+           "frame_ranges", "mouth_coverage", "pose_coverage"]

@@ -11,7 +11,12 @@ import pytest
 
 from doppel_cli.main import main
 from engine.errors import FacesetError, SettingsError
-from engine.faceset.coverage import coverage_plot, frame_ranges, pose_coverage
+from engine.faceset.coverage import (
+    coverage_plot,
+    frame_ranges,
+    mouth_coverage,
+    pose_coverage,
+)
 from engine.faceset.sort import (
     PruneSettings,
     measure,
@@ -188,6 +193,37 @@ def test_coverage_names_the_plate_angles_the_source_lacks(tmp_path):
     assert img.shape == (640, 640, 3) and (img[..., 0] > 200).any()
 
 
+def _mouth_entries(openings: list[float], start: int = 1) -> list[FaceEntry]:
+    """Faces of the mean face's shape (eye corners 100 px apart) with the inner lips that far
+    apart, as a fraction of the eye-corner distance."""
+    from engine.geometry.align import mean_face
+
+    base = mean_face() * 100.0 / np.linalg.norm(mean_face()[45] - mean_face()[36]) + 50.0
+    base[[65, 66, 67]] = base[[63, 62, 61]]  # lips closed: each lower inner point on its upper
+    out = []
+    for i, gap in enumerate(openings):
+        lm = base.copy()
+        lm[[65, 66, 67], 1] += gap * 100.0
+        out.append(FaceEntry(f"faces/{start + i:06d}_00.png", "x", start + i, 0, [0, 0, 1, 1],
+                             1.0, lm.tolist(), lm.tolist(), [[1, 0, 0], [0, 1, 0]], "full",
+                             [0.0, 0.0, 0.0]))
+    return out
+
+
+def test_mouth_coverage_names_the_plate_frames_open_wider_than_the_source(tmp_path):
+    src = Faceset(tmp_path, "full", 128, {}, _mouth_entries([0.0] * 10 + [0.15] * 3 + [0.3]))
+    dst = Faceset(tmp_path, "full", 128, {}, _mouth_entries([0.0, 0.1, 0.17, 0.2, 0.25, 0.05],
+                                                            start=1001))
+    cov = mouth_coverage(src, dst, min_faces=3)
+    # the widest opening on >= 3 source faces is 0.15: 0.17 is within the tolerance, 0.2 not
+    assert cov.src_open == pytest.approx(0.15) and cov.dst_open == pytest.approx(0.25)
+    assert cov.uncovered_frames == [1004, 1005]
+    assert "frames 1004-1005" in "\n".join(cov.lines())
+    assert mouth_coverage(src, dst, min_faces=1).uncovered_frames == []  # 0.3 on one face
+    few = Faceset(tmp_path, "full", 128, {}, _mouth_entries([0.3, 0.3]))
+    assert mouth_coverage(few, dst, min_faces=3).uncovered_frames == list(range(1001, 1007))
+
+
 def test_frame_ranges_collapse_runs():
     assert frame_ranges([7, 1, 2, 3, 9, 10]) == "1-3, 7, 9-10"
 
@@ -203,3 +239,5 @@ def test_cli_coverage_fails_when_no_plate_angle_is_covered(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no faces at any of the destination's angles" in err
     assert "lacks these angles" in (tmp_path / "cov.md").read_text()
+    # faces without usable landmarks are not judged for the mouth (and do not crash it)
+    assert "mouth: the source opens to 0.00" in (tmp_path / "cov.md").read_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluate.face_geometry import inter_ocular
 from engine.evaluate.head_pose import project_head
 from engine.evaluate.temporal import (
     color_jitter,
@@ -14,6 +13,7 @@ from engine.evaluate.temporal import (
     mean_color,
     worst_frames,
 )
+from engine.geometry.face_measures import inter_ocular
 
 
 def test_a_render_that_follows_the_plate_with_a_constant_offset_does_not_jitter():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluate.face_geometry import (
+from engine.evaluate.head_pose import project_head
+from engine.geometry.face_measures import (
     correlation,
     eye_opening,
     inter_ocular,
     landmark_distance,
     mouth_opening,
 )
-from engine.evaluate.head_pose import project_head
 
 
 def _face() -> np.ndarray:

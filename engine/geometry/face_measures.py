@@ -1,4 +1,4 @@
-"""Landmark geometry: inter-ocular distance, landmark distance, mouth and eye opening.
+"""Landmark measures: inter-ocular distance, landmark distance, mouth and eye opening.
 
 Convention: landmarks are `(68, 2)` float `(x, y)` image pixels, iBUG 300-W order. The
 inter-ocular distance (IOD) is the 300-W normaliser: the distance between the outer eye corners
