@@ -140,8 +140,8 @@ PLATES = {
     # distance) between closed-mouth rests, so the swap's mouth must follow the plate's.
     "cap12": Plate("clip/cap12.mp4", "plate_cap12", "cap12", 2, start=270, count=120),
     # The same actor in another shot (cap13_edit2.mp4 frames 360-479), which no model was
-    # trained on: speech opening the mouth wider than cap12 does (up to 0.36 of the
-    # inter-ocular distance; franck's widest is 0.34) — the second shot of docs/new-shot.md.
+    # trained on: speech opening the mouth wider than cap12 does (up to 0.26 of the eye-corner
+    # distance against 0.21; franck shows 0.24) — the second shot of docs/new-shot.md.
     "cap13": Plate("clip/cap13.mp4", "plate_cap13", "cap13", 2, start=360, count=120),
 }
 
