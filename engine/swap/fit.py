@@ -137,8 +137,9 @@ class ShotFit:
         if not info.has_fit:
             return cls(None, {}, limit, name, "it has no dst_face output (exported before the "
                        "fit check existed); re-export it from its checkpoint with 'doppel "
-                       "export' (the shipped demo models cannot be: their checkpoints are not "
-                       "in the repository)")
+                       f"export', or without one fine-tune from the file ('doppel train "
+                       f"--init-from {name}': its dst decoder's colour branch learns anew) and "
+                       "export that")
         training = TrainingFit.from_metadata(info.metadata, info.path)
         if training is None:
             return cls(None, {}, limit, name, "it was exported without its training dst faces "
@@ -175,7 +176,8 @@ class ShotFit:
         return (head + f"warning: frames {format_frame_range(bad)} reconstruct at {mid:.1f}× "
                 f"its training error (up to {worst:.1f}×, limit {self.limit:g}×): the model "
                 "was not trained on this face; fine-tune it on this shot with 'doppel train "
-                "--init-from <its model folder> --dst <this shot's faceset>'")
+                f"--init-from <its model folder, or {self.model_name}> --dst <this shot's "
+                "faceset>'")
 
     def per_frame(self) -> dict[int, float]:
         return {f: self.ratio(f) for f in sorted(self.errors)}

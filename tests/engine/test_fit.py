@@ -76,3 +76,23 @@ def test_a_model_without_dst_face_keeps_working_and_says_the_check_is_unavailabl
                  str(demo_model), "--track", str(track), "--frames", "1001-1002",
                  "--quiet"]) == 0
     assert "fit check unavailable" in capsys.readouterr().out
+
+
+def test_the_bundled_franck_model_fits_its_own_plate_and_warns_on_another_actor(
+        samples, tmp_path, capsys):
+    """Issue 21: the shipped main demo model carries dst_face and its training fit; through
+    `doppel analyze --model` the cap12 plate (its training plate) is within its training error
+    and the carphone plate (another actor) is named as outside."""
+    from pathlib import Path
+
+    franck = Path(__file__).resolve().parents[2] / "models" / "demo_franck_df-ud_96.onnx"
+    assert SwapModel(franck, "cpu", 1).has_fit
+    lines = {}
+    for name, plate in (("cap12", "plate_cap12/cap12.####.exr"), ("carphone",
+                                                                  "plate/plate.####.exr")):
+        assert main(["analyze", str(samples / plate), "-o", str(tmp_path / f"{name}.json"),
+                     "--frames", "1001-1120x20", "--model", str(franck), "--quiet"]) == 0
+        lines[name] = next(x.strip() for x in capsys.readouterr().out.splitlines() if "fit:" in x)
+    assert lines["cap12"].startswith("fit: model trained on cap12;") and lines[
+        "cap12"].endswith("): ok"), lines
+    assert "warning: frames 1001,1021,1041,1061,1081,1101 reconstruct at" in lines["carphone"], lines
