@@ -77,6 +77,19 @@ def test_quality_doc_compares_our_modes_with_dfls_and_lists_the_cast(tmp_path):
     assert (tmp_path / "quality" / "curves_ssim.png").is_file()
     assert "## Sign-off checks" in text and "- **no swap (plate)**:" in text
     assert "  - sharpness: not measured" in text  # the constructed rows carry no sign-off values
+    assert text.startswith("# Quality report: m.onnx on p.####.exr")
+
+
+def test_quality_doc_of_one_colour_mode_has_no_empty_dfl_comparison(tmp_path):
+    results = [_result("no swap (plate)", [1.0, 1.0]), _result("ours, rct", [0.8, 0.8])]
+    report = tmp_path / "report"
+    write_report(results, report)
+    ident = SourceIdentity(np.zeros(128, np.float32), 3, 0.2)
+    text = write_quality_doc(results, ident, tmp_path / "quality.md", report, command="make x",
+                             model="models/m.onnx", model_meta={}, plate="shot/p.####.exr",
+                             minutes=1.0).read_text()
+    assert text.startswith("# Quality report: m.onnx on shot\n")
+    assert "ours vs DeepFaceLab's behaviour" not in text and "0 of 0 pairs" not in text
 
 
 def _checked(ssim, id_source, id_plate, mouth_render):
