@@ -24,8 +24,8 @@ _HELP = {
                "auto = device on CUDA",
     "workers": "loader processes; unset = chosen from the cores and augment (printed at start)",
     "compile_mode": "torch.compile mode when compile is on",
-    "init_from": "a Doppel checkpoint or model folder, or an exported .onnx model (its arch, "
-                 "resolution, dims and face type become the defaults), to fine-tune from",
+    "init_from": "a Doppel checkpoint or model folder, or an exported .onnx/.dfm model (its "
+                 "arch, resolution, dims and face type become the defaults), to fine-tune from",
     "init_from_dfl": "DeepFaceLab SAEHD/Quick96 model folder (or its NAME_SAEHD_data.dat) to "
                      "start from; its arch, resolution, dims and face type become the defaults",
 }
@@ -67,9 +67,9 @@ def run_train(args: argparse.Namespace) -> int:
 
         for key, value in dfl_shape_config(overrides["init_from_dfl"]).items():
             overrides.setdefault(key, value)
-    if overrides.get("init_from", "").lower().endswith(".onnx"):  # a shipped model's shape
-        from trainers.interop.onnx_import import read_onnx_weights
+    from trainers.interop.onnx_import import is_onnx, read_onnx_weights
 
+    if is_onnx(overrides.get("init_from", "")):  # a shipped model's shape
         weights = read_onnx_weights(overrides["init_from"])
         for key, value in {**weights.spec, "face_type": weights.face_type}.items():
             overrides.setdefault(key, value)

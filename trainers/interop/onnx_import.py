@@ -1,4 +1,5 @@
-"""Start a training run from a model Doppel exported to ONNX (`init_from: model.onnx`).
+"""Start a training run from a model Doppel exported to ONNX (`init_from: model.onnx`, or the
+`.dfm` of `doppel export --format dfm`).
 
 A shipped model is often all a TD has: the checkpoint stayed on the machine that trained it (the
 bundled demo models are such files). The export keeps every weight the swap graph uses as a named
@@ -42,7 +43,9 @@ class OnnxWeights:
 
 
 def is_onnx(path: str | Path) -> bool:
-    return str(path).lower().endswith(".onnx")
+    """An exported model file: `.onnx`, or `.dfm` (DeepFaceLive's ONNX, `doppel export
+    --format dfm`)."""
+    return str(path).lower().endswith((".onnx", ".dfm"))
 
 
 def read_onnx_weights(path: str | Path) -> OnnxWeights:
@@ -61,7 +64,7 @@ def read_onnx_weights(path: str | Path) -> OnnxWeights:
     except Exception as e:  # noqa: BLE001 - onnx raises DecodeError, OSError, ...
         raise ModelError(f"{p}: not a readable ONNX model ({e})") from e
     meta = {m.key: m.value for m in proto.metadata_props}
-    if "doppel.schema" not in meta:
+    if "doppel.schema" not in meta and meta.get("doppel.format") != "dfm":
         raise ModelError(f"{p}: not a model Doppel exported (no doppel.schema metadata); "
                          "start from a Doppel checkpoint or model, or a DeepFaceLab one with "
                          "init_from_dfl")

@@ -76,6 +76,21 @@ def test_a_model_without_the_dst_colour_branch_starts_that_branch_fresh(trained,
     assert any("starting fresh: decoder_dst.rgb, decoder_dst.rgb_out" in line for line in logs)
 
 
+def test_a_deepfacelive_dfm_doppel_exported_starts_the_run_too(trained, tiny_config, tmp_path):
+    from trainers.interop.dfm_export import export_dfm
+
+    tr, folder, _ = trained
+    dfm = tmp_path / "m.dfm"
+    export_dfm(folder, dfm, "obama", "carphone")
+    logs = []
+    fine = Trainer(tiny_config(out=str(tmp_path / "fine"), init_from=str(dfm)), log=logs.append)
+    theirs, ours = tr.model.state_dict(), fine.model.state_dict()
+    for name in theirs:  # the .dfm graph is the swap only: no dst decoder colour branch
+        assert torch.equal(theirs[name], ours[name]) == (
+            not name.startswith("decoder_dst.rgb")), name
+    assert any("starting fresh: decoder_dst.rgb" in line for line in logs)
+
+
 def test_a_model_of_another_shape_or_face_type_is_refused_by_name(trained, tiny_config,
                                                                     tmp_path):
     _, _, onnx_path = trained
