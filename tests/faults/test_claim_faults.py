@@ -160,13 +160,20 @@ def _children(pid: int) -> list[int]:
     return children(pid)
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child before exec: SIGINT as a terminal's process has it. A test run started in
+    the background of a non-interactive shell (`.ci/run &`) inherits SIGINT ignored, and Python
+    keeps an ignored SIGINT ignored: the Ctrl-C below would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, plate8, track8, demo_model):
     proc = subprocess.Popen([sys.executable, "-m", "doppel_cli",
                              *render_args(plate8, tmp_path / "o", demo_model, track8,
                                           "--workers", "2")],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_ctrl_c_reaches_it)
     deadline = time.time() + 120
     while time.time() < deadline and len(_children(proc.pid)) < 2:
         time.sleep(0.01)
@@ -181,7 +188,7 @@ def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path, plate8, track
     proc = subprocess.Popen([sys.executable, "-m", "doppel_cli",
                              *render_args(plate8, tmp_path / "o", demo_model, track8)],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_ctrl_c_reaches_it)
     time.sleep(0.5)  # importing the commands' modules (seconds on a cold farm node)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
