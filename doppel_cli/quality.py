@@ -19,7 +19,7 @@ from pathlib import Path
 # default frames and colour modes of its study
 PAIRS = {
     "franck": ("plate_cap12/cap12.####.exr", "franck/franck_*.jpg", "1001-1120",
-               "none,rct,lct,mkl,sot,rct-dfl"),
+               "none,rct,rct-local,lct,mkl,sot,rct-dfl"),
     "carphone": ("plate/plate.####.exr", "obama*.jpg", "1001-1010,1056-1065,1111-1120", None),
 }
 
@@ -99,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "consecutive frames at the start, middle and end, consecutive so "
                         "frame-to-frame jitter is measured)")
     p.add_argument("--modes", help="colour-transfer modes to render, comma separated (default "
-                   "franck: none,rct,lct,mkl,sot,rct-dfl; carphone: all of "
+                   "franck: none,rct,rct-local,lct,mkl,sot,rct-dfl; carphone: all of "
                    f"{','.join(COLOR_MODES)})")
     p.add_argument("--enhancer", help="FaceEnhancer (.onnx) for the detail rows (default "
                    "franck: the bundled models/demo_franck_enhancer_192.onnx when present)")
