@@ -120,7 +120,7 @@ PARAMS: tuple[Param, ...] = (
     # Colour
     _p("color", "choice", "Colour", "Colour transfer",
        "Match the swapped face's colour to the plate's face (in the model's colour space).",
-       "look", default="rct", choices=("none", *TRANSFERS)),
+       "look", default="rct-local", choices=("none", *TRANSFERS)),
     _p("ocio_config", "file", "Colour", "OCIO config",
        "OCIO config path or ocio:// URI ('' = the sRGB transfer).", "config", default=""),
     _p("ocio_plate_space", "string", "Colour", "Plate space",

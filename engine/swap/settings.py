@@ -66,7 +66,11 @@ class SwapLook:
     mask_mode: str = "learned-prd*learned-dst*hull"
     erode: float = 4.0  # plate pixels; negative dilates
     blur: float = 8.0  # plate pixels of feather
-    color: str = "rct"  # none | rct | lct | mkl | idt | sot | mix | hist
+    # rct, then broad a*/b* matched region by region (engine/swap/color_transfer.py): global
+    # statistics cannot correct a regional difference such as a stubbled jaw or a blue-screen
+    # cast beside it (issue 21: the demo's jaw seam and fringe past the limit on 120 and 117 of
+    # 120 frames with rct, 4 and 6 with rct-local)
+    color: str = "rct-local"  # none | rct | rct-local | lct | mkl | idt | sot | mix | hist | ...
     blend: str = "overlay"  # overlay | seamless | hist-overlay
     strength: float = 1.0  # mix of the swap over the plate, 0..1
     sharpen: float = 0.0  # unsharp amount on the swapped face

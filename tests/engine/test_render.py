@@ -36,7 +36,7 @@ def test_render_writes_layers_and_metadata(tmp_path, plate_pattern, demo_model, 
                             "doppel.face.G", "doppel.face.B")
     assert img.metadata["compression"] == "zip" and img.metadata["doppel/face"] == "swapped"
     assert img.metadata["doppel/model"] == demo_model.name
-    assert '"color": "rct"' in img.metadata["doppel/settings"]
+    assert '"color": "rct-local"' in img.metadata["doppel/settings"]  # the default look
     plate = read_image(plate_pattern.replace("####", "1004"))
     np.testing.assert_array_equal(img.channel("A"), plate.channel("A"))
     assert (tmp_path / "a" / "swap.1004.exr").stat().st_mode & 0o044  # readable by others

@@ -163,7 +163,7 @@ def test_resume_with_other_settings_names_the_setting(rendered8, plate8, track8,
                                                       copy_of, fails):
     out = copy_of(rendered8, "out")
     snap = Snapshot(out)
-    fails(2, ["--color 'rct' (this run 'lct')", "--overwrite"],
+    fails(2, ["--color 'rct-local' (this run 'lct')", "--overwrite"],
           *render_args(plate8, out, demo_model, track8, "--color", "lct"))
     snap.assert_unchanged()
 
@@ -348,7 +348,7 @@ def test_frame_written_meanwhile_by_another_job_with_other_settings_is_kept(
     r = cli(*render_args(plate8, out, demo_model, track8, "--color", "none", "--frames",
                          "1001-1003"))
     assert r.rc == 1
-    assert "frame 1002" in r.out and "--color 'rct' (this run 'none')" in r.out
+    assert "frame 1002" in r.out and "--color 'rct-local' (this run 'none')" in r.out
     assert (out / "swap.1002.exr").read_bytes() == (rendered8 / "swap.1002.exr").read_bytes()
     assert (out / "swap.1003.exr").exists()
 

@@ -74,7 +74,7 @@ def test_look_change_rerenders_without_reloading_the_model(host, tmp_path, plate
     run = host("--source", str(plate_npy), "--frames", FOUR, "--out", str(tmp_path),
                *_node(demo_model, shot_track),
                "--phase", "blur=8", "--phase", "blur=30;color=lct", "--phase", "strength=0.5",
-               "--phase", "blur=8;color=rct;strength=1")
+               "--phase", "blur=8;color=rct-local;strength=1")  # back to the defaults
     assert run.rc == 0, run.stderr
     assert run.values["model_loads_logged"] == "1"
     # The changes took effect (pixels differ) and going back gives the reference again.
