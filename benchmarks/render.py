@@ -15,8 +15,9 @@ Per frame, interleaved (each round visits every frame of every case once, so dri
 machine moves all figures alike), wall-clock medians and CPU time (all threads of the process):
 - floor: the ONNX session on one face crop, nothing else;
 - swap: FaceSwapper.process on a plate already in memory, in place, as render calls it;
-- read: the plate as render reads it (every channel, float); write: the 5 channels render
-  writes (R,G,B,A and doppel.mask, half, zip) as its writer thread writes them. These are
+- read: the plate as render reads it (every channel; a half plate kept half for a half output);
+  write: the 5 channels render writes (R,G,B,A and doppel.mask, half, zip) as its writer
+  thread writes them. These are
   separate stages: render reads on a read-ahead thread and writes on a writer thread;
 - render: `engine.shot.render.render` (what `doppel render` runs) over the round's frames, full
   frame overlapped, full frame with --no-overlap (serial), and --region face; per frame in
@@ -121,6 +122,21 @@ def render_ms(job: RenderJob, frames: list[int], overlap: bool = True
     return (done[-1] - done[0]) / (n - 1) * 1000, (done[-1] - start[0]) / n * 1000, cpu
 
 
+def read_as_render(path: str) -> Any:
+    """The plate as a half-output render reads it: a half file stays half (a checkout from
+    before `keep_half` reads float)."""
+    try:
+        return read_image(path, keep_half=True)
+    except TypeError:  # pragma: no cover - the baseline checkout
+        return read_image(path)
+
+
+def mask_as_render(res: Any, plate: np.ndarray) -> np.ndarray:
+    """The mask layer as render writes it: in the plate's own type."""
+    mask = res.mask_as(plate.dtype) if hasattr(res, "mask_as") else res.mask
+    return mask[..., None]
+
+
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
     """(fn(*args, **kwargs), wall ms, CPU ms of the process)."""
     t, c = time.perf_counter(), time.process_time()
@@ -183,7 +199,7 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
                 _, wall, cpu = timed(swapper.model.run, crop)
                 note(name, "floor", wall)
                 note(name, "floor_cpu", cpu)
-                img, wall, cpu = timed(read_image, plate)
+                img, wall, cpu = timed(read_as_render, plate)
                 note(name, "read", wall)
                 note(name, "read_cpu", cpu)
                 res, wall, cpu = timed(swapper.process, img.pixels, f, look=LOOK, track=tr,
@@ -191,7 +207,7 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
                 note(name, "swap", wall)
                 note(name, "swap_cpu", cpu)
                 _, wall, cpu = timed(write_exr, tmp / f"io_{name}.exr",
-                                     [img.pixels, res.mask[..., None]], names5)
+                                     [img.pixels, mask_as_render(res, img.pixels)], names5)
                 note(name, "write", wall)
                 note(name, "write_cpu", cpu)
             for key, region, overlap in (("render", "full", True), ("serial", "full", False),

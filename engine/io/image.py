@@ -42,7 +42,7 @@ def carried(name: str) -> bool:
 class ImageData:
     """Pixels of one image with their channel names, metadata and colour space."""
 
-    pixels: np.ndarray  # float32 H×W×C
+    pixels: np.ndarray  # float32 H×W×C (the file's own type with `native`/`keep_half`)
     channels: tuple[str, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)
     colorspace: str = "linear"  # "linear" (scene-linear) or "srgb" (display-encoded)
@@ -110,7 +110,7 @@ _NATIVE = {"uint8": np.uint8, "uint16": np.uint16, "half": np.float16}
 
 
 def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
-               native: bool = False) -> ImageData:
+               native: bool = False, keep_half: bool = False) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
     `rows`, given the file's geometry, names the array rows `[r0, r1)` to decode (None: none);
@@ -119,7 +119,10 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     reads the face's rows, not the frame.
     `native=True` keeps the file's own sample type where all channels share one of uint8,
     uint16 or half (what `engine.io.display` converts from; no float copy of the frame), else
-    float32 as without it.
+    float32 as without it. `keep_half=True` keeps a file whose channels are all half as
+    float16 (a render writing half reads, composites and writes the plate without converting
+    it to float and back: the values are the same, the frame costs half the memory), any
+    other file float32.
     Raises MediaError (naming the file) for a missing, empty, truncated or non-image file
     (with `rows`: one whose wanted rows are damaged).
     """
@@ -129,7 +132,8 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
         spec = inp.spec()
         span = rows(Geometry.from_spec(spec)) if rows is not None else None
         kind = str(spec.format)
-        if not (native and kind in _NATIVE and not spec.channelformats):
+        if not ((native and kind in _NATIVE or keep_half and kind == "half")
+                and not spec.channelformats):
             kind = "float"
         dtype = _NATIVE.get(kind, np.float32)
         if rows is None:
@@ -214,11 +218,16 @@ def write_exr(
     (the bytes are the same as writing their concatenation).
     `channels` names each channel (`R,G,B,A`, layers as `layer.channel`, e.g. `doppel.mask`).
     Values above 1 and negatives are kept; `half=False` writes 32-bit float. `geometry` places
-    the pixels (data window) in the frame (display window); `header` attributes (a plate's
+    the pixels (data window) in the frame (display window); float16 layers written as half
+    go to the file as they are; `header` attributes (a plate's
     `ImageData.header`) are written first, then `metadata` (ours) over them.
     """
-    layers = [_as_hwc(np.asarray(p, dtype=np.float32))
-              for p in ([pixels] if isinstance(pixels, np.ndarray) else pixels)]
+    given = [pixels] if isinstance(pixels, np.ndarray) else list(pixels)
+    # Half layers written as half stay half (no float copy; the same values): a render of a
+    # half plate writes it as read. Anything else goes through float32 as OpenImageIO's
+    # conversion to half has always written it.
+    keep = half and all(np.asarray(p).dtype == np.float16 for p in given)
+    layers = [_as_hwc(np.asarray(p, dtype=np.float16 if keep else np.float32)) for p in given]
     if not layers or any(p.shape[:2] != layers[0].shape[:2] for p in layers):
         raise SettingsError(f"{path}: layers must be one or more arrays of the same H×W, got "
                             f"{[p.shape for p in layers]}")
@@ -294,7 +303,7 @@ def _write_strips(out: oiio.ImageOutput, layers: Sequence[np.ndarray], y_origin:
     numbered in the file's pixel grid, from the data window's `y_origin`."""
     height, width = layers[0].shape[:2]
     strip = np.empty((min(_STRIP_ROWS, height), width, sum(p.shape[2] for p in layers)),
-                     np.float32)
+                     layers[0].dtype)
     for y0 in range(0, height, _STRIP_ROWS):
         y1 = min(y0 + _STRIP_ROWS, height)
         buf, c = strip[:y1 - y0], 0

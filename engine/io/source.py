@@ -48,7 +48,8 @@ class Plate:
     """A whole frame for rendering: every channel, scene-linear RGB, names and metadata."""
 
     number: int
-    pixels: np.ndarray  # H×W×C float32; R, G, B scene-linear (decoded if the file was sRGB)
+    pixels: np.ndarray  # H×W×C float32 (float16: a half file read with keep_half); R, G, B
+    # scene-linear (decoded if the file was sRGB)
     channels: tuple[str, ...]
     path: str
     geometry: Geometry | None = None  # data/display windows, pixel aspect (None: simple)
@@ -67,7 +68,8 @@ def _plate_from_image(number: int, data: ImageData) -> Plate:
     if len(names) in (1, 2) and "R" not in names:  # grey: expand so the engine sees RGB
         pixels = np.concatenate([np.repeat(pixels[..., :1], 3, -1), pixels[..., 1:]], -1)
         names = ("R", "G", "B") + tuple(names[1:])
-    return Plate(number, np.ascontiguousarray(pixels, np.float32), tuple(names), data.path,
+    dtype = np.float16 if pixels.dtype == np.float16 else np.float32  # half kept if read so
+    return Plate(number, np.ascontiguousarray(pixels, dtype), tuple(names), data.path,
                  data.geometry, data.header)
 
 
@@ -134,13 +136,14 @@ class FrameSource:
                 frame.srgb8  # noqa: B018 - made here, on the reading thread
             yield frame
 
-    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
-                    ) -> Iterator[Plate | MediaError]:
+    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
+                    keep_half: bool = False) -> Iterator[Plate | MediaError]:
         """Like `read`, but every channel of each frame (for rendering).
 
         `rows(frame, geometry)` may name the only array rows `[r0, r1)` a caller needs (None:
         none); a source that can (EXR and other image files) decodes just those and leaves the
-        rest of the array zero, others read whole frames."""
+        rest of the array zero, others read whole frames. `keep_half`: a source of half files
+        may give float16 pixels (the values as stored); others give float32 regardless."""
         for item in self.read(frames):
             if isinstance(item, MediaError):
                 yield item
@@ -217,7 +220,7 @@ class ImageListSource(FrameSource):
         return read_geometry(path)
 
     def _each(self, frames: Iterable[int] | None, convert: Callable[[int, ImageData], T],
-              rows: PlateRows | None = None, native: bool = False
+              rows: PlateRows | None = None, native: bool = False, keep_half: bool = False
               ) -> Iterator[T | MediaError]:
         for f in self._check_requested(frames):
             path = self._paths.get(f)
@@ -226,8 +229,8 @@ class ImageListSource(FrameSource):
                 continue
             try:
                 wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
-                yield convert(f, read_image(path, wanted, native=True) if native
-                              else read_image(path, wanted))
+                yield convert(f, read_image(path, wanted, native=native,
+                                            keep_half=keep_half))
             except MediaError as exc:
                 yield MediaError(f"frame {f}: {exc}")
 
@@ -240,9 +243,11 @@ class ImageListSource(FrameSource):
             return frame
         return self._each(frames, convert, rows, native=True)
 
-    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None
-                    ) -> Iterator[Plate | MediaError]:
-        return self._each(frames, _plate_from_image, rows)
+    def read_plates(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
+                    keep_half: bool = False) -> Iterator[Plate | MediaError]:
+        """Whole plates (`rows`: only those array rows decoded); `keep_half`: a half EXR's
+        pixels stay float16 (for a render whose output is half too)."""
+        return self._each(frames, _plate_from_image, rows, keep_half=keep_half)
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         return self._each(frames, _frame_from_image)

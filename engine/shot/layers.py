@@ -85,10 +85,11 @@ def frame_metadata(model: ModelInfo, frame: int, diag: dict[str, Any],
 def full_frame_layers(result: SwapResult, channels: tuple[str, ...], face_layer: bool
                       ) -> tuple[list[np.ndarray], list[str]]:
     """The whole output view with every input channel, `doppel.mask`, and the face on request."""
-    layers = [result.image, result.mask[..., None]]
+    dtype = result.image.dtype  # float16 for a half plate: every layer half, none converted
+    layers = [result.image, result.mask_as(dtype)[..., None]]
     names = list(channels) + ["doppel.mask"]
     if face_layer:  # unblended swapped face, for the compositor's own mix
-        layers.append(result.face_layer())
+        layers.append(result.face_layer(dtype))
         names += list(FACE)
     return layers, names
 

@@ -101,6 +101,13 @@ class RenderJob:
     def format(self) -> OutputFormat:
         return OutputFormat(self.face_layer, self.half, self.compression, self.region)
 
+    @property
+    def keeps_half(self) -> bool:
+        """Half plates stay float16 from read to write: the output is half EXR, so every value
+        the swap does not change is written as read, and those it does are rounded to half by
+        numpy where OpenImageIO rounded them before, the same way (to nearest even: tested)."""
+        return self.half and self.output.lower().endswith(".exr")
+
     def record(self, track_sha: str, model: tuple[ModelInfo, bool] | None = None
                ) -> dict[str, Any]:
         """This render's resume record (`engine.shot.resume.render_record`); reads only the
@@ -271,11 +278,12 @@ class ShotRenderer:
         return rows
 
     @staticmethod
-    def read_ahead_of(source: FrameSource, frames: list[int]
+    def read_ahead_of(source: FrameSource, frames: list[int], keep_half: bool = False
                       ) -> ReadAhead[tuple[Plate | MediaError, int]]:
         """The plates of `frames` (whole) already being read on a thread: a render starts it
         while its model loads (engine.shot.startup) and hands it to `results`."""
-        return ReadAhead(zip(source.read_plates(frames), frames, strict=True), 2)
+        return ReadAhead(zip(source.read_plates(frames, keep_half=keep_half), frames,
+                             strict=True), 2)
 
     def results(self, frames: list[int],
                 plates: ReadAhead[tuple[Plate | MediaError, int]] | None = None
@@ -311,8 +319,9 @@ class ShotRenderer:
 
         rows = (self.face_rows() if self.job.region == "face" and self.layer.track is not None
                 else None)
-        pairs = plates if plates is not None else zip(self.source.read_plates(frames, rows),
-                                                      frames, strict=True)
+        pairs = plates if plates is not None else zip(
+            self.source.read_plates(frames, rows, keep_half=self.job.keeps_half), frames,
+            strict=True)
         if self.overlap:
             yield from overlapped(pairs, compute, read_ahead=2, write_behind=1)
             return
@@ -460,7 +469,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             loading = ModelLoad(job.settings.config, not overlap, job.settings.look)
         elif overlap and todo and not (job.region == "face" and track is not None):
             # Whole plates need no model to be read: start while it loads.
-            early = ShotRenderer.read_ahead_of(source, todo)
+            early = ShotRenderer.read_ahead_of(source, todo, job.keeps_half)
         try:
             layer = FrameLayer(loading.result(), job.settings.look, track, job.track or "track")
             renderer = ShotRenderer(job, layer, source, record, overwrite, overlap)

@@ -110,16 +110,20 @@ class SwapResult:
     @property
     def mask(self) -> np.ndarray:
         """The blend mask over the whole source (`H×W` float32, 0 outside `roi`)."""
-        full = np.zeros(self.shape, np.float32)
+        return self.mask_as(np.float32)
+
+    def mask_as(self, dtype: type[np.floating[Any]]) -> np.ndarray:
+        """`mask` in `dtype` (float16 for a half output: rounded by numpy, to nearest even)."""
+        full = np.zeros(self.shape, dtype)
         if self.roi is not None and self.mask_roi is not None:
             x0, y0, x1, y1 = self.roi
             full[y0:y1, x0:x1] = self.mask_roi
         return full
 
-    def face_layer(self) -> np.ndarray:
-        """The unblended swapped face over the whole source (`H×W×3` float32), zero where the
-        mask is 0."""
-        full = np.zeros((*self.shape, 3), np.float32)
+    def face_layer(self, dtype: type[np.floating[Any]] = np.float32) -> np.ndarray:
+        """The unblended swapped face over the whole source (`H×W×3`, float32 unless `dtype`
+        says), zero where the mask is 0."""
+        full = np.zeros((*self.shape, 3), dtype)
         if self.roi is not None and self.face_roi is not None and self.mask_roi is not None:
             x0, y0, x1, y1 = self.roi
             sel = self.mask_roi > 0
@@ -220,7 +224,7 @@ class FaceSwapper:
             diag["faces_found"] = int(frame in track.faces)
             return track.landmarks(frame) if frame in track.faces else None
         # Detection needs the whole frame (the only full-frame work; a track avoids it).
-        rgb, _ = finite_rgb(src[..., rgb_idx])
+        rgb, _ = finite_rgb(np.asarray(src[..., rgb_idx], np.float32))
         faces = self._detect(rgb)
         diag["faces_found"] = len(faces)
         if look.face_index >= len(faces):
@@ -279,8 +283,9 @@ class FaceSwapper:
 
     @staticmethod
     def _output_buffer(src: np.ndarray, out: np.ndarray | None, frame: int) -> np.ndarray:
-        if src.ndim != 3 or src.shape[2] < 3 or src.dtype != np.float32:
-            raise SettingsError(f"frame {frame}: source must be float32 H×W×C with C ≥ 3, got "
+        if src.ndim != 3 or src.shape[2] < 3 or src.dtype not in (np.float32, np.float16):
+            raise SettingsError(f"frame {frame}: source must be float32 (or float16) H×W×C "
+                                f"with C ≥ 3, got "
                                 f"{src.dtype} {src.shape}")
         if out is None:
             return src.copy()  # C-contiguous whatever the source's strides
@@ -300,7 +305,9 @@ class FaceSwapper:
         """Swap the face on one frame.
 
         `src`: `H×W×C` float32 scene-linear, read only, any strides (a host's bottom-up buffer
-        is a negative-stride view); `channels` names its channels (default R,G,B[,A,…]).
+        is a negative-stride view), or float16 (a half plate for a half output: the swap
+        computes in float32 over its ROI and the output is rounded to half where it changes);
+        `channels` names its channels (default R,G,B[,A,…]).
         `out`: where to write the output (same shape and dtype, any strides); None allocates
         it. `out` may be `src` itself (in place, as `doppel render` does: saves a frame copy);
         every read of `src` happens before the first write.

@@ -249,3 +249,55 @@ def test_native_reads_keep_the_files_sample_type(tmp_path, samples):
     assert photo.pixels.dtype == np.uint8 and photo.colorspace == "srgb"
     write_exr(tmp_path / "f.exr", np.ones((4, 5, 3), np.float32), half=False)
     assert read_image(tmp_path / "f.exr", native=True).pixels.dtype == np.float32
+
+
+def test_half_layers_go_to_the_file_as_they_are_and_make_the_float_writes_bytes(tmp_path):
+    """float16 layers written as half are not converted (a half plate's render), and the file
+    is byte for byte the one written from the same values in float32."""
+    rng = np.random.default_rng(3)
+    rgba = rng.normal(0.5, 2, (150, 97, 4)).astype(np.float16)
+    mask = rng.uniform(0, 1, (150, 97)).astype(np.float16)
+    names = ("R", "G", "B", "A", "doppel.mask")
+    write_exr(tmp_path / "h.exr", [rgba, mask], names)
+    write_exr(tmp_path / "f.exr", [rgba.astype(np.float32), mask.astype(np.float32)], names)
+    assert (tmp_path / "h.exr").read_bytes() == (tmp_path / "f.exr").read_bytes()
+    # mixed layers go through float32 as before
+    write_exr(tmp_path / "m.exr", [rgba, mask.astype(np.float32)], names)
+    assert (tmp_path / "m.exr").read_bytes() == (tmp_path / "f.exr").read_bytes()
+
+
+def test_numpy_rounds_to_half_as_openimageio_does_for_every_finite_value(tmp_path):
+    """A half render composites into the float16 plate, so numpy rounds what OpenImageIO
+    rounded on write before: the same half for every half value, the values either side of
+    each (rounding to nearest even), denormals, overflow to infinity and random floats.
+    (NaN payloads are not compared: the swap never writes a NaN; plate NaNs keep their bits.)"""
+    rng = np.random.default_rng(11)
+    halves = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
+    near = (halves[:, None].astype(np.int64) + np.array([-4097, -4096, -1, 1, 4095, 4096])).ravel()
+    bits = np.concatenate([halves, near.astype(np.uint32),
+                           rng.integers(0, 1 << 32, 200_000, dtype=np.uint64).astype(np.uint32)])
+    values = bits.view(np.float32)
+    values = values[~np.isnan(values)]
+    w = 600
+    h = values.size // w
+    plane = values[: h * w].reshape(h, w, 1)
+    write_exr(tmp_path / "oiio.exr", plane, ("Y",))  # OpenImageIO converts float → half
+    theirs = read_image(tmp_path / "oiio.exr", keep_half=True).pixels
+    assert theirs.dtype == np.float16
+    with np.errstate(over="ignore"):  # beyond half's range: infinity, as OpenImageIO gives
+        ours = plane.astype(np.float16)
+    assert np.array_equal(ours.view(np.uint16), theirs.view(np.uint16))
+
+
+def test_keep_half_keeps_half_files_only(tmp_path, samples):
+    plate = read_image(samples / "plate" / "plate.1001.exr", keep_half=True)
+    assert plate.pixels.dtype == np.float16
+    assert np.array_equal(plate.pixels.astype(np.float32),
+                          read_image(samples / "plate" / "plate.1001.exr").pixels)
+    rows = read_image(samples / "plate" / "plate.1001.exr", lambda geo: (10, 20), keep_half=True)
+    assert rows.pixels.dtype == np.float16 and not rows.pixels[:10].any()
+    assert np.array_equal(rows.pixels[10:20], plate.pixels[10:20])
+    photo = read_image(samples / "photos" / "obama.jpg", keep_half=True)
+    assert photo.pixels.dtype == np.float32  # 8-bit codes: float as without it
+    write_exr(tmp_path / "f.exr", np.ones((4, 5, 3), np.float32), half=False)
+    assert read_image(tmp_path / "f.exr", keep_half=True).pixels.dtype == np.float32

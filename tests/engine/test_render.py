@@ -253,8 +253,8 @@ def test_face_region_decodes_only_the_faces_rows_and_writes_the_same_file(
     spans = []
     inner = image.read_image
 
-    def spy(path, rows=None):
-        img = inner(path, rows)
+    def spy(path, rows=None, **kwargs):
+        img = inner(path, rows, **kwargs)
         spans.append(None if rows is None else rows(img.geometry))
         return img
     monkeypatch.setattr("engine.io.source.read_image", spy)
@@ -324,3 +324,39 @@ def test_a_model_onnx_runtime_cannot_load_is_refused_before_any_frame(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.onnx: ONNX Runtime cannot load this model" in err[0]
     assert not list(tmp_path.rglob("s.*.exr"))
+
+
+def test_a_half_plate_renders_in_half_the_values_of_a_float_render(tmp_path, plate_pattern,
+                                                                  demo_model, track_file):
+    """A half output keeps a half plate half from read to write (no float copy of the frame);
+    every value it writes is the float render's rounded to half, swapped pixels, mask and face
+    layer included, and the pixels it leaves alone are the plate's bits."""
+    from engine.io import open_source
+    from engine.shot.render import RenderJob
+    from engine.swap.settings import SwapSettings
+
+    half, flt = tmp_path / "half" / "s.####.exr", tmp_path / "float" / "s.####.exr"
+    assert render_cli(plate_pattern, half, demo_model, track_file, "--frames", "1003-1004",
+                      "--face-layer") == 0
+    assert render_cli(plate_pattern, flt, demo_model, track_file, "--frames", "1003-1004",
+                      "--face-layer", "--float") == 0
+    for f in (1003, 1004):
+        h = read_image(tmp_path / "half" / f"s.{f}.exr", keep_half=True)
+        x = read_image(tmp_path / "float" / f"s.{f}.exr")
+        assert h.pixels.dtype == np.float16 and x.pixels.dtype == np.float32
+        assert h.channels == x.channels
+        assert np.array_equal(h.pixels.view(np.uint16),
+                              x.pixels.astype(np.float16).view(np.uint16))
+        plate = read_image(plate_pattern.replace("####", str(f)), keep_half=True)
+        still = h.channel("doppel.mask") == 0
+        assert np.array_equal(h.pixels[..., :4][still].view(np.uint16),
+                              plate.pixels[still].view(np.uint16))
+        assert (~still).sum() > 1000  # a face was swapped
+    settings = SwapSettings.from_dict({**SwapSettings().to_dict(), "model": str(demo_model)})
+    assert RenderJob(plate_pattern, str(half), settings).keeps_half
+    assert not RenderJob(plate_pattern, str(half), settings, half=False).keeps_half
+    assert not RenderJob(plate_pattern, str(tmp_path / "s.####.png"), settings).keeps_half
+    src = open_source(plate_pattern)
+    plate = next(iter(src.read_plates([1003], keep_half=True)))
+    assert plate.pixels.dtype == np.float16
+    assert next(iter(src.read_plates([1003]))).pixels.dtype == np.float32
