@@ -350,7 +350,8 @@ class FaceSwapper:
         x0, y0, x1, y1 = roi0
         if x1 <= x0 or y1 <= y0:
             return pass_through("face outside the frame")
-        plate_roi = np.ascontiguousarray(src[y0:y1, x0:x1][..., rgb_idx], dtype=np.float32)
+        rgb_sel = slice(0, 3) if rgb_idx == [0, 1, 2] else rgb_idx  # a slice copies once
+        plate_roi = np.ascontiguousarray(src[y0:y1, x0:x1][..., rgb_sel], dtype=np.float32)
         plate_roi, diag["nonfinite_fixed"] = finite_rgb(plate_roi)
         # The crop is resampled from the ROI alone: cost follows the face, not the plate.
         dst_lin = warp_to_crop(plate_roi, m, r, origin=(x0, y0))  # the extraction/training crop
@@ -417,12 +418,18 @@ class FaceSwapper:
         plate_roi = plate_roi[y0 - roi0[1]:y1 - roi0[1], x0 - roi0[0]:x1 - roi0[0]]
         back = warp_from_crop(np.dstack([swap_lin, mask if warp_m is m else upscale(mask)]),
                               warp_m, roi)
-        face_roi, mask_roi = back[..., :3], np.clip(back[..., 3], 0.0, 1.0)
         # The cubic warp overshoots beside dark and bright edges: the face is bounded to the
         # range it had in linear light before the warp (the clip above is in model space and
-        # comes before it; issue 21: negative linear values in the comp).
+        # comes before it; issue 21: negative linear values in the comp), the mask to [0, 1].
+        # One per-channel clip of the 4-channel warp (OpenCV's, with a scalar per channel:
+        # 15× numpy's broadcast clip over a big face; the same values, nothing here is NaN).
         flat = swap_lin.reshape(-1, 3)
-        np.clip(face_roi, flat.min(0), flat.max(0), out=face_roi)
+        lo, hi = flat.min(0), flat.max(0)
+        bounds_lo = (float(lo[0]), float(lo[1]), float(lo[2]), 0.0)
+        bounds_hi = (float(hi[0]), float(hi[1]), float(hi[2]), 1.0)
+        cv2.max(back, bounds_lo, dst=back)
+        cv2.min(back, bounds_hi, dst=back)
+        face_roi, mask_roi = back[..., :3], back[..., 3].copy()
         if holdout is not None:
             mask_roi *= 1.0 - np.clip(holdout[y0:y1, x0:x1], 0.0, 1.0)
         mask_roi *= look.strength
