@@ -96,8 +96,47 @@ def test_out_buffer_must_match_the_source(swapper, plates, plate_track):
         swapper.process(p.pixels, 1010, look=SwapLook(), track=plate_track,
                         out=np.zeros((4, 4, 4), np.float32), channels=p.channels)
     with pytest.raises(SettingsError, match="float32"):
-        swapper.process(p.pixels.astype(np.float16), 1010, look=SwapLook(), track=plate_track,
+        swapper.process(p.pixels.astype(np.float64), 1010, look=SwapLook(), track=plate_track,
                         channels=p.channels)
+    with pytest.raises(SettingsError, match="out buffer"):  # half source, float out
+        swapper.process(p.pixels.astype(np.float16), 1010, look=SwapLook(), track=plate_track,
+                        out=np.zeros(p.pixels.shape, np.float32), channels=p.channels)
+
+
+def test_a_half_source_gives_the_float_result_rounded_to_half(swapper, plates, plate_track):
+    """A float16 plate (a half render's) is swapped in float32 over the ROI: the output is
+    the float32 plate's output rounded to half, value for value, mask and face alike."""
+    p = plates[1010]
+    half = p.pixels.astype(np.float16)
+    ref = swapper.process(half.astype(np.float32), 1010, look=SwapLook(), track=plate_track,
+                          channels=p.channels)
+    got = swapper.process(half, 1010, look=SwapLook(), track=plate_track, channels=p.channels)
+    assert got.image.dtype == np.float16 and got.roi == ref.roi
+    assert np.array_equal(got.image.view(np.uint16),
+                          ref.image.astype(np.float16).view(np.uint16))
+    np.testing.assert_array_equal(got.mask_roi, ref.mask_roi)
+    np.testing.assert_array_equal(got.face_roi, ref.face_roi)
+    assert got.mask_as(np.float16).dtype == np.float16
+    assert np.array_equal(got.mask_as(np.float16), ref.mask.astype(np.float16))
+    # Non-finite plate values, in the face and outside it: the face is made from the one
+    # rule's finite values as in float, and a NaN the swap does not cover keeps its bits.
+    x0, y0, x1, y1 = got.roi
+    bad = half.copy()
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    bad[cy, cx, 0], bad[cy + 1, cx, 1], bad[cy, cx + 1, 2] = np.nan, np.inf, -np.inf
+    bad[2, 3, 0] = np.float16(np.nan)
+    payload = np.array([0x7E01], np.uint16).view(np.float16)[0]  # a NaN with a payload
+    bad[4, 5, 1] = payload
+    ref = swapper.process(bad.astype(np.float32), 1010, look=SwapLook(), track=plate_track,
+                          channels=p.channels)
+    got = swapper.process(bad, 1010, look=SwapLook(), track=plate_track, channels=p.channels)
+    assert got.diagnostics["nonfinite_fixed"] == ref.diagnostics["nonfinite_fixed"] == 3
+    assert np.isfinite(got.image[cy, cx, :3]).all()
+    want = ref.image.astype(np.float16)
+    same = np.isfinite(want)
+    assert np.array_equal(np.isfinite(got.image), same)
+    assert np.array_equal(got.image[same].view(np.uint16), want[same].view(np.uint16))
+    assert got.image[4, 5, 1].view(np.uint16) == 0x7E01
 
 
 @pytest.mark.parametrize("look", [SwapLook(), SwapLook(blend="seamless", blur=25.0),

@@ -301,3 +301,20 @@ def test_keep_half_keeps_half_files_only(tmp_path, samples):
     assert photo.pixels.dtype == np.float32  # 8-bit codes: float as without it
     write_exr(tmp_path / "f.exr", np.ones((4, 5, 3), np.float32), half=False)
     assert read_image(tmp_path / "f.exr", keep_half=True).pixels.dtype == np.float32
+
+
+def test_keep_half_reads_a_file_of_mixed_channel_types_as_float(tmp_path):
+    """Half colour with a 32-bit float depth channel: not all half, so float32 for all."""
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(6, 4, 4, "half")
+    spec.channelnames = ("R", "G", "B", "Z")
+    spec.channelformats = (oiio.TypeDesc("half"),) * 3 + (oiio.TypeDesc("float"),)
+    pixels = np.arange(6 * 4 * 4, dtype=np.float32).reshape(4, 6, 4) + 0.25
+    path = str(tmp_path / "mixed.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, spec) and out.write_image(pixels)
+    out.close()
+    img = read_image(path, keep_half=True)
+    assert img.pixels.dtype == np.float32 and img.channels == ("R", "G", "B", "Z")
+    np.testing.assert_array_equal(img.channel("Z"), pixels[..., 3])
