@@ -57,6 +57,13 @@ def test_pairs_are_the_models_reconstruction_and_the_face_at_twice_its_size(demo
     xs, ys = draw_batch(bank, 0, 7, 3, 16, False, synthetic=1.0)
     half = ys.reshape(3, 3, 16, 2, 16, 2).mean((3, 5))
     assert np.abs(xs - half).mean() < np.abs(x - half).mean() and np.abs(xs - half).mean() < 0.03
+    # a wider blur range makes softer synthetic inputs (less edge energy), still aligned
+    xw, yw = draw_batch(bank, 0, 7, 3, 16, False, synthetic=1.0, soften_sigma=(2.5, 3.0))
+    assert np.array_equal(yw, ys)
+
+    def edges(a):
+        return np.abs(np.diff(a, axis=-1)).mean()
+    assert edges(xw) < 0.8 * edges(xs)
 
 
 def test_training_writes_previews_and_resumes_exactly(demo_model, src192, tmp_path):
@@ -124,3 +131,13 @@ def test_untrained_net_is_the_plain_upscale():
     with torch.no_grad():
         out = net(torch.from_numpy(face.transpose(2, 0, 1)[None]))[0].numpy().transpose(1, 2, 0)
     np.testing.assert_allclose(out, upscale(face), atol=1e-5)
+
+
+def test_soften_range_is_validated_by_name():
+    from trainers.enhancer.config import EnhancerConfig
+
+    base = dict(model="m.onnx", faceset="fs", out="o")
+    assert EnhancerConfig(**base, soften_min=0.8, soften_max=2.2).validate().soften_max == 2.2
+    for lo, hi in ((2.0, 1.0), (0.0, 1.0), (1.0, 9.0)):
+        with pytest.raises(SettingsError, match="soften_min"):
+            EnhancerConfig(**base, soften_min=lo, soften_max=hi).validate()

@@ -44,6 +44,8 @@ class EnhancerConfig:
     grad_weight: float = 1.0  # L1 on image gradients beside L1 on pixels: rewards edges
     degrade: bool = True  # blur, noise and JPEG on the input (robustness)
     synthetic: float = 0.5  # share of inputs that are the target made soft (aligned pairs)
+    soften_min: float = 0.6  # Gaussian σ range (model px) of those soft inputs
+    soften_max: float = 1.6
     target_iters: int = 3000
     seed: int = 0
     device: str = "auto"
@@ -69,6 +71,9 @@ class EnhancerConfig:
             raise SettingsError(f"enhancer patch must be 0 or 8..2048 px, got {self.patch}")
         if not 0.0 <= self.synthetic <= 1.0:
             raise SettingsError(f"enhancer synthetic must be within 0..1, got {self.synthetic}")
+        if not 0.0 < self.soften_min <= self.soften_max <= 8.0:
+            raise SettingsError(f"enhancer soften_min/soften_max must satisfy 0 < min ≤ max ≤ 8 "
+                                f"px, got {self.soften_min}, {self.soften_max}")
         if not self.lr > 0 or self.grad_weight < 0 or self.threads < 0:
             raise SettingsError("enhancer lr must be > 0, grad_weight and threads ≥ 0")
         EnhancerSpec(96, self.width, self.blocks).resolved()

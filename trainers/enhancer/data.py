@@ -99,23 +99,27 @@ def degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def soften(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A synthetic input for `target` (`2P×2P×3`): area ×½ then a Gaussian blur of σ 0.6–1.6 px,
-    as soft as the swap model's output; exactly aligned with the target."""
+def soften(target: np.ndarray, rng: np.random.Generator,
+           sigma: tuple[float, float] = (0.6, 1.6)) -> np.ndarray:
+    """A synthetic input for `target` (`2P×2P×3`): area ×½ then a Gaussian blur of σ drawn from
+    `sigma` (px at the input's size), a stand-in for the swap model's softness; exactly aligned
+    with the target."""
     h, w = target.shape[:2]
     small = cv2.resize(target, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(small, (0, 0), float(rng.uniform(0.6, 1.6)),
+    return cv2.GaussianBlur(small, (0, 0), float(rng.uniform(*sigma)),
                             borderType=cv2.BORDER_REFLECT)
 
 
 def draw_batch(bank: PairBank, seed: int, iteration: int, size: int, patch: int,
-               degraded: bool, synthetic: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+               degraded: bool, synthetic: float = 0.0,
+               soften_sigma: tuple[float, float] = (0.6, 1.6)
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Batch `iteration` (the same for the same seed and iteration: exact resume): inputs
     `N×3×P×P` and targets `N×3×2P×2P` float32, random faces, patches and mirror. A `synthetic`
     share of the inputs is the target itself made soft (`soften`) instead of the model's
     reconstruction: the reconstruction is not pixel-aligned with its face (the autoencoder moves
     features a little), and from misaligned pairs alone the net learns to smooth; the aligned
-    ones teach it to draw this face's edges sharp."""
+    ones teach it to draw this face's edges sharp (`soften_sigma`: their blur's σ range)."""
     rng = np.random.default_rng([seed, iteration])
     r = bank.recon.shape[1]
     p = patch if 0 < patch < r else r
@@ -126,7 +130,7 @@ def draw_batch(bank: PairBank, seed: int, iteration: int, size: int, patch: int,
         x = bank.recon[k, oy:oy + p, ox:ox + p].astype(np.float32)
         y = bank.target[k, 2 * oy:2 * (oy + p), 2 * ox:2 * (ox + p)].astype(np.float32) / 255
         if rng.random() < synthetic:
-            x = soften(y, rng)
+            x = soften(y, rng, soften_sigma)
         if rng.random() < 0.5:
             x, y = x[:, ::-1], y[:, ::-1]
         if degraded:

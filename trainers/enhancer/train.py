@@ -120,7 +120,7 @@ class EnhancerTrainer:
     def step(self) -> dict[str, float]:
         cfg = self.cfg
         x, y = draw_batch(self.bank, cfg.seed, self.iteration, cfg.batch_size, cfg.patch,
-                          cfg.degrade, cfg.synthetic)
+                          cfg.degrade, cfg.synthetic, (cfg.soften_min, cfg.soften_max))
         x, y = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
         pred = self.model(x)
         l1, grad = enhancer_loss(pred, y)
