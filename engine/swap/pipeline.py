@@ -27,6 +27,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import DTypeLike
 
 from engine.errors import ModelError, SettingsError
 from engine.geometry.align import (
@@ -112,7 +113,7 @@ class SwapResult:
         """The blend mask over the whole source (`H×W` float32, 0 outside `roi`)."""
         return self.mask_as(np.float32)
 
-    def mask_as(self, dtype: type[np.floating[Any]]) -> np.ndarray:
+    def mask_as(self, dtype: DTypeLike) -> np.ndarray:
         """`mask` in `dtype` (float16 for a half output: rounded by numpy, to nearest even)."""
         full = np.zeros(self.shape, dtype)
         if self.roi is not None and self.mask_roi is not None:
@@ -120,7 +121,7 @@ class SwapResult:
             full[y0:y1, x0:x1] = self.mask_roi
         return full
 
-    def face_layer(self, dtype: type[np.floating[Any]] = np.float32) -> np.ndarray:
+    def face_layer(self, dtype: DTypeLike = np.float32) -> np.ndarray:
         """The unblended swapped face over the whole source (`H×W×3`, float32 unless `dtype`
         says), zero where the mask is 0."""
         full = np.zeros((*self.shape, 3), dtype)
