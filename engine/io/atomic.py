@@ -93,6 +93,35 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def staged_in_memory(tmp: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a path for a native writer to write `tmp`'s bytes to, which then reach `tmp`
+    through Python's own writes, so every failure of the write raises (an `OSError` with its
+    errno: ENOSPC for a full disk).
+
+    Why: OpenImageIO's writers lose the errors of the bytes they flush on close (OpenEXR's last
+    chunks and offset table, a PNG's end); a disk filling at that moment left a truncated file
+    that `close()` reported as written (tests/faults/test_write_full_disk.py). On Linux the
+    path is an anonymous memory file's (`memfd_create`; its bytes are copied to `tmp` by
+    `sendfile`, a few ms for a 4K frame); elsewhere it is `tmp` itself.
+    """
+    if not hasattr(os, "memfd_create"):
+        yield str(tmp)
+        return
+    fd = os.memfd_create("doppel-write", os.MFD_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}"
+        size, offset = os.fstat(fd).st_size, 0
+        with open(tmp, "wb") as fh:
+            while offset < size:
+                sent = os.sendfile(fh.fileno(), fd, offset, size - offset)
+                if sent == 0:  # cannot happen for a memory file; never loop forever
+                    raise OSError(errno.EIO, f"{tmp}: short copy at byte {offset} of {size}")
+                offset += sent
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `target` atomically."""
     with atomic_path(target) as tmp:

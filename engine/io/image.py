@@ -19,7 +19,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from engine.errors import DiskFullError, MediaError, SettingsError
-from engine.io.atomic import atomic_path
+from engine.io.atomic import atomic_path, staged_in_memory
 from engine.io.geometry import Geometry  # noqa: F401 - where every reader and writer takes it
 
 EXR_COMPRESSIONS = ("none", "zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab")
@@ -321,21 +321,29 @@ def _write(path: str | os.PathLike[str], pixels: np.ndarray | Sequence[np.ndarra
     # the same pixels and metadata giving the same bytes (re-renders are bit-identical).
     if spec.getattribute("DateTime") is None:
         spec.attribute("DateTime", "")
-    with atomic_path(path) as tmp:
-        out = oiio.ImageOutput.create(str(tmp))
+    with atomic_path(path) as tmp, staged_in_memory(tmp) as stage:
+        out = oiio.ImageOutput.create(str(tmp))  # the format from the target's extension
         if out is None:
             raise MediaError(f"{path}: no writer for this file type ({oiio.geterror().strip()})")
         try:
             if isinstance(pixels, np.ndarray):
-                written = out.open(str(tmp), spec) and out.write_image(
-                    np.ascontiguousarray(pixels))
+                written = out.open(stage, spec) and out.write_image(np.ascontiguousarray(pixels))
             else:
-                written = out.open(str(tmp), spec) and _write_strips(out, pixels, spec.y)
-            if not written:
-                err = out.geterror().strip()
-                if "No space left" in err or "Disk quota" in err:
-                    raise DiskFullError(f"{path}: disk full (No space left on device) while "
-                                        "writing; free space and run the same command again")
-                raise MediaError(f"{path}: write failed ({err.splitlines()[0] if err else '?'})")
-        finally:
+                written = out.open(stage, spec) and _write_strips(out, pixels, spec.y)
+        except BaseException:
             out.close()
+            raise
+        # The close writes too (OpenEXR's last chunks and offset table): check it as well,
+        # although OpenImageIO may not report its failures (hence `staged_in_memory`).
+        closed = out.close()
+        if not (written and closed):
+            raise _write_error(path, out.geterror().strip() or oiio.geterror().strip())
+
+
+def _write_error(path: str | os.PathLike[str], err: str) -> MediaError:
+    """The error of a failed OpenImageIO write: disk full when its message says so (the
+    atomic writer also tells a full disk by the space left when the errno is lost)."""
+    if "No space left" in err or "Disk quota" in err:
+        return DiskFullError(f"{path}: disk full (No space left on device) while writing; free "
+                             "space and run the same command again")
+    return MediaError(f"{path}: write failed ({err.splitlines()[0] if err else '?'})")

@@ -119,14 +119,21 @@ def _files(stdout: str) -> list[list]:
     return json.loads(next(ln for ln in stdout.splitlines() if ln.startswith("FILES "))[6:])
 
 
-@pytest.mark.parametrize("extra", [[], ["--workers", "2"]], ids=["serial", "workers-2"])
+@pytest.mark.parametrize("writers", [1, 2], ids=["serial", "workers-2"])
 def test_a_full_disk_is_exit_2_disk_full_and_earlier_frames_stay_whole(tmp_path, plate8,
                                                                        track8, demo_model,
-                                                                       extra):
+                                                                       rendered8, writers):
+    # The disk holds `writers` whole frames and half of another. Each worker has one write in
+    # flight, so the first writes all fit and one of them always finishes before a third
+    # starts; a disk sized for one frame would let two concurrent writes fill it with neither
+    # finished (a race, not the property). A later frame always finds the disk full.
+    frame = max(p.stat().st_size for p in rendered8.glob("swap.*.exr"))
+    size = f"{int(frame * (writers + 0.5)) // 1024}k"
+    extra = ["--workers", str(writers)] if writers > 1 else []
     py = sys.executable
     args = " ".join(render_args(plate8, tmp_path / "disk", demo_model, track8, *extra))
-    done = _in_small_disk(tmp_path, "2500k", f"{py} -m doppel_cli {args}; echo rc=$?; "
-                                             f"{py} -c \"{LIST}\" {tmp_path / 'disk'}")
+    done = _in_small_disk(tmp_path, size, f"{py} -m doppel_cli {args}; echo rc=$?; "
+                                          f"{py} -c \"{LIST}\" {tmp_path / 'disk'}")
     assert "rc=2" in done.stdout, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr  # no "Bad file descriptor", no traceback
