@@ -14,7 +14,7 @@ from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
 
 # Help texts and choices come from the parameter table the node and gizmo use too; the CLI
 # keeps mask modes free-form (any combination of terms), the node offers the usual ones.
-_CHOICES = {name: BY_NAME[name].choices for name in ("output", "blend", "color")}
+_CHOICES = {name: BY_NAME[name].choices for name in ("output", "blend", "color", "mask_units")}
 _HELP = {p.name: p.hint for p in PARAMS}
 
 

@@ -177,6 +177,32 @@ def combine_masks(mode: str, sources: dict[str, np.ndarray]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def mask_px_scale(units: str, img_to_crop: np.ndarray, size: int, padding: float) -> float:
+    """How many crop pixels one unit of erode/blur spans (`refine_mask`'s `px_scale`).
+
+    `units` "px": one plate pixel, the crop's scale √det of the image→crop matrix
+    `img_to_crop` (2×3, plate pixels → crop pixels). "face": one percent of the face's size,
+    the unit of the canonical face (its inner landmarks span [0, 1]: brow end to brow end
+    across, brows to lower lip down), which a `size`-pixel crop of a face type with `padding`
+    holds `size / (1 + 2·padding)` pixels of: the same crop pixels on every frame whatever
+    the face's size on the plate, the render scale or the plate's resolution.
+
+    Example:
+        A full-face (padding 0.2109375) 96 px crop of a face at 0.5 crop px per plate px:
+
+        >>> m = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
+        >>> mask_px_scale("px", m, 96, 0.2109375)
+        0.5
+        >>> round(mask_px_scale("face", m, 96, 0.2109375), 4)  # 1 % of 67.5 crop px
+        0.6752
+    """
+    if units == "px":
+        return float(np.sqrt(abs(np.linalg.det(np.asarray(img_to_crop, np.float64)[:, :2]))))
+    if units == "face":
+        return size / (1.0 + 2.0 * padding) / 100.0
+    raise SettingsError(f"mask_units {units!r} unknown; use px or face")
+
+
 def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: float
                 ) -> np.ndarray:
     """Erode (>0) / dilate (<0) then feather a mask, sizes given in **plate** pixels.

@@ -26,6 +26,9 @@ from engine.runtime.onnxrt import DEVICES
 from engine.swap.color_transfer import TRANSFERS
 
 OUTPUT_VIEWS = ("comp", "face", "mask", "landmarks")
+# What erode and blur are measured in: plate pixels, or percent of the face (engine/swap/mask.py
+# `mask_px_scale`).
+MASK_UNITS = ("px", "face")
 GROUPS = ("Model", "Tracking", "Mask", "Colour", "Blend", "Output", "Farm")
 # The DeepFaceLab mask modes, as a compositor picks them (any other combination of the terms
 # stays available from `doppel render --mask-mode`).
@@ -40,7 +43,8 @@ class Param:
 
     `range`: the values accepted (the engine refuses others); `display`: the slider's span.
     `unit`: "px" for a length in plate pixels at full resolution (a host rendering at a proxy
-    scale gets it scaled: `SwapLook.at_scale`); "" for anything else.
+    scale gets it scaled: `SwapLook.at_scale`, unless `mask_units` makes erode and blur
+    face-relative); "" for anything else.
     """
 
     name: str
@@ -111,12 +115,16 @@ PARAMS: tuple[Param, ...] = (
     _p("mask_mode", "choice", "Mask", "Mask",
        "Which masks shape the blend: the model's learned masks, the landmark hull, XSeg.",
        "look", default="learned-prd*learned-dst*hull", choices=MASK_MODES),
-    _p("erode", "double", "Mask", "Erode", "Shrink the mask by this many plate pixels "
-       "(negative grows it).", "look", default=4.0, range=(-1000.0, 1000.0),
+    _p("erode", "double", "Mask", "Erode", "Shrink the mask by this much, in the Units below "
+       "(negative grows it).", "look", default=2.5, range=(-1000.0, 1000.0),
        display=(-50.0, 50.0), animates=True, unit="px"),
-    _p("blur", "double", "Mask", "Blur", "Feather the mask edge over this many plate pixels.",
-       "look", default=8.0, range=(0.0, 1000.0), display=(0.0, 100.0), animates=True,
-       unit="px"),
+    _p("blur", "double", "Mask", "Blur", "Feather the mask edge over this much, in the Units "
+       "below.", "look", default=10.0, range=(0.0, 1000.0), display=(0.0, 100.0),
+       animates=True, unit="px"),
+    _p("mask_units", "choice", "Mask", "Units",
+       "Erode and Blur in plate pixels (px), or in percent of the face's size (face: brow end "
+       "to brow end), so the feather follows the face as it grows or shrinks in the shot.",
+       "look", default="face", choices=MASK_UNITS),
     # Colour
     _p("color", "choice", "Colour", "Colour transfer",
        "Match the swapped face's colour to the plate's face (in the model's colour space).",

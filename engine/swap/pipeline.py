@@ -56,7 +56,7 @@ from engine.swap.enhance import (
 from engine.swap.enhance import detail as enhancer_detail
 from engine.swap.fit import fit_region, reconstruction_error
 from engine.swap.infer import MaskModel, ModelInfo, SwapModel
-from engine.swap.mask import combine_masks, edge_ring, hull_mask, refine_mask
+from engine.swap.mask import combine_masks, edge_ring, hull_mask, mask_px_scale, refine_mask
 from engine.swap.models import load_swap_model
 from engine.swap.params import OUTPUT_VIEWS
 from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
@@ -377,7 +377,7 @@ class FaceSwapper:
         if self.xseg is not None:
             sources.update(self._xseg_masks(self.xseg, lm, m, dst_srgb, swap))
         mask = combine_masks(look.mask_mode, sources)
-        px_scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+        px_scale = mask_px_scale(look.mask_units, m, r, self.ftype.padding)
         mask = refine_mask(mask, look.erode, look.blur, px_scale) * self._border
         t = lap("mask", t)
 

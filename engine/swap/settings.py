@@ -21,7 +21,13 @@ from engine.runtime.onnxrt import DEVICES
 from engine.swap.blend import check_blend_mode
 from engine.swap.color_transfer import TRANSFERS
 from engine.swap.mask import parse_mask_mode
-from engine.swap.params import OUTPUT_VIEWS, PLATE_PIXEL_KNOBS, bounds, settings_from_values
+from engine.swap.params import (
+    MASK_UNITS,
+    OUTPUT_VIEWS,
+    PLATE_PIXEL_KNOBS,
+    bounds,
+    settings_from_values,
+)
 
 # Numeric knobs are checked against the parameter table's ranges (engine/swap/params.py, the one
 # place they live): beyond them a knob only makes nonsense or exhausts memory (an erode of 1e6 px
@@ -60,12 +66,16 @@ class SwapLook:
     """The per-frame knobs (cheap to change between calls; validated once when built)."""
 
     face_index: int = 0  # without a track: which detected face, largest first
-    # The model's masks bounded by the plate face's own outline (hull), the feather inside it
-    # (erode = half the blur): a model's learned masks run past the face into the background it
-    # was trained on (issue 21: the violet jaw fringe).
+    # The model's masks bounded by the plate face's own outline (hull): a model's learned masks
+    # run past the face into the background it was trained on (issue 21: the violet jaw
+    # fringe). The feather is face-relative (a fixed plate-pixel feather is wide on a small
+    # face and thin on a close-up) and mostly inside the outline (erode a quarter of the blur:
+    # measured on the demo, docs/evaluation.md; half the blur put the feather's ring on the
+    # source's spill along a turned cheek, a fringe on 28 of 120 frames).
     mask_mode: str = "learned-prd*learned-dst*hull"
-    erode: float = 4.0  # plate pixels; negative dilates
-    blur: float = 8.0  # plate pixels of feather
+    erode: float = 2.5  # mask_units (% of the face or plate pixels); negative dilates
+    blur: float = 10.0  # mask_units of feather
+    mask_units: str = "face"  # face | px (engine/swap/mask.py mask_px_scale)
     # rct, then broad a*/b* matched region by region (engine/swap/color_transfer.py): global
     # statistics cannot correct a regional difference such as a stubbled jaw or a blue-screen
     # cast beside it (issue 21: the demo's jaw seam and fringe past the limit on 120 and 117 of
@@ -95,6 +105,9 @@ class SwapLook:
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise SettingsError(f"--{name.replace('_', '-')} must be within {lo:g}..{hi:g}, "
                                     f"got {value!r}")
+        if self.mask_units not in MASK_UNITS:
+            raise SettingsError(f"mask_units {self.mask_units!r} unknown; use "
+                                f"{', '.join(MASK_UNITS)}")
         if self.output not in OUTPUT_VIEWS:
             raise SettingsError(f"output {self.output!r} unknown; use {', '.join(OUTPUT_VIEWS)}")
         if self.face_index < 0:
@@ -104,8 +117,9 @@ class SwapLook:
         """This look for a render at `scale` (a host's proxy: 0.5 = half resolution): every
         knob that is a length in plate pixels (the parameter table's `unit="px"`: erode, blur)
         scaled with it, so the mask covers the same part of the face at any scale. The same
-        object at scale 1."""
-        if scale == 1.0:
+        object at scale 1, or when erode and blur are face-relative (`mask_units` "face":
+        they follow the face's size on the plate already)."""
+        if scale == 1.0 or self.mask_units == "face":
             return self
         return replace(self, **{k: getattr(self, k) * scale for k in PLATE_PIXEL_KNOBS})
 

@@ -246,11 +246,15 @@ def test_a_look_at_a_proxy_scale_scales_only_its_plate_pixel_lengths():
     from engine.swap.params import PLATE_PIXEL_KNOBS
 
     assert PLATE_PIXEL_KNOBS == ("erode", "blur")
-    look = SwapLook(erode=4.0, blur=10.0, sharpen=1.0, motion_blur=0.5, strength=0.8)
+    look = SwapLook(erode=4.0, blur=10.0, sharpen=1.0, motion_blur=0.5, strength=0.8,
+                    mask_units="px")
     quarter = look.at_scale(0.25)
     assert (quarter.erode, quarter.blur) == (1.0, 2.5)
     assert (quarter.sharpen, quarter.motion_blur, quarter.strength) == (1.0, 0.5, 0.8)
     assert look.at_scale(1.0) is look
+    # Face-relative erode and blur follow the face's size on the plate already.
+    face = SwapLook(erode=4.0, blur=10.0, mask_units="face")
+    assert face.at_scale(0.25) is face
 
 
 def test_a_track_knows_the_frames_it_was_analysed_over(plate_track):

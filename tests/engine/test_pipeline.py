@@ -77,8 +77,8 @@ def test_detection_path_matches_a_raw_track(demo_model, plate_1010, plate_faces)
     assert np.array_equal(a.image, b.image)
 
 
-def test_erode_and_blur_mean_the_same_at_two_plate_resolutions(demo_model, plate_1010,
-                                                               plate_track):
+def test_erode_and_blur_in_plate_pixels_mean_the_same_at_two_plate_resolutions(
+        demo_model, plate_1010, plate_track):
     import cv2
 
     from engine.geometry.track import Track
@@ -90,16 +90,46 @@ def test_erode_and_blur_mean_the_same_at_two_plate_resolutions(demo_model, plate
     for img, scale, erode, blur in ((small, 1, 6.0, 10.0), (big, 2, 12.0, 20.0)):
         t = Track({1010: plate_track.faces[1010]}, {1010: (lm + 0.5) * scale - 0.5})
         sw = FaceSwapper(EngineConfig(model=str(demo_model)))
-        look = SwapLook(erode=erode, blur=blur)
+        look = SwapLook(erode=erode, blur=blur, mask_units="px")
         masks.append(sw.process(img, 1010, look=look, track=t, channels=plate_1010.channels).mask)
     down = cv2.resize(masks[1], masks[0].shape[::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(down - masks[0]).mean() < 0.01
     def area(erode):
         sw = FaceSwapper(EngineConfig(model=str(demo_model)))
-        return sw.process(small, 1010, look=SwapLook(erode=erode, blur=0.0), track=plate_track,
-                          channels=plate_1010.channels).mask.sum()
+        return sw.process(small, 1010, look=SwapLook(erode=erode, blur=0.0, mask_units="px"),
+                          track=plate_track, channels=plate_1010.channels).mask.sum()
 
     assert area(12.0) < 0.9 * area(0.0) < area(-12.0) * 0.9  # erode shrinks, dilate grows
+
+
+def test_face_units_give_the_same_mask_whatever_the_faces_size_on_the_plate(demo_model,
+                                                                            plate_1010,
+                                                                            plate_track):
+    """`mask_units="face"`: erode and blur in % of the face, so the same numbers cover the same
+    part of a face twice as large (a dolly-in, a 4K plate); in plate pixels they do not."""
+    import cv2
+
+    from engine.geometry.track import Track
+
+    lm = plate_track.landmarks(1010)
+    small = plate_1010.pixels
+    big = cv2.resize(small, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+
+    def masks(look):
+        out = []
+        for img, scale in ((small, 1), (big, 2)):
+            t = Track({1010: plate_track.faces[1010]}, {1010: (lm + 0.5) * scale - 0.5})
+            sw = FaceSwapper(EngineConfig(model=str(demo_model)))
+            out.append(sw.process(img, 1010, look=look, track=t,
+                                  channels=plate_1010.channels).mask)
+        down = cv2.resize(out[1], out[0].shape[::-1], interpolation=cv2.INTER_AREA)
+        # The difference over the mask's own area (the plate around it is zero in both).
+        return float(np.abs(down - out[0]).sum() / out[0].sum()), out[0]
+
+    face_diff, face_mask = masks(SwapLook(erode=4.0, blur=8.0, mask_units="face"))
+    px_diff, px_mask = masks(SwapLook(erode=4.0, blur=8.0, mask_units="px"))
+    assert face_diff < 0.002 and px_diff > 0.005  # measured: 0.0004 and 0.011
+    assert np.abs(face_mask - px_mask).sum() > 0.05 * px_mask.sum()  # the units matter
 
 
 @pytest.mark.parametrize("view", ["face", "mask", "landmarks"])
@@ -289,7 +319,9 @@ def test_the_default_mask_stays_inside_the_plate_face_and_a_full_face_crop():
     from engine.swap.settings import SwapLook
 
     assert SwapLook().mask_mode == "learned-prd*learned-dst*hull"
-    assert SwapLook().erode == SwapLook().blur / 2  # the feather inside the outline
+    # A face-relative feather, three quarters of it inside the outline (its ±2σ span is the
+    # blur: erode a quarter leaves a quarter outside, as measured in docs/evaluation.md).
+    assert SwapLook().mask_units == "face" and SwapLook().erode == SwapLook().blur / 4
     assert forehead_lift(FACE_TYPES["whole"]) == forehead_lift(FACE_TYPES["head"]) == 0.25
     for name in ("full", "whole", "head"):  # half, mid-full: the brows are the crop's top
         ft = FACE_TYPES[name]

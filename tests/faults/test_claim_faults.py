@@ -64,7 +64,7 @@ def test_a_second_render_with_other_settings_exits_2_at_start(tmp_path, plate8, 
     first = _start_and_pause(render_args(plate8, out, demo_model, track8, "--color", "rct"), out)
     try:
         snap = Snapshot(out)
-        fails(2, ["another render is writing this sequence", "with --blur 8.0 (this run 30.0)",
+        fails(2, ["another render is writing this sequence", "with --blur 10.0 (this run 30.0)",
                   f"process {first.pid}"],
               *render_args(plate8, out, demo_model, track8, "--color", "none", "--blur", "30",
                            *extra))

@@ -363,5 +363,5 @@ def test_non_exr_outputs_resume_and_refuse_other_settings_too(tmp_path, plate8, 
     again = cli(*args)
     assert again.rc == 0 and "skipped (already done): 1" in again.out
     snap = Snapshot(tmp_path / "out")
-    fails(2, ["--blur 8.0 (this run 4.0)"], *args, "--blur", "4")
+    fails(2, ["--blur 10.0 (this run 4.0)"], *args, "--blur", "4")
     snap.assert_unchanged()
