@@ -39,6 +39,7 @@ from engine.io import FrameSource, format_frame_range, read_image
 from engine.io.colorspace import linear_to_srgb, srgb_to_linear
 from engine.io.image import ImageData
 from engine.swap.mask import hull_mask, refine_mask
+from engine.swap.settings import SwapLook
 from engine.types import Detection, Face
 
 CROP = 256  # aligned crop for image metrics and mask edges ("full" face type)
@@ -413,6 +414,17 @@ def _linear_rgb(image: ImageData) -> np.ndarray:
     return rgb if image.colorspace == "linear" else srgb_to_linear(rgb)
 
 
+def _plate_px_scale(units: str, lm: np.ndarray) -> float:
+    """Plate pixels per unit of erode/blur (as `engine.swap.mask.mask_px_scale`, on the plate
+    itself) at the face with landmarks `lm` (plate pixels): 1 for "px"; for "face", 1 % of
+    the face's canonical unit, which a "half" crop (no padding) of 100 px spans, so the unit
+    is 100 / √det of that crop's matrix in plate pixels."""
+    if units == "px":
+        return 1.0
+    m = align_matrix(lm, 100, "half")
+    return 1.0 / float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+
+
 def _signoff(row: FrameResult, pf: PlateFrame, img: ImageData, tiles: WorstTiles) -> bool:
     """Measure the sign-off values of one frame into `row.values` and offer its close-ups;
     returns False when the render had no mask layer (the plate's hull stood in)."""
@@ -425,7 +437,10 @@ def _signoff(row: FrameResult, pf: PlateFrame, img: ImageData, tiles: WorstTiles
     if full is not None:
         mask = np.clip(np.nan_to_num(full[y0:y1, x0:x1]), 0.0, 1.0)
     else:  # where a swap's default mask would lie: the hull, feathered as the render's default
-        mask = refine_mask(hull_mask(local, (y1 - y0, x1 - x0)), 0.0, 8.0, 1.0)
+        look = SwapLook()
+        # The plate as a crop at 1 px per plate pixel: its scale is the identity's.
+        mask = refine_mask(hull_mask(local, (y1 - y0, x1 - x0)), 0.0, look.blur,
+                           _plate_px_scale(look.mask_units, lm))
     plate_lin = _linear_rgb(plate_img)[y0:y1, x0:x1]
     render_lin = _linear_rgb(img)[y0:y1, x0:x1]
     res = signoff.measure_frame(plate_lin, render_lin, mask, local)
