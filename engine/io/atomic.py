@@ -102,15 +102,20 @@ def staged_in_memory(tmp: str | os.PathLike[str]) -> Iterator[str]:
     Why: OpenImageIO's writers lose the errors of the bytes they flush on close (OpenEXR's last
     chunks and offset table, a PNG's end); a disk filling at that moment left a truncated file
     that `close()` reported as written (tests/faults/test_write_full_disk.py). On Linux the
-    path is an anonymous memory file's (`memfd_create`; its bytes are copied to `tmp` by
-    `sendfile`, a few ms for a 4K frame); elsewhere it is `tmp` itself.
+    path is an anonymous memory file's (`memfd_create`, opened through /proc; its bytes are
+    copied to `tmp` by `sendfile`, a few ms for a 4K frame); elsewhere it is `tmp` itself.
     """
     if not hasattr(os, "memfd_create"):
         yield str(tmp)
         return
     fd = os.memfd_create("doppel-write", os.MFD_CLOEXEC)
+    stage = f"/proc/self/fd/{fd}"
+    if not os.path.exists(stage):  # no /proc (a bare container): the writer's own file
+        os.close(fd)
+        yield str(tmp)
+        return
     try:
-        yield f"/proc/self/fd/{fd}"
+        yield stage
         size, offset = os.fstat(fd).st_size, 0
         with open(tmp, "wb") as fh:
             while offset < size:

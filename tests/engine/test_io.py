@@ -318,3 +318,28 @@ def test_keep_half_reads_a_file_of_mixed_channel_types_as_float(tmp_path):
     img = read_image(path, keep_half=True)
     assert img.pixels.dtype == np.float32 and img.channels == ("R", "G", "B", "Z")
     np.testing.assert_array_equal(img.channel("Z"), pixels[..., 3])
+
+
+def test_images_staged_in_memory_have_the_bytes_of_a_direct_write_and_fall_back_without_memfd(
+        tmp_path, monkeypatch):
+    import contextlib
+
+    import engine.io.atomic as atomic_mod
+    import engine.io.image as image_mod
+
+    px = np.random.default_rng(3).normal(0.4, 0.2, (40, 56, 4)).astype(np.float32)
+    write_exr(tmp_path / "staged.exr", px)
+
+    @contextlib.contextmanager
+    def direct(tmp):
+        yield str(tmp)
+
+    with monkeypatch.context() as m:
+        m.setattr(image_mod, "staged_in_memory", direct)
+        write_exr(tmp_path / "direct.exr", px)
+    assert (tmp_path / "staged.exr").read_bytes() == (tmp_path / "direct.exr").read_bytes()
+    monkeypatch.delattr(atomic_mod.os, "memfd_create")  # another OS: the temp file itself
+    with atomic_mod.staged_in_memory(tmp_path / "t.exr") as stage:
+        assert stage == str(tmp_path / "t.exr")
+    write_exr(tmp_path / "fallback.exr", px)
+    assert (tmp_path / "fallback.exr").read_bytes() == (tmp_path / "direct.exr").read_bytes()
