@@ -10,7 +10,8 @@
 //
 // Render scale: any the host asks (proxy renders). Images and windows are in pixels at that
 // scale; the display window handed to the engine is the full one scaled (lround, as
-// engine.geometry.track.scale_window), and the engine scales the track and the plate-pixel knobs.
+// engine.geometry.track.scale_window), and the engine scales the track and the plate-pixel knobs
+// (erode and blur when their Units are px; in % of the face they need nothing).
 //
 // Statuses: every action returns only what the specification lists for it (kSpecStatuses; the
 // OpenFX headers' @returns: ofxCore.h, ofxImageEffect.h). A failure is a typed error

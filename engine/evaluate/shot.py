@@ -439,7 +439,7 @@ def _signoff(row: FrameResult, pf: PlateFrame, img: ImageData, tiles: WorstTiles
     else:  # where a swap's default mask would lie: the hull, feathered as the render's default
         look = SwapLook()
         # The plate as a crop at 1 px per plate pixel: its scale is the identity's.
-        mask = refine_mask(hull_mask(local, (y1 - y0, x1 - x0)), 0.0, look.blur,
+        mask = refine_mask(hull_mask(local, (y1 - y0, x1 - x0)), look.erode, look.blur,
                            _plate_px_scale(look.mask_units, lm))
     plate_lin = _linear_rgb(plate_img)[y0:y1, x0:x1]
     render_lin = _linear_rgb(img)[y0:y1, x0:x1]

@@ -15,7 +15,7 @@ Conventions (the bridge's contract):
 - `scale`: the host's render scale (a proxy: 0.5 = half resolution). `display`, origins and
   images are then in the scaled frame's pixels (the display window is the full one scaled by
   `engine.geometry.track.scale_window`, as the plugin computes it); the frame layer scales the
-  track's landmarks and the plate-pixel knobs (erode, blur) to match.
+  track's landmarks and the plate-pixel knobs (erode, blur, when Units is px) to match.
 - `format_from`: where the plugin took the display window: "clip" (the Source clip's format,
   OFX 1.5 hosts) or "project" (the project extent: Nuke's root format), which decides the
   advice when it differs from the track's plate.

@@ -108,23 +108,43 @@ def staged_in_memory(tmp: str | os.PathLike[str]) -> Iterator[str]:
     if not hasattr(os, "memfd_create"):
         yield str(tmp)
         return
-    fd = os.memfd_create("doppel-write", os.MFD_CLOEXEC)
+    try:
+        fd = os.memfd_create("doppel-write", os.MFD_CLOEXEC)
+    except OSError:  # an old kernel (ENOSYS), a sandbox (EPERM), no fds left: write directly
+        fd = -1
     stage = f"/proc/self/fd/{fd}"
-    if not os.path.exists(stage):  # no /proc (a bare container): the writer's own file
-        os.close(fd)
+    if fd < 0 or not os.path.exists(stage):  # or no /proc (a bare container)
+        if fd >= 0:
+            os.close(fd)
         yield str(tmp)
         return
     try:
         yield stage
-        size, offset = os.fstat(fd).st_size, 0
         with open(tmp, "wb") as fh:
-            while offset < size:
-                sent = os.sendfile(fh.fileno(), fd, offset, size - offset)
-                if sent == 0:  # cannot happen for a memory file; never loop forever
-                    raise OSError(errno.EIO, f"{tmp}: short copy at byte {offset} of {size}")
-                offset += sent
+            _copy_fd(fd, fh.fileno(), os.fstat(fd).st_size, tmp)
     finally:
         os.close(fd)
+
+
+def _copy_fd(src: int, dst: int, size: int, name: str | os.PathLike[str]) -> None:
+    """`size` bytes of `src` from its start to `dst`, raising every write error: sendfile, or
+    pread/write where the target's file system takes no sendfile (EINVAL, ENOSYS)."""
+    offset = 0
+    use_sendfile = True
+    while offset < size:
+        if use_sendfile:
+            try:
+                sent = os.sendfile(dst, src, offset, size - offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                use_sendfile = False
+                continue
+        else:
+            sent = os.write(dst, os.pread(src, min(size - offset, 1 << 24), offset))
+        if sent == 0:  # cannot happen for a memory file; never loop forever
+            raise OSError(errno.EIO, f"{name}: short copy at byte {offset} of {size}")
+        offset += sent
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -68,8 +68,13 @@ def render_record(settings: SwapSettings, output: dict[str, Any], model: ModelIn
     model that takes it (an AMP .dfm): elsewhere it changes no pixel, and renders made before
     the knob existed keep resuming. Likewise the FaceEnhancer: its digest and `enhance` are
     recorded only where it runs (an enhancer set and enhance > 0); enhance 0 writes today's
-    pixels and today's record."""
+    pixels and today's record. `mask_units` is recorded only when it is "face": plate pixels
+    were the only units before it existed, so a render made then resumes with `--mask-units
+    px` and its erode and blur (and is refused with the face-relative default, which differs
+    in erode and blur)."""
     recorded = {k: v for k, v in settings.to_dict().items() if k not in NOT_RECORDED}
+    if recorded.get("mask_units") == "px":
+        recorded.pop("mask_units")
     if not takes_morph:
         recorded.pop("morph", None)
     enhancing = enhancer is not None and settings.look.enhance > 0

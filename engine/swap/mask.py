@@ -205,11 +205,12 @@ def mask_px_scale(units: str, img_to_crop: np.ndarray, size: int, padding: float
 
 def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: float
                 ) -> np.ndarray:
-    """Erode (>0) / dilate (<0) then feather a mask, sizes given in **plate** pixels.
+    """Erode (>0) / dilate (<0) then feather a mask, sizes given in units of `px_scale` mask
+    pixels each (`mask_px_scale`: plate pixels, or % of the face).
 
-    `px_scale` is how many mask pixels one plate pixel spans (the crop's scale, √det of the
-    image→crop matrix), so an erode of 10 plate pixels means 10 plate pixels whether the model
-    crop is 96 or 512 px. Blur is a Gaussian whose ±2σ span is `blur_px`.
+    For plate pixels `px_scale` is how many mask pixels one plate pixel spans (the crop's
+    scale, √det of the image→crop matrix), so an erode of 10 plate pixels means 10 plate pixels
+    whether the model crop is 96 or 512 px. Blur is a Gaussian whose ±2σ span is `blur_px`.
 
     Example:
         A 5×5 square in a 9×9 mask; eroding 1 plate pixel at 1 mask px per plate px leaves the

@@ -2,10 +2,11 @@
 
 For one frame: landmarks from the track (or detection) → Umeyama alignment to the model's face
 type → crop the plate's face **region only** → scene-linear to the model's space (sRGB transfer)
-→ ONNX swap → mask (learned/hull, erode/blur in plate pixels) → colour transfer in model space
-→ optional sharpen / seamless / motion blur → back to linear → inverse warp over the face's ROI →
-blend in linear light. Pixels where the final mask is 0 are not written at all, so highlights
-above 1, negatives, NaNs outside the face, alpha and extra channels stay bit-exact.
+→ ONNX swap → mask (learned/hull, erode/blur in % of the face or plate pixels) → colour
+transfer in model space → optional sharpen / seamless / motion blur → back to linear → inverse
+warp over the face's ROI → blend in linear light. Pixels where the final mask is 0 are not
+written at all, so highlights above 1, negatives, NaNs outside the face, alpha and extra
+channels stay bit-exact.
 
 Stateless per frame: the same inputs give the same pixels in any order, thread or process;
 heavy state (ONNX sessions, detector, colour processor) is built once per instance from its

@@ -323,6 +323,7 @@ def test_keep_half_reads_a_file_of_mixed_channel_types_as_float(tmp_path):
 def test_images_staged_in_memory_have_the_bytes_of_a_direct_write_and_fall_back_without_memfd(
         tmp_path, monkeypatch):
     import contextlib
+    import errno
 
     import engine.io.atomic as atomic_mod
     import engine.io.image as image_mod
@@ -338,6 +339,22 @@ def test_images_staged_in_memory_have_the_bytes_of_a_direct_write_and_fall_back_
         m.setattr(image_mod, "staged_in_memory", direct)
         write_exr(tmp_path / "direct.exr", px)
     assert (tmp_path / "staged.exr").read_bytes() == (tmp_path / "direct.exr").read_bytes()
+
+    def refuse(*_a):
+        raise OSError(errno.EINVAL, "no sendfile to this file system")
+
+    with monkeypatch.context() as m:  # a target file system without sendfile: pread/write
+        m.setattr(atomic_mod.os, "sendfile", refuse)
+        write_exr(tmp_path / "copied.exr", px)
+    assert (tmp_path / "copied.exr").read_bytes() == (tmp_path / "direct.exr").read_bytes()
+
+    def no_memfd(*_a):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    with monkeypatch.context() as m:  # an old kernel or a sandbox: the temp file itself
+        m.setattr(atomic_mod.os, "memfd_create", no_memfd)
+        with atomic_mod.staged_in_memory(tmp_path / "t.exr") as stage:
+            assert stage == str(tmp_path / "t.exr")
     monkeypatch.delattr(atomic_mod.os, "memfd_create")  # another OS: the temp file itself
     with atomic_mod.staged_in_memory(tmp_path / "t.exr") as stage:
         assert stage == str(tmp_path / "t.exr")

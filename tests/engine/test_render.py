@@ -360,3 +360,21 @@ def test_a_half_plate_renders_in_half_the_values_of_a_float_render(tmp_path, pla
     plate = next(iter(src.read_plates([1003], keep_half=True)))
     assert plate.pixels.dtype == np.float16
     assert next(iter(src.read_plates([1003]))).pixels.dtype == np.float32
+
+
+def test_a_render_from_before_mask_units_resumes_in_plate_pixels_and_not_with_the_new_default(
+        demo_model):
+    """Erode and blur were plate pixels before `mask_units` existed: its record had no such key.
+    A record of `--mask-units px` is that record; the face-relative default differs from it."""
+    from engine.shot.resume import render_record
+    from engine.swap.infer import read_model_info
+    from engine.swap.settings import EngineConfig, SwapLook, SwapSettings
+
+    model = read_model_info(demo_model)[0]
+    config = EngineConfig(model=str(demo_model))
+    px = render_record(SwapSettings(config, SwapLook(erode=4.0, blur=8.0, mask_units="px")), {},
+                       model, None, "t")
+    face = render_record(SwapSettings(config), {}, model, None, "t")
+    assert "mask_units" not in px["settings"] and face["settings"]["mask_units"] == "face"
+    assert (px["settings"]["erode"], px["settings"]["blur"]) == (4.0, 8.0)
+    assert face["settings"]["erode"] != 4.0 and face["settings"]["blur"] != 8.0
