@@ -71,10 +71,13 @@ def test_node_output_equals_doppel_render_bit_for_bit(host, tmp_path, plate_npy,
 
 def test_look_change_rerenders_without_reloading_the_model(host, tmp_path, plate_npy,
                                                            demo_model, shot_track, reference):
+    from engine.swap.params import BY_NAME
+
+    blur = f"blur={BY_NAME['blur'].default:g}"
     run = host("--source", str(plate_npy), "--frames", FOUR, "--out", str(tmp_path),
                *_node(demo_model, shot_track),
-               "--phase", "blur=8", "--phase", "blur=30;color=lct", "--phase", "strength=0.5",
-               "--phase", "blur=8;color=rct-local;strength=1")  # back to the defaults
+               "--phase", blur, "--phase", "blur=30;color=lct", "--phase", "strength=0.5",
+               "--phase", f"{blur};color=rct-local;strength=1")  # back to the defaults
     assert run.rc == 0, run.stderr
     assert run.values["model_loads_logged"] == "1"
     # The changes took effect (pixels differ) and going back gives the reference again.
