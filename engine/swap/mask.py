@@ -203,6 +203,14 @@ def mask_px_scale(units: str, img_to_crop: np.ndarray, size: int, padding: float
     raise SettingsError(f"mask_units {units!r} unknown; use px or face")
 
 
+def _morph(mask: np.ndarray, radius: int, erode: bool) -> np.ndarray:
+    """`mask` eroded (or dilated) by a disc of `radius` pixels (0: the mask itself)."""
+    if radius == 0:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.erode(mask, kernel) if erode else cv2.dilate(mask, kernel)
+
+
 def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: float
                 ) -> np.ndarray:
     """Erode (>0) / dilate (<0) then feather a mask, sizes given in units of `px_scale` mask
@@ -214,7 +222,8 @@ def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: flo
 
     Example:
         A 5×5 square in a 9×9 mask; eroding 1 plate pixel at 1 mask px per plate px leaves the
-        3×3 centre, at 2 mask px per plate px (a crop twice as dense) only the middle pixel:
+        3×3 centre, at 2 mask px per plate px (a crop twice as dense) only the middle pixel;
+        a fractional erode goes that part of the way between the whole-pixel ones:
 
         >>> square = np.zeros((9, 9), np.float32)
         >>> square[2:7, 2:7] = 1.0
@@ -223,15 +232,21 @@ def refine_mask(mask: np.ndarray, erode_px: float, blur_px: float, px_scale: flo
         (dtype('float32'), 9.0, 1.0)
         >>> float(refine_mask(square, erode_px=-1, blur_px=0, px_scale=1.0).sum())  # dilate
         45.0
+        >>> float(refine_mask(square, erode_px=0.25, blur_px=0, px_scale=1.0).sum())  # 25 − 16/4
+        21.0
         >>> np.round(refine_mask(square, erode_px=0, blur_px=4, px_scale=1.0)[4], 2)  # feather
         array([0.06, 0.3 , 0.69, 0.93, 0.98, 0.93, 0.69, 0.3 , 0.06], dtype=float32)
     """
     out = np.asarray(mask, np.float32)
     er = erode_px * px_scale
-    if abs(er) >= 0.5:
-        k = int(round(abs(er))) * 2 + 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        out = cv2.erode(out, kernel) if er > 0 else cv2.dilate(out, kernel)
+    if abs(er) > 1e-6:
+        # A fractional radius lerps the two whole-pixel ones round it, so the knob acts
+        # continuously: a 96 px crop's pixel is several plate pixels, and rounding made Erode
+        # a staircase (nothing over a 2.5 px drag, then a jump; docs/engine.md).
+        n, frac = int(abs(er)), abs(er) - int(abs(er))
+        inner = _morph(out, n, er > 0)
+        out = inner if frac < 1e-6 else inner + np.float32(frac) * (
+            _morph(out, n + 1, er > 0) - inner)
     bl = blur_px * px_scale
     if bl >= 0.5:
         sigma = bl / 4.0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from engine.geometry.align import align_matrix, mean_face, transform_points
-from engine.swap.mask import eyes_mask, hull_mask, mouth_mask
+from engine.swap.mask import eyes_mask, hull_mask, mouth_mask, refine_mask
 
 
 def crop_landmarks(size=256):
@@ -53,3 +53,20 @@ def test_hull_lift_raises_only_the_brows():
     assert high[:, 1].min() == pytest.approx(lm[17:27, 1].min() - 0.25 * (lm[8, 1] - lm[27, 1]),
                                              abs=1e-3)
     assert low[:, 1].max() == high[:, 1].max()  # the chin stays
+
+
+def test_erode_acts_continuously_and_monotonically_between_whole_pixels():
+    """A compositor drags Erode: the mask shrinks a little at every step, never in jumps of a
+    whole crop pixel (on a 96 px crop one pixel is several plate pixels)."""
+    import cv2
+
+    disc = np.zeros((64, 64), np.float32)
+    cv2.circle(disc, (32, 32), 20, 1.0, -1)
+    soft = cv2.GaussianBlur(disc, (0, 0), 1.5)  # a learned mask's soft edge
+    for mask in (disc, soft):
+        steps = np.linspace(-3.0, 3.0, 61)
+        area = np.array([refine_mask(mask, e, 0.0, 1.0).sum() for e in steps])
+        assert np.all(np.diff(area) < 0)  # every 0.1 px of erode shrinks it
+        whole = np.array([refine_mask(mask, e, 0.0, 1.0).sum() for e in range(-3, 4)])
+        assert np.abs(np.diff(area)).max() < 0.2 * np.abs(np.diff(whole)).max()
+        assert np.allclose(area[::10], whole)  # whole pixels as before
