@@ -38,7 +38,7 @@ from engine.geometry.align import align_matrix, crop_roi, transform_points, warp
 from engine.io import FrameSource, format_frame_range, read_image
 from engine.io.colorspace import linear_to_srgb, srgb_to_linear
 from engine.io.image import ImageData
-from engine.swap.mask import hull_mask, refine_mask
+from engine.swap.mask import hull_mask, mask_px_scale, refine_mask
 from engine.swap.settings import SwapLook
 from engine.types import Detection, Face
 
@@ -415,14 +415,11 @@ def _linear_rgb(image: ImageData) -> np.ndarray:
 
 
 def _plate_px_scale(units: str, lm: np.ndarray) -> float:
-    """Plate pixels per unit of erode/blur (as `engine.swap.mask.mask_px_scale`, on the plate
-    itself) at the face with landmarks `lm` (plate pixels): 1 for "px"; for "face", 1 % of
-    the face's canonical unit, which a "half" crop (no padding) of 100 px spans, so the unit
-    is 100 / √det of that crop's matrix in plate pixels."""
-    if units == "px":
-        return 1.0
+    """Plate pixels per unit of erode/blur at the face with landmarks `lm` (plate pixels), for
+    a mask refined on the plate itself: the crop pixels a unit spans (`mask_px_scale`, in any
+    crop of the face) over that crop's pixels per plate pixel (1 for "px")."""
     m = align_matrix(lm, 100, "half")
-    return 1.0 / float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    return mask_px_scale(units, m, 100, 0.0) / float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
 
 
 def _signoff(row: FrameResult, pf: PlateFrame, img: ImageData, tiles: WorstTiles) -> bool:

@@ -340,7 +340,7 @@ def _write(path: str | os.PathLike[str], pixels: np.ndarray | Sequence[np.ndarra
             raise _write_error(path, out.geterror().strip() or oiio.geterror().strip())
 
 
-def _write_error(path: str | os.PathLike[str], err: str) -> MediaError:
+def _write_error(path: str | os.PathLike[str], err: str) -> DiskFullError | MediaError:
     """The error of a failed OpenImageIO write: disk full when its message says so (the
     atomic writer also tells a full disk by the space left when the errno is lost)."""
     if "No space left" in err or "Disk quota" in err:

@@ -249,3 +249,15 @@ def test_worst_tiles_keep_only_the_k_worst_frames_per_check():
         keep.offer("seam", bad, f, lambda f=f: made.append(f) or (np.zeros(1), np.zeros(1)))
     assert [f for f, _t in keep.worst("seam")] == [1002, 1005]
     assert 1004 not in made  # NaN: the check did not apply, no tiles were cut
+
+
+def test_a_render_without_a_mask_is_judged_along_the_default_feather_in_the_renders_units():
+    """The stand-in mask (the plate's hull) is feathered as the render's default: face units
+    follow the face's size on the plate, plate pixels do not."""
+    from engine.evaluate.shot import _plate_px_scale
+    from engine.geometry.align import mean_face
+
+    lm = mean_face() * 160 + 200  # a face whose canonical unit is 160 plate pixels
+    assert _plate_px_scale("face", lm) == pytest.approx(1.6)  # 1 % of 160 px
+    assert _plate_px_scale("face", lm * 2) == pytest.approx(3.2)
+    assert _plate_px_scale("px", lm) == pytest.approx(1.0)
