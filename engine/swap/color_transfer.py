@@ -453,6 +453,10 @@ def mix_dfl(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray | No
 TRANSFERS = {"rct": rct, "lct": lct, "mkl": mkl, "idt": idt, "sot": sot, "mix": mix,
              "hist": hist_match, "rct-local": rct_local, "rct-dfl": rct_dfl, "idt-dfl": idt_dfl,
              "sot-dfl": sot_dfl, "mix-dfl": mix_dfl}
+# DeepFaceLab's modes take the face's own mask, as DFL gives them: they multiply the crops by it,
+# and idt/sot/mix-dfl return the multiplied crop transferred, so a mask that is 0 inside the
+# face (our modes' statistics ring along the mask's edge) would leave the face's middle black.
+FACE_MASK_TRANSFERS = frozenset({"rct-dfl", "idt-dfl", "sot-dfl", "mix-dfl"})
 
 
 def color_transfer(mode: str, source: np.ndarray, target: np.ndarray,

@@ -46,7 +46,7 @@ from engine.geometry.track import Track
 from engine.io.colorspace import OcioTransfer, SrgbTransfer
 from engine.io.finite import finite_rgb
 from engine.swap.blend import motion_blur, overlay_into, seamless, sharpen
-from engine.swap.color_transfer import color_transfer, hist_match
+from engine.swap.color_transfer import FACE_MASK_TRANSFERS, color_transfer, hist_match
 from engine.swap.enhance import (
     Enhancer,
     check_pair,
@@ -385,8 +385,10 @@ class FaceSwapper:
         if look.color != "none":
             # Statistics along the mask's inner edge, where swap and plate meet and must match;
             # the face's middle (eyes, brows, mouth, beard) differs between two people and
-            # biased the match (issue 21: the seam; docs/evaluation.md).
-            stats = edge_ring(mask, STATS_RING * r)
+            # biased the match (issue 21: the seam; docs/evaluation.md). DeepFaceLab's own
+            # modes get the face mask, as in DFL (color_transfer.FACE_MASK_TRANSFERS).
+            stats = (mask if look.color in FACE_MASK_TRANSFERS
+                     else edge_ring(mask, STATS_RING * r))
             swap = color_transfer(look.color, swap, dst_srgb, stats, stats)
         t = lap("color", t)
 

@@ -5,6 +5,7 @@ import pytest
 
 from engine.errors import ModelError, SettingsError
 from engine.io import read_image
+from engine.swap.color_transfer import TRANSFERS
 from engine.swap.pipeline import EngineConfig, FaceSwapper, SwapLook
 
 LOOK = SwapLook()
@@ -342,3 +343,20 @@ def test_without_composite_the_face_and_mask_are_the_same_and_the_plate_is_untou
     assert np.array_equal(bare.mask_roi, full.mask_roi)
     assert np.array_equal(bare.face_roi, full.face_roi)
     assert np.array_equal(bare.image, plate_1010.pixels)
+
+
+@pytest.mark.parametrize("mode", ["none", *sorted(TRANSFERS)])
+def test_every_colour_mode_keeps_the_face_a_face(swapper, plate_1010, plate_track, mode):
+    """No colour mode may blank the face: inside the mask the render keeps the plate face's
+    brightness to within a factor of two and has no black hole where the plate has none (the
+    DeepFaceLab modes once zero-filled the face's middle: a black face, exit 0)."""
+    res = swapper.process(plate_1010.pixels, 1010, look=SwapLook(color=mode),
+                          track=plate_track, channels=plate_1010.channels)
+    x0, y0, x1, y1 = res.roi
+    inside = res.mask_roi > 0.9
+    face = res.image[y0:y1, x0:x1, :3][inside]
+    plate = plate_1010.pixels[y0:y1, x0:x1, :3][inside]
+    assert inside.sum() > 1000
+    assert 0.5 < face.mean() / plate.mean() < 2.0, (face.mean(), plate.mean())
+    dark = face.max(-1) < 0.01
+    assert dark.mean() <= (plate.max(-1) < 0.01).mean() + 0.01, dark.mean()
