@@ -93,3 +93,25 @@ def test_rct_local_removes_a_regional_cast_that_global_rct_keeps():
 
     assert cast(rct(swap, plate, mask, mask)) > 4.0
     assert cast(rct_local(swap, plate, mask, mask)) < 0.5 * cast(rct(swap, plate, mask, mask))
+
+
+def test_rct_local_keeps_the_swaps_lightness_contrast_and_matches_its_mean():
+    """The statistics ring's L* spread is the face edge's shading: rct scales the whole face's
+    contrast by it, rct-local keeps the swap's own (eyes, mouth, detail) and still takes the
+    target's mean lightness and colour."""
+    import cv2
+
+    from engine.swap.color_transfer import rct, rct_local
+
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:64, 0:64] / 64.0
+    src = np.clip(0.45 + 0.25 * np.sin(8 * x)[..., None] + 0.02 * rng.random((64, 64, 3)),
+                  0, 1).astype(np.float32)  # strong detail
+    tgt = np.clip(np.array([0.62, 0.48, 0.38]) + 0.05 * np.sin(8 * x)[..., None],
+                  0, 1).astype(np.float32)  # flat, warm
+    lab = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2LAB)  # noqa: E731
+    l_src, l_tgt = lab(src)[..., 0], lab(tgt)[..., 0]
+    flat, kept = lab(rct(src, tgt))[..., 0], lab(rct_local(src, tgt))[..., 0]
+    assert flat.std() == pytest.approx(l_tgt.std(), rel=0.05)  # rct: the target's spread
+    assert kept.std() == pytest.approx(l_src.std(), rel=0.05)  # rct-local: the swap's own
+    assert kept.mean() == pytest.approx(l_tgt.mean(), abs=1.0)  # both: the target's mean
