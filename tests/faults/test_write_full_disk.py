@@ -108,6 +108,19 @@ def _frame(h: int = 160, w: int = 200) -> np.ndarray:
     return np.concatenate([rgb, np.ones((h, w, 1)), (x / w)[..., None]], -1).astype(np.float32)
 
 
+def _assert_whole_or_nothing(report: dict, name: str) -> None:
+    """Each fill point of a sweep: "disk full" and no file at all (no temp, no partial file
+    under the target's name), or the one file `name`, whole; both outcomes seen."""
+    outcomes = {d: r[0] for d, r in report.items()}
+    assert set(outcomes.values()) <= {"written", "full"}, outcomes
+    for d, (outcome, left, whole) in report.items():
+        if outcome == "full":
+            assert left == [], (d, left)
+        else:
+            assert whole is True and left == [name], (d, whole, left)
+    assert "full" in outcomes.values() and "written" in outcomes.values()  # both were tried
+
+
 @pytest.mark.parametrize("kind", ["exr", "exr-layers", "png"])
 def test_a_disk_filling_at_any_byte_leaves_the_whole_file_or_a_disk_full_error_and_nothing(
         tmp_path, kind):
@@ -120,15 +133,8 @@ def test_a_disk_filling_at_any_byte_leaves_the_whole_file_or_a_disk_full_error_a
     else:
         write_exr(ref, layers if kind == "exr-layers" else frame,
                   ("R", "G", "B", "A", "doppel.mask") if kind == "exr-layers" else None)
-    report = _sweep(tmp_path, kind, layers, ref.stat().st_size)
-    outcomes = {d: r[0] for d, r in report.items()}
-    assert set(outcomes.values()) <= {"written", "full"}, outcomes
-    for d, (outcome, left, whole) in report.items():
-        if outcome == "full":
-            assert left == [], (d, left)  # no temp, no partial file under the target's name
-        else:
-            assert whole is True and left == [ref.name.replace("ref", "f")], (d, whole, left)
-    assert "full" in outcomes.values() and "written" in outcomes.values()  # both were tried
+    _assert_whole_or_nothing(_sweep(tmp_path, kind, layers, ref.stat().st_size),
+                             ref.name.replace("ref", "f"))
 
 
 def test_a_checkpoint_save_on_a_disk_filling_at_any_byte_is_whole_or_disk_full(tmp_path):
@@ -140,13 +146,5 @@ def test_a_checkpoint_save_on_a_disk_filling_at_any_byte_is_whole_or_disk_full(t
     w = _frame()
     ref = save_checkpoint(tmp_path / "ref", {"schema": 1, "iteration": 7,
                                               "w": torch.from_numpy(w)}, keep=2)
-    report = _sweep(tmp_path, "checkpoint", [w], ref.stat().st_size)
-    outcomes = {d: r[0] for d, r in report.items()}
-    assert set(outcomes.values()) <= {"written", "full"}, outcomes
-    for d, (outcome, left, whole) in report.items():
-        if outcome == "full":
-            assert left == [], (d, left)
-        else:
-            assert whole is True and left == [str(ref.relative_to(tmp_path / "ref"))], \
-                (d, whole, left)
-    assert "full" in outcomes.values() and "written" in outcomes.values()
+    _assert_whole_or_nothing(_sweep(tmp_path, "checkpoint", [w], ref.stat().st_size),
+                             str(ref.relative_to(tmp_path / "ref")))
