@@ -357,7 +357,7 @@ def evaluate_render(name: str, plate_frames: dict[int, PlateFrame], render: Fram
         v["pose"] = pose_difference(pf.pose, rigid_pose(face.landmarks, pf.size))
         v["mouth_render"] = geo.mouth_opening(face.landmarks)
         v["eye_render"] = geo.eye_opening(face.landmarks)
-        v["mouth_width_render"] = signoff.mouth_width(face.landmarks)
+        v["mouth_width_render"] = geo.mouth_width(face.landmarks)
         if face.descriptor is not None:
             v["id_source"] = distance(face.descriptor, identity.centroid)
             if pf.face.descriptor is not None:

@@ -46,6 +46,7 @@ import numpy as np
 
 from engine.errors import SettingsError
 from engine.geometry.align import ALIGN_POINTS, mean_face, transform_points, umeyama
+from engine.geometry.face_measures import mouth_width
 
 SEGMENTS = ("top", "left", "right", "jaw-left", "jaw-right")
 MIN_PIXELS = 12  # a segment's ring needs this many pixels on each side to be measured
@@ -293,12 +294,6 @@ def whiteness(lab_img: np.ndarray) -> np.ndarray:
     """WID, the CIELAB whiteness index for teeth (Pérez et al., J. Dent. 2016):
     0.511 L* − 2.324 a* − 1.100 b*. Teeth score high; lips, tongue and skin low."""
     return 0.511 * lab_img[..., 0] - 2.324 * lab_img[..., 1] - 1.100 * lab_img[..., 2]
-
-
-def mouth_width(landmarks: np.ndarray) -> float:
-    """Mouth-corner distance (points 48, 54) over the inter-ocular distance."""
-    lm = np.asarray(landmarks, np.float64)
-    return float(np.linalg.norm(lm[54] - lm[48]) / np.linalg.norm(lm[45] - lm[36]))
 
 
 @dataclass

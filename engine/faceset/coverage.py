@@ -12,6 +12,14 @@ so a plate mouth opened wider than the source ever opens comes out closed or smi
 A destination face's mouth is covered when at least `min_faces` source faces open theirs at
 least as wide, less `MOUTH_TOLERANCE`. Opening: the inner-lip gap over the outer-eye-corner
 distance (`engine.geometry.face_measures.mouth_opening`; ≈0 closed, 0.1 clearly open).
+
+And the mouth's *shape*: how far a mouth opens says nothing of whether it opens round (an "O",
+the corners drawn in) or wide (the corners pulled out, teeth showing). A decoder shown only wide
+openings renders every open plate mouth wide. Width is the mouth-corner distance over the IOD
+relative to the same person's closed mouth (`relative_mouth_width`: the median over the faces
+opened least), so that two people's different mouths compare by what the mouth does, not by
+their anatomy. A destination face's shape is covered when at least `min_faces` source faces open
+within `SHAPE_OPEN_TOLERANCE` of it at a relative width within `SHAPE_WIDTH_TOLERANCE` of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import numpy as np
 
 from engine.errors import FacesetError, SettingsError
 from engine.faceset.store import Faceset
-from engine.geometry.face_measures import mouth_opening
+from engine.geometry.face_measures import mouth_opening, mouth_width
 from engine.io.ownership import image_mark, text_mark
 
 PLOT_KIND = "pose coverage plot"
@@ -35,6 +43,15 @@ CELL = 10.0  # degrees; cells in which missing angles are reported
 # Of the IOD: a source mouth this much less open still covers a plate mouth (the landmarker's
 # own frame-to-frame noise on the inner lips is about 0.01-0.02 at these face sizes).
 MOUTH_TOLERANCE = 0.03
+# Mouth shape: the opening's neighbourhood (IOD) and the relative width's (fraction of the
+# person's closed width). The landmarker's spread of a still, closed mouth's width is about
+# ±0.03 of it (5th to 95th percentile over the demo plate's closed frames: 0.96-1.05).
+SHAPE_OPEN_TOLERANCE = 0.05
+SHAPE_WIDTH_TOLERANCE = 0.08
+# The faces whose width is the person's closed width: closed (below this opening), or, where
+# fewer than SHAPE_MIN_CLOSED are, the fifth of the faces opened least.
+SHAPE_CLOSED = 0.03
+SHAPE_MIN_CLOSED = 5
 
 
 @dataclass
@@ -132,6 +149,18 @@ class MouthCoverage:
     uncovered_frames: list[int]
     dst_count: int
     min_faces: int
+    # the mouth's shape: destination faces whose opening the source shows only at another
+    # width (narrower: an "O" the source never makes; wider: a stretch or smile it never makes)
+    shape_narrower_frames: list[int] = field(default_factory=list)
+    shape_wider_frames: list[int] = field(default_factory=list)
+    # relative width (of the closed mouth's) of the uncovered destination faces, and of the
+    # source faces at their openings: (5th, 95th percentile)
+    shape_dst_width: tuple[float, float] = (1.0, 1.0)
+    shape_src_width: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def shape_uncovered_frames(self) -> list[int]:
+        return sorted(self.shape_narrower_frames + self.shape_wider_frames)
 
     def lines(self) -> list[str]:
         out = [f"mouth: the source opens to {self.src_open:.2f} of the eye-corner distance (on "
@@ -144,19 +173,57 @@ class MouthCoverage:
         else:
             out.append(f"mouth covered: every destination face opens no wider than the source "
                        f"(within {MOUTH_TOLERANCE:g})")
+        shape = self.shape_uncovered_frames
+        if shape:
+            kinds = []
+            if self.shape_narrower_frames:
+                kinds.append(f"{len(self.shape_narrower_frames)} narrower (a round 'O', "
+                             f"the corners drawn in): frames "
+                             f"{frame_ranges(self.shape_narrower_frames)}")
+            if self.shape_wider_frames:
+                kinds.append(f"{len(self.shape_wider_frames)} wider (a stretch or a smile): "
+                             f"frames {frame_ranges(self.shape_wider_frames)}")
+            out.append(f"mouth shape uncovered: {len(shape)}/{self.dst_count} destination "
+                       f"faces hold their mouth at a width the source never shows at that "
+                       f"opening ({self.shape_dst_width[0]:.2f}-{self.shape_dst_width[1]:.2f} of "
+                       f"their closed width; the source's at those openings "
+                       f"{self.shape_src_width[0]:.2f}-{self.shape_src_width[1]:.2f}), so the "
+                       f"swap will show the source's shape there; {'; '.join(kinds)}; add "
+                       "source footage with those mouth shapes")
+        else:
+            out.append(f"mouth shape covered: every destination face's opening and width "
+                       f"(relative to its closed mouth) is on >= {self.min_faces} source faces "
+                       f"(within {SHAPE_OPEN_TOLERANCE:g} and {SHAPE_WIDTH_TOLERANCE:g})")
         return out
 
 
-def _openings(fs: Faceset, role: str) -> np.ndarray:
+def _mouths(fs: Faceset, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per face: mouth opening and mouth width (both over the IOD; NaN where degenerate)."""
     if not fs.entries:
         raise FacesetError(f"{fs.root}: the {role} faceset has no faces; extract it first")
-    out = np.full(len(fs.entries), np.nan)
+    opening = np.full(len(fs.entries), np.nan)
+    width = np.full(len(fs.entries), np.nan)
     for i, e in enumerate(fs.entries):
         try:
-            out[i] = mouth_opening(fs.landmarks_crop(e))
+            lm = fs.landmarks_crop(e)
+            opening[i], width[i] = mouth_opening(lm), mouth_width(lm)
         except SettingsError:  # degenerate landmarks (eye corners on one point): not judged
             continue
-    return out
+    return opening, width
+
+
+def relative_mouth_width(opening: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Each face's mouth width over the same person's closed-mouth width: the median width of
+    the faces opened less than SHAPE_CLOSED, or, with fewer than SHAPE_MIN_CLOSED of those, of
+    the fifth opened least. 1 = the closed mouth's width; an "O" is below, a smile above. NaN
+    where either measure is, or where no face is measurable."""
+    ok = np.isfinite(opening) & np.isfinite(width)
+    if not ok.any():
+        return np.full(opening.shape, np.nan)
+    closed = ok & (opening < SHAPE_CLOSED)
+    if closed.sum() < SHAPE_MIN_CLOSED:
+        closed = ok & (opening <= np.percentile(opening[ok], 20))
+    return np.where(ok, width / float(np.median(width[closed])), np.nan)
 
 
 def mouth_coverage(src: Faceset, dst: Faceset, min_faces: int = 3) -> MouthCoverage:
@@ -164,14 +231,47 @@ def mouth_coverage(src: Faceset, dst: Faceset, min_faces: int = 3) -> MouthCover
     faces (less MOUTH_TOLERANCE)."""
     if not 1 <= min_faces <= 1_000_000:
         raise SettingsError(f"--min-faces must be at least 1, got {min_faces!r}")
-    s, d = _openings(src, "source"), _openings(dst, "destination")
-    s = np.sort(s[np.isfinite(s)])[::-1]
+    (s_open, s_width), (d, d_width) = _mouths(src, "source"), _mouths(dst, "destination")
+    s = np.sort(s_open[np.isfinite(s_open)])[::-1]
     # fewer source faces than needed: no mouth is covered, not even a closed one
     widest = float(s[min_faces - 1]) if len(s) >= min_faces else -np.inf
     bad = np.isfinite(d) & (d > widest + MOUTH_TOLERANCE)
     frames = sorted(e.frame for e, b in zip(dst.entries, bad, strict=True) if b)
-    return MouthCoverage(max(widest, 0.0), float(np.nanmax(d)) if np.isfinite(d).any() else 0.0,
-                         frames, len(d), min_faces)
+    cov = MouthCoverage(max(widest, 0.0), float(np.nanmax(d)) if np.isfinite(d).any() else 0.0,
+                        frames, len(d), min_faces)
+    _shape_coverage(cov, dst, (s_open, relative_mouth_width(s_open, s_width)),
+                    (d, relative_mouth_width(d, d_width)), bad)
+    return cov
+
+
+def _shape_coverage(cov: MouthCoverage, dst: Faceset, src_mouths: tuple[np.ndarray, np.ndarray],
+                    dst_mouths: tuple[np.ndarray, np.ndarray], too_wide: np.ndarray) -> None:
+    """Fill `cov`'s shape fields: destination faces (not already uncovered by their opening)
+    with fewer than `cov.min_faces` source faces near both their opening and relative width."""
+    (so, sw), (do, dw) = src_mouths, dst_mouths
+    ok_s = np.isfinite(so) & np.isfinite(sw)
+    so, sw = so[ok_s], sw[ok_s]
+    narrower, wider, d_w, s_w = [], [], [], []
+    for e, o, w, skip in zip(dst.entries, do, dw, too_wide, strict=True):
+        if skip or not (np.isfinite(o) and np.isfinite(w)):
+            continue  # an opening the source never reaches is already reported as that
+        near_open = np.abs(so - o) <= SHAPE_OPEN_TOLERANCE
+        if (near_open & (np.abs(sw - w) <= SHAPE_WIDTH_TOLERANCE)).sum() >= cov.min_faces:
+            continue
+        widths = sw[near_open]
+        # narrower or wider than what the source does at this opening (all of it if nothing)
+        typical = float(np.median(widths)) if widths.size else float(np.median(sw)) \
+            if sw.size else w
+        (narrower if w < typical else wider).append(e.frame)
+        d_w.append(w)
+        s_w.extend(widths.tolist())
+    if narrower or wider:
+        cov.shape_narrower_frames, cov.shape_wider_frames = sorted(narrower), sorted(wider)
+        cov.shape_dst_width = (float(np.percentile(d_w, 5)), float(np.percentile(d_w, 95)))
+        if s_w:
+            cov.shape_src_width = (float(np.percentile(s_w, 5)), float(np.percentile(s_w, 95)))
+        else:
+            cov.shape_src_width = (float("nan"), float("nan"))
 
 
 def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) -> np.ndarray:
@@ -211,5 +311,6 @@ def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) ->
     return img
 
 
-__all__ = ["CELL", "MOUTH_TOLERANCE", "Coverage", "MouthCoverage", "coverage_plot",
-           "frame_ranges", "mouth_coverage", "pose_coverage"]
+__all__ = ["CELL", "MOUTH_TOLERANCE", "SHAPE_OPEN_TOLERANCE", "SHAPE_WIDTH_TOLERANCE", "Coverage",
+           "MouthCoverage", "coverage_plot", "frame_ranges", "mouth_coverage", "pose_coverage",
+           "relative_mouth_width"]

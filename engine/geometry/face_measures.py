@@ -1,4 +1,5 @@
-"""Landmark measures: inter-ocular distance, landmark distance, mouth and eye opening.
+"""Landmark measures: inter-ocular distance, landmark distance, mouth opening and width, eye
+opening.
 
 Convention: landmarks are `(68, 2)` float `(x, y)` image pixels, iBUG 300-W order. The
 inter-ocular distance (IOD) is the 300-W normaliser: the distance between the outer eye corners
@@ -44,6 +45,12 @@ def mouth_opening(landmarks: np.ndarray) -> float:
     pts = _pts(landmarks)
     gap = np.mean([np.linalg.norm(pts[u] - pts[d]) for u, d in _MOUTH_PAIRS])
     return float(gap / inter_ocular(pts))
+
+
+def mouth_width(landmarks: np.ndarray) -> float:
+    """Mouth-corner distance (points 48, 54) over the IOD; SettingsError where degenerate."""
+    pts = _pts(landmarks)
+    return float(np.linalg.norm(pts[54] - pts[48]) / inter_ocular(pts))
 
 
 def eye_opening(landmarks: np.ndarray) -> float:

@@ -193,9 +193,11 @@ def test_coverage_names_the_plate_angles_the_source_lacks(tmp_path):
     assert img.shape == (640, 640, 3) and (img[..., 0] > 200).any()
 
 
-def _mouth_entries(openings: list[float], start: int = 1) -> list[FaceEntry]:
+def _mouth_entries(openings: list[float], start: int = 1,
+                   widths: list[float] | None = None) -> list[FaceEntry]:
     """Faces of the mean face's shape (eye corners 100 px apart) with the inner lips that far
-    apart, as a fraction of the eye-corner distance."""
+    apart, as a fraction of the eye-corner distance, and the mouth's corners moved out from its
+    centre by `widths` (a factor of the mean face's mouth width; 1 where not given)."""
     from engine.geometry.align import mean_face
 
     base = mean_face() * 100.0 / np.linalg.norm(mean_face()[45] - mean_face()[36]) + 50.0
@@ -204,6 +206,9 @@ def _mouth_entries(openings: list[float], start: int = 1) -> list[FaceEntry]:
     for i, gap in enumerate(openings):
         lm = base.copy()
         lm[[65, 66, 67], 1] += gap * 100.0
+        if widths is not None:
+            centre = (lm[48] + lm[54]) / 2
+            lm[[48, 54]] = centre + (lm[[48, 54]] - centre) * widths[i]
         out.append(FaceEntry(f"faces/{start + i:06d}_00.png", "x", start + i, 0, [0, 0, 1, 1],
                              1.0, lm.tolist(), lm.tolist(), [[1, 0, 0], [0, 1, 0]], "full",
                              [0.0, 0.0, 0.0]))
@@ -222,6 +227,56 @@ def test_mouth_coverage_names_the_plate_frames_open_wider_than_the_source(tmp_pa
     assert mouth_coverage(src, dst, min_faces=1).uncovered_frames == []  # 0.3 on one face
     few = Faceset(tmp_path, "full", 128, {}, _mouth_entries([0.3, 0.3]))
     assert mouth_coverage(few, dst, min_faces=3).uncovered_frames == list(range(1001, 1007))
+
+
+def test_mouth_shape_coverage_names_the_plate_frames_whose_mouth_the_source_never_shapes(
+        tmp_path):
+    # the source opens wide only with its corners pulled out (a talking smile), never round
+    src = Faceset(tmp_path, "full", 128, {}, _mouth_entries(
+        [0.0] * 10 + [0.2] * 5 + [0.05] * 4, widths=[1.0] * 10 + [1.3] * 5 + [1.0] * 4))
+    # the plate: closed, a wide opening as the source's, a round "O", a slight opening
+    dst = Faceset(tmp_path, "full", 128, {}, _mouth_entries(
+        [0.0] * 4 + [0.2] * 2 + [0.2] * 3 + [0.05], start=1001,
+        widths=[1.0] * 4 + [1.3] * 2 + [0.95] * 3 + [1.0]))
+    cov = mouth_coverage(src, dst, min_faces=3)
+    assert cov.uncovered_frames == []  # it opens no wider than the source: the old check passes
+    assert cov.shape_narrower_frames == [1007, 1008, 1009]
+    assert cov.shape_wider_frames == []
+    assert cov.shape_dst_width == pytest.approx((0.95, 0.95), abs=1e-6)
+    assert cov.shape_src_width == pytest.approx((1.3, 1.3), abs=1e-6)
+    text = "\n".join(cov.lines())
+    assert "mouth shape uncovered: 3/10" in text and "round 'O'" in text
+    assert "frames 1007-1009" in text
+    # the source's own faces are all covered by itself
+    assert mouth_coverage(src, src, min_faces=3).shape_uncovered_frames == []
+    assert "mouth shape covered" in "\n".join(mouth_coverage(src, src, 3).lines())
+
+
+def test_mouth_shape_coverage_compares_what_the_mouth_does_not_its_size(tmp_path):
+    # the plate actor's mouth is 20 % narrower than the source's everywhere: anatomy, not an
+    # expression; the same expressions relative to each closed mouth are covered
+    src = Faceset(tmp_path, "full", 128, {}, _mouth_entries(
+        [0.0] * 10 + [0.2] * 5, widths=[1.0] * 10 + [1.3] * 5))
+    dst = Faceset(tmp_path, "full", 128, {}, _mouth_entries(
+        [0.0] * 6 + [0.2] * 3, start=1001, widths=[0.8] * 6 + [0.8 * 1.3] * 3))
+    assert mouth_coverage(src, dst, min_faces=3).shape_uncovered_frames == []
+    # a smile the source never makes at that opening is named as wider
+    grin = Faceset(tmp_path, "full", 128, {}, _mouth_entries(
+        [0.0] * 6 + [0.0] * 2, start=1001, widths=[1.0] * 6 + [1.25] * 2))
+    cov = mouth_coverage(src, grin, min_faces=3)
+    assert (cov.shape_narrower_frames, cov.shape_wider_frames) == ([], [1007, 1008])
+    assert "wider (a stretch or a smile): frames 1007-1008" in "\n".join(cov.lines())
+
+
+def test_relative_mouth_width_takes_the_least_open_fifth_without_closed_mouths():
+    from engine.faceset.coverage import relative_mouth_width
+
+    opening = np.array([0.1, 0.12, 0.2, 0.3, 0.25, 0.15, 0.18, 0.22, 0.28, 0.11])
+    width = np.array([0.5, 0.52, 0.7, 0.8, 0.75, 0.6, 0.65, 0.7, 0.78, 0.51, ])
+    rel = relative_mouth_width(opening, width)
+    # the fifth opened least: 0.1 and 0.11 (widths 0.5 and 0.51), median 0.505
+    assert rel == pytest.approx(width / 0.505)
+    assert np.isnan(relative_mouth_width(np.array([np.nan]), np.array([0.5]))).all()
 
 
 def test_frame_ranges_collapse_runs():
