@@ -383,6 +383,7 @@ AnalyzeResult Node::analyze(const Values& values, const std::vector<int>& frames
     res.tracked = r["tracked"].cast<long>();
     res.errors = r["errors"].cast<std::vector<std::string>>();
     if (r.contains("fit")) res.fit = r["fit"].cast<std::string>();  // issue 21
+    if (r.contains("mouth_shape")) res.mouth_shape = r["mouth_shape"].cast<std::string>();
     if (r.contains("health")) res.health = r["health"].cast<std::string>();
     return res;
   });

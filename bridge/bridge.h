@@ -110,6 +110,7 @@ struct AnalyzeResult {
   long frames = 0, tracked = 0;
   std::vector<std::string> errors;
   std::string fit;     // the model–plate fit line (issue 21); empty without a model
+  std::string mouth_shape;  // the model–plate mouth shape line; empty without a model
   std::string health;  // the suspect frames in words ("1004-1006 no detection"); empty: none
 };
 

@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if model is not None:  # issue 21: the model–plate fit check
         from engine.swap.fit import shot_fit
 
+        from engine.swap.mouth_fit import shot_mouths
+
         tracked = [f for f in present if f in track.faces]
         print(f"  fit: {shot_fit(model, source.read(tracked), track).summary()}")
+        print(f"  {shot_mouths(model.info, {f: track.landmarks(f) for f in tracked}).summary()}")
     return 1 if errors or absent else 0

@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         fit = fit_of(model, ((f, read_image(pf.path).rgb(), pf.face.landmarks)
                              for f, pf in sorted(plate_frames.items()) if pf.face is not None))
         extra.append(f"fit (model–plate): {fit.summary()}")
+        from engine.swap.mouth_fit import shot_mouths
+
+        extra.append(f"mouth shape (model–plate): " + shot_mouths(
+            model.info, {f: pf.face.landmarks for f, pf in sorted(plate_frames.items())
+                         if pf.face is not None}).summary())
     table = write_report(results, args.output, title=f"Evaluation of {args.render}",
                          plots=not args.no_plots, extra_checks=extra)
     s = results[-1].summary()

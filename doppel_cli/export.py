@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dst-faceset",
                    help="the training dst faceset, for the fit statistics (metadata dst_fit; "
                         "default: the dst the checkpoint was trained on, if still there)")
+    p.add_argument("--src-faceset",
+                   help="the training src faceset, for its mouth shapes (metadata src_mouths; "
+                        "default: the src the checkpoint was trained on, if still there)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="max abs torch vs ONNX Runtime difference accepted")
     p.add_argument("--overwrite", action="store_true",
@@ -50,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         report = export_dfm(ckpt, args.output, args.src_name, args.dst_name, args.tolerance)
     else:
         report = export_checkpoint(ckpt, args.output, args.src_name, args.dst_name,
-                                   args.tolerance, args.dst_faceset)
+                                   args.tolerance, args.dst_faceset, args.src_faceset)
     print(f"exported {ckpt} -> {report.path} (parity max abs diff {report.max_abs_diff:.2e})")
     if getattr(report, "fit_note", ""):  # a .dfm carries no dst decoder output: no fit check
         print(f"  {report.fit_note}")
+    if getattr(report, "mouths_note", ""):
+        print(f"  {report.mouths_note}")
     return 0

@@ -6,9 +6,10 @@ sRGB-encoded RGB), outputs `swap` (the face rendered by the src decoder; DESIGN.
 (that decoder's mask, "learned-prd"), `dst_mask` (the dst decoder's mask of the input,
 "learned-dst") and `dst_face` (the dst decoder's reconstruction of the input: how well the model
 knows a plate's face, engine/swap/fit.py). Metadata carries what the engine needs instead of
-guessing, and `dst_fit`: the reconstruction error over the training dst faces (when the dst
-faceset is at hand). After export: `onnx.checker`, then a parity check of ONNX Runtime against
-torch on the same inputs (max abs difference ≤ `tolerance`).
+guessing, `dst_fit`: the reconstruction error over the training dst faces (when the dst
+faceset is at hand), and `src_mouths`: the source faces' mouth shapes (when the src faceset is at
+hand; engine/swap/mouth_fit.py). After export: `onnx.checker`, then a parity check of ONNX
+Runtime against torch on the same inputs (max abs difference ≤ `tolerance`).
 
 This lives in trainers, not in engine: it builds the torch model (trainers.models) from a training
 checkpoint (trainers.checkpoint), so it needs torch, which the engine package never imports.
@@ -33,6 +34,7 @@ from engine.faceset.store import load_faceset
 from engine.io import atomic_path
 from engine.io.ownership import Claims, Mark
 from engine.swap.fit import FIT_KEY, TrainingFit
+from engine.swap.mouth_fit import MOUTHS_KEY, SourceMouths
 from trainers.checkpoint import load_checkpoint, resolve_checkpoint
 from trainers.models import ModelSpec, build_model
 
@@ -50,6 +52,7 @@ class ExportReport:
     max_abs_diff: float
     metadata: dict[str, str]
     fit_note: str = ""  # how the fit statistics were measured, or why they are missing
+    mouths_note: str = ""  # the source's mouth shapes recorded, or why they are missing
 
 
 def _has_doppel_metadata(path: Path) -> bool:
@@ -81,12 +84,14 @@ def _swap_module(model: Any):
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str = "src",
                       dst_name: str = "dst", tolerance: float = 1e-4,
-                      dst_faceset: str | Path | None = None) -> ExportReport:
+                      dst_faceset: str | Path | None = None,
+                      src_faceset: str | Path | None = None) -> ExportReport:
     """Export `checkpoint` (a file, or a model folder: its latest) to `output` (.onnx)
     atomically; raises ModelError on parity failure.
 
     `dst_faceset`: the training dst faces for the fit statistics (default: the `dst` the
-    checkpoint was trained on, when that folder still exists)."""
+    checkpoint was trained on, when that folder still exists); `src_faceset` likewise the
+    training src faces, for their mouth shapes (default: its `src`)."""
     ckpt = load_checkpoint(resolve_checkpoint(checkpoint))
     spec = ModelSpec(**ckpt["spec"])
     model = build_model(spec)
@@ -107,8 +112,24 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, src_name: str 
                               dst_name)
     if fit is not None:
         metadata[FIT_KEY] = fit.to_json()
+    shapes, mouths_note = source_mouths(src_faceset if src_faceset is not None
+                                        else cfg.get("src"), src_name)
+    if shapes is not None:
+        metadata[MOUTHS_KEY] = shapes.to_json()
     diff = write_onnx(module, example, output, OUTPUTS, metadata, tolerance)
-    return ExportReport(Path(output), diff, metadata, note)
+    return ExportReport(Path(output), diff, metadata, note, mouths_note)
+
+
+def source_mouths(src: str | Path | None, src_name: str) -> tuple[SourceMouths | None, str]:
+    """The mouth shapes of the training src faces (engine.swap.mouth_fit); None and the reason
+    when the faceset is not at hand."""
+    if not src or not (Path(src) / "faceset.json").is_file():
+        return None, (f"no mouth shapes: the training src faceset {src or '(none recorded)'} "
+                      "is not at hand; give --src-faceset to record them")
+    fs = load_faceset(src)
+    shapes = SourceMouths.from_landmarks((fs.landmarks_crop(e) for e in fs.entries), src_name)
+    return shapes, (f"mouth shapes of {shapes.faces} training src faces of {src} "
+                    f"({len(shapes.counts)} distinct)")
 
 
 def _training_fit(module: Any, spec: ModelSpec, face_type: str, dst: str | Path | None,

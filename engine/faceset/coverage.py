@@ -13,13 +13,10 @@ A destination face's mouth is covered when at least `min_faces` source faces ope
 least as wide, less `MOUTH_TOLERANCE`. Opening: the inner-lip gap over the outer-eye-corner
 distance (`engine.geometry.face_measures.mouth_opening`; ≈0 closed, 0.1 clearly open).
 
-And the mouth's *shape*: how far a mouth opens says nothing of whether it opens round (an "O",
-the corners drawn in) or wide (the corners pulled out, teeth showing). A decoder shown only wide
-openings renders every open plate mouth wide. Width is the mouth-corner distance over the IOD
-relative to the same person's closed mouth (`relative_mouth_width`: the median over the faces
-opened least), so that two people's different mouths compare by what the mouth does, not by
-their anatomy. A destination face's shape is covered when at least `min_faces` source faces open
-within `SHAPE_OPEN_TOLERANCE` of it at a relative width within `SHAPE_WIDTH_TOLERANCE` of its own.
+And the mouth's *shape* (`engine.geometry.mouth_shape`): a round "O" and a wide talking mouth
+open alike, and a decoder shown only wide openings renders every open plate mouth wide. A
+destination face's shape is covered when at least `min_faces` source faces open near it at a
+width, relative to their closed mouth, near its own.
 """
 
 from __future__ import annotations
@@ -32,7 +29,14 @@ import numpy as np
 
 from engine.errors import FacesetError, SettingsError
 from engine.faceset.store import Faceset
-from engine.geometry.face_measures import mouth_opening, mouth_width
+from engine.geometry.mouth_shape import (
+    SHAPE_OPEN_TOLERANCE,
+    SHAPE_WIDTH_TOLERANCE,
+    mouths,
+    relative_mouth_width,
+    source_widths_near,
+    uncovered_shapes,
+)
 from engine.io.ownership import image_mark, text_mark
 
 PLOT_KIND = "pose coverage plot"
@@ -43,15 +47,6 @@ CELL = 10.0  # degrees; cells in which missing angles are reported
 # Of the IOD: a source mouth this much less open still covers a plate mouth (the landmarker's
 # own frame-to-frame noise on the inner lips is about 0.01-0.02 at these face sizes).
 MOUTH_TOLERANCE = 0.03
-# Mouth shape: the opening's neighbourhood (IOD) and the relative width's (fraction of the
-# person's closed width). The landmarker's spread of a still, closed mouth's width is about
-# ±0.03 of it (5th to 95th percentile over the demo plate's closed frames: 0.96-1.05).
-SHAPE_OPEN_TOLERANCE = 0.05
-SHAPE_WIDTH_TOLERANCE = 0.08
-# The faces whose width is the person's closed width: closed (below this opening), or, where
-# fewer than SHAPE_MIN_CLOSED are, the fifth of the faces opened least.
-SHAPE_CLOSED = 0.03
-SHAPE_MIN_CLOSED = 5
 
 
 @dataclass
@@ -201,29 +196,7 @@ def _mouths(fs: Faceset, role: str) -> tuple[np.ndarray, np.ndarray]:
     """Per face: mouth opening and mouth width (both over the IOD; NaN where degenerate)."""
     if not fs.entries:
         raise FacesetError(f"{fs.root}: the {role} faceset has no faces; extract it first")
-    opening = np.full(len(fs.entries), np.nan)
-    width = np.full(len(fs.entries), np.nan)
-    for i, e in enumerate(fs.entries):
-        try:
-            lm = fs.landmarks_crop(e)
-            opening[i], width[i] = mouth_opening(lm), mouth_width(lm)
-        except SettingsError:  # degenerate landmarks (eye corners on one point): not judged
-            continue
-    return opening, width
-
-
-def relative_mouth_width(opening: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """Each face's mouth width over the same person's closed-mouth width: the median width of
-    the faces opened less than SHAPE_CLOSED, or, with fewer than SHAPE_MIN_CLOSED of those, of
-    the fifth opened least. 1 = the closed mouth's width; an "O" is below, a smile above. NaN
-    where either measure is, or where no face is measurable."""
-    ok = np.isfinite(opening) & np.isfinite(width)
-    if not ok.any():
-        return np.full(opening.shape, np.nan)
-    closed = ok & (opening < SHAPE_CLOSED)
-    if closed.sum() < SHAPE_MIN_CLOSED:
-        closed = ok & (opening <= np.percentile(opening[ok], 20))
-    return np.where(ok, width / float(np.median(width[closed])), np.nan)
+    return mouths(fs.landmarks_crop(e) for e in fs.entries)
 
 
 def mouth_coverage(src: Faceset, dst: Faceset, min_faces: int = 3) -> MouthCoverage:
@@ -246,32 +219,20 @@ def mouth_coverage(src: Faceset, dst: Faceset, min_faces: int = 3) -> MouthCover
 
 def _shape_coverage(cov: MouthCoverage, dst: Faceset, src_mouths: tuple[np.ndarray, np.ndarray],
                     dst_mouths: tuple[np.ndarray, np.ndarray], too_wide: np.ndarray) -> None:
-    """Fill `cov`'s shape fields: destination faces (not already uncovered by their opening)
-    with fewer than `cov.min_faces` source faces near both their opening and relative width."""
+    """Fill `cov`'s shape fields (faces already uncovered by their opening are not judged
+    again: an opening the source never reaches is reported as that)."""
     (so, sw), (do, dw) = src_mouths, dst_mouths
-    ok_s = np.isfinite(so) & np.isfinite(sw)
-    so, sw = so[ok_s], sw[ok_s]
-    narrower, wider, d_w, s_w = [], [], [], []
-    for e, o, w, skip in zip(dst.entries, do, dw, too_wide, strict=True):
-        if skip or not (np.isfinite(o) and np.isfinite(w)):
-            continue  # an opening the source never reaches is already reported as that
-        near_open = np.abs(so - o) <= SHAPE_OPEN_TOLERANCE
-        if (near_open & (np.abs(sw - w) <= SHAPE_WIDTH_TOLERANCE)).sum() >= cov.min_faces:
-            continue
-        widths = sw[near_open]
-        # narrower or wider than what the source does at this opening (all of it if nothing)
-        typical = float(np.median(widths)) if widths.size else float(np.median(sw)) \
-            if sw.size else w
-        (narrower if w < typical else wider).append(e.frame)
-        d_w.append(w)
-        s_w.extend(widths.tolist())
-    if narrower or wider:
-        cov.shape_narrower_frames, cov.shape_wider_frames = sorted(narrower), sorted(wider)
-        cov.shape_dst_width = (float(np.percentile(d_w, 5)), float(np.percentile(d_w, 95)))
-        if s_w:
-            cov.shape_src_width = (float(np.percentile(s_w, 5)), float(np.percentile(s_w, 95)))
-        else:
-            cov.shape_src_width = (float("nan"), float("nan"))
+    do = np.where(too_wide, np.nan, do)
+    narrower, wider = uncovered_shapes(so, sw, do, dw, cov.min_faces)
+    if narrower.size or wider.size:
+        idx = np.concatenate([narrower, wider])
+        cov.shape_narrower_frames = sorted(dst.entries[i].frame for i in narrower)
+        cov.shape_wider_frames = sorted(dst.entries[i].frame for i in wider)
+        cov.shape_dst_width = (float(np.percentile(dw[idx], 5)),
+                               float(np.percentile(dw[idx], 95)))
+        near = source_widths_near(so, sw, do[idx])
+        cov.shape_src_width = ((float(np.percentile(near, 5)), float(np.percentile(near, 95)))
+                               if near.size else (float("nan"), float("nan")))
 
 
 def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) -> np.ndarray:
@@ -311,6 +272,5 @@ def coverage_plot(src: Faceset, dst: Faceset, cov: Coverage, size: int = 640) ->
     return img
 
 
-__all__ = ["CELL", "MOUTH_TOLERANCE", "SHAPE_OPEN_TOLERANCE", "SHAPE_WIDTH_TOLERANCE", "Coverage",
-           "MouthCoverage", "coverage_plot", "frame_ranges", "mouth_coverage", "pose_coverage",
-           "relative_mouth_width"]
+__all__ = ["CELL", "MOUTH_TOLERANCE", "Coverage", "MouthCoverage", "coverage_plot",
+           "frame_ranges", "mouth_coverage", "pose_coverage", "relative_mouth_width"]

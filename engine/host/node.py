@@ -391,6 +391,10 @@ class Node:
             swapper = self.swapper(config)
             result["fit"] = shot_fit(swapper.model, source.read(sorted(track.faces)), track,
                                      transfer=swapper.transfer).summary()
+            from engine.swap.mouth_fit import shot_mouths
+
+            result["mouth_shape"] = shot_mouths(
+                swapper.model.info, {f: track.landmarks(f) for f in track.faces}).summary()
         return result
 
     # -- track editing ----------------------------------------------------------------------

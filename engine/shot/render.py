@@ -46,6 +46,7 @@ from engine.shot.startup import ModelLoad
 from engine.shot.workers import run_batches
 from engine.swap.enhance import check_pair, read_enhancer_info
 from engine.swap.fit import ShotFit
+from engine.swap.mouth_fit import ShotMouths, shot_mouths
 from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
@@ -65,6 +66,7 @@ class RenderSummary:
     internal: dict[int, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
     fit: ShotFit | None = None  # model–plate fit of the rendered frames (engine.swap.fit)
+    mouths: ShotMouths | None = None  # plate mouth shapes the source never shows (with a track)
 
     def lines(self) -> list[str]:
         from engine.io import format_frame_range as fr
@@ -80,6 +82,8 @@ class RenderSummary:
         out += [f"  error: {e}" for e in summarise_messages(errors)]
         if self.fit is not None:
             out.append(self.fit.summary())
+        if self.mouths is not None:
+            out.append(self.mouths.summary())
         return out + [f"note: {n}" for n in self.notes]
 
 
@@ -494,4 +498,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
     summary.timings_ms = {k: v / n for k, v in sums.items()}
     if summary.done:
         summary.fit = ShotFit.for_info(model, fit_errors)
+        if track is not None:
+            summary.mouths = shot_mouths(model, {f: track.landmarks(f) for f in summary.done
+                                                 if f in track.faces})
     return summary

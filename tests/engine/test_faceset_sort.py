@@ -269,7 +269,7 @@ def test_mouth_shape_coverage_compares_what_the_mouth_does_not_its_size(tmp_path
 
 
 def test_relative_mouth_width_takes_the_least_open_fifth_without_closed_mouths():
-    from engine.faceset.coverage import relative_mouth_width
+    from engine.geometry.mouth_shape import relative_mouth_width
 
     opening = np.array([0.1, 0.12, 0.2, 0.3, 0.25, 0.15, 0.18, 0.22, 0.28, 0.11])
     width = np.array([0.5, 0.52, 0.7, 0.8, 0.75, 0.6, 0.65, 0.7, 0.78, 0.51, ])

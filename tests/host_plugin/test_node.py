@@ -248,6 +248,8 @@ def test_analyze_tracks_saves_with_the_comp_and_cancel_resumes(
     assert run.rc == 0, run.stderr
     # issue 21: the fit check reaches the host's log (unavailable for the old demo model)
     assert "fit check unavailable for demo_df-ud_96.onnx" in run.stdout + run.stderr
+    # and the mouth shape check, likewise unavailable for a model exported before it
+    assert "mouth shape check unavailable for demo_df-ud_96.onnx" in run.stdout + run.stderr
     assert not cache.exists()  # a finished analysis removes it
     saved = dict(ln.split("=", 1) for ln in comp.read_text().splitlines())
     assert len(saved["track_digest"]) == 64

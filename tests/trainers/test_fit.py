@@ -59,7 +59,7 @@ def cap12_track(samples, tmp_path_factory):
     return path
 
 
-def test_export_carries_dst_face_and_the_error_over_the_training_dst_faces(fit_models):
+def test_export_carries_dst_face_and_the_error_over_the_training_dst_faces(fit_models, facesets):
     path, report = fit_models["cap12"]
     proto = onnx.load(str(path))
     assert [o.name for o in proto.graph.output] == ["swap", "mask", "dst_mask", "dst_face"]
@@ -67,6 +67,14 @@ def test_export_carries_dst_face_and_the_error_over_the_training_dst_faces(fit_m
     stats = json.loads(meta[FIT_KEY])
     assert stats["faces"] == 24 and 0 < stats["median"] <= stats["p95"] <= stats["max"]
     assert "over 24 training dst faces" in report.fit_note
+    # and the training src faces' mouth shapes (engine/swap/mouth_fit.py), from its src faceset
+    from engine.faceset.store import load_faceset as _load
+    from engine.swap.mouth_fit import MOUTHS_KEY, SourceMouths
+
+    shapes = SourceMouths.from_metadata(meta)
+    assert MOUTHS_KEY in meta and shapes.src_name == "obama" and shapes.counts.sum() == shapes.faces
+    assert shapes.faces == len(_load(facesets[0]).entries)
+    assert f"mouth shapes of {shapes.faces} training src faces" in report.mouths_note
     model = SwapModel(path, "cpu", 1)
     assert model.has_fit and TrainingFit.from_metadata(model.info.metadata).dst_name == "cap12"
     # dst_face is the dst decoder's reconstruction: of an input it was trained on, it is far
@@ -90,6 +98,7 @@ def test_fit_warns_for_the_model_of_another_plate_and_not_for_the_model_of_this_
     out = capsys.readouterr().out
     assert ("fit: model trained on carphone; warning: frames 1041-1048 reconstruct at" in out
             and "doppel train --init-from" in out), out
+    assert "  mouth shape: " in out and "mouth shape check unavailable" not in out, out
     # doppel render with the model trained on this plate: no warning, on the same frames
     assert main(["render", plate, "-o", str(tmp_path / "r" / "s.####.exr"), "--model",
                  str(fit_models["cap12"][0]), "--track", str(cap12_track), "--frames", UNSEEN,
@@ -97,7 +106,10 @@ def test_fit_warns_for_the_model_of_another_plate_and_not_for_the_model_of_this_
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if "model trained on cap12" in x)
     assert "frames 1041-1048 reconstruct at 1." in line and line.endswith("ok"), line
-    assert "warning" not in out
+    assert "warning" not in line
+    # three photos of one smile show no mouth the plate's speech makes: the shape check says so
+    shape = next(x for x in out.splitlines() if "mouth shape: " in x)
+    assert "warning: frames 1041-" in shape and "obama" in shape, shape
 
 
 def test_render_summary_and_evaluate_carry_the_fit_verdict(fit_models, facesets, samples,
@@ -111,6 +123,8 @@ def test_render_summary_and_evaluate_carry_the_fit_verdict(fit_models, facesets,
                     str(cap12_track))
     summary = render(job, [1041, 1042, 1043])
     assert summary.fit.outside == [1041, 1042, 1043]
+    assert summary.mouths is not None and summary.mouths.frames == [1041, 1042, 1043]
+    assert any(x.startswith("mouth shape: ") for x in summary.lines())
     assert all(summary.fit.ratio(f) > 1.5 for f in (1041, 1042, 1043))
     assert main(["evaluate", plate, str(tmp_path / "c" / "s.####.exr"), "--faceset",
                  str(facesets[0]), "-o", str(tmp_path / "e"), "--frames", "1041-1042",
@@ -135,6 +149,7 @@ def test_the_nodes_analyze_reports_the_fit(fit_models, samples, tmp_path):
     res = Node().analyze(values, [1041, 1042, 1043], fetch, (0, 0, 800, 600), 1.0)
     assert res["tracked"] == 3
     assert res["fit"].startswith("model trained on carphone; warning: frames 1041-1043")
+    assert res["mouth_shape"].startswith("mouth shape: ")
     values["model"] = str(fit_models["cap12"][0])
     assert Node().analyze(values, [1041, 1042, 1043], fetch, (0, 0, 800, 600),
                           1.0)["fit"].endswith("ok")

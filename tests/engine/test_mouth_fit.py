@@ -1,0 +1,89 @@
+"""Model–plate mouth shape (engine/swap/mouth_fit.py): the source's mouth shapes in a model's
+metadata, the per-shot verdict naming the plate frames whose shape the source never shows, and
+models exported without them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.errors import ModelError
+from engine.geometry.align import mean_face
+from engine.swap.infer import ModelInfo
+from engine.swap.mouth_fit import MOUTHS_KEY, SourceMouths, shot_mouths
+
+
+def _face(opening: float, width: float = 1.0, scale: float = 100.0, shift: float = 50.0
+          ) -> np.ndarray:
+    """The mean face with eye corners `scale` px apart, the inner lips `opening` of that apart
+    and the mouth corners moved out from the mouth's centre by `width` (a factor)."""
+    base = mean_face() * scale / np.linalg.norm(mean_face()[45] - mean_face()[36]) + shift
+    base[[65, 66, 67]] = base[[63, 62, 61]]  # lips closed
+    base[[65, 66, 67], 1] += opening * scale
+    centre = (base[48] + base[54]) / 2
+    base[[48, 54]] = centre + (base[[48, 54]] - centre) * width
+    return base
+
+
+def _info(meta: dict[str, str]) -> ModelInfo:
+    return ModelInfo("models/m.onnx", "df-ud", 96, "full", "srgb", meta)
+
+
+# A source that talks with its mouth's corners pulled out: open only wide, never round.
+SOURCE = [_face(0.0)] * 20 + [_face(0.2, 1.3)] * 8 + [_face(0.1, 1.16)] * 6
+
+
+def test_source_mouths_round_trip_through_metadata_with_repeated_shapes_counted_once():
+    shapes = SourceMouths.from_landmarks(SOURCE, "franck")
+    assert shapes.faces == 34 and shapes.counts.sum() == 34 and len(shapes.counts) == 3
+    meta = {MOUTHS_KEY: shapes.to_json(), "src_name": "franck"}
+    back = SourceMouths.from_metadata(meta)
+    assert back.src_name == "franck" and back.faces == 34
+    assert sorted(zip(back.opening.round(2), back.rel_width.round(2), back.counts)) == \
+        [(0.0, 1.0, 20), (0.1, 1.16, 6), (0.2, 1.3, 8)]
+    assert SourceMouths.from_metadata({}) is None
+
+
+@pytest.mark.parametrize("text", ["{", '{"schema": 1, "faces": 3}', json.dumps(
+    {"schema": 9, "faces": 1, "points": [[0.0, 1.0, 1]]}), json.dumps(
+    {"schema": 1, "faces": 1, "points": [[0.0, 1.0, 0]]}), json.dumps(
+    {"schema": 1, "faces": 1, "points": []})])
+def test_unreadable_mouth_metadata_is_refused_naming_the_fix(text):
+    with pytest.raises(ModelError, match="re-export"):
+        SourceMouths.from_metadata({MOUTHS_KEY: text}, "m.onnx")
+
+
+def test_plate_frames_with_a_round_mouth_the_source_never_makes_are_named():
+    info = _info({MOUTHS_KEY: SourceMouths.from_landmarks(SOURCE, "franck").to_json(),
+                  "src_name": "franck"})
+    # the plate: closed, then a round "O" on 1005-1007, then a wide opening like the source's;
+    # another person (a smaller mouth, another face size on the plate) and its own closed width
+    plate = {1001 + i: _face(0.0, 0.85, 60.0, 300.0) for i in range(4)}
+    plate.update({f: _face(0.2, 0.85 * 0.95, 60.0, 300.0) for f in (1005, 1006, 1007)})
+    plate.update({f: _face(0.2, 0.85 * 1.3, 60.0, 300.0) for f in (1008, 1009)})
+    res = shot_mouths(info, plate)
+    assert res.narrower == [1005, 1006, 1007] and res.wider == []
+    line = res.summary()
+    assert line.startswith("mouth shape: warning: frames 1005-1007 hold a round mouth") and \
+        "franck never makes" in line and "(3/9 frames)" in line, line
+    # the same plate without its "O" frames: every shape is the source's
+    ok = shot_mouths(info, {f: lm for f, lm in plate.items() if f not in (1005, 1006, 1007)})
+    assert ok.outside == [] and ok.summary().endswith(": ok")
+
+
+def test_a_stretched_mouth_the_source_never_makes_is_named_as_wider():
+    info = _info({MOUTHS_KEY: SourceMouths.from_landmarks(SOURCE).to_json()})
+    plate = {1001 + i: _face(0.0) for i in range(6)}
+    plate[1010] = _face(0.0, 1.3)  # a closed grin: the source's closed mouth is never that wide
+    res = shot_mouths(info, plate)
+    assert (res.narrower, res.wider) == ([], [1010])
+    assert "frames 1010 stretch the mouth wider than src" in res.summary()
+
+
+def test_a_model_exported_without_mouth_shapes_says_the_check_is_unavailable_and_how():
+    res = shot_mouths(_info({}), {1001: _face(0.0)})
+    assert res.source is None
+    line = res.summary()
+    assert line.startswith("mouth shape check unavailable for m.onnx") and "doppel export" in line
