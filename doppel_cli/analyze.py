@@ -106,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  warning: {w}")
     if model is not None:  # issue 21: the model–plate fit check
         from engine.swap.fit import shot_fit
-
         from engine.swap.mouth_fit import shot_mouths
 
         tracked = [f for f in present if f in track.faces]

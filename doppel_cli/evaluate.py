@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         extra.append(f"fit (model–plate): {fit.summary()}")
         from engine.swap.mouth_fit import shot_mouths
 
-        extra.append(f"mouth shape (model–plate): " + shot_mouths(
+        extra.append("mouth shape (model–plate): " + shot_mouths(
             model.info, {f: pf.face.landmarks for f, pf in sorted(plate_frames.items())
                          if pf.face is not None}).summary())
     table = write_report(results, args.output, title=f"Evaluation of {args.render}",

@@ -46,9 +46,9 @@ from engine.shot.startup import ModelLoad
 from engine.shot.workers import run_batches
 from engine.swap.enhance import check_pair, read_enhancer_info
 from engine.swap.fit import ShotFit
-from engine.swap.mouth_fit import ShotMouths, shot_mouths
 from engine.swap.infer import ModelInfo, read_mask_info
 from engine.swap.models import read_swap_info
+from engine.swap.mouth_fit import ShotMouths, shot_mouths
 from engine.swap.pipeline import FaceSwapper, SwapSettings, check_face_types
 
 __all__ = ["REGIONS", "RenderJob", "RenderSummary", "ShotRenderer", "render"]

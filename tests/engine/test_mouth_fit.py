@@ -41,8 +41,8 @@ def test_source_mouths_round_trip_through_metadata_with_repeated_shapes_counted_
     meta = {MOUTHS_KEY: shapes.to_json(), "src_name": "franck"}
     back = SourceMouths.from_metadata(meta)
     assert back.src_name == "franck" and back.faces == 34
-    assert sorted(zip(back.opening.round(2), back.rel_width.round(2), back.counts)) == \
-        [(0.0, 1.0, 20), (0.1, 1.16, 6), (0.2, 1.3, 8)]
+    points = zip(back.opening.round(2), back.rel_width.round(2), back.counts, strict=True)
+    assert sorted(points) == [(0.0, 1.0, 20), (0.1, 1.16, 6), (0.2, 1.3, 8)]
     assert SourceMouths.from_metadata({}) is None
 
 
