@@ -30,6 +30,11 @@ class MediaError(InputError):
     """An image, EXR or video that is missing, truncated, unreadable or of the wrong shape."""
 
 
+class LayoutError(MediaError):
+    """A readable image laid out as Doppel cannot use (several parts, no RGB channels): the
+    same on every frame of a sequence, so a render refuses it before writing anything."""
+
+
 class FrameRangeError(InputError):
     """A frame range string that does not follow the farm syntax."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-from engine.errors import DiskFullError, MediaError, SettingsError
+from engine.errors import DiskFullError, LayoutError, MediaError, SettingsError
 from engine.io.atomic import atomic_path, staged_in_memory
 from engine.io.geometry import Geometry  # noqa: F401 - where every reader and writer takes it
 
@@ -49,6 +49,7 @@ class ImageData:
     path: str = ""
     geometry: Geometry | None = None  # None: data = display window at (0, 0)
     header: tuple[tuple[str, str, Any], ...] = ()  # (name, OIIO type, value) carried through
+    formats: tuple[str, ...] = ()  # each channel's sample type in the file ("half", "float"...)
 
     @property
     def height(self) -> int:
@@ -72,16 +73,37 @@ class ImageData:
         names = self.channels
         if all(c in names for c in ("R", "G", "B")):
             return np.stack([self.channel(c) for c in ("R", "G", "B")], axis=-1)
-        if len(names) in (1, 2):  # Y or YA
+        if names and names[0] == "Y":  # Y or YA: grey
             return np.repeat(self.pixels[..., :1], 3, axis=-1)
-        raise MediaError(
-            f"{self.path or 'image'}: no R, G, B channels (has {', '.join(names)}); "
-            "give an RGB image"
-        )
+        raise no_rgb_error(self.path or "image", names)
 
     def alpha(self) -> np.ndarray | None:
         """`H×W` alpha if the image has an `A` channel, else None."""
         return self.channel("A") if "A" in self.channels else None
+
+
+def has_rgb(channels: Sequence[str]) -> bool:
+    """R, G and B by name, or a grey image (its first channel `Y`)."""
+    return all(c in channels for c in ("R", "G", "B")) or (bool(channels) and channels[0] == "Y")
+
+
+def no_rgb_error(path: str | os.PathLike[str], channels: Sequence[str]) -> LayoutError:
+    return LayoutError(
+        f"{path}: no R, G, B channels (has {', '.join(channels) or 'none'}); give an RGB image "
+        "(a beauty stored as a layer, e.g. beauty.R, shuffled to R, G, B before it is written)")
+
+
+def check_layout(path: str | os.PathLike[str]) -> None:
+    """Refuse, from the header alone, a file Doppel cannot take as a plate: several parts, or no
+    R, G, B (and not grey). LayoutError naming the file; MediaError if it cannot be read."""
+    path = Path(path)
+    inp = _open(path)  # several parts: LayoutError
+    try:
+        names = tuple(inp.spec().channelnames)
+    finally:
+        inp.close()
+    if not has_rgb(names):
+        raise no_rgb_error(path, names)
 
 
 def _check_readable(path: Path) -> None:
@@ -100,7 +122,25 @@ def _open(path: Path) -> oiio.ImageInput:
     if inp is None:
         msg = oiio.geterror().strip().splitlines()
         raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
+    if inp.seek_subimage(1, 0):  # a multi-part EXR (or a multi-page TIFF)
+        parts = _parts(inp)
+        inp.close()
+        raise LayoutError(
+            f"{path}: has {len(parts)} parts ({'; '.join(parts)}); Doppel reads and writes "
+            "single-part images, so it would lose all but the first: write the plate as one "
+            "part (in Nuke: Write > interleave 'channels, layers and views')")
     return inp
+
+
+def _parts(inp: oiio.ImageInput) -> list[str]:
+    """'name: channels' of each subimage (an EXR part's name where it has one)."""
+    out, i = [], 0
+    while inp.seek_subimage(i, 0):
+        spec = inp.spec()
+        name = spec.getattribute("name") or f"part {i}"
+        out.append(f"{name}: {','.join(spec.channelnames)}")
+        i += 1
+    return out
 
 
 RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
@@ -158,6 +198,8 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
                        if carried(a.name))
         geometry = Geometry.from_spec(spec)
         fmt = str(spec.format)
+        formats = (tuple(str(f) for f in spec.channelformats) if spec.channelformats
+                   else (fmt,) * spec.nchannels)
     finally:
         inp.close()
     pixels = np.asarray(pixels, dtype=dtype)
@@ -172,6 +214,7 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
         path=str(path),
         geometry=geometry,
         header=header,
+        formats=formats,
     )
 
 
@@ -209,6 +252,7 @@ def write_exr(
     compression: str = "zip",
     geometry: Geometry | None = None,
     header: Sequence[tuple[str, str, Any]] = (),
+    channel_formats: Sequence[str] | None = None,
 ) -> None:
     """Write scene-linear pixels to an OpenEXR file atomically.
 
@@ -217,7 +261,9 @@ def write_exr(
     rows at a time as the file is written, so the whole frame is never copied into one array
     (the bytes are the same as writing their concatenation).
     `channels` names each channel (`R,G,B,A`, layers as `layer.channel`, e.g. `doppel.mask`).
-    Values above 1 and negatives are kept; `half=False` writes 32-bit float. `geometry` places
+    Values above 1 and negatives are kept; `half=False` writes 32-bit float; `channel_formats`
+    ("half" or "float" per channel) overrides it channel by channel (a float plate's channels
+    stay float in a half render: half cannot hold them, and rounds 1e5 to inf). `geometry` places
     the pixels (data window) in the frame (display window); float16 layers written as half
     go to the file as they are; `header` attributes (a plate's
     `ImageData.header`) are written first, then `metadata` (ours) over them.
@@ -244,6 +290,15 @@ def write_exr(
         )
     spec = oiio.ImageSpec(width, height, n_chans, "half" if half else "float")
     spec.channelnames = names
+    if channel_formats is not None:
+        kinds = tuple(channel_formats)
+        if len(kinds) != n_chans or not set(kinds) <= {"half", "float"}:
+            raise SettingsError(f"{path}: channel formats {kinds} must be 'half' or 'float', "
+                                f"one per channel ({n_chans})")
+        if len(set(kinds)) > 1:
+            spec.channelformats = tuple(oiio.TypeDesc(k) for k in kinds)
+        else:
+            spec.set_format(oiio.TypeDesc(kinds[0]))
     if geometry is not None:
         if (geometry.data[2], geometry.data[3]) != (width, height):
             raise SettingsError(f"{path}: data window {geometry.data} does not match the pixels "

@@ -20,7 +20,14 @@ import numpy as np
 from engine.errors import InputError, MediaError, SettingsError
 from engine.io.colorspace import srgb_to_linear
 from engine.io.display import DisplayFrame
-from engine.io.image import Geometry, ImageData, read_geometry, read_image
+from engine.io.image import (
+    Geometry,
+    ImageData,
+    has_rgb,
+    no_rgb_error,
+    read_geometry,
+    read_image,
+)
 from engine.io.quiet import native_stderr, summary_line
 from engine.io.sequence import SequencePattern, find_sequence
 
@@ -54,6 +61,7 @@ class Plate:
     path: str
     geometry: Geometry | None = None  # data/display windows, pixel aspect (None: simple)
     header: tuple[tuple[str, str, Any], ...] = ()  # the file's attributes, to carry through
+    formats: tuple[str, ...] = ()  # each channel's sample type in the file (() unknown)
 
 
 def _plate_from_image(number: int, data: ImageData) -> Plate:
@@ -65,12 +73,17 @@ def _plate_from_image(number: int, data: ImageData) -> Plate:
                 i = data.channels.index(c)
                 pixels[..., i] = srgb_to_linear(pixels[..., i])
     names = data.channels
-    if len(names) in (1, 2) and "R" not in names:  # grey: expand so the engine sees RGB
+    if not has_rgb(names):
+        raise no_rgb_error(data.path, names)
+    if names[0] == "Y" and "R" not in names:  # grey: expand so the engine sees RGB
         pixels = np.concatenate([np.repeat(pixels[..., :1], 3, -1), pixels[..., 1:]], -1)
         names = ("R", "G", "B") + tuple(names[1:])
     dtype = np.float16 if pixels.dtype == np.float16 else np.float32  # half kept if read so
+    formats = data.formats
+    if names != data.channels and formats:  # grey expanded: Y's type for R, G, B
+        formats = (formats[0],) * 3 + tuple(formats[1:])
     return Plate(number, np.ascontiguousarray(pixels, dtype), tuple(names), data.path,
-                 data.geometry, data.header)
+                 data.geometry, data.header, formats)
 
 
 def _frame_from_image(number: int, data: ImageData) -> Frame:
@@ -88,7 +101,7 @@ def _display_from_image(number: int, data: ImageData) -> DisplayFrame:
     if all(c in names for c in ("R", "G", "B")):
         idx = [names.index(c) for c in ("R", "G", "B")]
         rgb = px[..., :3] if idx == [0, 1, 2] else px[..., idx]
-    elif len(names) in (1, 2):  # Y or YA
+    elif names and names[0] == "Y":  # Y or YA: grey
         rgb = np.repeat(px[..., :1], 3, axis=-1)
     else:
         rgb = data.rgb()  # raises the one-line error naming the channels
@@ -231,8 +244,8 @@ class ImageListSource(FrameSource):
                 wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
                 yield convert(f, read_image(path, wanted, native=native,
                                             keep_half=keep_half))
-            except MediaError as exc:
-                yield MediaError(f"frame {f}: {exc}")
+            except MediaError as exc:  # the kind kept: a LayoutError stays one
+                yield type(exc)(f"frame {f}: {exc}")
 
     def read_display(self, frames: Iterable[int] | None = None, rows: PlateRows | None = None,
                      display: bool = True) -> Iterator[DisplayFrame | MediaError]:

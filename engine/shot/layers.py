@@ -51,6 +51,38 @@ class OutputFormat:
                 **({"region": self.region} if self.region != "full" else {})}
 
 
+# Sample types a half EXR cannot hold without loss: such plate channels stay float.
+_WIDE = ("float", "double", "uint", "int", "uint32", "int32")
+
+
+def channel_formats(fmt: OutputFormat, names: tuple[str, ...], plate_formats: tuple[str, ...],
+                    plate_channels: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Each output channel's EXR type, or None for all alike (`half` or `--float`).
+
+    A half render ("half" is the default) writes a plate's float channels as float: half holds
+    three decimal digits and nothing above 65504, so a float depth, ID or position pass would
+    be rounded and a bright highlight become inf although the swap never touched them. Plate
+    channels keep their file's type; the swap's own layers (`doppel.mask`, the face layer, a
+    face region's RGB) take the type of the plate's `R`; `A` and the mask of a face region are
+    half. A plate whose types are unknown (video, a host's frames) or all half gives None."""
+    if not fmt.half or not plate_formats or len(plate_formats) != len(plate_channels):
+        return None
+    wide = {c: ("float" if f in _WIDE else "half")
+            for c, f in zip(plate_channels, plate_formats, strict=True)}
+    if "float" not in wide.values():
+        return None
+    rgb = wide.get("R", "half")
+    out = []
+    for n in names:
+        if fmt.region == "face":
+            out.append(rgb if n in ("R", "G", "B") or n in FACE else "half")
+        elif n in wide:
+            out.append(wide[n])
+        else:  # doppel.mask, the face layer
+            out.append(rgb if n in FACE else "half")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class FrameWrite:
     """A swapped frame ready to be written (the writer stage's task): layers side by side
@@ -63,6 +95,7 @@ class FrameWrite:
     geometry: Geometry | None
     header: tuple[tuple[str, str, Any], ...]
     diagnostics: dict[str, Any]
+    formats: tuple[str, ...] | None = None  # per channel "half"/"float"; None: all alike
 
 
 def frame_metadata(model: ModelInfo, frame: int, diag: dict[str, Any],
@@ -126,14 +159,17 @@ def face_region_layers(result: SwapResult, geometry: Geometry | None, face_layer
 
 def frame_write(fmt: OutputFormat, result: SwapResult, channels: tuple[str, ...],
                 geometry: Geometry | None, header: tuple[tuple[str, str, Any], ...],
-                target: Path, metadata: dict[str, Any]) -> FrameWrite:
-    """What to write for one swapped frame in format `fmt`."""
+                target: Path, metadata: dict[str, Any], plate_formats: tuple[str, ...] = ()
+                ) -> FrameWrite:
+    """What to write for one swapped frame in format `fmt` (`plate_formats`: each plate
+    channel's type in its file, `channel_formats`)."""
     if fmt.region == "face":
         layers, names, geometry = face_region_layers(result, geometry, fmt.face_layer)
     else:
         layers, names = full_frame_layers(result, channels, fmt.face_layer)
     return FrameWrite(target, tuple(layers), tuple(names), metadata, geometry, header,
-                      result.diagnostics)
+                      result.diagnostics,
+                      channel_formats(fmt, tuple(names), plate_formats, channels))
 
 
 def write_frame(fmt: OutputFormat, frame: FrameWrite) -> dict[str, Any]:
@@ -141,7 +177,8 @@ def write_frame(fmt: OutputFormat, frame: FrameWrite) -> dict[str, Any]:
     target = frame.target
     if target.suffix.lower() == ".exr":
         write_exr(target, frame.layers, frame.names, frame.metadata, half=fmt.half,
-                  compression=fmt.compression, geometry=frame.geometry, header=frame.header)
+                  compression=fmt.compression, geometry=frame.geometry, header=frame.header,
+                  channel_formats=frame.formats)
     else:
         from engine.io.colorspace import linear_to_srgb
 

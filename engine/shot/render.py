@@ -26,6 +26,7 @@ from engine.errors import (
     DiskFullError,
     DoppelError,
     InputError,
+    LayoutError,
     MediaError,
     OutputError,
     SettingsError,
@@ -33,7 +34,7 @@ from engine.errors import (
 from engine.geometry.track import Track
 from engine.io import SequencePattern, format_frame_range, open_source
 from engine.io.atomic import remove_stale_temps
-from engine.io.image import Geometry
+from engine.io.image import Geometry, check_layout
 from engine.io.ownership import Claims
 from engine.io.source import FrameSource, Plate, present_frames
 from engine.shot import layers as layers_mod
@@ -186,8 +187,39 @@ def check_plate_size(track: Track, source: FrameSource, frames: list[int], where
         raise first_error
 
 
+def check_plate_layout(source: FrameSource, frames: list[int]) -> None:
+    """Refuse, before any work, plate files laid out as the render cannot use (several parts:
+    all but one would be lost; no R, G, B): a sequence is written alike throughout, so the
+    first readable frame's header says it for all (LayoutError, exit 2, nothing written). An
+    unreadable frame is that frame's error, reported when rendered."""
+    for f in frames:
+        path = source.path_of(f)
+        if path is None:  # a video: decoded to RGB
+            return
+        try:
+            check_layout(path)
+            return
+        except LayoutError as exc:
+            raise LayoutError(f"frame {f}: {exc}") from None
+        except MediaError:
+            continue
+
+
+# What a render writes: scene-linear EXR, or display-encoded PNG/TIFF (16 bits) and JPEG (8).
+# Other formats OpenImageIO can write (.hdr, .dpx, .tga, .webp...) would get the display path's
+# 8-bit sRGB without alpha or the mask, a wrong frame for a linear format like .hdr: refused.
+OUTPUT_SUFFIXES = (".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
 def check_region(job: RenderJob) -> None:
-    """Refuse a face-region output that could not be merged over the plate."""
+    """Refuse an output format the render does not write, and a face-region output that could
+    not be merged over the plate."""
+    suffix = Path(job.output).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        kind = suffix or "files without an extension"
+        raise SettingsError(f"--output {job.output}: cannot write {kind}; give one of "
+                            f"{', '.join(OUTPUT_SUFFIXES)} (.exr keeps scene-linear values, "
+                            "every channel and the mask)")
     if job.region not in REGIONS:
         raise SettingsError(f"--region {job.region!r} unknown; use one of {', '.join(REGIONS)}")
     if job.region == "face":
@@ -267,7 +299,7 @@ class ShotRenderer:
         meta = frame_metadata(self.layer.swapper.model.info, plate.number, result.diagnostics,
                               self.record)
         return layers_mod.frame_write(self.format, result, plate.channels, geo, plate.header,
-                                      target, meta)
+                                      target, meta, plate.formats)
 
     def face_rows(self) -> Callable[[int, Geometry], tuple[int, int] | None]:
         """For a face-region render with a track: the plate rows the swap reads (its ROI's),
@@ -406,6 +438,7 @@ def _render_checked(job: RenderJob, source: FrameSource, track: Track | None,
                     overlap: bool) -> RenderSummary:
     """`render` once the model is loading: the track and output checks, the claim, the frames."""
     notes = []
+    check_plate_layout(source, present)
     if track is not None:  # a plate of another frame size, a damaged or another shot's track
         check_plate_size(track, source, present, job.track or "track")
         check_track(source, track, job.track or "track", present, job.region)

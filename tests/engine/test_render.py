@@ -121,7 +121,8 @@ def test_frames_without_a_face_pass_through_and_are_flagged(tmp_path, demo_model
     assert "no face (passed through): 1" in capsys.readouterr().out
     out = read_image(tmp_path / "o.0001.exr")
     assert out.metadata["doppel/face"] == "no face"
-    np.testing.assert_array_equal(out.pixels[..., :4], px.astype(np.float16).astype(np.float32))
+    # a float plate's channels stay float (a half output would round them): bit-exact
+    np.testing.assert_array_equal(out.pixels[..., :4], px)
 
 
 @pytest.mark.parametrize("case, message", [
@@ -378,3 +379,33 @@ def test_a_render_from_before_mask_units_resumes_in_plate_pixels_and_not_with_th
     assert "mask_units" not in px["settings"] and face["settings"]["mask_units"] == "face"
     assert (px["settings"]["erode"], px["settings"]["blur"]) == (4.0, 8.0)
     assert face["settings"]["erode"] != 4.0 and face["settings"]["blur"] != 8.0
+
+
+def test_a_float_plates_channels_stay_float_in_a_half_render(tmp_path, plate_pattern,
+                                                             demo_model, track_file):
+    """Half cannot hold a float depth pass (three digits) or a highlight above 65504 (inf):
+    a half render (the default) keeps a float plate's channels float; a half plate's stay half."""
+    plate = tmp_path / "p"
+    plate.mkdir()
+    for f in (1001, 1002):
+        src = read_image(plate_pattern.replace("####", str(f)))
+        px = src.pixels.astype(np.float32)
+        px[:20, :20, :3] = 1e5  # a sun glint far from the face
+        h, w = px.shape[:2]
+        z = (1000.123 + np.arange(w, dtype=np.float32)[None, :] * 0.001
+             + np.arange(h, dtype=np.float32)[:, None])[..., None]
+        write_exr(plate / f"p.{f}.exr", [px, z], list(src.channels) + ["Z"], half=False,
+                  geometry=src.geometry)
+    out = tmp_path / "o" / "s.####.exr"
+    assert render_cli(plate / "p.####.exr", out, demo_model, track_file, "--frames",
+                      "1001-1002") == 0
+    a, b = read_image(plate / "p.1001.exr"), read_image(tmp_path / "o" / "s.1001.exr")
+    kinds = dict(zip(b.channels, b.formats, strict=True))
+    assert kinds == {"R": "float", "G": "float", "B": "float", "A": "float", "Z": "float",
+                     "doppel.mask": "half"}
+    assert np.array_equal(a.channel("Z"), b.channel("Z"))  # bit-exact, as every extra channel
+    assert (b.pixels[:20, :20, :3] == 1e5).all() and np.isfinite(b.pixels).all()
+    # a half plate: the same render writes every channel half, as before
+    out2 = tmp_path / "h" / "s.####.exr"
+    assert render_cli(plate_pattern, out2, demo_model, track_file, "--frames", "1001") == 0
+    assert set(read_image(tmp_path / "h" / "s.1001.exr").formats) == {"half"}

@@ -365,3 +365,65 @@ def test_non_exr_outputs_resume_and_refuse_other_settings_too(tmp_path, plate8, 
     snap = Snapshot(tmp_path / "out")
     fails(2, ["--blur 10.0 (this run 4.0)"], *args, "--blur", "4")
     snap.assert_unchanged()
+
+
+# -- plates laid out as the render cannot use, outputs it does not write ------------------------
+
+def _relayout(plate8, dest, layout):
+    """plate8's frames rewritten: "beauty-second" (a multi-part EXR, depth part first),
+    "aov-parts" (beauty then a Z part), "prefixed" (the beauty as beauty.R, G, B, A), "z-only"."""
+    import OpenImageIO as oiio
+
+    from engine.io import read_image
+
+    dest.mkdir()
+    for src in sorted(plate8.glob("plate.*.exr")):
+        img = read_image(src)
+        px, h, w = img.pixels.astype(np.float32), img.height, img.width
+        z = np.full((h, w, 1), 7.5, np.float32)
+        parts = {"beauty-second": [("depth", ("Z",), z), ("rgba", img.channels, px)],
+                 "aov-parts": [("rgba", img.channels, px), ("depth", ("Z",), z)],
+                 "prefixed": [("beauty", tuple(f"beauty.{c}" for c in img.channels), px)],
+                 "z-only": [("depth", ("Z",), z)]}[layout]
+        specs = []
+        for name, chans, _ in parts:
+            spec = oiio.ImageSpec(w, h, len(chans), "half")
+            spec.channelnames = chans
+            spec.attribute("name", name)
+            specs.append(spec)
+        out = oiio.ImageOutput.create(str(dest / src.name))
+        assert out.open(str(dest / src.name), specs)
+        for i, (_, _, pixels) in enumerate(parts):
+            if i:
+                assert out.open(str(dest / src.name), specs[i], "AppendSubimage")
+            assert out.write_image(pixels)
+        out.close()
+
+
+@pytest.mark.parametrize("layout, needles", [
+    ("beauty-second", ["has 2 parts (depth: Z; rgba: R,G,B,A)", "write the plate as one part"]),
+    ("aov-parts", ["has 2 parts", "would lose all but the first"]),
+    ("prefixed", ["no R, G, B channels (has beauty.R", "shuffled to R, G, B"]),
+    ("z-only", ["no R, G, B channels (has Z)"]),
+])
+def test_a_plate_laid_out_as_the_render_cannot_use_is_refused_before_any_frame(
+        tmp_path, plate8, demo_model, fails, layout, needles):
+    """A multi-part plate used to render part 0 (a depth part's values as R=G=B, exit 0) and
+    drop the others; a plate without R, G, B failed on every frame, exit 1."""
+    plate = tmp_path / "plate"
+    _relayout(plate8, plate, layout)
+    before = Snapshot(plate)
+    fails(2, ["frame 1001", *needles], *render_args(plate, tmp_path / "out", demo_model, None))
+    assert not (tmp_path / "out").exists()
+    before.assert_unchanged()
+
+
+@pytest.mark.parametrize("suffix", [".hdr", ".dpx", ".mov", ""])
+def test_an_output_format_the_render_does_not_write_is_refused_before_any_work(
+        tmp_path, plate8, track8, demo_model, fails, suffix):
+    """.hdr (linear) was written 8-bit sRGB, clipped; .dpx without alpha or mask; .mov failed
+    on every frame after swapping it."""
+    out = tmp_path / "out" / f"swap.####{suffix}"
+    fails(2, ["--output", "give one of .exr"], "render", plate8 / PATTERN, "-o", out,
+          "--model", demo_model, "--track", track8, "--quiet")
+    assert not (tmp_path / "out").exists()
