@@ -93,17 +93,22 @@ def no_rgb_error(path: str | os.PathLike[str], channels: Sequence[str]) -> Layou
         "(a beauty stored as a layer, e.g. beauty.R, shuffled to R, G, B before it is written)")
 
 
-def check_layout(path: str | os.PathLike[str]) -> None:
+def check_layout(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Refuse, from the header alone, a file Doppel cannot take as a plate: several parts, or no
-    R, G, B (and not grey). LayoutError naming the file; MediaError if it cannot be read."""
+    R, G, B (and not grey). LayoutError naming the file; MediaError if it cannot be read.
+    Returns the file's views (an EXR's `multiView`: `("left", "right")` for single-part stereo,
+    `()` for a mono file)."""
     path = Path(path)
     inp = _open(path)  # several parts: LayoutError
     try:
-        names = tuple(inp.spec().channelnames)
+        spec = inp.spec()
+        names = tuple(spec.channelnames)
+        views = spec.getattribute("multiView")
     finally:
         inp.close()
     if not has_rgb(names):
         raise no_rgb_error(path, names)
+    return tuple(views) if isinstance(views, (tuple, list)) and len(views) > 1 else ()
 
 
 def _check_readable(path: Path) -> None:

@@ -187,22 +187,28 @@ def check_plate_size(track: Track, source: FrameSource, frames: list[int], where
         raise first_error
 
 
-def check_plate_layout(source: FrameSource, frames: list[int]) -> None:
+def check_plate_layout(source: FrameSource, frames: list[int]) -> list[str]:
     """Refuse, before any work, plate files laid out as the render cannot use (several parts:
     all but one would be lost; no R, G, B): a sequence is written alike throughout, so the
     first readable frame's header says it for all (LayoutError, exit 2, nothing written). An
-    unreadable frame is that frame's error, reported when rendered."""
+    unreadable frame is that frame's error, reported when rendered. Returns notes for the
+    summary: a single-part stereo plate has its first (hero) view swapped only."""
     for f in frames:
         path = source.path_of(f)
         if path is None:  # a video: decoded to RGB
-            return
+            return []
         try:
-            check_layout(path)
-            return
+            views = check_layout(path)
         except LayoutError as exc:
             raise LayoutError(f"frame {f}: {exc}") from None
         except MediaError:
             continue
+        if not views:
+            return []
+        return [f"the plate is stereo (views {', '.join(views)}): only the {views[0]} view "
+                "(R, G, B) is swapped; the other views' channels pass through unchanged (render "
+                "each view as a plate of its own to swap them)"]
+    return []
 
 
 # What a render writes: scene-linear EXR, or display-encoded PNG/TIFF (16 bits) and JPEG (8).
@@ -437,8 +443,7 @@ def _render_checked(job: RenderJob, source: FrameSource, track: Track | None,
                     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None,
                     overlap: bool) -> RenderSummary:
     """`render` once the model is loading: the track and output checks, the claim, the frames."""
-    notes = []
-    check_plate_layout(source, present)
+    notes = check_plate_layout(source, present)
     if track is not None:  # a plate of another frame size, a damaged or another shot's track
         check_plate_size(track, source, present, job.track or "track")
         check_track(source, track, job.track or "track", present, job.region)

@@ -409,3 +409,26 @@ def test_a_float_plates_channels_stay_float_in_a_half_render(tmp_path, plate_pat
     out2 = tmp_path / "h" / "s.####.exr"
     assert render_cli(plate_pattern, out2, demo_model, track_file, "--frames", "1001") == 0
     assert set(read_image(tmp_path / "h" / "s.1001.exr").formats) == {"half"}
+
+
+def test_a_stereo_plate_says_only_its_hero_view_is_swapped(tmp_path, plate_pattern, demo_model,
+                                                           track_file, capsys):
+    """A single-part stereo EXR (`multiView` left, right; `right.*` channels) swaps the hero
+    view only: the summary says so, and the other eye's channels pass through bit-exact."""
+    import OpenImageIO as oiio
+
+    plate = tmp_path / "p"
+    plate.mkdir()
+    src = read_image(plate_pattern.replace("####", "1001"))
+    right = src.pixels[:, ::-1]  # another picture for the other eye
+    stereo = ("multiView", str(oiio.TypeDesc("string[2]")), ("left", "right"))
+    write_exr(plate / "p.1001.exr", [src.pixels, right],
+              list(src.channels) + [f"right.{c}" for c in src.channels],
+              geometry=src.geometry, header=(stereo,))
+    out = tmp_path / "o" / "s.####.exr"
+    assert render_cli(plate / "p.####.exr", out, demo_model, track_file, "--frames", "1001") == 0
+    assert "only the left view (R, G, B) is swapped" in capsys.readouterr().out
+    a, b = read_image(plate / "p.1001.exr"), read_image(tmp_path / "o" / "s.1001.exr")
+    for c in ("right.R", "right.G", "right.B", "right.A"):
+        assert np.array_equal(a.channel(c), b.channel(c))
+    assert not np.array_equal(a.channel("R"), b.channel("R"))  # the hero eye was swapped
