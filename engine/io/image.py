@@ -38,6 +38,29 @@ def carried(name: str) -> bool:
                    for n in _NOT_CARRIED)
 
 
+# A header attribute's type as OpenImageIO's TypeDesc fields (basetype, aggregate,
+# vecsemantics, arraylen). Not the TypeDesc: it cannot be pickled (plates go to render worker
+# processes). Not its name: OpenImageIO names types it cannot parse back ("vector2i", "vectori",
+# "vector2i[2]" for an EXR v2i, v3i, box2i read as `unknown`, and an attribute of type unknown
+# is silently not set), so `originalDataWindow` and friends were lost on the way through.
+TypeKey = tuple[int, int, int, int]
+HeaderItem = tuple[str, TypeKey | str, Any]  # (name, type, value) carried through a render
+
+
+def type_key(kind: oiio.TypeDesc) -> TypeKey:
+    """The picklable fields that rebuild `kind` exactly (`type_desc`)."""
+    return (kind.basetype.value, kind.aggregate.value, kind.vecsemantics.value, kind.arraylen)
+
+
+def type_desc(kind: TypeKey | str) -> oiio.TypeDesc:
+    """The TypeDesc of a `type_key`, or of a type name OpenImageIO parses (`"timecode"`)."""
+    if isinstance(kind, str):
+        return oiio.TypeDesc(kind)
+    base, aggregate, semantics, arraylen = kind
+    return oiio.TypeDesc(oiio.BASETYPE(base), oiio.AGGREGATE(aggregate),
+                         oiio.VECSEMANTICS(semantics), arraylen)
+
+
 @dataclass(frozen=True)
 class ImageData:
     """Pixels of one image with their channel names, metadata and colour space."""
@@ -48,7 +71,7 @@ class ImageData:
     colorspace: str = "linear"  # "linear" (scene-linear) or "srgb" (display-encoded)
     path: str = ""
     geometry: Geometry | None = None  # None: data = display window at (0, 0)
-    header: tuple[tuple[str, str, Any], ...] = ()  # (name, OIIO type, value) carried through
+    header: tuple[HeaderItem, ...] = ()  # (name, type_key, value) carried through a render
     formats: tuple[str, ...] = ()  # each channel's sample type in the file ("half", "float"...)
 
     @property
@@ -199,7 +222,7 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
             first = err.splitlines()[0] if err else "read failed"
             raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt ({first})")
         metadata = {a.name: a.value for a in spec.extra_attribs}
-        header = tuple((a.name, str(a.type), a.value) for a in spec.extra_attribs
+        header = tuple((a.name, type_key(a.type), a.value) for a in spec.extra_attribs
                        if carried(a.name))
         geometry = Geometry.from_spec(spec)
         fmt = str(spec.format)
@@ -256,9 +279,9 @@ def write_exr(
     half: bool = True,
     compression: str = "zip",
     geometry: Geometry | None = None,
-    header: Sequence[tuple[str, str, Any]] = (),
+    header: Sequence[HeaderItem] = (),
     channel_formats: Sequence[str] | None = None,
-) -> None:
+) -> tuple[str, ...]:
     """Write scene-linear pixels to an OpenEXR file atomically.
 
     `pixels` is one `H×W×C` array or a sequence of layers (`H×W` or `H×W×k` each, any strides)
@@ -272,6 +295,8 @@ def write_exr(
     the pixels (data window) in the frame (display window); float16 layers written as half
     go to the file as they are; `header` attributes (a plate's
     `ImageData.header`) are written first, then `metadata` (ours) over them.
+    Returns the header attributes written as text because their type cannot be written
+    (`"name (type)"` each; `_set_header`), for the caller to report; usually none.
     """
     given = [pixels] if isinstance(pixels, np.ndarray) else list(pixels)
     # Half layers written as half stay half (no float copy; the same values): a render of a
@@ -309,16 +334,36 @@ def write_exr(
             raise SettingsError(f"{path}: data window {geometry.data} does not match the pixels "
                                 f"{width}×{height}")
         geometry.apply(spec)
-    for name, kind, value in header:
-        if carried(name):
-            try:
-                spec.attribute(name, oiio.TypeDesc(kind), value)
-            except (TypeError, ValueError, RuntimeError):
-                spec.attribute(name, str(value))
+    as_text = _set_header(spec, header)
     spec.attribute("compression", compression)
     for key, value in (metadata or {}).items():
         spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
     _write(path, layers, spec)
+    return as_text
+
+
+def _set_header(spec: oiio.ImageSpec, header: Sequence[HeaderItem]) -> tuple[str, ...]:
+    """Set each carried `header` attribute on `spec` with its own type.
+
+    OpenImageIO's Python binding converts int, unsigned, uint8, float and string values only,
+    and sets nothing (no error) for others (an EXR's double, V2d, M44d attributes): an attribute
+    that is not there afterwards is written as text, so its value still reaches the output, and
+    named in the result as `"name (type)"`.
+    """
+    as_text = []
+    for name, kind, value in header:
+        if not carried(name):
+            continue
+        desc = type_desc(kind)
+        try:
+            spec.attribute(name, desc, value)
+            typed = spec.getattribute(name, desc) is not None
+        except (TypeError, ValueError, RuntimeError):
+            typed = False
+        if not typed:
+            spec.attribute(name, str(value))
+            as_text.append(f"{name} ({desc})")
+    return tuple(as_text)
 
 
 def write_image(

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ from engine.io.colorspace import srgb_to_linear
 from engine.io.display import DisplayFrame
 from engine.io.image import (
     Geometry,
+    HeaderItem,
     ImageData,
     has_rgb,
     no_rgb_error,
@@ -60,7 +61,7 @@ class Plate:
     channels: tuple[str, ...]
     path: str
     geometry: Geometry | None = None  # data/display windows, pixel aspect (None: simple)
-    header: tuple[tuple[str, str, Any], ...] = ()  # the file's attributes, to carry through
+    header: tuple[HeaderItem, ...] = ()  # the file's attributes, to carry through
     formats: tuple[str, ...] = ()  # each channel's sample type in the file (() unknown)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from engine import __version__
 from engine.errors import SettingsError
 from engine.io import write_exr, write_image
-from engine.io.image import Geometry
+from engine.io.image import Geometry, HeaderItem
 from engine.shot.resume import DESCRIPTION, digest
 from engine.swap.infer import ModelInfo
 from engine.swap.pipeline import SwapResult
@@ -93,7 +93,7 @@ class FrameWrite:
     names: tuple[str, ...]
     metadata: dict[str, Any]
     geometry: Geometry | None
-    header: tuple[tuple[str, str, Any], ...]
+    header: tuple[HeaderItem, ...]
     diagnostics: dict[str, Any]
     formats: tuple[str, ...] | None = None  # per channel "half"/"float"; None: all alike
 
@@ -158,7 +158,7 @@ def face_region_layers(result: SwapResult, geometry: Geometry | None, face_layer
 
 
 def frame_write(fmt: OutputFormat, result: SwapResult, channels: tuple[str, ...],
-                geometry: Geometry | None, header: tuple[tuple[str, str, Any], ...],
+                geometry: Geometry | None, header: tuple[HeaderItem, ...],
                 target: Path, metadata: dict[str, Any], plate_formats: tuple[str, ...] = ()
                 ) -> FrameWrite:
     """What to write for one swapped frame in format `fmt` (`plate_formats`: each plate
@@ -176,9 +176,11 @@ def write_frame(fmt: OutputFormat, frame: FrameWrite) -> dict[str, Any]:
     """Write a swapped frame atomically; returns its diagnostics."""
     target = frame.target
     if target.suffix.lower() == ".exr":
-        write_exr(target, frame.layers, frame.names, frame.metadata, half=fmt.half,
-                  compression=fmt.compression, geometry=frame.geometry, header=frame.header,
-                  channel_formats=frame.formats)
+        as_text = write_exr(target, frame.layers, frame.names, frame.metadata, half=fmt.half,
+                            compression=fmt.compression, geometry=frame.geometry,
+                            header=frame.header, channel_formats=frame.formats)
+        if as_text:  # the render reports them once (a note), not per frame
+            return {**frame.diagnostics, "header_as_text": list(as_text)}
     else:
         from engine.io.colorspace import linear_to_srgb
 

@@ -457,7 +457,7 @@ def _render_checked(job: RenderJob, source: FrameSource, track: Track | None,
         summary = _render_claimed(job, source, track, present, record, pattern, workers,
                                   overwrite, progress, overlap, model[0], loading)
     summary.missing = sorted(absent)
-    summary.notes = notes
+    summary.notes = notes + summary.notes
     return summary
 
 
@@ -485,6 +485,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
     prog = progress or (lambda it, total: it)
     sums: dict[str, float] = {}
     fit_errors: dict[int, float] = {}
+    as_text: dict[str, None] = {}  # plate header attributes written as text, in order
 
     def note(f: int, diag: dict[str, Any] | str) -> None:
         if isinstance(diag, str):
@@ -502,6 +503,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             summary.no_face.append(f)
         if "fit_error" in diag:
             fit_errors[f] = float(diag["fit_error"])
+        as_text.update(dict.fromkeys(diag.get("header_as_text", ())))
         for k, v in diag.get("timings_ms", {}).items():
             sums[k] = sums.get(k, 0.0) + v
 
@@ -534,6 +536,9 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
             remove_stale_temps(Path(pattern.prefix).parent, Path(pattern.prefix).name)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
+    if as_text:
+        summary.notes.append(f"plate header attributes written as text (OpenImageIO's Python "
+                             f"binding cannot write their type): {', '.join(as_text)}")
     if summary.done:
         summary.fit = ShotFit.for_info(model, fit_errors)
         if track is not None:

@@ -15,14 +15,18 @@ import pytest
 from engine.errors import InputError
 from engine.geometry.track import attach_plate, select_track
 from engine.io import Geometry, open_source, read_image, write_exr
-from engine.io.image import carried
+from engine.io.image import carried, type_key
 from engine.shot.analyze import analyze_frames
 from engine.shot.render import RenderJob, render
 from engine.swap.pipeline import SwapSettings
 
 FRAMES = [1001, 1002, 1003]
+# OpenImageIO types by name, or as `type_key`s where the name does not parse back (int vectors).
 ATTRS = (("owner", "string", "Doppel test plate"), ("comments", "string", "overscan"),
-         ("framesPerSecond", "rational2i", (24, 1)), ("smpte:TimeCode", "timecode", (1, 0)))
+         ("framesPerSecond", "rational2i", (24, 1)), ("smpte:TimeCode", "timecode", (1, 0)),
+         ("originalDataWindow", "box2i", (0, 0, 879, 719)),
+         ("studio/cropOffset", type_key(oiio.TypeDesc(oiio.INT, oiio.VEC2)), (7, 8)),
+         ("studio/tileIndex", type_key(oiio.TypeDesc(oiio.INT, oiio.VEC3)), (1, 2, 3)))
 
 
 def in_frame(path) -> tuple[np.ndarray, np.ndarray, oiio.ImageSpec]:
@@ -102,11 +106,14 @@ def test_render_of_a_moved_data_window_lines_up_with_the_plate(shot, demo_model,
                                                              plate.height)
         assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (
             plate.full_x, plate.full_y, plate.full_width, plate.full_height)
-        plate_attrs = {a.name: a.value for a in plate.extra_attribs if carried(a.name)}
-        out_attrs = {a.name: a.value for a in spec.extra_attribs}
+        plate_attrs = {a.name: (str(a.type), a.value) for a in plate.extra_attribs
+                       if carried(a.name)}
+        out_attrs = {a.name: (str(a.type), a.value) for a in spec.extra_attribs}
         # OpenImageIO names EXR `owner` Copyright and `comments` ImageDescription.
         assert {"colorInteropID", "Copyright", "ImageDescription", "framesPerSecond",
-                "smpte:TimeCode"} <= set(plate_attrs)
+                "smpte:TimeCode", "originalDataWindow", "studio/cropOffset",
+                "studio/tileIndex"} <= set(plate_attrs)
+        assert plate_attrs["studio/cropOffset"] == ("vector2i", (7, 8))  # typed, not text
         for name, value in plate_attrs.items():
             assert out_attrs.get(name) == value, name
         assert spec.getattribute("PixelAspectRatio") == 1.0

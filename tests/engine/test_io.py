@@ -360,3 +360,81 @@ def test_images_staged_in_memory_have_the_bytes_of_a_direct_write_and_fall_back_
         assert stage == str(tmp_path / "t.exr")
     write_exr(tmp_path / "fallback.exr", px)
     assert (tmp_path / "fallback.exr").read_bytes() == (tmp_path / "direct.exr").read_bytes()
+
+
+# Header attributes of every kind an EXR plate holds, as OpenImageIO types: the int vectors and
+# box (originalDataWindow) were lost on the way through a render, the others always worked.
+def _header_attrs():
+    import OpenImageIO as oiio
+
+    T = oiio.TypeDesc
+    return [
+        ("originalDataWindow", T("box2i"), (0, 0, 799, 599)),
+        ("studio/cropOffset", T(oiio.INT, oiio.VEC2), (7, 8)),
+        ("studio/tileIndex", T(oiio.INT, oiio.VEC3), (1, 2, 3)),
+        ("studio/focal", T("float"), 35.0),
+        ("studio/take", T("int"), 4),
+        ("studio/show", T("string"), "Doppel test plate"),
+        ("worldToCamera", T("matrix"), tuple(float(i) for i in range(16))),
+        ("studio/m33", T(oiio.FLOAT, oiio.MATRIX33), tuple(float(i) for i in range(9))),
+        ("smpte:TimeCode", T("timecode"), (1, 0)),
+        ("smpte:KeyCode", T("keycode"), (1, 2, 3, 4, 5, 6, 7)),
+        ("framesPerSecond", T("rational2i"), (24000, 1001)),
+        ("studio/box2f", T(oiio.FLOAT, oiio.VEC2, oiio.BOX, 2), (0.5, 1.5, 2.5, 3.5)),
+        ("studio/v2f", T(oiio.FLOAT, oiio.VEC2), (0.5, 1.5)),
+        ("studio/v3f", T("vector"), (0.5, 1.5, 2.5)),
+        ("studio/names", T(oiio.STRING, oiio.SCALAR, oiio.NOXFORM, 2), ("left", "right")),
+        ("chromaticities", T(oiio.FLOAT, oiio.SCALAR, oiio.NOXFORM, 8),
+         (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329)),
+    ]
+
+
+def _attrs(path):
+    import OpenImageIO as oiio
+
+    from engine.io.image import carried
+
+    inp = oiio.ImageInput.open(str(path))
+    try:
+        return {a.name: (str(a.type), a.value) for a in inp.spec().extra_attribs
+                if carried(a.name)}
+    finally:
+        inp.close()
+
+
+def test_header_attributes_of_every_exr_type_survive_read_pickle_and_write(tmp_path):
+    """What a render does with a plate's header: read it, send it to a worker process
+    (pickled), write it under the swapped pixels. Every attribute comes out with its type and
+    value (v2i, v3i and box2i were written as nothing)."""
+    import pickle
+
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(8, 6, 4, "half")
+    for name, kind, value in _header_attrs():
+        spec.attribute(name, kind, value)
+    plate = tmp_path / "plate.exr"
+    out = oiio.ImageOutput.create(str(plate))
+    assert out.open(str(plate), spec) and out.write_image(np.zeros((6, 8, 4), np.float16))
+    out.close()
+    wanted = _attrs(plate)
+    assert {name for name, _, _ in _header_attrs()} <= set(wanted)  # as OpenEXR keeps them
+    img = pickle.loads(pickle.dumps(read_image(plate)))
+    assert write_exr(tmp_path / "out.exr", img.pixels, img.channels, header=img.header) == ()
+    assert _attrs(tmp_path / "out.exr") == wanted
+
+
+def test_a_header_attribute_of_a_type_the_binding_cannot_write_goes_as_text_and_is_named(
+        tmp_path):
+    """OpenImageIO's Python binding writes no double (an EXR's double, V2d, M44d attributes):
+    the value is kept as text and the writer names it for the render's note."""
+    import OpenImageIO as oiio
+
+    from engine.io.image import type_key
+
+    header = (("studio/exposure", type_key(oiio.TypeDesc("double")), 1.25),
+              ("studio/focal", type_key(oiio.TypeDesc("float")), 35.0))
+    as_text = write_exr(tmp_path / "d.exr", np.zeros((2, 2, 3), np.float32), header=header)
+    assert as_text == ("studio/exposure (double)",)
+    assert _attrs(tmp_path / "d.exr")["studio/exposure"] == ("string", "1.25")
+    assert _attrs(tmp_path / "d.exr")["studio/focal"] == ("float", 35.0)

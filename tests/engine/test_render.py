@@ -219,6 +219,23 @@ def test_face_region_merged_over_the_plate_is_the_full_render(tmp_path, plate_pa
     assert '"region"' not in ref.metadata["doppel/record"]  # full-frame records as before
 
 
+def test_header_attributes_written_as_text_are_one_note(tmp_path, plate_pattern, demo_model,
+                                                         track_file, capsys, monkeypatch):
+    """An attribute whose type OpenImageIO's Python binding cannot write (a double: no plate
+    with one can be made from Python, hence the stand-in) goes as text, and the render says so
+    once, not per frame."""
+    import engine.io.image as image
+
+    inner = image._set_header
+    monkeypatch.setattr(image, "_set_header",
+                        lambda spec, header: inner(spec, header) + ("studio/exposure (double)",))
+    assert render_cli(plate_pattern, tmp_path / "o" / "s.####.exr", demo_model, track_file,
+                      "--frames", "1001-1002") == 0
+    out = capsys.readouterr().out
+    assert out.count("note: plate header attributes written as text (OpenImageIO's Python "
+                     "binding cannot write their type): studio/exposure (double)") == 1
+
+
 def test_face_region_of_a_frame_without_a_face_is_one_transparent_pixel(tmp_path, demo_model):
     from engine.io import Geometry
 
