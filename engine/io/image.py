@@ -27,9 +27,12 @@ _FLOAT_FORMATS = {"half", "float", "double"}
 
 
 # Header attributes that describe the file itself (rewritten by the writer), not the picture.
+# `textureformat` (a MIP-mapped texture's, from maketx) makes OpenImageIO's EXR writer declare
+# MIP levels that a render's scanlines never write: its outputs were unreadable, with exit 0.
 _NOT_CARRIED = ("compression", "DateTime", "oiio:", "openexr:chunkCount", "openexr:lineOrder",
                 "openexr:version", "version", "doppel/", "Software", "tiles", "planarconfig",
-                "PixelAspectRatio")
+                "PixelAspectRatio", "textureformat", "openexr:levelmode",
+                "openexr:roundingmode")
 
 
 def carried(name: str) -> bool:
@@ -177,14 +180,37 @@ RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
 _NATIVE = {"uint8": np.uint8, "uint16": np.uint16, "half": np.float16}
 
 
+def _read_rows(inp: oiio.ImageInput, spec: oiio.ImageSpec, r0: int, r1: int,
+               kind: str) -> np.ndarray | None:
+    """Array rows `[r0, r1)` of the data window (`(r1 - r0)×W×C`), or None if the read failed.
+
+    A tiled file is read by tiles: OpenEXR refuses scanline reads of a tiled file (every
+    `--region face` frame of a tiled plate failed as "truncated or corrupt"), and a tile read
+    must begin and end on tile boundaries (or the data window's edge), so the tile rows
+    covering the span are read and cut to it. Tiles are counted from the data window's origin;
+    level 0 of a MIP-mapped file is the image.
+    """
+    if spec.tile_width == 0:
+        part = inp.read_scanlines(0, 0, spec.y + r0, spec.y + r1, 0, 0, spec.nchannels, kind)
+        return None if part is None else np.asarray(part).reshape(r1 - r0, spec.width,
+                                                                   spec.nchannels)
+    step = spec.tile_height
+    t0, t1 = r0 - r0 % step, min(spec.height, -(-r1 // step) * step)
+    tiles = inp.read_tiles(0, 0, spec.x, spec.x + spec.width, spec.y + t0, spec.y + t1,
+                           spec.z, spec.z + max(spec.depth, 1), 0, spec.nchannels, kind)
+    if tiles is None:
+        return None
+    return np.asarray(tiles).reshape(t1 - t0, spec.width, spec.nchannels)[r0 - t0:r1 - t0]
+
+
 def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
                native: bool = False, keep_half: bool = False) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
     `rows`, given the file's geometry, names the array rows `[r0, r1)` to decode (None: none);
     the array is still the whole data window, zero elsewhere (pages never written cost no
-    memory). Only the file's chunks holding those rows are decompressed: a face-region render
-    reads the face's rows, not the frame.
+    memory). Only the file's chunks holding those rows are decompressed (scanline blocks, or
+    the tile rows covering them): a face-region render reads the face's rows, not the frame.
     `native=True` keeps the file's own sample type where all channels share one of uint8,
     uint16 or half (what `engine.io.display` converts from; no float copy of the frame), else
     float32 as without it. `keep_half=True` keeps a file whose channels are all half as
@@ -198,7 +224,6 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     inp = _open(path)
     try:
         spec = inp.spec()
-        span = rows(Geometry.from_spec(spec)) if rows is not None else None
         kind = str(spec.format)
         if not ((native and kind in _NATIVE or keep_half and kind == "half")
                 and not spec.channelformats):
@@ -207,16 +232,15 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
         if rows is None:
             pixels = inp.read_image(0, 0, 0, spec.nchannels, kind)
         else:
+            span = rows(Geometry.from_spec(spec))
             pixels = np.zeros((spec.height, spec.width, spec.nchannels), dtype)
             r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
             if r1 > r0:
-                part = inp.read_scanlines(0, 0, spec.y + r0, spec.y + r1, 0, 0,
-                                          spec.nchannels, kind)
+                part = _read_rows(inp, spec, r0, r1, kind)
                 if part is None:
                     pixels = None
                 else:
-                    pixels[r0:r1] = np.asarray(part, dtype).reshape(
-                        r1 - r0, spec.width, spec.nchannels)
+                    pixels[r0:r1] = part
         err = inp.geterror().strip()
         if pixels is None or err:
             first = err.splitlines()[0] if err else "read failed"

@@ -438,3 +438,60 @@ def test_a_header_attribute_of_a_type_the_binding_cannot_write_goes_as_text_and_
     assert as_text == ("studio/exposure (double)",)
     assert _attrs(tmp_path / "d.exr")["studio/exposure"] == ("string", "1.25")
     assert _attrs(tmp_path / "d.exr")["studio/focal"] == ("float", 35.0)
+
+
+def _tiled_copy(src, dst, tile_height: int, mipmap: bool = False) -> None:
+    """`src` rewritten as a tiled EXR (64 × `tile_height` tiles), or MIP-mapped as a texture."""
+    import OpenImageIO as oiio
+
+    if mipmap:
+        assert oiio.ImageBufAlgo.make_texture(oiio.MakeTxTexture, oiio.ImageBuf(str(src)),
+                                              str(dst), oiio.ImageSpec())
+        return
+    inp = oiio.ImageInput.open(str(src))
+    spec = inp.spec().copy()
+    pixels = inp.read_image(0, 0, 0, spec.nchannels, spec.format)
+    inp.close()
+    spec.tile_width, spec.tile_height = 64, tile_height
+    out = oiio.ImageOutput.create(str(dst))
+    assert out.open(str(dst), spec) and out.write_image(pixels)
+    out.close()
+
+
+@pytest.mark.parametrize("tile_height, mipmap", [(64, False), (48, False), (64, True)])
+def test_rows_of_a_tiled_file_are_the_rows_of_the_scanline_file(tmp_path, samples, tile_height,
+                                                                mipmap):
+    """A face-region render reads the face's rows: a tiled plate (MIP-mapped too) gives the
+    same rows as the scanline plate, zero elsewhere (it failed as "truncated or corrupt")."""
+    import OpenImageIO as oiio
+
+    plate = samples / "plate" / "plate.1001.exr"
+    tiled = tmp_path / "tiled.exr"
+    _tiled_copy(plate, tiled, tile_height, mipmap)
+    assert oiio.ImageInput.open(str(tiled)).spec().tile_width == 64
+    for span in [(0, 1), (47, 49), (100, 300), (64, 128), (700, 720), (719, 10 ** 6), (0, 720)]:
+        for keep_half in (False, True):
+            want = read_image(plate, lambda geo, s=span: s, keep_half=keep_half)
+            got = read_image(tiled, lambda geo, s=span: s, keep_half=keep_half)
+            assert got.pixels.dtype == want.pixels.dtype
+            assert np.array_equal(got.pixels, want.pixels), (span, keep_half)
+    assert np.array_equal(read_image(tiled).pixels, read_image(plate).pixels)
+
+
+def test_a_damaged_tile_is_a_media_error_naming_the_file(tmp_path, samples):
+    tiled = tmp_path / "tiled.exr"
+    _tiled_copy(samples / "plate" / "plate.1001.exr", tiled, 64)
+    data = tiled.read_bytes()
+    tiled.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match="tiled.exr: cannot read pixels"):
+        read_image(tiled, lambda geo: (600, 700))
+
+
+def test_a_textures_header_leaves_a_written_frame_readable(tmp_path, samples):
+    """maketx's `textureformat` made OpenImageIO's EXR writer declare MIP levels the scanlines
+    never fill: a render of a MIP-mapped plate wrote unreadable frames with exit 0."""
+    _tiled_copy(samples / "plate" / "plate.1001.exr", tmp_path / "tex.exr", 64, mipmap=True)
+    img = read_image(tmp_path / "tex.exr")
+    assert "textureformat" in img.metadata
+    write_exr(tmp_path / "out.exr", img.pixels, img.channels, header=img.header)
+    assert np.array_equal(read_image(tmp_path / "out.exr").pixels, img.pixels)

@@ -282,6 +282,46 @@ def test_png_output_of_an_overscan_plate_is_a_frame_error(tmp_path, plate8, trac
     assert not (tmp_path / "out" / "s.1001.png").exists()
 
 
+# -- plates: patterns, tiles ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mipmap", [False, True], ids=["tiled", "mipmapped"])
+def test_a_tiled_plate_renders_the_face_region_of_the_scanline_plate(tmp_path, plate8, track8,
+                                                                     demo_model, cli, mipmap):
+    """`--region face` reads the face's rows: of a tiled plate (64×64 tiles, MIP-mapped too)
+    by tiles, giving the scanline plate's output pixels (every frame failed as "truncated or
+    corrupt", exit 1)."""
+    import OpenImageIO as oiio
+
+    from engine.io import read_image
+
+    tiled = tmp_path / "tiled"
+    tiled.mkdir()
+    for f in (1004, 1005):
+        src, dst = plate8 / f"plate.{f}.exr", tiled / f"plate.{f}.exr"
+        if mipmap:
+            assert oiio.ImageBufAlgo.make_texture(oiio.MakeTxTexture, oiio.ImageBuf(str(src)),
+                                                  str(dst), oiio.ImageSpec())
+        else:
+            inp = oiio.ImageInput.open(str(src))
+            spec = inp.spec().copy()
+            pixels = inp.read_image(0, 0, 0, spec.nchannels, spec.format)
+            inp.close()
+            spec.tile_width = spec.tile_height = 64
+            out = oiio.ImageOutput.create(str(dst))
+            assert out.open(str(dst), spec) and out.write_image(pixels)
+            out.close()
+    for plate, out in ((plate8, tmp_path / "ref"), (tiled, tmp_path / "out")):
+        r = cli(*render_args(plate, out, demo_model, track8, "--frames", "1004-1005",
+                             "--region", "face"))
+        assert r.rc == 0, r.out
+    for f in (1004, 1005):
+        ref = read_image(tmp_path / "ref" / f"swap.{f}.exr")
+        got = read_image(tmp_path / "out" / f"swap.{f}.exr")
+        assert got.geometry == ref.geometry and got.channels == ref.channels
+        assert got.metadata["doppel/face"] == "swapped"
+        assert np.array_equal(got.pixels, ref.pixels)
+
+
 # -- analyze ------------------------------------------------------------------------------------
 
 def test_failed_analyze_keeps_the_good_track(tmp_path, track8, copy_of, fails):
