@@ -30,7 +30,7 @@ from engine.io.image import (
     read_image,
 )
 from engine.io.quiet import native_stderr, summary_line
-from engine.io.sequence import SequencePattern, find_sequence
+from engine.io.sequence import SequencePattern, find_sequence, other_paddings
 
 IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx", ".bmp")
 T = TypeVar("T")
@@ -392,7 +392,11 @@ def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSour
     if SequencePattern.is_pattern(text) and not path.exists():
         found = find_sequence(text)
         if not found:
-            raise MediaError(f"{text}: no frames of this sequence on disk; check the pattern")
+            others = other_paddings(text)
+            hint = (f"; the folder holds {others[0]} ({len(others)} such files) of another "
+                    "padding: write as many # as its digits" if others else
+                    "; check the pattern")
+            raise MediaError(f"{text}: no frames of this sequence on disk{hint}")
         lo, hi = min(found), max(found)
         return ImageListSource(found, str(SequencePattern.parse(text)), range(lo, hi + 1))
     if path.is_dir():

@@ -65,7 +65,7 @@ class Holder:
 def claim_prefix(pattern: SequencePattern) -> tuple[Path, str]:
     """The folder and the name prefix of the claims on `pattern`'s sequence."""
     name = Path(str(pattern)).name
-    return Path(pattern.prefix).parent, f".{name}.claim."
+    return pattern.folder, f".{name}.claim."
 
 
 def holders(pattern: SequencePattern) -> list[Holder]:

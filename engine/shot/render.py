@@ -132,7 +132,7 @@ def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> 
     """Refuse outputs that would overwrite an input (plate, track, models: the ownership rule,
     engine.io.ownership) or cannot be written; one line each."""
     pattern = SequencePattern.parse(job.output)
-    folder = Path(pattern.prefix).parent
+    folder = pattern.folder
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"cannot write to output folder {folder}: it is a file; choose "
                           "another --output")
@@ -152,7 +152,7 @@ def check_output(job: RenderJob, source: FrameSource, frames: Iterable[int]) -> 
                                 "free space and run again") from None
         raise OutputError(f"cannot write to output folder {folder} ({exc.strerror}); "
                           "choose a writable --output") from None
-    remove_stale_temps(folder, Path(pattern.prefix).name)
+    remove_stale_temps(folder, pattern.head)
     return pattern
 
 
@@ -533,7 +533,7 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
                     note(frame, diag)
         finally:  # workers stopped mid-write (an error, Ctrl-C) leave temps of dead processes
             results.close()
-            remove_stale_temps(Path(pattern.prefix).parent, Path(pattern.prefix).name)
+            remove_stale_temps(pattern.folder, pattern.head)
     n = max(len(summary.done), 1)
     summary.timings_ms = {k: v / n for k, v in sums.items()}
     if as_text:

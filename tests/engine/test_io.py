@@ -487,6 +487,57 @@ def test_a_damaged_tile_is_a_media_error_naming_the_file(tmp_path, samples):
         read_image(tiled, lambda geo: (600, 700))
 
 
+def test_a_padded_pattern_reads_only_files_of_its_padding(tmp_path, monkeypatch):
+    """`####` is `%04d` (Nuke): 1003 is cap.1003.exr, never cap.01003.exr (another padding),
+    whatever order the folder lists them in; a frame needing more digits has no leading zero.
+    `#` and `%d` are unpadded."""
+    import engine.io.sequence as sequence
+
+    for name, value in [("cap.1003.exr", 1), ("cap.01003.exr", 2), ("cap.12345.exr", 3),
+                        ("cap.0999.exr", 4), ("cap.-0002.exr", 5), ("cap.7.exr", 6),
+                        ("cap.07.exr", 7)]:
+        write_exr(tmp_path / name, np.full((2, 2, 3), value, np.float32))
+    (tmp_path / "cap.1004.exr.bak").write_bytes(b"")  # the suffix is the pattern's
+    padded = {-2: "cap.-0002.exr", 999: "cap.0999.exr", 1003: "cap.1003.exr",
+              12345: "cap.12345.exr"}
+    unpadded = {7: "cap.7.exr", 1003: "cap.1003.exr", 12345: "cap.12345.exr"}
+    scandir = os.scandir
+    for order in (lambda e: e, lambda e: reversed(list(e))):
+        monkeypatch.setattr(sequence.os, "scandir", lambda p, o=order: iter(o(scandir(p))))
+        for pattern, want in [("cap.####.exr", padded), ("cap.%04d.exr", padded),
+                              ("cap.@@@@.exr", padded), ("cap.#.exr", unpadded),
+                              ("cap.%d.exr", unpadded)]:
+            found = find_sequence(tmp_path / pattern)
+            assert {f: p.name for f, p in found.items()} == want, pattern
+    frame = next(iter(open_source(tmp_path / "cap.####.exr").read([1003])))
+    assert frame.rgb[0, 0, 0] == 1  # cap.1003.exr, not cap.01003.exr
+    assert SequencePattern.parse("cap.#.exr").path(1003).name == "cap.1003.exr"
+    for f in (1, 2, 3):  # `#` over padded files: nothing, and the message says why
+        write_exr(tmp_path / "p" / f"p.{f:04d}.exr", np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(MediaError, match=r"p.#.exr: no frames of this sequence on disk; the "
+                                         r"folder holds p.0001.exr \(3 such files\) of another "
+                                         "padding"):
+        open_source(tmp_path / "p" / "p.#.exr")
+
+
+def test_the_frame_token_is_looked_for_in_the_file_name_only(tmp_path):
+    """A `#`, `@` or `%d` in a folder name is part of the folder (take#2, comp@v2)."""
+    for folder in ("take#2", "comp@v2", "r%04d", "s%d"):
+        write_exr(tmp_path / folder / "cap.1001.exr", np.zeros((2, 2, 3), np.float32))
+        seq = SequencePattern.parse(tmp_path / folder / "cap.####.exr")
+        assert seq.folder == tmp_path / folder and seq.head == "cap."
+        assert seq.path(1002) == tmp_path / folder / "cap.1002.exr"
+        assert list(find_sequence(tmp_path / folder / "cap.####.exr")) == [1001]
+        assert open_source(tmp_path / folder / "cap.%04d.exr").frames == [1001]
+        assert not SequencePattern.is_pattern(tmp_path / folder / "cap.1001.exr")
+        with pytest.raises(InputError, match="not a sequence pattern"):
+            SequencePattern.parse(tmp_path / folder / "cap.exr")
+    write_exr(tmp_path / "out" / "1001.exr", np.zeros((2, 2, 3), np.float32))
+    seq = SequencePattern.parse(tmp_path / "out" / "####.exr")  # the token first in the name
+    assert seq.folder == tmp_path / "out" and seq.head == ""
+    assert list(find_sequence(tmp_path / "out" / "####.exr")) == [1001]
+
+
 def test_a_textures_header_leaves_a_written_frame_readable(tmp_path, samples):
     """maketx's `textureformat` made OpenImageIO's EXR writer declare MIP levels the scanlines
     never fill: a render of a MIP-mapped plate wrote unreadable frames with exit 0."""

@@ -284,6 +284,42 @@ def test_png_output_of_an_overscan_plate_is_a_frame_error(tmp_path, plate8, trac
 
 # -- plates: patterns, tiles ----------------------------------------------------------------------
 
+def test_a_file_of_another_padding_beside_the_plate_is_not_read(tmp_path, plate8, track8,
+                                                                 rendered8, demo_model, cli,
+                                                                 monkeypatch):
+    """`plate.01004.exr` (frame 1008's picture) beside `plate.1004.exr`: `####` reads the
+    4-digit file, whatever order the folder lists them in (the last one listed was read)."""
+    import engine.io.sequence as sequence
+    from engine.io import read_image
+
+    plate = tmp_path / "plate"
+    shutil.copytree(plate8, plate)
+    shutil.copy(plate8 / "plate.1008.exr", plate / "plate.01004.exr")
+    want = read_image(rendered8 / "swap.1004.exr").pixels
+    scandir = os.scandir
+    for name, order in (("listed", list), ("reversed", lambda e: list(e)[::-1])):
+        monkeypatch.setattr(sequence.os, "scandir", lambda p, o=order: iter(o(scandir(p))))
+        out = tmp_path / name
+        assert cli(*render_args(plate, out, demo_model, track8, "--frames", "1004")).rc == 0
+        assert np.array_equal(read_image(out / "swap.1004.exr").pixels, want), name
+
+
+def test_frame_tokens_in_folder_names_are_folders(tmp_path, plate8, demo_model, cli):
+    """`take#2/plate.####.exr` and `-o comp@v2/swap.%04d.exr`: the frame number is the token
+    in the file name (they were refused as "not a sequence pattern")."""
+    take = tmp_path / "take#2"
+    take.mkdir()
+    for f in (1001, 1002):
+        shutil.copy(plate8 / f"plate.{f}.exr", take)
+    track = tmp_path / "t@1" / "track.json"
+    assert cli("analyze", take / PATTERN, "-o", track, "--quiet").rc == 0
+    r = cli("render", take / PATTERN, "-o", tmp_path / "comp@v2" / "swap.%04d.exr", "--model",
+            demo_model, "--track", track, "--quiet")
+    assert r.rc == 0, r.err
+    assert sorted(p.name for p in (tmp_path / "comp@v2").glob("*.exr")) == ["swap.1001.exr",
+                                                                           "swap.1002.exr"]
+
+
 @pytest.mark.parametrize("mipmap", [False, True], ids=["tiled", "mipmapped"])
 def test_a_tiled_plate_renders_the_face_region_of_the_scanline_plate(tmp_path, plate8, track8,
                                                                      demo_model, cli, mipmap):
