@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         face_index=args.face_index, reference=args.reference, smooth=args.smooth,
         debug=args.debug)
     frames = parse_frame_range(args.frames) if args.frames else None
-    source = open_source(args.input, first_frame=args.first_frame)
+    source = open_source(args.input, first_frame=args.first_frame, upright=True)
 
     def prog(it: Any, total: int, desc: str) -> Any:
         return progress(it, total, desc, quiet=args.quiet)

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         for p in sources:
             shutil.copyfile(p, photos / p.name)
         if not (Path(faceset) / "faceset.json").is_file():
-            extract(open_source(str(photos)), faceset, ExtractSettings(size=128),
+            extract(open_source(str(photos), upright=True), faceset, ExtractSettings(size=128),
                     overwrite=args.overwrite)
 
     def progress(it, total, desc):

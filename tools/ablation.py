@@ -41,7 +41,7 @@ def _facesets(samples: Path, out: Path) -> tuple[Path, Path]:
         shutil.copyfile(p, photos / p.name)
     src, dst = out / "faceset_src", out / "faceset_dst"
     if not (src / "faceset.json").is_file():
-        extract(open_source(str(photos)), src, ExtractSettings(size=128))
+        extract(open_source(str(photos), upright=True), src, ExtractSettings(size=128))
     if not (dst / "faceset.json").is_file():
         extract(open_source(str(samples / "plate" / "plate.####.exr")), dst,
                 ExtractSettings(size=128, select="track", smooth=2))

@@ -191,7 +191,10 @@ def extract(source: FrameSource, out_dir: str | Path, settings: ExtractSettings,
                          settings.face_type)
     stage = staged.stage if settings.select == "all" and not settings.debug else None
     try:
-        per_frame = analyze_frames(source, present, analyzer, cache, settings.analysis_key(),
+        # Stills turned upright give other landmarks than the same files read as stored
+        # (extraction before it turned them): such a cache is not theirs.
+        key = settings.analysis_key() | ({"upright": True} if source.upright else {})
+        per_frame = analyze_frames(source, present, analyzer, cache, key,
                                    summary.errors, summary.warnings, prog, on_frame=stage)
         if not per_frame:  # nothing usable: leave no trace of this run
             if old_cache is None:

@@ -55,7 +55,7 @@ class FaceAnalyzer:
 
 def reference_descriptor(path: str | Path, analyzer: FaceAnalyzer) -> np.ndarray:
     """Identity descriptor of the largest face in a reference image."""
-    frame = next(iter(open_source(path).read()))
+    frame = next(iter(open_source(path, upright=True).read()))  # a photo, as viewers show it
     if isinstance(frame, MediaError):
         raise frame
     faces = analyzer.analyze(finite_rgb(frame.rgb)[0])

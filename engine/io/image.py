@@ -179,6 +179,20 @@ RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
 
 _NATIVE = {"uint8": np.uint8, "uint16": np.uint16, "half": np.float16}
 
+# EXIF Orientation 2-8: the stored array turned as every viewer shows the picture (the same
+# pixels as OpenImageIO's ImageBufAlgo.reorient, tested); 5-8 swap the axes.
+_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def _orientation(spec: oiio.ImageSpec) -> int:
+    """The file's EXIF Orientation, 1 (as stored) when absent or not one of 1-8."""
+    value = spec.getattribute("Orientation")
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
+
 
 def _read_rows(inp: oiio.ImageInput, spec: oiio.ImageSpec, r0: int, r1: int,
                kind: str) -> np.ndarray | None:
@@ -204,7 +218,8 @@ def _read_rows(inp: oiio.ImageInput, spec: oiio.ImageSpec, r0: int, r1: int,
 
 
 def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
-               native: bool = False, keep_half: bool = False) -> ImageData:
+               native: bool = False, keep_half: bool = False,
+               upright: bool = False) -> ImageData:
     """Read an image file into float32 pixels with channel names and metadata.
 
     `rows`, given the file's geometry, names the array rows `[r0, r1)` to decode (None: none);
@@ -217,6 +232,11 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     float16 (a render writing half reads, composites and writes the plate without converting
     it to float and back: the values are the same, the frame costs half the memory), any
     other file float32.
+    `upright=True` turns a file with an EXIF Orientation other than 1 (a phone's JPEG stored
+    sideways) as every viewer shows it: the array, its geometry (the turned array's own, pixel
+    aspect inverted by a quarter turn) and `Orientation` = 1 in the metadata (the header no
+    longer carries it); such a file is decoded whole, `rows` unused. For stills to extract
+    faces from; never for plates, whose pixel grid is the comp's.
     Raises MediaError (naming the file) for a missing, empty, truncated or non-image file
     (with `rows`: one whose wanted rows are damaged).
     """
@@ -224,12 +244,13 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     inp = _open(path)
     try:
         spec = inp.spec()
+        turn = _orientation(spec) if upright else 1
         kind = str(spec.format)
         if not ((native and kind in _NATIVE or keep_half and kind == "half")
                 and not spec.channelformats):
             kind = "float"
         dtype = _NATIVE.get(kind, np.float32)
-        if rows is None:
+        if rows is None or turn != 1:
             pixels = inp.read_image(0, 0, 0, spec.nchannels, kind)
         else:
             span = rows(Geometry.from_spec(spec))
@@ -247,7 +268,7 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
             raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt ({first})")
         metadata = {a.name: a.value for a in spec.extra_attribs}
         header = tuple((a.name, type_key(a.type), a.value) for a in spec.extra_attribs
-                       if carried(a.name))
+                       if carried(a.name) and not (turn != 1 and a.name == "Orientation"))
         geometry = Geometry.from_spec(spec)
         fmt = str(spec.format)
         formats = (tuple(str(f) for f in spec.channelformats) if spec.channelformats
@@ -257,6 +278,12 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     pixels = np.asarray(pixels, dtype=dtype)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
+    if turn != 1:
+        pixels = _UPRIGHT[turn](pixels)
+        aspect = geometry.pixel_aspect if turn < 5 else 1.0 / geometry.pixel_aspect
+        geometry = Geometry((0, 0, pixels.shape[1], pixels.shape[0]),
+                            (0, 0, pixels.shape[1], pixels.shape[0]), aspect)
+        metadata["Orientation"] = 1
     colorspace = "linear" if fmt in _FLOAT_FORMATS else "srgb"
     return ImageData(
         pixels=np.ascontiguousarray(pixels),

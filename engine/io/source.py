@@ -122,6 +122,8 @@ class FrameSource:
     # clip: OFX suites are called from the action's thread); readers then read no frame ahead
     # on a thread of their own (engine.shot.overlap).
     reads_on_any_thread: bool = True
+    # True for stills turned upright by their EXIF Orientation (`open_source(upright=True)`).
+    upright: bool = False
 
     def read(self, frames: Iterable[int] | None = None) -> Iterator[Frame | MediaError]:
         """Yield each requested frame in order, or a MediaError for one that cannot be read.
@@ -212,11 +214,13 @@ class ImageListSource(FrameSource):
     """Stills or a sequence: a {frame: path} map, where some requested frames may be missing."""
 
     def __init__(self, paths: dict[int, Path], description: str,
-                 expected: Sequence[int] | None = None, folder: Path | None = None):
+                 expected: Sequence[int] | None = None, folder: Path | None = None,
+                 upright: bool = False):
         self._paths = paths
         self.description = description
         self.frames = list(expected) if expected is not None else list(paths)
         self.folder = folder  # a folder of stills: every image in it is read
+        self.upright = upright  # stills: turned by their EXIF Orientation (read_image)
 
     def path_of(self, frame: int) -> Path | None:
         return self._paths.get(frame)
@@ -244,7 +248,7 @@ class ImageListSource(FrameSource):
             try:
                 wanted = (lambda geo, f=f: rows(f, geo)) if rows is not None else None
                 yield convert(f, read_image(path, wanted, native=native,
-                                            keep_half=keep_half))
+                                            keep_half=keep_half, upright=self.upright))
             except MediaError as exc:  # the kind kept: a LayoutError stays one
                 yield type(exc)(f"frame {f}: {exc}")
 
@@ -385,8 +389,15 @@ class VideoSource(FrameSource):
             next_out = next(order, None)
 
 
-def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSource:
-    """Open footage: a sequence pattern, a video, a still image or a folder of stills."""
+def open_source(spec: str | os.PathLike[str], first_frame: int = 1, *,
+                upright: bool = False) -> FrameSource:
+    """Open footage: a sequence pattern, a video, a still image or a folder of stills.
+
+    `upright=True` turns stills (an image, a folder of images) whose EXIF Orientation is not 1
+    as every viewer shows them (a phone's portrait JPEG is stored sideways): what extraction
+    and a reference photo want. Sequences are never turned: a plate's pixel grid is the
+    comp's, and a render's output must stay on it.
+    """
     text = str(spec)
     path = Path(text)
     if SequencePattern.is_pattern(text) and not path.exists():
@@ -404,14 +415,14 @@ def open_source(spec: str | os.PathLike[str], first_frame: int = 1) -> FrameSour
         if not files:
             raise MediaError(f"{path}: folder holds no images ({', '.join(IMAGE_EXTS)})")
         return ImageListSource({i + 1: p for i, p in enumerate(files)}, str(path),
-                               folder=path)
+                               folder=path, upright=upright)
     suffix = path.suffix.lower()
     if suffix in VIDEO_EXTS:
         return VideoSource(path, first_frame)
     if suffix in IMAGE_EXTS:
         if not path.exists():
             raise MediaError(f"{path}: file not found")
-        return ImageListSource({first_frame: path}, str(path))
+        return ImageListSource({first_frame: path}, str(path), upright=upright)
     raise InputError(
         f"{text}: unknown footage type; give a sequence (plate.%04d.exr), a video "
         f"({', '.join(VIDEO_EXTS)}), an image or a folder of images"

@@ -77,6 +77,39 @@ def test_photos_folder_gives_one_face_per_portrait(tmp_path, samples):
     assert summary.faces_written >= 5
 
 
+def test_photos_stored_sideways_are_extracted_as_viewers_show_them(tmp_path, samples):
+    """A phone's JPEG holds the sensor's pixels and an EXIF Orientation (6: turn a quarter
+    clockwise, 3: half a turn): its face and crop are those of the upright photo, within
+    JPEG's re-encoding (it gave a sideways, misaligned crop with exit 0)."""
+    import OpenImageIO as oiio
+
+    upright = read_image(samples / "photos" / "obama.jpg", native=True).pixels
+    for name, stored, orientation in (("a_upright.jpg", upright, 1),
+                                      ("b_exif6.jpg", np.rot90(upright, 1), 6),
+                                      ("c_exif3.jpg", upright[::-1, ::-1], 3)):
+        spec = oiio.ImageSpec(stored.shape[1], stored.shape[0], 3, "uint8")
+        spec.attribute("Orientation", orientation)
+        spec.attribute("Compression", "jpeg:98")
+        path = tmp_path / "photos" / name
+        path.parent.mkdir(exist_ok=True)
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(np.ascontiguousarray(stored))
+        out.close()
+    assert run_cli(tmp_path / "photos", "-o", tmp_path / "fs", "--size", "128") == 0
+    fs = load_faceset(tmp_path / "fs")
+    by_file = {e.source_file.rsplit("/", 1)[-1]: e for e in fs.entries}
+    assert sorted(by_file) == ["a_upright.jpg", "b_exif6.jpg", "c_exif3.jpg"]
+    ref = by_file["a_upright.jpg"]
+    for name in ("b_exif6.jpg", "c_exif3.jpg"):
+        entry = by_file[name]
+        # dlib's landmarks are whole pixels: a few apart on a 250 px face (a sideways read
+        # put them hundreds of pixels away)
+        moved = np.abs(np.asarray(entry.landmarks) - np.asarray(ref.landmarks))
+        assert moved.max() <= 6 and moved.mean() < 2, name
+        assert np.abs(np.asarray(entry.pose) - np.asarray(ref.pose)).max() < 4, name
+        assert np.abs(fs.load_crop(entry) - fs.load_crop(ref)).mean() < 0.02, name
+
+
 def test_gaps_corrupt_frames_and_nan_pixels_are_reported_per_frame(tmp_path, small_plate,
                                                                    capsys):
     plate = tmp_path / "plate"

@@ -487,6 +487,32 @@ def test_a_damaged_tile_is_a_media_error_naming_the_file(tmp_path, samples):
         read_image(tiled, lambda geo: (600, 700))
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_upright_turns_a_still_as_openimageio_reorients_it(tmp_path, orientation):
+    """EXIF Orientation 1-8 turned as ImageBufAlgo.reorient turns it (every viewer shows the
+    picture so); without `upright` the file is read as stored."""
+    import OpenImageIO as oiio
+
+    rng = np.random.default_rng(orientation)
+    stored = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    spec = oiio.ImageSpec(40, 30, 3, "uint8")
+    spec.attribute("Orientation", orientation)
+    path = tmp_path / "photo.png"
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(stored)
+    out.close()
+    buf = oiio.ImageBufAlgo.reorient(oiio.ImageBuf(str(path)))
+    expected = buf.get_pixels(oiio.UINT8).reshape(buf.spec().height, buf.spec().width, 3)
+    rows = None if orientation == 1 else (lambda geo: (0, 1))  # a turned still: read whole
+    img = read_image(path, rows, native=True, upright=True)
+    assert np.array_equal(img.pixels, expected)
+    assert img.geometry.data == img.geometry.display == (0, 0, expected.shape[1],
+                                                         expected.shape[0])
+    assert img.metadata["Orientation"] == 1
+    assert all(name != "Orientation" for name, _, _ in img.header) or orientation == 1
+    assert np.array_equal(read_image(path, native=True).pixels, stored)
+
+
 def test_a_padded_pattern_reads_only_files_of_its_padding(tmp_path, monkeypatch):
     """`####` is `%04d` (Nuke): 1003 is cap.1003.exr, never cap.01003.exr (another padding),
     whatever order the folder lists them in; a frame needing more digits has no leading zero.
