@@ -9,8 +9,10 @@ display-encoded values scaled to [0, 1] (`colorspace="srgb"`). Channels are look
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import OpenImageIO as oiio
 from engine.errors import DiskFullError, LayoutError, MediaError, SettingsError
 from engine.io.atomic import atomic_path, staged_in_memory
 from engine.io.geometry import Geometry  # noqa: F401 - where every reader and writer takes it
+from engine.io.quiet import native_stderr
 
 EXR_COMPRESSIONS = ("none", "zip", "zips", "piz", "pxr24", "rle", "b44", "b44a", "dwaa", "dwab")
 _FLOAT_FORMATS = {"half", "float", "double"}
@@ -125,13 +128,14 @@ def check_layout(path: str | os.PathLike[str]) -> tuple[str, ...]:
     Returns the file's views (an EXR's `multiView`: `("left", "right")` for single-part stereo,
     `()` for a mono file)."""
     path = Path(path)
-    inp = _open(path)  # several parts: LayoutError
-    try:
-        spec = inp.spec()
-        names = tuple(spec.channelnames)
-        views = spec.getattribute("multiView")
-    finally:
-        inp.close()
+    with _library_quiet(path):
+        inp = _open(path)  # several parts: LayoutError
+        try:
+            spec = inp.spec()
+            names = tuple(spec.channelnames)
+            views = spec.getattribute("multiView")
+        finally:
+            inp.close()
     if not has_rgb(names):
         raise no_rgb_error(path, names)
     return tuple(views) if isinstance(views, (tuple, list)) and len(views) > 1 else ()
@@ -172,6 +176,26 @@ def _parts(inp: oiio.ImageInput) -> list[str]:
         out.append(f"{name}: {','.join(spec.channelnames)}")
         i += 1
     return out
+
+
+@contextlib.contextmanager
+def _library_quiet(path: Path) -> Iterator[None]:
+    """Around the reading of a PNG: libpng prints its own `libpng error: …` / `libpng warning:
+    …` lines on stderr, beside the message OpenImageIO reports (which MediaError quotes), so a
+    folder of stills with one broken PNG printed both. Those lines are dropped; anything else
+    written to stderr meanwhile (another thread's) is passed on. Other formats' readers print
+    nothing of their own: they are read without the redirection."""
+    if path.suffix.lower() != ".png":
+        yield
+        return
+    lines: list[str] = []
+    try:
+        with native_stderr(lines):
+            yield
+    finally:
+        others = [ln for ln in lines if not ln.startswith("libpng ")]
+        if others:
+            print("\n".join(others), file=sys.stderr)
 
 
 RowsWanted = Callable[["Geometry"], "tuple[int, int] | None"]
@@ -241,40 +265,42 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
     (with `rows`: one whose wanted rows are damaged).
     """
     path = Path(path)
-    inp = _open(path)
-    try:
-        spec = inp.spec()
-        turn = _orientation(spec) if upright else 1
-        kind = str(spec.format)
-        if not ((native and kind in _NATIVE or keep_half and kind == "half")
-                and not spec.channelformats):
-            kind = "float"
-        dtype = _NATIVE.get(kind, np.float32)
-        if rows is None or turn != 1:
-            pixels = inp.read_image(0, 0, 0, spec.nchannels, kind)
-        else:
-            span = rows(Geometry.from_spec(spec))
-            pixels = np.zeros((spec.height, spec.width, spec.nchannels), dtype)
-            r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
-            if r1 > r0:
-                part = _read_rows(inp, spec, r0, r1, kind)
-                if part is None:
-                    pixels = None
-                else:
-                    pixels[r0:r1] = part
-        err = inp.geterror().strip()
-        if pixels is None or err:
-            first = err.splitlines()[0] if err else "read failed"
-            raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt ({first})")
-        metadata = {a.name: a.value for a in spec.extra_attribs}
-        header = tuple((a.name, type_key(a.type), a.value) for a in spec.extra_attribs
-                       if carried(a.name) and not (turn != 1 and a.name == "Orientation"))
-        geometry = Geometry.from_spec(spec)
-        fmt = str(spec.format)
-        formats = (tuple(str(f) for f in spec.channelformats) if spec.channelformats
-                   else (fmt,) * spec.nchannels)
-    finally:
-        inp.close()
+    with _library_quiet(path):
+        inp = _open(path)
+        try:
+            spec = inp.spec()
+            turn = _orientation(spec) if upright else 1
+            kind = str(spec.format)
+            if not ((native and kind in _NATIVE or keep_half and kind == "half")
+                    and not spec.channelformats):
+                kind = "float"
+            dtype = _NATIVE.get(kind, np.float32)
+            if rows is None or turn != 1:
+                pixels = inp.read_image(0, 0, 0, spec.nchannels, kind)
+            else:
+                span = rows(Geometry.from_spec(spec))
+                pixels = np.zeros((spec.height, spec.width, spec.nchannels), dtype)
+                r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
+                if r1 > r0:
+                    part = _read_rows(inp, spec, r0, r1, kind)
+                    if part is None:
+                        pixels = None
+                    else:
+                        pixels[r0:r1] = part
+            err = inp.geterror().strip()
+            if pixels is None or err:
+                first = err.splitlines()[0] if err else "read failed"
+                raise MediaError(f"{path}: cannot read pixels, file truncated or corrupt "
+                                 f"({first})")
+            metadata = {a.name: a.value for a in spec.extra_attribs}
+            header = tuple((a.name, type_key(a.type), a.value) for a in spec.extra_attribs
+                           if carried(a.name) and not (turn != 1 and a.name == "Orientation"))
+            geometry = Geometry.from_spec(spec)
+            fmt = str(spec.format)
+            formats = (tuple(str(f) for f in spec.channelformats) if spec.channelformats
+                       else (fmt,) * spec.nchannels)
+        finally:
+            inp.close()
     pixels = np.asarray(pixels, dtype=dtype)
     if pixels.ndim == 2:
         pixels = pixels[..., None]
@@ -300,11 +326,12 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
 def read_geometry(path: str | os.PathLike[str]) -> Geometry:
     """The data/display windows of an image file, from its header only (no pixels read)."""
     path = Path(path)
-    inp = _open(path)
-    try:
-        return Geometry.from_spec(inp.spec())
-    finally:
-        inp.close()
+    with _library_quiet(path):
+        inp = _open(path)
+        try:
+            return Geometry.from_spec(inp.spec())
+        finally:
+            inp.close()
 
 
 def _as_hwc(pixels: np.ndarray) -> np.ndarray:

@@ -564,6 +564,14 @@ def test_the_frame_token_is_looked_for_in_the_file_name_only(tmp_path):
     assert list(find_sequence(tmp_path / "out" / "####.exr")) == [1001]
 
 
+def test_a_libpng_error_does_not_reach_the_terminal(tmp_path, capfd):
+    """libpng prints `libpng error: …` beside the MediaError that says the same."""
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(MediaError, match="broken.png: not a readable image"):
+        read_image(tmp_path / "broken.png")
+    assert "libpng" not in capfd.readouterr().err
+
+
 def test_a_textures_header_leaves_a_written_frame_readable(tmp_path, samples):
     """maketx's `textureformat` made OpenImageIO's EXR writer declare MIP levels the scanlines
     never fill: a render of a MIP-mapped plate wrote unreadable frames with exit 0."""
@@ -572,3 +580,24 @@ def test_a_textures_header_leaves_a_written_frame_readable(tmp_path, samples):
     assert "textureformat" in img.metadata
     write_exr(tmp_path / "out.exr", img.pixels, img.channels, header=img.header)
     assert np.array_equal(read_image(tmp_path / "out.exr").pixels, img.pixels)
+
+
+def test_png_reads_on_many_threads_leave_stderr_where_it_was(tmp_path):
+    """Each PNG read redirects file descriptor 2 (libpng's lines): reads on several threads at
+    once (the track editor serves frames so) must each find and restore the real stderr, not
+    leave it on another read's deleted temp file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    write_image(tmp_path / "good.png", np.zeros((64, 64, 3), np.float32))
+
+    def read(i: int) -> None:
+        try:
+            read_image(tmp_path / ("broken.png" if i % 2 else "good.png"))
+        except MediaError:
+            pass
+    before = os.fstat(2)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(read, range(400)))
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)

@@ -189,6 +189,23 @@ def test_stills_record_the_file_each_face_came_from(tmp_path, samples, cli):
                                                                           "obama.jpg"]
 
 
+def test_a_corrupt_png_among_stills_is_doppels_one_line_not_libpngs(tmp_path, samples,
+                                                                    capfd):
+    """libpng printed its own `libpng error: …` on stderr beside Doppel's line (capfd: it
+    writes to the file descriptor, not through Python)."""
+    from doppel_cli.main import main
+
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    shutil.copy(samples / "photos" / "obama.jpg", stills / "a.jpg")
+    (stills / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert main(["extract", str(stills), "-o", str(tmp_path / "fs"), "--size", "64",
+                 "--quiet"]) == 1
+    cap = capfd.readouterr()
+    assert "b_broken.png: not a readable image" in cap.out
+    assert "libpng" not in cap.err + cap.out
+
+
 def test_stale_temp_files_are_removed_on_resume(faceset8, plate8, copy_of, cli):
     fs = copy_of(faceset8)
     dead = fs / "faces" / ".001001_00.somehost.999999.abc123.tmp.png"
