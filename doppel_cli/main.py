@@ -150,6 +150,46 @@ def _os_error_line(exc: OSError) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `doppel` command (`argv` None: the process's own arguments, and the process is this
+    command's: an interrupted run leaves without the interpreter's teardown, below)."""
+    rc = _main(argv)
+    if rc == 130 and argv is None and not _has_child_processes():
+        # A native thread may still be busy when Ctrl-C lands (the model's session being built
+        # on the startup thread, a plate decoding): the interpreter's teardown then runs its
+        # library's static destructors under it, and the process aborts ("terminate called
+        # without an active exception", SIGABRT) instead of exiting 130 (seen with Ctrl-C half
+        # a second after launch). Every temp is removed and our own threads are stopped by
+        # now (the finally blocks ran): leave at once. Not with worker processes (--workers):
+        # the teardown is what stops them and their semaphores cleanly.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _has_child_processes() -> bool:
+    """Whether this run started processes (render workers, a training's data loaders: torch):
+    their shutdown and semaphores belong to the interpreter's teardown."""
+    workers = sys.modules.get("engine.shot.workers")
+    if getattr(workers, "SPAWNED", False) or "torch" in sys.modules:
+        return True
+    mp = sys.modules.get("multiprocessing")
+    return bool(mp is not None and mp.active_children())
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """True when `exc` was raised by a Ctrl-C (ONNX Runtime's import turns the KeyboardInterrupt
+    that lands inside it into `ImportError: initialization failed`)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     subs: dict[str, argparse.ArgumentParser] = {}
     argv = list(sys.argv[1:] if argv is None else argv)
     name = _command_in(argv)
@@ -158,6 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(subs, name if name in COMMANDS else "")
         args = _parse(parser, subs, argv)
     except KeyboardInterrupt:
+        print(f"doppel{' ' + name if name else ''}: interrupted", file=sys.stderr)
+        return 130
+    except ImportError as exc:
+        if not _caused_by_interrupt(exc):
+            raise
         print(f"doppel{' ' + name if name else ''}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `doppel render --help | head`
@@ -182,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"doppel {cmd}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        print(f"doppel {cmd}: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except ImportError as exc:  # a command importing a library when Ctrl-C lands
+        if not _caused_by_interrupt(exc):
+            return _internal(cmd, argv, exc)
         print(f"doppel {cmd}: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130

@@ -128,9 +128,16 @@ def _serve(init: Callable[..., Any], init_args: tuple[Any, ...],
             return
 
 
+# Set once this process has started worker processes: their queues' semaphores are released by
+# the interpreter's teardown, which an interrupted command must then not skip (doppel_cli.main).
+SPAWNED = False
+
+
 def run_batches(batches: Sequence[Any], workers: int, init: Callable[..., Any],
                 init_args: tuple[Any, ...], work: Callable[[Any, Any], Any]) -> Iterator[Any]:
     """`work(state, batch)` for every batch on `workers` processes; results in batch order."""
+    global SPAWNED
+    SPAWNED = True
     ctx = multiprocessing.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
     for item in enumerate(batches):
