@@ -109,9 +109,9 @@ struct AnalyzeResult {
   std::string digest;
   long frames = 0, tracked = 0;
   std::vector<std::string> errors;
-  std::string fit;     // the model–plate fit line (issue 21); empty without a model
+  std::string fit;          // the model–plate fit line (issue 21); empty without a model
   std::string mouth_shape;  // the model–plate mouth shape line; empty without a model
-  std::string health;  // the suspect frames in words ("1004-1006 no detection"); empty: none
+  std::string health;       // the suspect frames in words ("1004-1006 no detection"); empty: none
 };
 
 // One OFX instance's engine state (engine.host.node.Node).

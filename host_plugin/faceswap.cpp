@@ -880,8 +880,8 @@ void on_analyze(Instance* in, OfxTime t, OfxPointD scale) {
     }
     if (!res.mouth_shape.empty()) {  // a plate mouth shape the model's source never shows
       const bool warn = res.mouth_shape.find("warning") != std::string::npos;
-      post(in, warn ? kOfxMessageWarning : kOfxMessageLog,
-           "Doppel FaceSwap: " + res.mouth_shape, false);
+      post(in, warn ? kOfxMessageWarning : kOfxMessageLog, "Doppel FaceSwap: " + res.mouth_shape,
+           false);
     }
   } catch (const doppel::bridge::Cancelled& e) {
     if (progress_on) gProgress->progressEnd(in->effect);
