@@ -87,3 +87,26 @@ def test_a_model_exported_without_mouth_shapes_says_the_check_is_unavailable_and
     assert res.source is None
     line = res.summary()
     assert line.startswith("mouth shape check unavailable for m.onnx") and "doppel export" in line
+
+
+def test_the_bundled_franck_model_names_the_plates_round_mouths_it_will_draw_wide(
+        samples, tmp_path, capsys):
+    """The shipped main demo model carries franck's mouth shapes: on the cap12 plate, whose
+    actor talks in round "O"s where franck's open mouth is always wide, `doppel analyze
+    --model` names the open frames (three stretches of speech: 1012-1037, 1065-1101) and none
+    of the closed ones."""
+    from pathlib import Path
+
+    from doppel_cli.main import main
+    from engine.io import parse_frame_range
+
+    franck = Path(__file__).resolve().parents[2] / "models" / "demo_franck_df-ud_96.onnx"
+    assert main(["analyze", str(samples / "plate_cap12" / "cap12.####.exr"), "-o",
+                 str(tmp_path / "t.json"), "--frames", "1001-1120x4", "--model", str(franck),
+                 "--quiet"]) == 0
+    line = next(x.strip() for x in capsys.readouterr().out.splitlines() if "mouth shape" in x)
+    assert line.startswith("mouth shape: warning: frames ") and "franck never makes" in line, \
+        line
+    named = parse_frame_range(line.split("frames ")[1].split(" hold")[0])
+    speech = set(range(1012, 1038)) | set(range(1065, 1102))
+    assert len(named) >= 8 and set(named) <= speech, named
