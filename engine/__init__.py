@@ -1,3 +1,3 @@
 """Doppel engine: the per-frame face-replacement pipeline (no torch import anywhere here)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

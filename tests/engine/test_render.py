@@ -449,3 +449,24 @@ def test_a_stereo_plate_says_only_its_hero_view_is_swapped(tmp_path, plate_patte
     for c in ("right.R", "right.G", "right.B", "right.A"):
         assert np.array_equal(a.channel(c), b.channel(c))
     assert not np.array_equal(a.channel("R"), b.channel("R"))  # the hero eye was swapped
+
+
+def test_a_shot_begun_by_another_engine_version_is_not_resumed(tmp_path, plate_pattern,
+                                                               demo_model, track_file, capsys,
+                                                               monkeypatch):
+    """A release that changes what a frame holds bumps the engine version; frames an older
+    version rendered are never counted as done by a newer one (a shot finished by two engines
+    could mix two pictures): the resume is refused naming both versions and the fix."""
+    import engine.shot.resume as resume
+    from engine import __version__
+
+    out = tmp_path / "o" / "s.####.exr"
+    assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001") == 0
+    capsys.readouterr()
+    monkeypatch.setattr(resume, "__version__", "9.9.9")
+    assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1002") == 2
+    err = capsys.readouterr().err
+    assert f"engine version '{__version__}' (this run '9.9.9')" in err and "--overwrite" in err, \
+        err
+    assert render_cli(plate_pattern, out, demo_model, track_file, "--frames", "1001-1002",
+                      "--overwrite") == 0
