@@ -191,7 +191,7 @@ def test_ctrl_c_while_workers_start_prints_one_line(tmp_path, plate8, track8, de
         "doppel render: interrupted; run the same command again to resume"], err.decode()
 
 
-@pytest.mark.parametrize("delay", [0.25, 0.35, 0.5, 0.6, 0.8])
+@pytest.mark.parametrize("delay", [0.25, 0.35, 0.5, 0.6])
 def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path, plate8, track8, demo_model,
                                                          delay):
     """Whenever it lands while the command starts (its imports, the model loading on a thread,
@@ -209,7 +209,10 @@ def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path, plate8, track
         time.sleep(delay)  # importing the commands' modules (seconds on a cold farm node)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        if proc.returncode == 0:  # finished before the signal (a fast machine): nothing to see
+        done = len(list((tmp_path / f"o{attempt}").glob("swap.*.exr"))) == 8
+        if proc.returncode == 0 or (proc.returncode == -signal.SIGINT and done):
+            # finished before the signal (a fast machine), or during the interpreter's exit
+            # (its handlers restored: the shell reports 130 too): not the start
             continue
         assert proc.returncode == 130, err
         lines = err.decode().strip().splitlines()
