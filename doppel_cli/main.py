@@ -161,8 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a second after launch). Every temp is removed and our own threads are stopped by
         # now (the finally blocks ran): leave at once. Not with worker processes (--workers):
         # the teardown is what stops them and their semaphores cleanly.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a pipe already closed: nothing to keep
+                pass
         os._exit(rc)
     return rc
 

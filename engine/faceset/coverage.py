@@ -178,11 +178,12 @@ class MouthCoverage:
             if self.shape_wider_frames:
                 kinds.append(f"{len(self.shape_wider_frames)} wider (a stretch or a smile): "
                              f"frames {frame_ranges(self.shape_wider_frames)}")
+            src = (f"{self.shape_src_width[0]:.2f}-{self.shape_src_width[1]:.2f}"
+                   if np.isfinite(self.shape_src_width).all() else "none")
             out.append(f"mouth shape uncovered: {len(shape)}/{self.dst_count} destination "
                        f"faces hold their mouth at a width the source never shows at that "
                        f"opening ({self.shape_dst_width[0]:.2f}-{self.shape_dst_width[1]:.2f} of "
-                       f"their closed width; the source's at those openings "
-                       f"{self.shape_src_width[0]:.2f}-{self.shape_src_width[1]:.2f}), so the "
+                       f"their closed width; the source's at those openings {src}), so the "
                        f"swap will show the source's shape there; {'; '.join(kinds)}; add "
                        "source footage with those mouth shapes")
         else:

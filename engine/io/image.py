@@ -112,8 +112,11 @@ class ImageData:
 
 
 def has_rgb(channels: Sequence[str]) -> bool:
-    """R, G and B by name, or a grey image (its first channel `Y`)."""
-    return all(c in channels for c in ("R", "G", "B")) or (bool(channels) and channels[0] == "Y")
+    """R, G and B by name, or a grey image (its first channel `Y`, no chroma: a luminance-
+    chroma EXR's `Y, RY, BY` is colour, and reading it as grey would drop the colour)."""
+    if all(c in channels for c in ("R", "G", "B")):
+        return True
+    return bool(channels) and channels[0] == "Y" and not {"RY", "BY"} & set(channels)
 
 
 def no_rgb_error(path: str | os.PathLike[str], channels: Sequence[str]) -> LayoutError:
@@ -157,13 +160,16 @@ def _open(path: Path) -> oiio.ImageInput:
     if inp is None:
         msg = oiio.geterror().strip().splitlines()
         raise MediaError(f"{path}: not a readable image ({msg[0] if msg else 'unknown format'})")
-    if inp.seek_subimage(1, 0):  # a multi-part EXR (or a multi-page TIFF)
+    if inp.format_name() == "openexr" and inp.seek_subimage(1, 0):  # a multi-part EXR
         parts = _parts(inp)
         inp.close()
         raise LayoutError(
             f"{path}: has {len(parts)} parts ({'; '.join(parts)}); Doppel reads and writes "
             "single-part images, so it would lose all but the first: write the plate as one "
             "part (in Nuke: Write > interleave 'channels, layers and views')")
+    # Other formats' further subimages (a TIFF's thumbnail page) are not the picture: the first
+    # is read as before. Only EXR is asked: a TIFF reader's failed seek leaves its spec empty
+    # and an error set, which would fail the read that follows.
     return inp
 
 

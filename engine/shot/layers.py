@@ -60,8 +60,10 @@ def channel_formats(fmt: OutputFormat, names: tuple[str, ...], plate_formats: tu
     """Each output channel's EXR type, or None for all alike (`half` or `--float`).
 
     A half render ("half" is the default) writes a plate's float channels as float: half holds
-    three decimal digits and nothing above 65504, so a float depth, ID or position pass would
-    be rounded and a bright highlight become inf although the swap never touched them. Plate
+    three decimal digits and nothing above 65504, so a float depth, position or ID (Cryptomatte)
+    pass would be rounded and a bright highlight become inf although the swap never touched
+    them. (An integer channel is read normalised to [0, 1] and so written float: an integer ID
+    pass does not survive a render; docs/engine.md.) Plate
     channels keep their file's type; the swap's own layers (`doppel.mask`, the face layer, a
     face region's RGB) take the type of the plate's `R`; `A` and the mask of a face region are
     half. A plate whose types are unknown (video, a host's frames) or all half gives None."""

@@ -542,6 +542,6 @@ def _render_claimed(job: RenderJob, source: FrameSource, track: Track | None,
     if summary.done:
         summary.fit = ShotFit.for_info(model, fit_errors)
         if track is not None:
-            summary.mouths = shot_mouths(model, {f: track.landmarks(f) for f in summary.done
-                                                 if f in track.faces})
+            summary.mouths = shot_mouths(model, {f: track.landmarks(f) for f in track.faces},
+                                         report=summary.done)
     return summary

@@ -25,12 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ModelError
-from engine.geometry.mouth_shape import mouths, relative_mouth_width, uncovered_shapes
+from engine.geometry.mouth_shape import (
+    SHAPE_CLOSED,
+    SHAPE_MIN_CLOSED,
+    mouths,
+    relative_mouth_width,
+    uncovered_shapes,
+)
 from engine.io import format_frame_range
 from engine.swap.infer import ModelInfo
 
 MOUTHS_KEY = "src_mouths"
 MOUTHS_SCHEMA = 1
+MAX_TEXT = 1 << 20  # bytes of metadata read at most: the points are rounded and counted, so
+# even a huge source stores a few thousand (franck's 1,649 faces: 288 points, 4 KB)
+MAX_FACES = 10 ** 9
 OPEN_STEP, WIDTH_STEP = 0.01, 0.02  # rounding of the stored points
 MIN_FACES = 3  # source faces needed near a plate face's shape (as faceset coverage)
 
@@ -73,19 +82,34 @@ class SourceMouths:
         text = metadata.get(MOUTHS_KEY)
         if not text:
             return None
+        refused = ModelError(f"{path}: metadata {MOUTHS_KEY} is not one this engine reads "
+                             f"({str(text)[:60]!r}); re-export the model")
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            raise refused
         try:
             d = json.loads(text)
-            pts = np.asarray(d["points"], np.float64).reshape(-1, 3)
-            faces, schema = int(d["faces"]), int(d["schema"])
-        except (ValueError, KeyError, TypeError):
-            raise ModelError(f"{path}: metadata {MOUTHS_KEY} is not readable ({text[:60]!r}); "
-                             "re-export the model") from None
-        if schema != MOUTHS_SCHEMA or not len(pts) or not np.isfinite(pts).all() \
-                or (pts[:, 2] < 1).any():
-            raise ModelError(f"{path}: metadata {MOUTHS_KEY} (schema {schema}, {len(pts)} "
-                             "points) is not one this engine reads; re-export the model")
-        return cls(faces, pts[:, 0], pts[:, 1], pts[:, 2].astype(np.int64),
+        except (ValueError, RecursionError):
+            raise refused from None
+        if not (isinstance(d, dict) and type(d.get("schema")) is int
+                and d["schema"] == MOUTHS_SCHEMA and type(d.get("faces")) is int
+                and 1 <= d["faces"] <= MAX_FACES and isinstance(d.get("points"), list)
+                and d["points"] and all(_point(p) for p in d["points"])):
+            raise refused
+        pts = np.asarray(d["points"], np.float64)
+        if pts[:, 2].sum() > d["faces"]:
+            raise refused
+        return cls(d["faces"], pts[:, 0], pts[:, 1], pts[:, 2].astype(np.int64),
                    metadata.get("src_name", "src"))
+
+
+def _point(p: object) -> bool:
+    """[opening, relative width, count]: finite numbers, a count of at least one face."""
+    if not (isinstance(p, list) and len(p) == 3
+            and all(type(v) in (int, float) for v in p)):
+        return False
+    o, w, n = p
+    return (np.isfinite(o) and np.isfinite(w) and type(n) is int and 1 <= n <= MAX_FACES
+            and -1.0 <= o <= 10.0 and 0.0 < w <= 10.0)
 
 
 @dataclass
@@ -127,12 +151,21 @@ class ShotMouths:
                 "fine-tune, or plan paint on those frames")
 
 
-def shot_mouths(info: ModelInfo, landmarks: Mapping[int, np.ndarray]) -> ShotMouths:
+def shot_mouths(info: ModelInfo, landmarks: Mapping[int, np.ndarray],
+                report: Iterable[int] | None = None) -> ShotMouths:
     """The plate's mouth shapes (`landmarks`: frame → `(68, 2)`, any one similarity frame per
-    face) against the source shapes in a model's metadata; a model exported without them gives
-    an unavailable check that says why."""
+    face: the whole shot's, e.g. every tracked frame) against the source shapes in a model's
+    metadata, reported for the frames `report` (default: all of them; a render reports the
+    frames it rendered). The plate's closed-mouth width is measured over all of `landmarks`, so
+    a chunk or a resumed render judges each frame alike. Unavailable, saying why, for a model
+    exported without the shapes or with unreadable ones, and for a shot with fewer than
+    SHAPE_MIN_CLOSED closed-mouth frames (nothing to measure a width against: a short range
+    of speech would otherwise be compared with its own open mouths)."""
     name = Path(info.path).name
-    source = SourceMouths.from_metadata(info.metadata, info.path)
+    try:
+        source = SourceMouths.from_metadata(info.metadata, info.path)
+    except ModelError as exc:  # said, not raised: it comes after a render or an analysis
+        return ShotMouths(None, model_name=name, unavailable=str(exc))
     if source is None:
         return ShotMouths(None, model_name=name, unavailable=(
             "it was exported without its source's mouth shapes (no src_mouths metadata); "
@@ -140,13 +173,19 @@ def shot_mouths(info: ModelInfo, landmarks: Mapping[int, np.ndarray]) -> ShotMou
             "trained on, or --src-faceset)"))
     frames = sorted(landmarks)
     opening, width = mouths(landmarks[f] for f in frames)
+    closed = int(np.sum(np.isfinite(width) & (opening < SHAPE_CLOSED)))
+    if closed < SHAPE_MIN_CLOSED:
+        return ShotMouths(None, model_name=name, unavailable=(
+            f"{closed} of the shot's {len(frames)} tracked frames have the mouth closed, fewer "
+            f"than {SHAPE_MIN_CLOSED} to measure its width against; analyse a longer range"))
     rel = relative_mouth_width(opening, width)
     narrower, wider = uncovered_shapes(source.opening, source.rel_width, opening, rel,
                                        MIN_FACES, source.counts)
+    wanted = set(frames if report is None else report)
     measured = [f for f, o, w in zip(frames, opening, rel, strict=True)
-                if np.isfinite(o) and np.isfinite(w)]
-    return ShotMouths(source, measured, [frames[i] for i in narrower],
-                      [frames[i] for i in wider], name)
+                if f in wanted and np.isfinite(o) and np.isfinite(w)]
+    return ShotMouths(source, measured, [frames[i] for i in narrower if frames[i] in wanted],
+                      [frames[i] for i in wider if frames[i] in wanted], name)
 
 
 __all__ = ["MOUTHS_KEY", "ShotMouths", "SourceMouths", "shot_mouths"]

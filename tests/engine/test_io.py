@@ -601,3 +601,35 @@ def test_png_reads_on_many_threads_leave_stderr_where_it_was(tmp_path):
         list(pool.map(read, range(400)))
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_tiff_plates_and_stills_are_read_and_pass_the_layout_check(tmp_path):
+    """Asking a single-page TIFF for a second page (the multi-part check) left its reader
+    without a spec and with an error set, so every TIFF read failed: only EXR is asked now."""
+    import OpenImageIO as oiio
+
+    from engine.io import open_source
+    from engine.io.image import check_layout
+
+    rng = np.random.default_rng(0)
+    for f in (1, 2):
+        px = (rng.random((20, 30, 3)) * 65535).astype(np.uint16)
+        spec = oiio.ImageSpec(30, 20, 3, "uint16")
+        out = oiio.ImageOutput.create(str(tmp_path / f"p.{f:04d}.tif"))
+        assert out.open(str(tmp_path / f"p.{f:04d}.tif"), spec) and out.write_image(px)
+        out.close()
+    assert check_layout(tmp_path / "p.0001.tif") == ()
+    frames = list(open_source(tmp_path / "p.####.tif").read())
+    assert [fr.number for fr in frames] == [1, 2] and frames[0].rgb.shape == (20, 30, 3)
+    assert read_image(tmp_path / "p.0002.tif").channels == ("R", "G", "B")
+
+
+def test_a_luminance_chroma_exr_is_not_read_as_grey(tmp_path):
+    from engine.errors import LayoutError
+    from engine.io.image import check_layout
+
+    write_exr(tmp_path / "yc.exr", np.zeros((4, 4, 3), np.float32), ["Y", "RY", "BY"])
+    with pytest.raises(LayoutError, match="no R, G, B channels"):
+        check_layout(tmp_path / "yc.exr")
+    write_exr(tmp_path / "y.exr", np.zeros((4, 4, 2), np.float32), ["Y", "A"])
+    assert check_layout(tmp_path / "y.exr") == ()

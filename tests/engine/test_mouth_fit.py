@@ -46,13 +46,25 @@ def test_source_mouths_round_trip_through_metadata_with_repeated_shapes_counted_
     assert SourceMouths.from_metadata({}) is None
 
 
-@pytest.mark.parametrize("text", ["{", '{"schema": 1, "faces": 3}', json.dumps(
-    {"schema": 9, "faces": 1, "points": [[0.0, 1.0, 1]]}), json.dumps(
-    {"schema": 1, "faces": 1, "points": [[0.0, 1.0, 0]]}), json.dumps(
-    {"schema": 1, "faces": 1, "points": []})])
+@pytest.mark.parametrize("text", [
+    "{", '{"schema": 1, "faces": 3}', "[" * 100_000 + "]" * 100_000, "x" * (2 << 20),
+    '{"schema": 1e400, "faces": 1, "points": [[0, 1, 1]]}',
+    '{"schema": 1, "faces": 1e400, "points": [[0, 1, 1]]}',
+    '{"schema": true, "faces": 1, "points": [[0, 1, 1]]}',
+    json.dumps({"schema": 9, "faces": 1, "points": [[0.0, 1.0, 1]]}),
+    json.dumps({"schema": 1, "faces": 1, "points": [[0.0, 1.0, 0]]}),
+    json.dumps({"schema": 1, "faces": 2, "points": [[0.2, 1.3, 1], [0.2, 1.0, 10 ** 19]]}),
+    json.dumps({"schema": 1, "faces": 1, "points": [[[0.0, 1.0, 1]]]}),
+    json.dumps({"schema": 1, "faces": 1, "points": [["0", "1", "1"]]}),
+    json.dumps({"schema": 1, "faces": 1, "points": []})],
+    ids=["truncated", "no-points", "deep", "huge", "schema-overflow", "faces-overflow",
+         "schema-bool", "schema-9", "count-0", "count-int64", "3d", "strings", "empty"])
 def test_unreadable_mouth_metadata_is_refused_naming_the_fix(text):
     with pytest.raises(ModelError, match="re-export"):
         SourceMouths.from_metadata({MOUTHS_KEY: text}, "m.onnx")
+    # after a render or an analysis it is said, not raised: the work is not lost to it
+    res = shot_mouths(_info({MOUTHS_KEY: text}), {1001 + i: _face(0.0) for i in range(6)})
+    assert res.source is None and "re-export" in res.summary()
 
 
 def test_plate_frames_with_a_round_mouth_the_source_never_makes_are_named():
@@ -61,13 +73,14 @@ def test_plate_frames_with_a_round_mouth_the_source_never_makes_are_named():
     # the plate: closed, then a round "O" on 1005-1007, then a wide opening like the source's;
     # another person (a smaller mouth, another face size on the plate) and its own closed width
     plate = {1001 + i: _face(0.0, 0.85, 60.0, 300.0) for i in range(4)}
+    plate.update({f: _face(0.0, 0.85, 60.0, 300.0) for f in (1010, 1011)})
     plate.update({f: _face(0.2, 0.85 * 0.95, 60.0, 300.0) for f in (1005, 1006, 1007)})
     plate.update({f: _face(0.2, 0.85 * 1.3, 60.0, 300.0) for f in (1008, 1009)})
     res = shot_mouths(info, plate)
     assert res.narrower == [1005, 1006, 1007] and res.wider == []
     line = res.summary()
     assert line.startswith("mouth shape: warning: frames 1005-1007 hold a round mouth") and \
-        "franck never makes" in line and "(3/9 frames)" in line, line
+        "franck never makes" in line and "(3/11 frames)" in line, line
     # the same plate without its "O" frames: every shape is the source's
     ok = shot_mouths(info, {f: lm for f, lm in plate.items() if f not in (1005, 1006, 1007)})
     assert ok.outside == [] and ok.summary().endswith(": ok")
@@ -110,3 +123,25 @@ def test_the_bundled_franck_model_names_the_plates_round_mouths_it_will_draw_wid
     named = parse_frame_range(line.split("frames ")[1].split(" hold")[0])
     speech = set(range(1012, 1038)) | set(range(1065, 1102))
     assert len(named) >= 8 and set(named) <= speech, named
+
+
+def test_a_shot_without_enough_closed_mouths_is_not_judged_against_its_own_speech():
+    """The plate's closed-mouth width is what its widths are relative to: a range of speech
+    alone (the node's Analyze over a few frames) would be compared with its own open mouths."""
+    info = _info({MOUTHS_KEY: SourceMouths.from_landmarks(SOURCE).to_json()})
+    talking = {1001 + i: _face(0.2, 1.3) for i in range(20)}  # the source's own shape
+    res = shot_mouths(info, talking)
+    assert res.source is None and "fewer than 5" in res.summary()
+    assert "analyse a longer range" in res.summary()
+
+
+def test_a_render_chunk_is_judged_against_the_whole_shots_closed_mouth():
+    """A chunk (or a resumed render) reports its own frames, measured against every tracked
+    frame: the same verdict for a frame whichever chunk renders it."""
+    info = _info({MOUTHS_KEY: SourceMouths.from_landmarks(SOURCE).to_json()})
+    shot = {1001 + i: _face(0.0) for i in range(6)}
+    shot.update({1010 + i: _face(0.2, 0.95) for i in range(4)})  # round "O"s
+    whole = shot_mouths(info, shot)
+    chunk = shot_mouths(info, shot, report=[1011, 1012])
+    assert whole.narrower == [1010, 1011, 1012, 1013]
+    assert chunk.narrower == [1011, 1012] and chunk.frames == [1011, 1012]
