@@ -93,7 +93,7 @@ def main() -> int:
     _doppel(*r[:2], "-o", str(out / "layer/swap.####.exr"), *r[2:], "--face-layer", "--float")
     _doppel(*r[:2], "-o", str(out / "mask/swap.####.exr"), *r[2:], "--view", "mask")
     _doppel(*r[:2], "-o", str(out / "look/swap.####.exr"), *r[2:], "--color", "rct",
-            "--blur", "30", "--erode", "4", "--mask", "hull", "--blend", "seamless")
+            "--blur", "30", "--erode", "4", "--mask-mode", "hull", "--blend", "seamless")
     _doppel(*r[:2], "-o", str(out / "workers/swap.####.exr"), *r[2:], "--workers", "2")
     _doppel(*r[:2], "-o", str(out / "png/swap.####.png"), *r[2:])
     _doppel("render", plate, "-o", str(out / "detect/swap.####.exr"), "--model", model,

@@ -1,0 +1,249 @@
+"""Scanline EXR files written by OpenEXR's own Python binding from planar channels, with the
+header OpenImageIO would write: the same bytes as OpenImageIO's writer, for less CPU.
+
+Why: OpenImageIO hands OpenEXR interleaved pixels (`R G B A m R G B A m …`), which OpenEXR
+copies sample by sample into its per-channel lines before compressing. The binding takes one
+contiguous array per channel and copies lines whole. Measured on a 2-core AMD EPYC, one 1080p
+frame of R, G, B, A and `doppel.mask` in half (docs/benchmarks.md): 122 → 82 ms of CPU with
+zip, 58 → 23 ms uncompressed; a 4K frame 456 → 322 ms. A render spends most of its CPU in the
+write, so this is most of what a frame costs on a CPU-bound farm node.
+
+How the bytes stay OpenImageIO's: the header is not rebuilt here (OpenImageIO maps its names
+and types to OpenEXR's: `ImageDescription` is written as `comments`, `DateTime` as `capDate`,
+an `oiio:` name not at all…). For each distinct header, OpenImageIO writes a 1×1 file of it to
+memory (`template_header`); the binding reads that header back, writes the same 1×1 file from
+it, and the header is used only if the two files are identical, byte for byte. An attribute the
+binding cannot carry exactly (a type it reads as another) fails that check, and such a file is
+written by OpenImageIO as before (`write_planar` returns False). The pixels' conversion to each
+channel's type is numpy's, which rounds float32 to half as OpenImageIO does (to nearest even;
+tests/engine/test_exr_write.py compares whole files).
+
+`DOPPEL_EXR_IO=oiio` in the environment writes (and reads, engine.io.exr_read) every EXR
+through OpenImageIO alone (a way to compare, or to step around a problem of the binding).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+_DTYPES = {"half": np.float16, "float": np.float32}
+_CACHE_SIZE = 16  # distinct headers remembered (a render's frames usually share one)
+
+_lock = threading.Lock()
+_templates: OrderedDict[tuple[Any, ...], dict[str, Any] | None] = OrderedDict()
+_binding: Any = None  # the OpenEXR module once imported; False when it cannot be
+
+
+def binding() -> Any:
+    """OpenEXR's Python module, or None where it is not installed (OpenImageIO writes then)."""
+    global _binding
+    if _binding is None:
+        try:
+            import OpenEXR
+
+            _binding = OpenEXR
+        except ImportError:
+            _binding = False
+    return _binding or None
+
+
+def enabled() -> bool:
+    """True when EXR files go through the binding (installed, not turned off)."""
+    return os.environ.get("DOPPEL_EXR_IO", "").lower() != "oiio" and binding() is not None
+
+
+def use_threads() -> None:
+    """OpenEXR's threads for the binding's encodes and decodes: OpenImageIO's `exr_threads`
+    setting, so one setting (engine.shot.render.set_io_threads) governs both libraries. The
+    binding encodes on its global pool only (a File's own `num_threads` does not spread a
+    write, measured)."""
+    exr = binding()
+    wanted = max(0, int(oiio.get_int_attribute("exr_threads", 0)))
+    if exr.global_thread_count() != wanted:
+        exr.set_global_thread_count(wanted)
+
+
+def _channel_types(spec: oiio.ImageSpec) -> list[str] | None:
+    """Each channel's type name ('half' or 'float'), or None for any other type."""
+    formats = list(spec.channelformats) or [spec.format] * spec.nchannels
+    kinds = []
+    for f in formats:
+        name = str(f)
+        if name not in _DTYPES:
+            return None
+        kinds.append(name)
+    return kinds
+
+
+def _key(spec: oiio.ImageSpec, kinds: list[str]) -> tuple[Any, ...]:
+    """Everything of `spec` that its header depends on, except the data window's size."""
+    attribs = tuple((a.name, str(a.type), repr(a.value)) for a in spec.extra_attribs)
+    return (tuple(spec.channelnames), tuple(kinds), spec.x, spec.y, spec.full_x, spec.full_y,
+            spec.full_width, spec.full_height, spec.alpha_channel, spec.z_channel, attribs)
+
+
+def _written_by_oiio(spec: oiio.ImageSpec) -> bytes | None:
+    """The bytes of a 1×1 EXR (zero pixels) of `spec`'s header, written by OpenImageIO in
+    memory; None where that cannot be done (no memfd)."""
+    one = oiio.ImageSpec(spec)
+    one.width, one.height = 1, 1
+    try:
+        fd = os.memfd_create("doppel-exr-header", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return None
+    try:
+        path = f"/proc/self/fd/{fd}"
+        if not os.path.exists(path):
+            return None
+        out = oiio.ImageOutput.create("exr")
+        if out is None:
+            return None
+        ok = out.open(path, one) and out.write_image(np.zeros((1, 1, spec.nchannels),
+                                                               np.float32))
+        ok = out.close() and ok
+        if not ok:
+            return None
+        return os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+
+
+def _drop_type(data: memoryview) -> list[bytes | memoryview] | None:
+    """`data`, a single-part scanline EXR, as the pieces of the same file without its `type`
+    attribute: the header (without it), the chunk offset table (each offset moved back by the
+    attribute's length) and the chunks, as they are. None for anything else (tiled, deep,
+    multi-part, an offset table that does not lead to the chunks) or no `type` to drop.
+
+    Why: the binding always writes `type` ("scanlineimage"); OpenImageIO does not in a
+    single-part scanline file, where the attribute is optional (OpenEXR file layout), and
+    cannot be told to. Dropping it gives OpenImageIO's bytes exactly. Layout: magic and
+    version (8 bytes), attributes as `name\\0 type\\0 size:int32 value`, a `\\0`, then one
+    uint64 offset per chunk, then the chunks.
+    """
+    if len(data) < 9 or bytes(data[:4]) != b"\x76\x2f\x31\x01":
+        return None
+    flags = int.from_bytes(data[4:8], "little") >> 8
+    if flags & (0x2 | 0x8 | 0x10):  # tiled, deep, multi-part
+        return None
+    pos, span = 8, None
+    while True:
+        end = bytes(data[pos:pos + 256]).find(b"\0")
+        if end < 0:
+            return None
+        if end == 0:  # the header's end
+            pos += 1
+            break
+        name_end = pos + end
+        type_end = name_end + 1 + bytes(data[name_end + 1:name_end + 64]).find(b"\0")
+        if type_end <= name_end:
+            return None
+        size = int.from_bytes(data[type_end + 1:type_end + 5], "little", signed=True)
+        value_end = type_end + 5 + size
+        if size < 0 or value_end > len(data):
+            return None
+        if bytes(data[pos:name_end]) == b"type" and bytes(data[name_end + 1:type_end]) == b"string":
+            span = (pos, value_end)
+        pos = value_end
+    if span is None or pos + 8 > len(data):
+        return None
+    first = int.from_bytes(data[pos:pos + 8], "little")
+    count, rest = divmod(first - pos, 8)
+    if count < 1 or rest or first > len(data):
+        return None
+    offsets = np.frombuffer(data[pos:first], "<u8")
+    if offsets.min() < first or offsets.max() >= len(data):
+        return None
+    removed = span[1] - span[0]
+    header = bytes(data[:span[0]]) + bytes(data[span[1]:pos])
+    return [header, (offsets - np.uint64(removed)).astype("<u8").tobytes(), data[first:]]
+
+
+def _encoded(exr: Any, header: dict[str, Any], names: Sequence[str],
+             planes: Sequence[np.ndarray]) -> list[bytes | memoryview] | None:
+    """The pieces of the file the binding writes of `header` and `planes`, as OpenImageIO
+    would write it (`_drop_type`); None where that cannot be made."""
+    stream = io.BytesIO()
+    with exr.File(header, dict(zip(names, planes, strict=True))) as f:
+        f.write(stream)
+    return _drop_type(stream.getbuffer())
+
+
+def _joined(pieces: Sequence[bytes | memoryview]) -> bytes:
+    return b"".join(bytes(p) for p in pieces)
+
+
+def template_header(spec: oiio.ImageSpec) -> dict[str, Any] | None:
+    """The binding's header dict for `spec` (its data window to be set per file), when the
+    binding writes exactly OpenImageIO's bytes for it; None otherwise (OpenImageIO writes)."""
+    kinds = _channel_types(spec)
+    exr = binding()
+    if kinds is None or exr is None:
+        return None
+    names = list(spec.channelnames)
+    if len(set(names)) != len(names) or len(names) != spec.nchannels or spec.tile_width:
+        return None
+    key = _key(spec, kinds)
+    with _lock:
+        if key in _templates:
+            _templates.move_to_end(key)
+            return _templates[key]
+    header = _checked_header(exr, spec, names, kinds)
+    with _lock:
+        _templates[key] = header
+        while len(_templates) > _CACHE_SIZE:
+            _templates.popitem(last=False)
+    return header
+
+
+def _checked_header(exr: Any, spec: oiio.ImageSpec, names: list[str], kinds: list[str]
+                    ) -> dict[str, Any] | None:
+    reference = _written_by_oiio(spec)
+    if reference is None:
+        return None
+    try:
+        with exr.File(io.BytesIO(reference), header_only=True) as f:
+            header = dict(f.header())
+        header.pop("channels", None)  # the binding writes them from the pixels
+        pieces = _encoded(exr, header, names, [np.zeros((1, 1), _DTYPES[k]) for k in kinds])
+    except Exception:  # noqa: BLE001 - any failure of the binding on this header: OIIO writes
+        return None
+    if pieces is None or _joined(pieces) != reference:
+        return None
+    return header
+
+
+def encode(layers: Sequence[np.ndarray], spec: oiio.ImageSpec
+           ) -> list[bytes | memoryview] | None:
+    """The bytes of the scanline EXR OpenImageIO would write for `spec` and `layers` (`H×W×k`
+    each, side by side in `spec`'s channel order), in pieces to write one after the other;
+    None where the binding cannot make exactly that file (not installed or turned off, a
+    channel type other than half/float, a tiled spec, a header it does not carry): the caller
+    writes it with OpenImageIO. Raises the binding's error where encoding itself fails."""
+    if not enabled():
+        return None
+    header = template_header(spec)
+    if header is None:
+        return None
+    kinds = _channel_types(spec) or []
+    if sum(layer.shape[2] for layer in layers) != len(kinds):
+        return None
+    planes: list[np.ndarray] = []
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond half's range: ±inf, as OIIO
+        for layer in layers:
+            for k in range(layer.shape[2]):
+                kind = _DTYPES[kinds[len(planes)]]
+                planes.append(np.ascontiguousarray(layer[..., k], dtype=kind))
+    x0, y0 = spec.x, spec.y
+    header = dict(header)
+    header["dataWindow"] = (np.array([x0, y0], np.int32),
+                            np.array([x0 + spec.width - 1, y0 + spec.height - 1], np.int32))
+    use_threads()
+    return _encoded(binding(), header, list(spec.channelnames), planes)
