@@ -36,30 +36,33 @@ from engine.io.exr_write import binding, enabled, use_threads
 _DTYPES = {"half": np.float16, "float": np.float32}
 
 
-def decode(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str
-           ) -> np.ndarray | None:
-    """The data window's pixels of the EXR at `path` (whose header OpenImageIO read as
-    `spec`) as an `H×W×C` array of `kind` ("half": float16, "float": float32) in `spec`'s
-    channel order, as `ImageInput.read_image(0, 0, 0, nchannels, kind)` gives them; None
-    where the binding does not decode this file (OpenImageIO reads it then)."""
+def _formats(spec: oiio.ImageSpec, kind: str) -> list[str] | None:
+    """Each channel's type where the binding may decode this file as `kind`, else None."""
     if (not enabled() or kind not in _DTYPES or spec.tile_width or spec.deep
             or spec.get_int_attribute("oiio:subimages", 1) > 1):
         return None
     formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
-    if any(f not in _DTYPES for f in formats) or (kind == "half" and "float" in formats):
-        return None
     names = list(spec.channelnames)
-    if not chunks_complete(path):
+    if any(f not in _DTYPES for f in formats) or (kind == "half" and "float" in formats) \
+            or len(set(names)) != len(names):
         return None
+    return formats
+
+
+def _decoded(source: str | io.BytesIO, spec: oiio.ImageSpec, kind: str, formats: list[str],
+             height: int) -> np.ndarray | None:
+    """The binding's decode of `source` (a path, or a file in memory) as `height`×W×C of
+    `kind` in `spec`'s channel order; None where it fails or is not what `spec` says."""
+    names = list(spec.channelnames)
     use_threads()
     try:
-        with _stdout_of_others(), binding().File(str(path), separate_channels=True) as f:
+        with _stdout_of_others(), binding().File(source, separate_channels=True) as f:
             if len(f.parts) != 1:
                 return None
             channels = f.channels()
-            if sorted(channels) != sorted(names) or len(set(names)) != len(names):
+            if sorted(channels) != sorted(names):
                 return None
-            out = np.empty((spec.height, spec.width, len(names)), _DTYPES[kind])
+            out = np.empty((height, spec.width, len(names)), _DTYPES[kind])
             for k, name in enumerate(names):
                 ch = channels[name]
                 plane = ch.pixels
@@ -70,6 +73,110 @@ def decode(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str
     except Exception:  # noqa: BLE001 - the binding could not decode it: OpenImageIO reads it
         return None
     return out
+
+
+def decode(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str
+           ) -> np.ndarray | None:
+    """The data window's pixels of the EXR at `path` (whose header OpenImageIO read as
+    `spec`) as an `H×W×C` array of `kind` ("half": float16, "float": float32) in `spec`'s
+    channel order, as `ImageInput.read_image(0, 0, 0, nchannels, kind)` gives them; None
+    where the binding does not decode this file (OpenImageIO reads it then)."""
+    formats = _formats(spec, kind)
+    if formats is None or not chunks_complete(path):
+        return None
+    return _decoded(str(path), spec, kind, formats, spec.height)
+
+
+# Scanlines per chunk of each compression (OpenEXR file layout).
+_LINES = {"none": 1, "rle": 1, "zips": 1, "zip": 16, "pxr24": 16, "piz": 32, "b44": 32,
+          "b44a": 32, "dwaa": 32, "dwab": 256}
+
+
+def decode_rows(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str, r0: int,
+                r1: int) -> np.ndarray | None:
+    """Array rows `[r0, r1)` of the data window (`(r1 - r0)×W×C` of `kind`), as
+    `ImageInput.read_scanlines` gives them, decoding only the chunks that hold them; None
+    where the binding does not decode this file (OpenImageIO reads the rows then).
+
+    How: the binding decodes whole files only, so the chunks holding the rows are given to it
+    as a file of their own, in memory: the same header with the data window narrowed to those
+    chunks' rows, their offset table, the chunks' bytes as they are (a chunk's leader holds
+    its first row's y, which stays valid, and a chunk holds the same rows counted from the
+    narrowed window's top). Rows in increasing order only (`lineOrder` increasingY, what
+    every writer uses); anything else is OpenImageIO's.
+    """
+    formats = _formats(spec, kind)
+    comp = (spec.get_string_attribute("compression") or "none").split(":")[0]
+    lines = _LINES.get(comp)
+    order = spec.get_string_attribute("openexr:lineOrder") or "increasingY"
+    if formats is None or lines is None or order != "increasingY" or not 0 <= r0 < r1 \
+            or r1 > spec.height:
+        return None
+    k0, k1 = r0 // lines, -(-r1 // lines)
+    crafted = _chunk_file(path, spec, lines, k0, k1)
+    if crafted is None:
+        return None
+    rows = _decoded(crafted, spec, kind, formats, min(spec.height, k1 * lines) - k0 * lines)
+    return None if rows is None else rows[r0 - k0 * lines:r1 - k0 * lines]
+
+
+def _chunk_file(path: str | os.PathLike[str], spec: oiio.ImageSpec, lines: int, k0: int,
+                k1: int) -> io.BytesIO | None:
+    """A single-part EXR in memory holding chunks `[k0, k1)` of the file at `path` (see
+    `decode_rows`), or None where the file's table or chunks do not allow it."""
+    count = -(-spec.height // lines)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(1 << 16)
+            end = _header_end(head)
+            if end is None or end + 8 * count > len(head) and end + 8 * count > size:
+                return None
+            fh.seek(end)
+            offsets = np.frombuffer(fh.read(8 * count), "<u8").astype(np.int64)
+            if len(offsets) != count or offsets[0] != end + 8 * count or k1 > count:
+                return None
+            chunks = []
+            for k in range(k0, k1):
+                start = int(offsets[k])
+                if not end + 8 * count <= start <= size - 8:
+                    return None
+                fh.seek(start)
+                leader = fh.read(8)
+                y = int.from_bytes(leader[:4], "little", signed=True)
+                packed = int.from_bytes(leader[4:], "little", signed=True)
+                if y != spec.y + k * lines or packed < 0 or start + 8 + packed > size:
+                    return None
+                chunks.append(leader + fh.read(packed))
+    except OSError:
+        return None
+    window = _data_window_value(head, end)
+    if window is None:
+        return None
+    y0 = spec.y + k0 * lines
+    y1 = min(spec.y + spec.height, spec.y + k1 * lines) - 1
+    header = bytearray(head[:end])
+    header[window + 4:window + 8] = y0.to_bytes(4, "little", signed=True)
+    header[window + 12:window + 16] = y1.to_bytes(4, "little", signed=True)
+    table, pos = [], end + 8 * len(chunks)
+    for chunk in chunks:
+        table.append(pos)
+        pos += len(chunk)
+    return io.BytesIO(bytes(header) + np.asarray(table, "<u8").tobytes() + b"".join(chunks))
+
+
+def _data_window_value(head: bytes, end: int) -> int | None:
+    """The offset of the `dataWindow` attribute's 16-byte value in a header ending at `end`."""
+    pos = 8
+    while pos < end - 1:
+        name_end = head.find(b"\0", pos)
+        type_end = head.find(b"\0", name_end + 1)
+        size = int.from_bytes(head[type_end + 1:type_end + 5], "little", signed=True)
+        if head[pos:name_end] == b"dataWindow" and head[name_end + 1:type_end] == b"box2i" \
+                and size == 16:
+            return type_end + 5
+        pos = type_end + 5 + size
+    return None
 
 
 def chunks_complete(path: str | os.PathLike[str]) -> bool:

@@ -294,7 +294,10 @@ def read_image(path: str | os.PathLike[str], rows: RowsWanted | None = None, *,
                 pixels = np.zeros((spec.height, spec.width, spec.nchannels), dtype)
                 r0, r1 = (max(0, span[0]), min(spec.height, span[1])) if span else (0, 0)
                 if r1 > r0:
-                    part = _read_rows(inp, spec, r0, r1, kind)
+                    part = (exr_read.decode_rows(path, spec, kind, r0, r1)
+                            if path.suffix.lower() == ".exr" else None)
+                    if part is None:
+                        part = _read_rows(inp, spec, r0, r1, kind)
                     if part is None:
                         pixels = None
                     else:
