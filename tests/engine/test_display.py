@@ -82,3 +82,15 @@ def test_a_float_frame_converts_by_the_functions_themselves():
     assert frame.nonfinite == 1
     assert np.array_equal(frame.srgb8, to_display_uint8(finite_rgb(rgb)[0]))
     assert np.array_equal(frame.linear((1, 0, 3, 2)), finite_rgb(rgb)[0][0:2, 1:3])
+
+
+def test_nonfinite_count_of_half_pixels_is_numpy_s_for_every_bit_pattern():
+    """Half pixels are counted on their bits (exponent all ones): the same count as
+    `np.isfinite` for all 65,536 patterns, strided views included."""
+    from engine.io.finite import count_nonfinite
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    assert count_nonfinite(every) == every.size - np.count_nonzero(np.isfinite(every)) == 2048
+    view = every.reshape(256, 256)[:, 1::3]
+    assert count_nonfinite(view) == view.size - np.count_nonzero(np.isfinite(view))
+    assert count_nonfinite(np.ones((4, 4, 3), np.float16)) == 0
