@@ -28,6 +28,8 @@ Ratios: render / its slowest single stage, max(swap, read, write) (goal ≤ 1.15
 CPU / cores), how close the overlapped render is to what the cores allow.
 Usage: python benchmarks/render.py [--frames N] [--rounds R] [--model PATH | --dfl128]
        [--cases 1080p,4K-same-face,4K-face-x2] [--media DIR]
+EXR through OpenImageIO alone (the code before OpenEXR's binding read and wrote them, for an
+A/B in one checkout): DOPPEL_EXR_IO=oiio python benchmarks/render.py …
 """
 
 from __future__ import annotations
