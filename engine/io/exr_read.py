@@ -27,11 +27,13 @@ import io
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
 
-from engine.io.exr_write import binding, enabled, use_threads
+from engine.io.exr_write import LINES, binding, enabled, use_threads
 
 _DTYPES = {"half": np.float16, "float": np.float32}
 
@@ -87,11 +89,6 @@ def decode(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str
     return _decoded(str(path), spec, kind, formats, spec.height)
 
 
-# Scanlines per chunk of each compression (OpenEXR file layout).
-_LINES = {"none": 1, "rle": 1, "zips": 1, "zip": 16, "pxr24": 16, "piz": 32, "b44": 32,
-          "b44a": 32, "dwaa": 32, "dwab": 256}
-
-
 def decode_rows(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str, r0: int,
                 r1: int) -> np.ndarray | None:
     """Array rows `[r0, r1)` of the data window (`(r1 - r0)×W×C` of `kind`), as
@@ -107,7 +104,7 @@ def decode_rows(path: str | os.PathLike[str], spec: oiio.ImageSpec, kind: str, r
     """
     formats = _formats(spec, kind)
     comp = (spec.get_string_attribute("compression") or "none").split(":")[0]
-    lines = _LINES.get(comp)
+    lines = LINES.get(comp)
     order = spec.get_string_attribute("openexr:lineOrder") or "increasingY"
     if formats is None or lines is None or order != "increasingY" or not 0 <= r0 < r1 \
             or r1 > spec.height:
@@ -236,29 +233,47 @@ def _header_end(data: bytes) -> int | None:
     return None
 
 
-class _OthersOnly(io.TextIOBase):
-    """`sys.stdout` for the block: other threads' text goes on to `target`; the decoding
-    thread's (the binding's warning for a damaged chunk) is dropped."""
+class _Muting:
+    """`sys.stdout` while binding decodes run: the text of the threads decoding (the binding's
+    warning for a damaged chunk) is dropped, every other thread's goes to `target`, and every
+    other attribute (`buffer`, `fileno`, `encoding`…) is the target's."""
 
-    def __init__(self, target: object, thread: int):
-        self._target, self._thread = target, thread
+    def __init__(self, target: Any):
+        self.target = target
+        self.muted: set[int] = set()
 
     def write(self, text: str) -> int:
-        if threading.get_ident() != self._thread:
-            return self._target.write(text)  # type: ignore[attr-defined]
-        return len(text)
+        if threading.get_ident() in self.muted or self.target is None:
+            return len(text)
+        return self.target.write(text)
 
     def flush(self) -> None:
-        with contextlib.suppress(Exception):
-            self._target.flush()  # type: ignore[attr-defined]
+        if self.target is not None:
+            with contextlib.suppress(Exception):
+                self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
 
 
-_STDOUT = threading.Lock()
+_STDOUT = threading.Lock()  # held to install, join, leave and remove the proxy, not meanwhile
 
 
 @contextlib.contextmanager
-def _stdout_of_others():
-    """Drop what this thread prints on `sys.stdout` in the block (one block at a time: each
-    restores the stream it found)."""
-    with _STDOUT, contextlib.redirect_stdout(_OthersOnly(sys.stdout, threading.get_ident())):
+def _stdout_of_others() -> Iterator[None]:
+    """Drop what this thread prints on `sys.stdout` in the block. Concurrent blocks share one
+    proxy and decode in parallel; the last to leave puts back the stream the proxy wraps, and
+    only if `sys.stdout` is still the proxy (a redirect made meanwhile by someone else stays
+    theirs; the proxy it may later restore passes everything on)."""
+    me = threading.get_ident()
+    with _STDOUT:
+        proxy = sys.stdout if isinstance(sys.stdout, _Muting) else _Muting(sys.stdout)
+        sys.stdout = proxy
+        proxy.muted.add(me)
+    try:
         yield
+    finally:
+        with _STDOUT:
+            proxy.muted.discard(me)
+            if not proxy.muted and sys.stdout is proxy:
+                sys.stdout = proxy.target

@@ -10,13 +10,18 @@ write, so this is most of what a frame costs on a CPU-bound farm node.
 
 How the bytes stay OpenImageIO's: the header is not rebuilt here (OpenImageIO maps its names
 and types to OpenEXR's: `ImageDescription` is written as `comments`, `DateTime` as `capDate`,
-an `oiio:` name not at all…). For each distinct header, OpenImageIO writes a 1×1 file of it to
-memory (`template_header`); the binding reads that header back, writes the same 1×1 file from
-it, and the header is used only if the two files are identical, byte for byte. An attribute the
-binding cannot carry exactly (a type it reads as another) fails that check, and such a file is
-written by OpenImageIO as before (`write_planar` returns False). The pixels' conversion to each
-channel's type is numpy's, which rounds float32 to half as OpenImageIO does (to nearest even;
-tests/engine/test_exr_write.py compares whole files).
+an `oiio:` name not at all…). For each distinct header, OpenImageIO writes a 1×1 file of it
+to memory (`template_header`); the binding reads that header back and writes the same file
+from it, and the header is used only if the two are identical, byte for byte (0.3 ms). Once
+per process for each compression and set of channel types, a probe of seeded noise (two
+chunks and a bit, `_codec_checked`) is written by both the same way: the pixels' conversion to
+each channel's type (numpy rounds float32 to half to nearest even, as OpenImageIO does) and the
+compressed bytes (the two libraries' own builds of OpenEXR) must be identical too. What fails
+either (an attribute the binding reads as another type, such as a keycode; a compression level
+OpenImageIO passes to OpenEXR outside the header) is written by OpenImageIO as before
+(`encode` returns None).
+The `type` attribute the binding always adds is taken out again (`_drop_type`).
+tests/engine/test_exr_io.py compares whole files.
 
 `DOPPEL_EXR_IO=oiio` in the environment writes (and reads, engine.io.exr_read) every EXR
 through OpenImageIO alone (a way to compare, or to step around a problem of the binding).
@@ -24,6 +29,7 @@ through OpenImageIO alone (a way to compare, or to step around a problem of the 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -50,7 +56,7 @@ def binding() -> Any:
             import OpenEXR
 
             _binding = OpenEXR
-        except ImportError:
+        except Exception:  # noqa: BLE001 - not installed, or broken: OpenImageIO does it all
             _binding = False
     return _binding or None
 
@@ -66,7 +72,9 @@ def use_threads() -> None:
     binding encodes on its global pool only (a File's own `num_threads` does not spread a
     write, measured)."""
     exr = binding()
-    wanted = max(0, int(oiio.get_int_attribute("exr_threads", 0)))
+    # OpenImageIO's meaning: 0 = one per core, -1 = none (OpenEXR's 0 is none).
+    wanted = int(oiio.get_int_attribute("exr_threads", 0))
+    wanted = (os.cpu_count() or 1) if wanted == 0 else max(0, wanted)
     if exr.global_thread_count() != wanted:
         exr.set_global_thread_count(wanted)
 
@@ -90,11 +98,32 @@ def _key(spec: oiio.ImageSpec, kinds: list[str]) -> tuple[Any, ...]:
             spec.full_width, spec.full_height, spec.alpha_channel, spec.z_channel, attribs)
 
 
-def _written_by_oiio(spec: oiio.ImageSpec) -> bytes | None:
-    """The bytes of a 1×1 EXR (zero pixels) of `spec`'s header, written by OpenImageIO in
-    memory; None where that cannot be done (no memfd)."""
-    one = oiio.ImageSpec(spec)
-    one.width, one.height = 1, 1
+# Scanlines per chunk of each compression (OpenEXR file layout).
+LINES = {"none": 1, "rle": 1, "zips": 1, "zip": 16, "pxr24": 16, "piz": 32, "b44": 32,
+         "b44a": 32, "dwaa": 32, "dwab": 256}
+_PROBE_WIDTH = 8
+
+
+def _probe(compression: str, nchannels: int) -> np.ndarray | None:
+    """Pixels for the codec check: two chunks and a partial third of `compression`, 8 px
+    wide, seeded noise (so compressed bytes are compared), a value beyond half's range and an
+    exact zero among them; None for a compression not in `LINES`."""
+    lines = LINES.get(compression)
+    if lines is None:
+        return None
+    rng = np.random.default_rng(20261207)
+    px = (rng.standard_normal((2 * lines + 1, _PROBE_WIDTH, nchannels)) * 4).astype(np.float32)
+    px[0, 0] = 0.0
+    px[-1, -1] = 1e6
+    return px
+
+
+def _written_by_oiio(spec: oiio.ImageSpec, px: np.ndarray) -> bytes | None:
+    """The bytes of an EXR of `spec`'s header holding `px` (its data window that size, at the
+    spec's origin), written by OpenImageIO in memory; None where that cannot be done (no
+    memfd)."""
+    probe = oiio.ImageSpec(spec)
+    probe.height, probe.width = px.shape[:2]
     try:
         fd = os.memfd_create("doppel-exr-header", os.MFD_CLOEXEC)
     except (AttributeError, OSError):
@@ -106,8 +135,7 @@ def _written_by_oiio(spec: oiio.ImageSpec) -> bytes | None:
         out = oiio.ImageOutput.create("exr")
         if out is None:
             return None
-        ok = out.open(path, one) and out.write_image(np.zeros((1, 1, spec.nchannels),
-                                                               np.float32))
+        ok = out.open(path, probe) and out.write_image(px)
         ok = out.close() and ok
         if not ok:
             return None
@@ -182,7 +210,8 @@ def _joined(pieces: Sequence[bytes | memoryview]) -> bytes:
 
 def template_header(spec: oiio.ImageSpec) -> dict[str, Any] | None:
     """The binding's header dict for `spec` (its data window to be set per file), when the
-    binding writes exactly OpenImageIO's bytes for it; None otherwise (OpenImageIO writes)."""
+    binding writes exactly OpenImageIO's bytes for it (the probe of `_checked_header`); None
+    otherwise (OpenImageIO writes)."""
     kinds = _channel_types(spec)
     exr = binding()
     if kinds is None or exr is None:
@@ -205,19 +234,62 @@ def template_header(spec: oiio.ImageSpec) -> dict[str, Any] | None:
 
 def _checked_header(exr: Any, spec: oiio.ImageSpec, names: list[str], kinds: list[str]
                     ) -> dict[str, Any] | None:
-    reference = _written_by_oiio(spec)
-    if reference is None:
+    """The header the binding reads from OpenImageIO's 1×1 file of `spec`, if the binding
+    writes that file back byte for byte and its codec passes `_codec_checked`."""
+    reference = _written_by_oiio(spec, np.zeros((1, 1, spec.nchannels), np.float32))
+    if reference is None or not _codec_checked(spec.get_string_attribute("compression")
+                                               or "none", tuple(kinds)):
         return None
     try:
         with exr.File(io.BytesIO(reference), header_only=True) as f:
             header = dict(f.header())
         header.pop("channels", None)  # the binding writes them from the pixels
-        pieces = _encoded(exr, header, names, [np.zeros((1, 1), _DTYPES[k]) for k in kinds])
+        pieces = _encoded(exr, header, names, _planes([np.zeros((1, 1, len(kinds)))], kinds))
     except Exception:  # noqa: BLE001 - any failure of the binding on this header: OIIO writes
         return None
     if pieces is None or _joined(pieces) != reference:
         return None
     return header
+
+
+@functools.lru_cache(maxsize=64)
+def _codec_checked(compression: str, kinds: tuple[str, ...]) -> bool:
+    """True when the binding compresses `_probe`'s noise in `compression` with these channel
+    types into OpenImageIO's bytes exactly (the pixels' conversion and the two libraries'
+    codecs); checked once per process: 0.5–60 ms (DWA sets up its tables)."""
+    exr = binding()
+    px = _probe(compression, len(kinds))
+    if exr is None or px is None:
+        return False
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], len(kinds), kinds[0])
+    spec.channelnames = tuple(f"c{i:02d}" for i in range(len(kinds)))
+    if len(set(kinds)) > 1:  # (alike, OpenImageIO takes the spec's format, not these)
+        spec.channelformats = tuple(oiio.TypeDesc(k) for k in kinds)
+    spec.attribute("compression", compression)
+    spec.attribute("DateTime", "")
+    reference = _written_by_oiio(spec, px)
+    if reference is None:
+        return False
+    try:
+        with exr.File(io.BytesIO(reference), header_only=True) as f:
+            header = dict(f.header())
+        header.pop("channels", None)
+        pieces = _encoded(exr, header, list(spec.channelnames), _planes([px], kinds))
+    except Exception:  # noqa: BLE001 - the binding failed on it: OpenImageIO writes
+        return False
+    return pieces is not None and _joined(pieces) == reference
+
+
+def _planes(layers: Sequence[np.ndarray], kinds: Sequence[str]) -> list[np.ndarray]:
+    """One contiguous array per channel, of its type (numpy rounds float32 to half to nearest
+    even as OpenImageIO does; beyond half's range: ±inf, as OpenImageIO)."""
+    planes: list[np.ndarray] = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in layers:
+            for k in range(layer.shape[2]):
+                kind = _DTYPES[kinds[len(planes)]]
+                planes.append(np.ascontiguousarray(layer[..., k], dtype=kind))
+    return planes
 
 
 def encode(layers: Sequence[np.ndarray], spec: oiio.ImageSpec
@@ -226,7 +298,8 @@ def encode(layers: Sequence[np.ndarray], spec: oiio.ImageSpec
     each, side by side in `spec`'s channel order), in pieces to write one after the other;
     None where the binding cannot make exactly that file (not installed or turned off, a
     channel type other than half/float, a tiled spec, a header it does not carry): the caller
-    writes it with OpenImageIO. Raises the binding's error where encoding itself fails."""
+    writes it with OpenImageIO. Raises the binding's error where encoding itself fails (the
+    caller then writes with OpenImageIO)."""
     if not enabled():
         return None
     header = template_header(spec)
@@ -235,12 +308,7 @@ def encode(layers: Sequence[np.ndarray], spec: oiio.ImageSpec
     kinds = _channel_types(spec) or []
     if sum(layer.shape[2] for layer in layers) != len(kinds):
         return None
-    planes: list[np.ndarray] = []
-    with np.errstate(over="ignore", invalid="ignore"):  # beyond half's range: ±inf, as OIIO
-        for layer in layers:
-            for k in range(layer.shape[2]):
-                kind = _DTYPES[kinds[len(planes)]]
-                planes.append(np.ascontiguousarray(layer[..., k], dtype=kind))
+    planes = _planes(layers, kinds)
     x0, y0 = spec.x, spec.y
     header = dict(header)
     header["dataWindow"] = (np.array([x0, y0], np.int32),

@@ -520,7 +520,11 @@ def _write(path: str | os.PathLike[str], pixels: np.ndarray | Sequence[np.ndarra
     if spec.getattribute("DateTime") is None:
         spec.attribute("DateTime", "")
     if Path(path).suffix.lower() == ".exr":
-        pieces = exr_write.encode([pixels] if isinstance(pixels, np.ndarray) else pixels, spec)
+        try:
+            pieces = exr_write.encode([pixels] if isinstance(pixels, np.ndarray) else pixels,
+                                      spec)
+        except (RuntimeError, ValueError, TypeError):  # the binding failed: OpenImageIO writes
+            pieces = None
         if pieces is not None:  # OpenImageIO's bytes, encoded from planar channels
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 for piece in pieces:

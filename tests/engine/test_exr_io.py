@@ -2,8 +2,6 @@
 bytes and the same arrays as OpenImageIO alone, the binding actually used where it can be, and
 OpenImageIO wherever it cannot (with its errors)."""
 
-import os
-
 import numpy as np
 import OpenImageIO as oiio
 import pytest
@@ -31,23 +29,25 @@ def _pixels(seed: int, h: int = 37, w: int = 53, c: int = 6) -> np.ndarray:
     return px
 
 
-def _write_both(tmp_path, name, layers, **kw):
+@pytest.fixture
+def write_both(tmp_path, monkeypatch):
     """The file written through the binding and through OpenImageIO alone, as bytes."""
-    os.environ.pop("DOPPEL_EXR_IO", None)
-    write_exr(tmp_path / f"{name}.binding.exr", layers, **kw)
-    os.environ["DOPPEL_EXR_IO"] = "oiio"
-    try:
+
+    def write(name, layers, **kw):
+        monkeypatch.delenv("DOPPEL_EXR_IO", raising=False)
+        write_exr(tmp_path / f"{name}.binding.exr", layers, **kw)
+        monkeypatch.setenv("DOPPEL_EXR_IO", "oiio")
         write_exr(tmp_path / f"{name}.oiio.exr", layers, **kw)
-    finally:
-        del os.environ["DOPPEL_EXR_IO"]
-    return ((tmp_path / f"{name}.binding.exr").read_bytes(),
-            (tmp_path / f"{name}.oiio.exr").read_bytes())
+        monkeypatch.delenv("DOPPEL_EXR_IO")
+        return ((tmp_path / f"{name}.binding.exr").read_bytes(),
+                (tmp_path / f"{name}.oiio.exr").read_bytes())
+    return write
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("kind", ["half", "float", "mixed", "half-layers"])
 def test_the_binding_writes_openimageio_s_bytes_for_every_compression_and_type(
-        tmp_path, compression, kind):
+        tmp_path, write_both, compression, kind):
     px = _pixels(COMPRESSIONS.index(compression))
     layers = [px[..., :4], px[..., 4:5], px[..., 5:]]
     kw = dict(channels=NAMES, compression=compression, half=kind != "float",
@@ -60,15 +60,16 @@ def test_the_binding_writes_openimageio_s_bytes_for_every_compression_and_type(
     if kind == "half-layers":  # a half plate's layers go to the file as they are
         with np.errstate(over="ignore"):
             layers = [p.astype(np.float16) for p in layers]
-    ours, theirs = _write_both(tmp_path, "f", layers, **kw)
+    ours, theirs = write_both("f", layers, **kw)
     assert ours == theirs
     spec = oiio.ImageInput.open(str(tmp_path / "f.oiio.exr")).spec()
     assert exr_write.template_header(spec) is not None, "the binding was not used"
 
 
-def test_a_render_s_region_output_is_written_by_the_binding_with_its_data_window(tmp_path):
+def test_a_render_s_region_output_is_written_by_the_binding_with_its_data_window(
+        tmp_path, write_both):
     px = _pixels(3, 40, 30, 5)
-    ours, theirs = _write_both(tmp_path, "r", [px[..., :4], px[..., 4:]],
+    ours, theirs = write_both("r", [px[..., :4], px[..., 4:]],
                                channels=NAMES[:4] + ("doppel.mask",),
                                geometry=Geometry((1500, 900, 30, 40), (0, 0, 3840, 2160), 1.0))
     assert ours == theirs
@@ -76,7 +77,8 @@ def test_a_render_s_region_output_is_written_by_the_binding_with_its_data_window
     assert img.geometry.data == (1500, 900, 30, 40)
 
 
-def test_a_header_the_binding_cannot_carry_exactly_is_written_by_openimageio(tmp_path):
+def test_a_header_the_binding_cannot_carry_exactly_is_written_by_openimageio(tmp_path,
+                                                                            write_both):
     spec = oiio.ImageSpec(8, 6, 3, "half")
     spec.attribute("compression", "zip")
     spec.attribute("DateTime", "")
@@ -85,7 +87,7 @@ def test_a_header_the_binding_cannot_carry_exactly_is_written_by_openimageio(tmp
     px = _pixels(4, 6, 8, 3)
     assert exr_write.encode([px], spec) is None
     header = (("edgeKeyCode", "keycode", (1, 2, 3, 4, 5, 6, 7)),)
-    ours, theirs = _write_both(tmp_path, "k", px, header=header)
+    ours, theirs = write_both("k", px, header=header)
     assert ours == theirs
     img = read_image(tmp_path / "k.binding.exr")
     assert img.metadata["edgeKeyCode"] == (1, 2, 3, 4, 5, 6, 7)
@@ -115,18 +117,22 @@ def test_drop_type_refuses_what_is_not_a_single_part_scanline_file(tmp_path):
     assert exr_write._drop_type(memoryview(b"not an exr at all")) is None
 
 
-def _reads(path, keep_half):
-    os.environ["DOPPEL_EXR_IO"] = "oiio"
-    try:
-        theirs = read_image(path, keep_half=keep_half)
-    finally:
-        del os.environ["DOPPEL_EXR_IO"]
-    return read_image(path, keep_half=keep_half), theirs
+@pytest.fixture
+def reads(monkeypatch):
+    """An image read through the binding and through OpenImageIO alone."""
+
+    def read(path, keep_half, rows=None):
+        monkeypatch.setenv("DOPPEL_EXR_IO", "oiio")
+        theirs = read_image(path, rows, keep_half=keep_half)
+        monkeypatch.delenv("DOPPEL_EXR_IO")
+        return read_image(path, rows, keep_half=keep_half), theirs
+    return read
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize("kind", ["half", "float", "mixed"])
-def test_the_binding_reads_openimageio_s_arrays_bit_for_bit(tmp_path, compression, kind):
+def test_the_binding_reads_openimageio_s_arrays_bit_for_bit(tmp_path, reads, compression,
+                                                             kind):
     px = _pixels(10 + COMPRESSIONS.index(compression))
     spec = oiio.ImageSpec(53, 37, 6, "float" if kind == "float" else "half")
     spec.channelnames = ("R", "G", "B", "A", "Z", "doppel.mask")
@@ -143,16 +149,16 @@ def test_the_binding_reads_openimageio_s_arrays_bit_for_bit(tmp_path, compressio
     want = "half" if kind == "half" else "float"
     assert exr_read.decode(path, oiio.ImageInput.open(path).spec(), want) is not None
     for keep_half in (False, True):
-        ours, theirs = _reads(path, keep_half)
+        ours, theirs = reads(path, keep_half)
         assert ours.pixels.dtype == theirs.pixels.dtype
         assert ours.pixels.tobytes() == theirs.pixels.tobytes()
         assert ours.channels == theirs.channels and ours.geometry == theirs.geometry
 
 
-def test_channels_in_any_file_order_come_back_in_openimageio_s_order(tmp_path):
+def test_channels_in_any_file_order_come_back_in_openimageio_s_order(tmp_path, reads):
     px = _pixels(20, 8, 8, 5)
     write_exr(tmp_path / "o.exr", px, ("Z", "R", "G", "B", "A"))
-    ours, theirs = _reads(tmp_path / "o.exr", False)
+    ours, theirs = reads(tmp_path / "o.exr", False)
     assert ours.channels == theirs.channels
     assert ours.pixels.tobytes() == theirs.pixels.tobytes()
 
@@ -250,19 +256,83 @@ def test_a_row_range_decoded_from_its_chunks_alone_is_openimageio_s_rows(
         assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes(), (r0, r1)
 
 
-def test_a_face_region_read_is_the_same_through_the_binding(tmp_path):
+def test_a_face_region_read_is_the_same_through_the_binding(tmp_path, reads):
     path = _plate(tmp_path, "zip")
-
-    def rows(geometry):
-        return (20, 41)
-    os.environ["DOPPEL_EXR_IO"] = "oiio"
-    try:
-        theirs = read_image(path, rows, keep_half=True)
-    finally:
-        del os.environ["DOPPEL_EXR_IO"]
-    ours = read_image(path, rows, keep_half=True)
+    ours, theirs = reads(path, True, lambda geometry: (20, 41))
     assert ours.pixels.tobytes() == theirs.pixels.tobytes()
     assert not ours.pixels[:20].any() and ours.pixels[20:41].any()
+
+
+def test_write_exr_and_read_image_go_through_the_binding(tmp_path, monkeypatch):
+    """The whole-file comparisons above would pass with OpenImageIO alone: this one fails if
+    the engine's own reads and writes stopped using the binding."""
+    used: dict[str, list[bool]] = {"encode": [], "decode": [], "decode_rows": []}
+
+    def watch(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kw):
+            result = real(*args, **kw)
+            used[name].append(result is not None)
+            return result
+        monkeypatch.setattr(module, name, wrapper)
+    watch(exr_write, "encode")
+    watch(exr_read, "decode")
+    watch(exr_read, "decode_rows")
+    px = _pixels(40, 48, 16, 5)
+    write_exr(tmp_path / "u.exr", [px[..., :4], px[..., 4:]], NAMES[:4] + ("doppel.mask",))
+    read_image(tmp_path / "u.exr")
+    read_image(tmp_path / "u.exr", lambda geometry: (17, 33), keep_half=True)
+    assert used == {"encode": [True], "decode": [True], "decode_rows": [True]}
+
+
+def test_a_compression_level_is_left_to_openimageio(tmp_path):
+    """OpenImageIO passes a `zip:9` level to OpenEXR outside the header: the binding's file
+    would differ, so the binding is not used for it."""
+    spec = oiio.ImageSpec(8, 40, 3, "half")
+    spec.attribute("compression", "zip:9")
+    assert exr_write.template_header(spec) is None
+
+
+def test_the_binding_s_stdout_warning_is_dropped_for_its_thread_only_and_stdout_restored():
+    import sys
+    import threading
+
+    from engine.io.exr_read import _stdout_of_others
+
+    class Sink:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+            return len(text)
+
+        def flush(self):
+            pass
+    original, sink = sys.stdout, Sink()
+    sys.stdout = sink
+    try:
+        inside, release = threading.Event(), threading.Event()
+
+        def decoding():
+            with _stdout_of_others():
+                print("dropped")
+                inside.set()
+                release.wait(5)
+        other = threading.Thread(target=decoding)
+        other.start()
+        inside.wait(5)
+        with _stdout_of_others():  # a second decode at the same time shares the proxy
+            print("also dropped")
+        print("kept")  # this thread is not decoding any more
+        assert sys.stdout is not sink  # the other decode is still on
+        release.set()
+        other.join()
+        assert sys.stdout is sink
+        assert sink.text == "kept\n"
+    finally:
+        sys.stdout = original
 
 
 def test_rows_of_a_file_stored_bottom_up_or_damaged_are_left_to_openimageio(tmp_path):
