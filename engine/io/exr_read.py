@@ -1,5 +1,6 @@
-"""Whole scanline EXR frames decoded by OpenEXR's own Python binding: the pixels OpenImageIO's
-`read_image` gives, for about a third of its CPU.
+"""Scanline EXR pixels decoded by OpenEXR's own Python binding, whole frames (`decode`) and
+row ranges (`decode_rows`, a face region): the arrays OpenImageIO gives, for about a third to
+a half of its CPU.
 
 Why: a render decodes every plate whole. Measured on a 2-core AMD EPYC (docs/benchmarks.md):
 a 4K RGBA half zip plate costs 117–151 ms wall and 223–282 ms CPU through OpenImageIO, 43–52
@@ -7,7 +8,7 @@ and 83–86 through the binding (each channel decoded into its own array, interl
 1080p 29 / 56 against 13 / 22.
 
 What it decodes: the header stays OpenImageIO's (engine.io.image opens the file, checks its
-layout, reads its attributes and geometry, and reads row ranges and everything else itself).
+layout, reads its attributes and geometry, and reads everything else itself).
 The binding decodes the pixels of a single-part scanline file whose channels are all half or
 float at full resolution, into the channel order OpenImageIO gives, as float16 or float32 as
 asked (half to float is exact; a float channel is not read as half). Anything else, and any
