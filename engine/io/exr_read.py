@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
+from engine.io import exr_layout
+from engine.io.exr_write import DTYPES as _DTYPES
 from engine.io.exr_write import LINES, binding, enabled, use_threads
-
-_DTYPES = {"half": np.float16, "float": np.float32}
 
 
 def _formats(spec: oiio.ImageSpec, kind: str) -> list[str] | None:
@@ -126,18 +126,20 @@ def _chunk_file(path: str | os.PathLike[str], spec: oiio.ImageSpec, lines: int, 
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            head = fh.read(1 << 16)
-            end = _header_end(head)
-            if end is None or end + 8 * count > len(head) and end + 8 * count > size:
+            head = fh.read(exr_layout.HEAD_LIMIT)
+            parsed = exr_layout.header(head)
+            if parsed is None or k1 > count:
                 return None
+            attributes, end = parsed
+            first = end + 8 * count
             fh.seek(end)
             offsets = np.frombuffer(fh.read(8 * count), "<u8").astype(np.int64)
-            if len(offsets) != count or offsets[0] != end + 8 * count or k1 > count:
+            if len(offsets) != count or offsets[0] != first:
                 return None
             chunks = []
             for k in range(k0, k1):
                 start = int(offsets[k])
-                if not end + 8 * count <= start <= size - 8:
+                if not first <= start <= size - 8:
                     return None
                 fh.seek(start)
                 leader = fh.read(8)
@@ -148,14 +150,14 @@ def _chunk_file(path: str | os.PathLike[str], spec: oiio.ImageSpec, lines: int, 
                 chunks.append(leader + fh.read(packed))
     except OSError:
         return None
-    window = _data_window_value(head, end)
-    if window is None:
+    window = exr_layout.find(attributes, b"dataWindow", b"box2i")
+    if window is None or window.end - window.value != 16:
         return None
     y0 = spec.y + k0 * lines
     y1 = min(spec.y + spec.height, spec.y + k1 * lines) - 1
     header = bytearray(head[:end])
-    header[window + 4:window + 8] = y0.to_bytes(4, "little", signed=True)
-    header[window + 12:window + 16] = y1.to_bytes(4, "little", signed=True)
+    header[window.value + 4:window.value + 8] = y0.to_bytes(4, "little", signed=True)
+    header[window.value + 12:window.value + 16] = y1.to_bytes(4, "little", signed=True)
     table, pos = [], end + 8 * len(chunks)
     for chunk in chunks:
         table.append(pos)
@@ -163,75 +165,34 @@ def _chunk_file(path: str | os.PathLike[str], spec: oiio.ImageSpec, lines: int, 
     return io.BytesIO(bytes(header) + np.asarray(table, "<u8").tobytes() + b"".join(chunks))
 
 
-def _data_window_value(head: bytes, end: int) -> int | None:
-    """The offset of the `dataWindow` attribute's 16-byte value in a header ending at `end`."""
-    pos = 8
-    while pos < end - 1:
-        name_end = head.find(b"\0", pos)
-        type_end = head.find(b"\0", name_end + 1)
-        size = int.from_bytes(head[type_end + 1:type_end + 5], "little", signed=True)
-        if head[pos:name_end] == b"dataWindow" and head[name_end + 1:type_end] == b"box2i" \
-                and size == 16:
-            return type_end + 5
-        pos = type_end + 5 + size
-    return None
-
-
 def chunks_complete(path: str | os.PathLike[str]) -> bool:
     """True when the single-part scanline EXR at `path` has a chunk table whose every chunk
-    lies inside the file, each starting with a leader (`y`, packed size) that fits it.
-
-    Layout (OpenEXR file layout): magic and version (8 bytes); attributes `name\\0 type\\0
-    size:int32 value`, a `\\0`; one uint64 offset per chunk (the count follows from the data
-    window and the compression's lines per chunk; here from the first offset, where the chunks
-    begin); each chunk `y:int32 size:int32` then its bytes.
-    """
+    lies inside the file, each starting with a leader (`y`, packed size) that fits it
+    (engine.io.exr_layout; the table's length from its first offset)."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read(1 << 16)
+            data = fh.read(exr_layout.HEAD_LIMIT)
             size = os.fstat(fh.fileno()).st_size
-            pos = _header_end(data)
-            if pos is None or pos + 8 > len(data):
+            parsed = exr_layout.header(data)
+            count = None if parsed is None else exr_layout.table_length(data, parsed[1], size)
+            if parsed is None or count is None:
                 return False
-            first = int.from_bytes(data[pos:pos + 8], "little")
-            count, rest = divmod(first - pos, 8)
-            if count < 1 or rest or first > size:
-                return False
-            fh.seek(pos)
+            end = parsed[1]
+            first = end + 8 * count
+            fh.seek(end)
             offsets = np.frombuffer(fh.read(8 * count), "<u8")
             if len(offsets) != count or offsets.min() < first or offsets.max() + 8 > size:
                 return False
             order = np.sort(offsets)
             ends = np.append(order[1:], size)
-            for start, end in zip(order.tolist(), ends.tolist(), strict=True):
+            for start, stop in zip(order.tolist(), ends.tolist(), strict=True):
                 fh.seek(start + 4)
                 packed = int.from_bytes(fh.read(4), "little", signed=True)
-                if packed < 0 or start + 8 + packed > end:
+                if packed < 0 or start + 8 + packed > stop:
                     return False
     except (OSError, ValueError):
         return False
     return True
-
-
-def _header_end(data: bytes) -> int | None:
-    """The offset just after a single-part scanline header's closing `\\0`, or None."""
-    if len(data) < 9 or data[:4] != b"\x76\x2f\x31\x01" or (data[5] & (0x2 | 0x8 | 0x10)):
-        return None
-    pos = 8
-    while pos < len(data):
-        name_end = data.find(b"\0", pos)
-        if name_end < 0:
-            return None
-        if name_end == pos:
-            return pos + 1
-        type_end = data.find(b"\0", name_end + 1)
-        if type_end < 0 or type_end + 5 > len(data):
-            return None
-        size = int.from_bytes(data[type_end + 1:type_end + 5], "little", signed=True)
-        if size < 0:
-            return None
-        pos = type_end + 5 + size
-    return None
 
 
 class _Muting:

@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-_DTYPES = {"half": np.float16, "float": np.float32}
+from engine.io import exr_layout
+
+DTYPES = {"half": np.float16, "float": np.float32}
 _CACHE_SIZE = 16  # distinct headers remembered (a render's frames usually share one)
 
 _lock = threading.Lock()
@@ -85,7 +87,7 @@ def _channel_types(spec: oiio.ImageSpec) -> list[str] | None:
     kinds = []
     for f in formats:
         name = str(f)
-        if name not in _DTYPES:
+        if name not in DTYPES:
             return None
         kinds.append(name)
     return kinds
@@ -152,46 +154,23 @@ def _drop_type(data: memoryview) -> list[bytes | memoryview] | None:
 
     Why: the binding always writes `type` ("scanlineimage"); OpenImageIO does not in a
     single-part scanline file, where the attribute is optional (OpenEXR file layout), and
-    cannot be told to. Dropping it gives OpenImageIO's bytes exactly. Layout: magic and
-    version (8 bytes), attributes as `name\\0 type\\0 size:int32 value`, a `\\0`, then one
-    uint64 offset per chunk, then the chunks.
+    cannot be told to. Dropping it gives OpenImageIO's bytes exactly.
     """
-    if len(data) < 9 or bytes(data[:4]) != b"\x76\x2f\x31\x01":
+    parsed = exr_layout.header(data)
+    if parsed is None:
         return None
-    flags = int.from_bytes(data[4:8], "little") >> 8
-    if flags & (0x2 | 0x8 | 0x10):  # tiled, deep, multi-part
+    attributes, end = parsed
+    dropped = exr_layout.find(attributes, b"type", b"string")
+    count = exr_layout.table_length(data, end, len(data))
+    if dropped is None or count is None:
         return None
-    pos, span = 8, None
-    while True:
-        end = bytes(data[pos:pos + 256]).find(b"\0")
-        if end < 0:
-            return None
-        if end == 0:  # the header's end
-            pos += 1
-            break
-        name_end = pos + end
-        type_end = name_end + 1 + bytes(data[name_end + 1:name_end + 64]).find(b"\0")
-        if type_end <= name_end:
-            return None
-        size = int.from_bytes(data[type_end + 1:type_end + 5], "little", signed=True)
-        value_end = type_end + 5 + size
-        if size < 0 or value_end > len(data):
-            return None
-        if bytes(data[pos:name_end]) == b"type" and bytes(data[name_end + 1:type_end]) == b"string":
-            span = (pos, value_end)
-        pos = value_end
-    if span is None or pos + 8 > len(data):
-        return None
-    first = int.from_bytes(data[pos:pos + 8], "little")
-    count, rest = divmod(first - pos, 8)
-    if count < 1 or rest or first > len(data):
-        return None
-    offsets = np.frombuffer(data[pos:first], "<u8")
+    first = end + 8 * count
+    offsets = np.frombuffer(data[end:first], "<u8")
     if offsets.min() < first or offsets.max() >= len(data):
         return None
-    removed = span[1] - span[0]
-    header = bytes(data[:span[0]]) + bytes(data[span[1]:pos])
-    return [header, (offsets - np.uint64(removed)).astype("<u8").tobytes(), data[first:]]
+    removed = np.uint64(dropped.end - dropped.start)
+    head = bytes(data[:dropped.start]) + bytes(data[dropped.end:end])
+    return [head, (offsets - removed).astype("<u8").tobytes(), data[first:]]
 
 
 def _encoded(exr: Any, header: dict[str, Any], names: Sequence[str],
@@ -236,20 +215,9 @@ def _checked_header(exr: Any, spec: oiio.ImageSpec, names: list[str], kinds: lis
                     ) -> dict[str, Any] | None:
     """The header the binding reads from OpenImageIO's 1×1 file of `spec`, if the binding
     writes that file back byte for byte and its codec passes `_codec_checked`."""
-    reference = _written_by_oiio(spec, np.zeros((1, 1, spec.nchannels), np.float32))
-    if reference is None or not _codec_checked(spec.get_string_attribute("compression")
-                                               or "none", tuple(kinds)):
+    if not _codec_checked(spec.get_string_attribute("compression") or "none", tuple(kinds)):
         return None
-    try:
-        with exr.File(io.BytesIO(reference), header_only=True) as f:
-            header = dict(f.header())
-        header.pop("channels", None)  # the binding writes them from the pixels
-        pieces = _encoded(exr, header, names, _planes([np.zeros((1, 1, len(kinds)))], kinds))
-    except Exception:  # noqa: BLE001 - any failure of the binding on this header: OIIO writes
-        return None
-    if pieces is None or _joined(pieces) != reference:
-        return None
-    return header
+    return _header_if_same(exr, spec, names, kinds, np.zeros((1, 1, len(kinds)), np.float32))
 
 
 @functools.lru_cache(maxsize=64)
@@ -267,17 +235,25 @@ def _codec_checked(compression: str, kinds: tuple[str, ...]) -> bool:
         spec.channelformats = tuple(oiio.TypeDesc(k) for k in kinds)
     spec.attribute("compression", compression)
     spec.attribute("DateTime", "")
+    return _header_if_same(exr, spec, list(spec.channelnames), kinds, px) is not None
+
+
+def _header_if_same(exr: Any, spec: oiio.ImageSpec, names: list[str], kinds: Sequence[str],
+                    px: np.ndarray) -> dict[str, Any] | None:
+    """OpenImageIO's file of `spec` holding `px`, and the binding's of the header it reads
+    from that file and the same pixels: the header dict when the two are the same bytes, else
+    None (also where either library fails on it)."""
     reference = _written_by_oiio(spec, px)
     if reference is None:
-        return False
+        return None
     try:
         with exr.File(io.BytesIO(reference), header_only=True) as f:
             header = dict(f.header())
-        header.pop("channels", None)
-        pieces = _encoded(exr, header, list(spec.channelnames), _planes([px], kinds))
-    except Exception:  # noqa: BLE001 - the binding failed on it: OpenImageIO writes
-        return False
-    return pieces is not None and _joined(pieces) == reference
+        header.pop("channels", None)  # the binding writes them from the pixels
+        pieces = _encoded(exr, header, names, _planes([px], kinds))
+    except Exception:  # noqa: BLE001 - any failure of the binding on this header: OIIO writes
+        return None
+    return header if pieces is not None and _joined(pieces) == reference else None
 
 
 def _planes(layers: Sequence[np.ndarray], kinds: Sequence[str]) -> list[np.ndarray]:
@@ -287,7 +263,7 @@ def _planes(layers: Sequence[np.ndarray], kinds: Sequence[str]) -> list[np.ndarr
     with np.errstate(over="ignore", invalid="ignore"):
         for layer in layers:
             for k in range(layer.shape[2]):
-                kind = _DTYPES[kinds[len(planes)]]
+                kind = DTYPES[kinds[len(planes)]]
                 planes.append(np.ascontiguousarray(layer[..., k], dtype=kind))
     return planes
 

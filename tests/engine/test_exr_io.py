@@ -7,7 +7,7 @@ import OpenImageIO as oiio
 import pytest
 
 from engine.errors import MediaError
-from engine.io import exr_read, exr_write, read_image, write_exr
+from engine.io import exr_layout, exr_read, exr_write, read_image, write_exr
 from engine.io.geometry import Geometry
 from engine.io.image import type_key
 
@@ -174,7 +174,7 @@ def test_a_damaged_exr_is_left_to_openimageio_and_prints_nothing(tmp_path, capfd
     data = bytearray(path.read_bytes())
     spec = oiio.ImageInput.open(str(path)).spec()
     assert exr_read.chunks_complete(path)
-    end = exr_read._header_end(bytes(data))
+    end = exr_layout.header(bytes(data))[1]
     first = int.from_bytes(data[end:end + 8], "little")
     if damage == "truncated":
         data = data[:len(data) - 100]
@@ -204,7 +204,7 @@ def test_a_chunk_damaged_inside_is_an_error_and_the_binding_s_warning_stays_off_
     smooth = np.broadcast_to(np.linspace(0, 1, 64, dtype=np.float32)[None, :, None], (64, 64, 4))
     write_exr(path, smooth, half=False)  # compressible: its chunks hold zip streams
     data = bytearray(path.read_bytes())
-    end = exr_read._header_end(bytes(data))
+    end = exr_layout.header(bytes(data))[1]
     first = int.from_bytes(data[end:end + 8], "little")
     data[first + 8:first + 208] = bytes(range(200))  # the first chunk's zip stream
     path.write_bytes(bytes(data))
@@ -342,7 +342,7 @@ def test_rows_of_a_file_stored_bottom_up_or_damaged_are_left_to_openimageio(tmp_
     path = _plate(tmp_path, "piz")
     _, spec = _oiio_rows(path, 0, 1, "half")
     data = bytearray(open(path, "rb").read())
-    end = exr_read._header_end(bytes(data))
+    end = exr_layout.header(bytes(data))[1]
     second = int.from_bytes(data[end + 8:end + 16], "little")
     data[second:second + 4] = (12345).to_bytes(4, "little")  # the chunk's leader: wrong row
     open(path, "wb").write(bytes(data))

@@ -247,14 +247,14 @@ def test_plates_damaged_inside_their_chunks_are_frame_errors_with_nothing_else_p
     (its leader intact: the decode itself fails): each frame's error, named, no output for
     it, the other frames rendered, and nothing of the decoders' own on stdout (where a
     script may read the summary)."""
-    from engine.io.exr_read import _header_end
+    from engine.io.exr_layout import header
 
     plate = tmp_path / "plate"
     shutil.copytree(plate8, plate)
     for frame, where in ((1004, "leader"), (1006, "stream")):
         path = plate / f"plate.{frame}.exr"
         data = bytearray(path.read_bytes())
-        end = _header_end(bytes(data))
+        end = header(bytes(data))[1]
         first = int.from_bytes(data[end:end + 8], "little")
         if where == "leader":
             data[first + 4:first + 8] = (10 ** 8).to_bytes(4, "little")
